@@ -1,0 +1,50 @@
+# model-gate: `make demo` sets up and runs the gate on the demo release;
+# `make test` sets up and runs lint, types and tests. Both need only Python 3.11+ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test unit lint typecheck schemas docs check-docs bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# A CPU build of torch first: garak (the redteam extra) would otherwise pull a multi-GB GPU build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[signing,sbom,redteam,data,dev]'
+	touch $@
+
+demo: setup
+	@echo "== The demo release: passes the default policy"
+	$(BIN)/model-gate check examples/demo-release
+	@echo
+	@echo "== The bad release: blocked, for reasons shown in the report (exit 1 expected)"
+	@$(BIN)/model-gate check examples/bad-release; code=$$?; \
+	  if [ $$code -ne 1 ]; then echo "expected exit 1 from the bad release, got $$code"; exit 1; fi
+
+lint: setup
+	$(BIN)/ruff check gate tests benchmarks scripts
+	$(BIN)/ruff format --check gate
+	$(BIN)/mypy
+
+typecheck: lint
+
+check-docs: setup
+	$(BIN)/python scripts/gen_docs.py --check
+
+docs: setup
+	$(BIN)/python scripts/gen_docs.py
+
+unit: setup
+	$(BIN)/python -m pytest
+
+test: lint check-docs unit
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

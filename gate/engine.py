@@ -1,0 +1,263 @@
+"""Run the checks a tier's policy requires, apply waivers, compute the verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gate import __version__
+from gate.checks import CHECKS, find_rule, load_check
+from gate.checks.interface import Check, CheckContext, CheckOutcome, Clock, RunOptions, utc_now
+from gate.errors import GateError, InputError
+from gate.inventory import DigestRequest, build_inventory
+from gate.models.finding import Finding, Severity, new_finding
+from gate.models.policy import TierPolicy
+from gate.models.report import (
+    CheckResult,
+    CheckStatus,
+    PolicyInfo,
+    ReleaseInfo,
+    Report,
+    TierInfo,
+    Verdict,
+    WaiverOutcome,
+)
+from gate.policy import Policy, config_for, load_policy
+from gate.release import Release, load_manifest
+from gate.risk import TierResult, score
+from gate.rules import REQUIRED_CHECK_SKIPPED
+
+
+class WaiverApplier(Protocol):
+    """Matches signed waivers to findings. Implemented in gate.waivers."""
+
+    def apply(
+        self, findings: list[Finding], release: Release, policy: TierPolicy, clock: Clock
+    ) -> tuple[list[Finding], list[WaiverOutcome]]: ...
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    release_dir: Path
+    policy: str | Policy = "default"
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    options: RunOptions = field(default_factory=RunOptions)
+    clock: Clock = utc_now
+    waivers: WaiverApplier | None = None
+    progress: Callable[[str], None] | None = None
+
+
+ALWAYS_RUN = "risk-tier"
+
+
+@dataclass
+class Selection:
+    run: list[str]
+    required: set[str]
+    skipped_by_user: list[str]
+
+
+def select_checks(tp: TierPolicy, only: Sequence[str], skip: Sequence[str]) -> Selection:
+    for cid in (*only, *skip):
+        if cid not in CHECKS:
+            raise InputError(f"unknown check '{cid}'", hint=f"Known checks: {', '.join(CHECKS)}")
+    wanted = [c for c in CHECKS if c in tp.required or c in tp.optional]
+    if only:
+        # --only can also run a check the policy does not list.
+        wanted = [c for c in CHECKS if c in only]
+    left_out = [
+        c for c in CHECKS if c in tp.required and c != ALWAYS_RUN and (c in skip or (only and c not in only))
+    ]
+    run_list = [c for c in wanted if c not in skip]
+    # The tier decides everything else and a prohibited use must always block: it always runs.
+    if ALWAYS_RUN not in run_list:
+        run_list.insert(list(CHECKS).index(ALWAYS_RUN), ALWAYS_RUN)
+    return Selection(
+        run=run_list,
+        required=set(tp.required),
+        skipped_by_user=left_out,
+    )
+
+
+def decide_blocking(finding: Finding, tp: TierPolicy) -> Finding:
+    """Apply the policy's rule overrides and severity threshold to one finding."""
+    ov = tp.rules.get(finding.rule.code) or tp.rules.get(finding.rule.name)
+    severity = ov.severity if ov and ov.severity else finding.severity
+    rule = find_rule(finding.rule.code)
+    if rule is not None and rule.always_blocks:
+        blocking = True
+    elif ov and ov.blocking is not None:
+        blocking = ov.blocking
+    else:
+        blocking = severity >= tp.block_at
+    return finding.model_copy(update={"severity": severity, "blocking": blocking})
+
+
+def _status(outcome: CheckOutcome, findings: list[Finding], tp: TierPolicy) -> CheckStatus:
+    if any(f.effective_blocking for f in findings):
+        return CheckStatus.FAILED
+    if any(f.severity >= tp.warn_at or f.waiver for f in findings):
+        return CheckStatus.WARNED
+    if outcome.skipped:
+        return CheckStatus.SKIPPED
+    return CheckStatus.PASSED
+
+
+def run_check(cls: type[Check], ctx: CheckContext) -> tuple[CheckOutcome | None, str | None, float]:
+    """Run one check; anything it raises becomes an error reason (fail closed)."""
+    start = time.perf_counter()
+    try:
+        outcome = cls().run(ctx)
+        if not isinstance(outcome, CheckOutcome):  # pragma: no cover - defensive
+            raise TypeError(f"check returned {type(outcome).__name__}")
+        return outcome, None, time.perf_counter() - start
+    except GateError as exc:
+        reason = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    except Exception as exc:
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+    return None, reason, time.perf_counter() - start
+
+
+def verdict_of(findings: Sequence[Finding], results: Sequence[CheckResult], tp: TierPolicy) -> Verdict:
+    if any(r.status is CheckStatus.ERROR for r in results):
+        return Verdict.ERROR
+    if any(f.effective_blocking for f in findings):
+        return Verdict.FAIL
+    if any(f.severity >= tp.warn_at or f.waiver for f in findings):
+        return Verdict.WARN
+    return Verdict.PASS
+
+
+EXIT_FOR = {Verdict.PASS: 0, Verdict.WARN: 0, Verdict.FAIL: 1, Verdict.ERROR: 3}
+
+
+def tier_info(t: TierResult) -> TierInfo:
+    return TierInfo(
+        level=t.level,
+        eu_ai_act=t.eu_ai_act,
+        score=t.score,
+        factors=t.factors,
+        rationale=t.rationale,
+    )
+
+
+def run(req: RunRequest) -> Report:
+    loaded = load_manifest(req.release_dir)
+    tier = score(loaded.manifest)
+    policy = req.policy if isinstance(req.policy, Policy) else load_policy(req.policy)
+    tp = policy.for_tier(tier.level)
+    sel = select_checks(tp, req.only, req.skip)
+    configs: dict[str, Any] = {}
+    for cid in sel.run:
+        configs[cid] = config_for(tp, cid)
+    requests: list[DigestRequest] = []
+    for cid in sel.run:
+        requests += load_check(cid)().digest_requests(loaded.manifest, loaded.root, configs[cid])
+    inventory = build_inventory(loaded.root, requests, progress=req.progress)
+    release = Release(root=loaded.root, manifest=loaded.manifest, doc=loaded.doc, inventory=inventory)
+
+    findings: list[Finding] = []
+    results: list[CheckResult] = []
+    for cid in CHECKS:
+        cls = load_check(cid)
+        required = cid in sel.required
+        if cid not in sel.run:
+            if cid in sel.skipped_by_user:
+                allowed = cid in tp.allow_skip
+                why = "skipped on the command line" + (" (allowed by the policy)" if allowed else "")
+                results.append(_result(cls, CheckStatus.SKIPPED, required, 0.0, why))
+                if not allowed:
+                    findings.append(_skipped_finding(cid, tier, why))
+            continue
+        ctx = CheckContext(
+            release=release,
+            tier=tier,
+            config=configs[cid],
+            options=req.options,
+            clock=req.clock,
+            policy_dir=policy.directory,
+        )
+        if req.progress:
+            req.progress(f"check {cid}")
+        outcome, error, took = run_check(cls, ctx)
+        if outcome is None:
+            results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
+            continue
+        own = [decide_blocking(f, tp) for f in outcome.findings]
+        if outcome.skipped and required and not own and cid not in tp.allow_skip:
+            own.append(_skipped_finding(cid, tier, outcome.summary or "not applicable"))
+        findings += own
+        results.append(
+            _result(cls, _status(outcome, own, tp), required, took, outcome.summary, outcome.details)
+        )
+
+    waivers: list[WaiverOutcome] = []
+    if req.waivers is not None:
+        findings, waivers = req.waivers.apply(findings, release, tp, req.clock)
+        by_check = {r.id: [f for f in findings if f.check == r.id] for r in results}
+        results = [
+            r.model_copy(update={"status": CheckStatus.WARNED})
+            if r.status is CheckStatus.FAILED and not any(f.effective_blocking for f in by_check[r.id])
+            else r
+            for r in results
+        ]
+    findings.sort(key=lambda f: (not f.effective_blocking, -f.severity.rank, f.check, f.id))
+    verdict = verdict_of(findings, results, tp)
+    return Report(
+        gate_version=__version__,
+        generated_at=req.clock().isoformat(timespec="seconds"),
+        verdict=verdict,
+        exit_code=EXIT_FOR[verdict],
+        release=ReleaseInfo(
+            name=release.manifest.name,
+            version=release.manifest.version,
+            digest=release.digest,
+            path=str(release.root),
+            files=len(inventory.entries),
+            bytes=inventory.total_bytes,
+        ),
+        tier=tier_info(tier),
+        policy=PolicyInfo(
+            name=policy.name,
+            source=policy.source,
+            sha256=policy.sha256,
+            sources=tuple(s.path for s in policy.sources),
+        ),
+        checks=tuple(results),
+        findings=tuple(findings),
+        waivers=tuple(waivers),
+    )
+
+
+def _result(
+    cls: type[Check],
+    status: CheckStatus,
+    required: bool,
+    took: float,
+    summary: str,
+    details: dict[str, Any] | None = None,
+) -> CheckResult:
+    return CheckResult(
+        id=cls.id,
+        title=cls.title,
+        status=status,
+        required=required,
+        duration_s=round(took, 4),
+        summary=summary,
+        details=details or {},
+    )
+
+
+def _skipped_finding(check_id: str, tier: TierResult, why: str) -> Finding:
+    return new_finding(
+        REQUIRED_CHECK_SKIPPED,
+        f"Required check '{check_id}' did not run at tier {tier.level.value}: {why}",
+        key=check_id,
+        detail=check_id,
+        evidence={"check": check_id, "tier": tier.level.value, "reason": why},
+        severity=Severity.HIGH,
+    ).model_copy(update={"blocking": True})

@@ -1,0 +1,237 @@
+"""The release inventory: every file under the release, hashed once.
+
+Reading a large model several times is the commonest way such tools get slow,
+so every check reads digests from here. Files are streamed in fixed-size
+chunks (memory does not grow with the model) and hashed in parallel: hashlib
+releases the GIL while it hashes, so threads use every core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import Field
+
+from gate.errors import InputError
+from gate.models.base import StrictModel
+
+CHUNK = 1024 * 1024
+# Directories that are version-control metadata, not release content. Only at the root.
+EXCLUDED_ROOT_DIRS = frozenset({".git"})
+
+
+class DigestRequest(StrictModel):
+    """An extra digest a check needs, computed in the same single pass over the bytes.
+
+    `shard_size` asks for one digest per consecutive shard of that many bytes
+    (as model-signing's sharded manifests use) instead of one per file.
+    """
+
+    algorithm: str
+    shard_size: int | None = Field(None, gt=0)
+
+    @property
+    def key(self) -> str:
+        return self.algorithm if self.shard_size is None else f"{self.algorithm}/{self.shard_size}"
+
+
+class Entry(StrictModel):
+    path: str  # POSIX, relative to the release root
+    kind: str  # "file" | "symlink" | "other"
+    size: int = 0
+    sha256: str | None = None  # hex; None for symlinks and special files
+    digests: dict[str, str] = Field(default_factory=dict)  # DigestRequest.key -> hex
+    shard_digests: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    executable: bool = False
+    magic: str = ""  # hex of the first bytes, so content sniffing needs no second read
+    nlink: int = 1
+    link_target: str | None = None  # for symlinks, as written
+    link_escapes: bool = False  # symlink resolves outside the release (or dangles)
+
+
+class Inventory(StrictModel):
+    root: str
+    entries: tuple[Entry, ...]
+    excluded: tuple[str, ...] = ()
+    digest: str  # "sha256:<hex>" over the sorted (path, size, sha256) listing
+
+    def by_path(self) -> dict[str, Entry]:
+        return {e.path: e for e in self.entries}
+
+    def files(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "file"]
+
+    def under(self, rel: str) -> list[Entry]:
+        """Entries at or below a release-relative path."""
+        rel = rel.rstrip("/")
+        if rel in ("", "."):
+            return list(self.entries)
+        return [e for e in self.entries if e.path == rel or e.path.startswith(rel + "/")]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries)
+
+
+class _Hasher(Protocol):
+    def update(self, data: Any, /) -> Any: ...
+    def hexdigest(self) -> str: ...
+
+
+def _new_hasher(algorithm: str) -> _Hasher:
+    if algorithm == "blake3":
+        try:
+            import blake3
+        except ImportError as exc:
+            raise InputError("blake3 digests need the 'blake3' package") from exc
+        hasher: _Hasher = blake3.blake3()
+        return hasher
+    try:
+        return hashlib.new(algorithm)
+    except ValueError:
+        raise InputError(f"unsupported hash algorithm '{algorithm}'") from None
+
+
+MAGIC_BYTES = 16
+
+
+def _hash_file(
+    path: Path, requests: tuple[DigestRequest, ...]
+) -> tuple[str, str, dict[str, str], dict[str, tuple[str, ...]]]:
+    main = hashlib.sha256()
+    whole = {r.key: _new_hasher(r.algorithm) for r in requests if r.shard_size is None}
+    sharded = [r for r in requests if r.shard_size is not None]
+    shard_out: dict[str, list[str]] = {r.key: [] for r in sharded}
+    shard_state: dict[str, tuple[_Hasher, int]] = {r.key: (_new_hasher(r.algorithm), 0) for r in sharded}
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    magic = ""
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            n = fh.readinto(buf)
+            if not n:
+                break
+            chunk = view[:n]
+            if not magic:
+                magic = bytes(chunk[:MAGIC_BYTES]).hex()
+            main.update(chunk)
+            for h in whole.values():
+                h.update(chunk)
+            for r in sharded:
+                size = r.shard_size or 0
+                pos = 0
+                while pos < n:
+                    h, used = shard_state[r.key]
+                    take = min(size - used, n - pos)
+                    h.update(chunk[pos : pos + take])
+                    used += take
+                    pos += take
+                    if used == size:
+                        shard_out[r.key].append(h.hexdigest())
+                        shard_state[r.key] = (_new_hasher(r.algorithm), 0)
+                    else:
+                        shard_state[r.key] = (h, used)
+    for r in sharded:
+        h, used = shard_state[r.key]
+        if used or not shard_out[r.key]:
+            shard_out[r.key].append(h.hexdigest())
+    return (
+        main.hexdigest(),
+        magic,
+        {k: h.hexdigest() for k, h in whole.items()},
+        {k: tuple(v) for k, v in shard_out.items()},
+    )
+
+
+def _walk(root: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str]]:
+    found: list[tuple[str, Path, os.stat_result]] = []
+    excluded: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(root)
+        if rel_dir == Path("."):
+            for d in list(dirnames):
+                if d in EXCLUDED_ROOT_DIRS:
+                    dirnames.remove(d)
+                    excluded.append(d)
+        # os.walk lists symlinks to directories under dirnames without following them.
+        for name in [*dirnames, *filenames]:
+            p = here / name
+            st = p.lstat()
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            found.append(((rel_dir / name).as_posix(), p, st))
+    found.sort(key=lambda t: t[0])
+    return found, excluded
+
+
+def _link_escapes(root: Path, link: Path) -> bool:
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return True
+    return not target.is_relative_to(root)
+
+
+def build_inventory(
+    root: Path,
+    requests: Iterable[DigestRequest] = (),
+    *,
+    workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Inventory:
+    """Hash every file under `root` once, in parallel, with any extra digests requested."""
+    root = root.resolve()
+    reqs = tuple({r.key: r for r in requests if r.algorithm != "sha256" or r.shard_size}.values())
+    try:
+        found, excluded = _walk(root)
+    except OSError as exc:
+        raise InputError(f"{root}: cannot list release: {exc.strerror or exc}") from None
+    workers = workers or min(8, os.cpu_count() or 1)
+
+    def one(item: tuple[str, Path, os.stat_result]) -> Entry:
+        rel, path, st = item
+        if stat.S_ISLNK(st.st_mode):
+            return Entry(
+                path=rel,
+                kind="symlink",
+                link_target=os.readlink(path),
+                link_escapes=_link_escapes(root, path),
+            )
+        if not stat.S_ISREG(st.st_mode):
+            return Entry(path=rel, kind="other")
+        try:
+            sha, magic, extra, shards = _hash_file(path, reqs)
+        except OSError as exc:
+            raise InputError(f"{rel}: cannot read: {exc.strerror or exc}") from None
+        if progress:
+            progress(rel)
+        return Entry(
+            path=rel,
+            kind="file",
+            size=st.st_size,
+            sha256=sha,
+            digests=extra,
+            shard_digests=shards,
+            executable=bool(st.st_mode & 0o111),
+            magic=magic,
+            nlink=st.st_nlink,
+        )
+
+    # Largest first, so one big shard does not start last and leave a core idle.
+    order = sorted(found, key=lambda t: -t[2].st_size)
+    if workers == 1 or len(order) <= 1:
+        entries = [one(i) for i in order]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            entries = list(pool.map(one, order))
+    entries.sort(key=lambda e: e.path)
+    listing = "".join(f"{e.sha256 or '-'}  {e.size}  {e.kind}  {e.path}\n" for e in entries)
+    digest = "sha256:" + hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
+    return Inventory(root=str(root), entries=tuple(entries), excluded=tuple(excluded), digest=digest)

@@ -1,0 +1,63 @@
+"""The base model and the translation of validation errors into one-line reasons."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gate.errors import InputError
+from gate.yamlsafe import YamlDoc, format_path
+
+
+class StrictModel(BaseModel):
+    """Frozen, unknown keys rejected: what every boundary model inherits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def describe_validation_error(
+    exc: ValidationError, source: str, doc: YamlDoc | None = None, prefix: tuple[Any, ...] = ()
+) -> list[str]:
+    """Each validation problem as 'file:line: field: reason'."""
+    out = []
+    # Unknown keys first: a typo shows up as both, and the unknown key names the cause.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        full = (*prefix, *loc)
+        line = doc.line_of(full) if doc else None
+        where = f"{source}:{line}" if line else source
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            reason = "unknown key"
+        elif kind == "missing":
+            reason = "required field is missing"
+        else:
+            reason = err["msg"]
+            if "input" in err and kind not in ("model_type", "dict_type") and _short(err["input"]):
+                reason += f" (got {_short(err['input'])})"
+        out.append(f"{where}: {format_path(full)}: {reason}")
+    return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return ""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_doc(model: type[M], doc: YamlDoc, what: str = "") -> M:
+    """Validate a loaded YAML document, raising a one-line InputError on the first problem."""
+    if not isinstance(doc.data, dict):
+        raise InputError(f"{doc.source}: expected a mapping at the top level{what}")
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, doc.source, doc)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more) from None

@@ -1,0 +1,209 @@
+"""release.yaml: what a model release declares about itself."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from gate.models.base import StrictModel
+
+MANIFEST_NAME = "release.yaml"
+MANIFEST_SCHEMA_VERSION = 1
+
+
+def _relative_path(value: str) -> str:
+    """A path inside the release: relative, POSIX, no '..'. Symlinks are checked on disk."""
+    if not value or value.strip() != value:
+        raise ValueError("path must be a non-empty string without surrounding spaces")
+    if "\x00" in value or "\\" in value:
+        raise ValueError("path must use '/' separators and contain no NUL or backslash")
+    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).drive:
+        raise ValueError("path must be relative to the release directory")
+    if ".." in PurePosixPath(value).parts:
+        raise ValueError("path must not contain '..' (it would leave the release directory)")
+    return value
+
+
+RelPath = Annotated[str, AfterValidator(_relative_path)]
+
+DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
+
+
+def _digest(value: str) -> str:
+    if not DIGEST.match(value):
+        raise ValueError("digest must be 'sha256:<64 hex>' (or sha384/sha512)")
+    return value
+
+
+Digest = Annotated[str, AfterValidator(_digest)]
+
+
+class Exposure(StrEnum):
+    INTERNAL = "internal"
+    PARTNER = "partner"
+    PUBLIC = "public"
+
+
+class DataSensitivity(StrEnum):
+    NONE = "none"
+    INTERNAL = "internal"
+    PERSONAL = "personal"
+    FINANCIAL = "financial"
+    SPECIAL_CATEGORY = "special-category"
+
+
+class Autonomy(StrEnum):
+    ADVISORY = "advisory"
+    HUMAN_IN_THE_LOOP = "human-in-the-loop"
+    AUTONOMOUS = "autonomous"
+
+
+class ModelFormat(StrEnum):
+    SAFETENSORS = "safetensors"
+    PYTORCH = "pytorch"
+    TORCHSCRIPT = "torchscript"
+    ONNX = "onnx"
+    GGUF = "gguf"
+    KERAS = "keras"
+    HDF5 = "hdf5"
+    SKLEARN = "sklearn"
+    JOBLIB = "joblib"
+    NUMPY = "numpy"
+    PICKLE = "pickle"
+    OTHER = "other"
+
+
+class ModelSection(StrictModel):
+    path: RelPath = Field(description="Directory (or file) holding the model files.")
+    format: ModelFormat
+    task: str | None = Field(None, description="e.g. text-generation, text-classification.")
+    architecture: str | None = None
+    generative: bool | None = Field(
+        None, description="Whether the model generates content; derived from `task` when unset."
+    )
+    parameters: int | None = Field(None, ge=0)
+
+
+class BaseModelRef(StrictModel):
+    source: str = Field(description="URI of the base model, e.g. hf://org/name.")
+    revision: str | None = Field(None, description="Commit or tag of the base model.")
+    digest: Digest | None = None
+
+
+class Dataset(StrictModel):
+    name: str
+    source: str | None = None
+    digest: Digest | None = None
+    path: RelPath | None = None
+    role: Literal["fine-tuning", "evaluation", "reference", "pre-training"] = "fine-tuning"
+    format: Literal["jsonl", "csv", "parquet"] | None = None
+
+
+class IntendedUse(StrictModel):
+    description: str
+    users: tuple[str, ...] = ()
+    use_cases: tuple[str, ...] = ()
+    out_of_scope: tuple[str, ...] = ()
+
+
+class Deployment(StrictModel):
+    exposure: Exposure
+    data_sensitivity: DataSensitivity
+    autonomy: Autonomy
+    safety_critical: bool = False
+    domains: tuple[str, ...] = Field(
+        (),
+        description="Application domains, including EU AI Act Annex III areas and Art. 5 "
+        "practices by their ids (see `model-gate tier --help`).",
+    )
+    user_scale: int = Field(0, ge=0, description="Expected number of users.")
+
+
+class EndpointType(StrEnum):
+    OPENAI = "openai"
+    REST = "rest"
+    HUGGINGFACE = "huggingface"
+    CALLABLE = "callable"
+
+
+class Endpoint(StrictModel):
+    type: EndpointType
+    url: str | None = Field(None, description="Base URL (openai) or full URL (rest).")
+    model: str | None = Field(None, description="Model name sent to an OpenAI-compatible API.")
+    api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
+    request_template: str | None = Field(None, description="REST body with $INPUT where the prompt goes.")
+    response_field: str | None = Field(None, description="JSON field (or JSONPath) of the reply.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    path: RelPath | None = Field(None, description="Local Hugging Face model folder.")
+    callable: str | None = Field(None, description="module:function returning a list of str.")
+    timeout_s: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError("must be an environment variable name")
+        return v
+
+
+class Serving(StrictModel):
+    requirements: RelPath | None = None
+    lockfile: RelPath | None = None
+    manifests: tuple[RelPath, ...] = Field(
+        (), description="Kubernetes manifests or serving.yaml describing how it is served."
+    )
+
+
+class Monitoring(StrictModel):
+    config: RelPath | None = Field(None, description="The gate's monitoring.yaml.")
+    prometheus_rules: tuple[RelPath, ...] = ()
+    alertmanager: RelPath | None = None
+    otel_collector: RelPath | None = None
+
+
+class Manifest(StrictModel):
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    version: str = Field(min_length=1, max_length=100)
+    description: str | None = None
+    model: ModelSection
+    base_model: BaseModelRef | None = None
+    datasets: tuple[Dataset, ...] = ()
+    intended_use: IntendedUse | None = None
+    limitations: tuple[str, ...] = ()
+    deployment: Deployment
+    endpoint: Endpoint | None = None
+    signature: RelPath | None = Field(None, description="model-signing signature bundle.")
+    provenance: RelPath | None = Field(None, description="SLSA provenance (DSSE or bundle).")
+    serving: Serving = Field(default_factory=Serving)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+
+    def declared_paths(self) -> list[tuple[str, str]]:
+        """Every (field, path) the manifest declares, for existence and escape checks."""
+        out: list[tuple[str, str]] = [("model.path", self.model.path)]
+        out += [(f"datasets[{i}].path", d.path) for i, d in enumerate(self.datasets) if d.path]
+        if self.endpoint and self.endpoint.path:
+            out.append(("endpoint.path", self.endpoint.path))
+        for name in ("signature", "provenance"):
+            value = getattr(self, name)
+            if value:
+                out.append((name, value))
+        if self.serving.requirements:
+            out.append(("serving.requirements", self.serving.requirements))
+        if self.serving.lockfile:
+            out.append(("serving.lockfile", self.serving.lockfile))
+        out += [(f"serving.manifests[{i}]", p) for i, p in enumerate(self.serving.manifests)]
+        if self.monitoring.config:
+            out.append(("monitoring.config", self.monitoring.config))
+        out += [
+            (f"monitoring.prometheus_rules[{i}]", p) for i, p in enumerate(self.monitoring.prometheus_rules)
+        ]
+        if self.monitoring.alertmanager:
+            out.append(("monitoring.alertmanager", self.monitoring.alertmanager))
+        if self.monitoring.otel_collector:
+            out.append(("monitoring.otel_collector", self.monitoring.otel_collector))
+        return out

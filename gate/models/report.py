@@ -1,0 +1,106 @@
+"""The report: one result object that every reporter renders."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from gate.models.base import StrictModel
+from gate.models.finding import Finding, Severity
+from gate.risk import Factor, Tier
+
+REPORT_SCHEMA = "https://model-gate.dev/schemas/report/v1"
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+
+
+class CheckStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNED = "warned"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+class ReleaseInfo(StrictModel):
+    name: str
+    version: str
+    digest: str
+    path: str
+    files: int
+    bytes: int
+
+
+class TierInfo(StrictModel):
+    level: Tier
+    eu_ai_act: str
+    score: int
+    factors: tuple[Factor, ...]
+    rationale: tuple[str, ...]
+
+
+class PolicyInfo(StrictModel):
+    name: str
+    source: str
+    sha256: str
+    sources: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. "the pull request changed the policy; judged with the protected one"
+
+
+class CheckResult(StrictModel):
+    id: str
+    title: str
+    status: CheckStatus
+    required: bool
+    duration_s: float
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class WaiverStatus(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    UNUSED = "unused"
+
+
+class WaiverOutcome(StrictModel):
+    path: str
+    id: str | None = None
+    status: WaiverStatus
+    reason: str
+    findings: tuple[str, ...] = ()
+    expires: str | None = None
+    expiring_soon: bool = False
+
+
+class Report(StrictModel):
+    schema_: str = Field(REPORT_SCHEMA, alias="schema")
+    gate_version: str
+    generated_at: str
+    verdict: Verdict
+    exit_code: int
+    release: ReleaseInfo
+    tier: TierInfo
+    policy: PolicyInfo
+    checks: tuple[CheckResult, ...]
+    findings: tuple[Finding, ...]
+    waivers: tuple[WaiverOutcome, ...] = ()
+    artifacts: dict[str, str] = Field(
+        default_factory=dict, description="Files written alongside the report (sbom, attestation)."
+    )
+
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.effective_blocking]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in reversed(list(Severity))}
+        for f in self.findings:
+            out[f.severity.value] += 1
+        return out

@@ -1,0 +1,77 @@
+"""Regenerate (or, with --check, verify) the generated parts of the docs.
+
+- README.md sections between `<!-- BEGIN GENERATED: X -->` and `<!-- END GENERATED: X -->`;
+- schemas/report.schema.json from the report models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_help(*args: str) -> str:
+    from gate.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--help"], prog_name="model-gate", terminal_width=100)
+    return "```\n" + result.output.rstrip() + "\n```"
+
+
+def sections() -> dict[str, str]:
+    from gate.docs import checks_table, rules_table
+
+    return {
+        "checks": checks_table(),
+        "rules": rules_table(),
+        "help": cli_help(),
+        "help-check": cli_help("check"),
+    }
+
+
+def render_readme(text: str) -> str:
+    for name, body in sections().items():
+        pattern = re.compile(
+            rf"(<!-- BEGIN GENERATED: {re.escape(name)} -->\n).*?(<!-- END GENERATED: {re.escape(name)} -->)",
+            re.S,
+        )
+        if not pattern.search(text):
+            raise SystemExit(f"README.md: missing generated section '{name}'")
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+    return text
+
+
+def schema_text() -> str:
+    from gate.reporters.json import report_schema
+
+    return json.dumps(report_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    check = "--check" in sys.argv
+    targets = {
+        ROOT / "README.md": render_readme((ROOT / "README.md").read_text("utf-8")),
+        ROOT / "schemas" / "report.schema.json": schema_text(),
+    }
+    stale = []
+    for path, want in targets.items():
+        have = path.read_text("utf-8") if path.exists() else ""
+        if have != want:
+            if check:
+                stale.append(path.relative_to(ROOT).as_posix())
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(want, "utf-8")
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run 'make docs'", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Shared fixtures: releases built by code, a CLI runner that never hides tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gate.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "examples" / "demo-release"
+BAD = ROOT / "examples" / "bad-release"
+
+MINIMAL_MANIFEST = """\
+schema_version: 1
+name: tiny
+version: 1.0.0
+model:
+  path: model/
+  format: safetensors
+  task: text-classification
+deployment:
+  exposure: internal
+  data_sensitivity: none
+  autonomy: advisory
+"""
+
+
+def write_release(root: Path, manifest: str = MINIMAL_MANIFEST, files: dict[str, bytes] | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "release.yaml").write_text(textwrap.dedent(manifest), "utf-8")
+    for rel, data in (files if files is not None else {"model/weights.bin": b"\x00" * 64}).items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Path:
+    return write_release(tmp_path / "rel")
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "demo"
+    shutil.copytree(DEMO, dst, symlinks=True)
+    return dst
+
+
+def run_cli(*args: str, **kw: Any) -> Result:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False, **kw)
+    return result
+
+
+def run_json(*args: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli(*args, "--format", "json")
+    return result.exit_code, json.loads(result.stdout)
