@@ -27,7 +27,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check gate tests benchmarks scripts
-	$(BIN)/ruff format --check gate
+	$(BIN)/ruff format --check gate tests
 	$(BIN)/mypy
 
 typecheck: lint

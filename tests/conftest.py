@@ -32,7 +32,9 @@ deployment:
 """
 
 
-def write_release(root: Path, manifest: str = MINIMAL_MANIFEST, files: dict[str, bytes] | None = None) -> Path:
+def write_release(
+    root: Path, manifest: str = MINIMAL_MANIFEST, files: dict[str, bytes] | None = None
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "release.yaml").write_text(textwrap.dedent(manifest), "utf-8")
     for rel, data in (files if files is not None else {"model/weights.bin": b"\x00" * 64}).items():
