@@ -64,3 +64,12 @@ def run_cli(*args: str, **kw: Any) -> Result:
 def run_json(*args: str) -> tuple[int, dict[str, Any]]:
     result = run_cli(*args, "--format", "json")
     return result.exit_code, json.loads(result.stdout)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", help="Rewrite golden files.")
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
