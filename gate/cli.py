@@ -18,8 +18,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ["text", "json", "markdown"]
 
 
+def one_line(text: str) -> str:
+    """Names and values from hostile files may hold newlines: an error stays on one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _fail(message: str, hint: str | None, code: int) -> None:
-    click.echo(f"model-gate: error: {message}", err=True)
+    click.echo(f"model-gate: error: {one_line(message)}", err=True)
     if hint:
         click.echo(f"  hint: {hint}", err=True)
     sys.exit(code)

@@ -13,6 +13,8 @@ we do not trust. This loader:
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +51,19 @@ class YamlDoc:
         return self.lines.get((), None)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
 def format_path(path: YamlPath) -> str:
+    """('a', 0, 'b c') -> 'a[0]["b c"]': keys from hostile files cannot break the line."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(str(part)):
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{json.dumps(str(part))[:80]}]"
     return out or "(top level)"
 
 
