@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -104,17 +105,16 @@ class TextReporter(Reporter):
         return buf.getvalue()
 
     @staticmethod
-    def _finding(out: object, f: Finding) -> None:
-        p = out  # rich Console.print
+    def _finding(p: Callable[[str], None], f: Finding) -> None:
         sev = f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value.upper():<8}[/]"
         waived = " [green](waived)[/]" if f.waiver else ""
-        p(f"  {sev} {f.rule.code} {f.rule.name}{waived}")  # type: ignore[operator]
-        p(f"           {escape(f.title)}")  # type: ignore[operator]
+        p(f"  {sev} {f.rule.code} {f.rule.name}{waived}")
+        p(f"           {escape(f.title)}")
         loc = location_text(f)
         if loc:
-            p(f"           at {escape(loc)}")  # type: ignore[operator]
+            p(f"           at {escape(loc)}")
         if f.mitigation:
-            p(f"           fix: {escape(f.mitigation)}")  # type: ignore[operator]
+            p(f"           fix: {escape(f.mitigation)}")
         if f.waiver:
-            p(f"           waiver: {escape(f.waiver.reason)} (until {f.waiver.expires})")  # type: ignore[operator]
-        p(f"           [dim]id {f.id}[/]")  # type: ignore[operator]
+            p(f"           waiver: {escape(f.waiver.reason)} (until {f.waiver.expires})")
+        p(f"           [dim]id {f.id}[/]")
