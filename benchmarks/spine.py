@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, machine, table  # noqa: E402
+from harness import compare, machine, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
