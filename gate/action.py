@@ -411,6 +411,8 @@ def run(env: Mapping[str, str] | None = None, python: str | None = None) -> int:
         plan = plan_check(inputs, outdir)
     except ActionInputError as exc:
         _emit([command("error", str(exc), title="model-gate: invalid action input")])
+        if env.get("GITHUB_OUTPUT"):
+            set_outputs(Path(env["GITHUB_OUTPUT"]), {"verdict": "error", "exit-code": str(INPUT_ERROR)})
         return INPUT_ERROR
     cmd = [python or sys.executable, "-m", "gate", "check", *plan.args]
     _emit([f"model-gate check {' '.join(_quote(a) for a in plan.args)}"])
