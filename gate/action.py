@@ -88,7 +88,7 @@ def _finding_annotation(kind: str, f: Finding, prefix: str | None) -> Annotation
     return Annotation(kind, message, title, file, f.location.line if f.location.path else None)
 
 
-def annotations(
+def pick_annotations(
     report: Report, prefix: str | None, report_path: str = "", limit: int = MAX_ANNOTATIONS
 ) -> list[Annotation]:
     """The annotations for a report: worst first, at most `limit` of each kind, then a notice.
@@ -367,8 +367,8 @@ def finish(
         if summary_file:
             write_summary(
                 Path(summary_file),
-                f"## ⛔ model-gate: nothing was judged\n\n`model-gate check` exited with code {exit_code}:\n\n"
-                f"> {cell(reason)}\n",
+                "## ⛔ model-gate: nothing was judged\n\n"
+                f"`model-gate check` exited with code {exit_code}:\n\n> {cell(reason)}\n",
             )
         # Invalid input always fails the step: a misconfigured gate must not look green.
         return exit_code or INPUT_ERROR
@@ -377,7 +377,9 @@ def finish(
         write_summary(Path(summary_file), MarkdownReporter().render_limited(report))
     prefix = release_prefix(report.release.path, workspace)
     shown = os.path.relpath(plan.paths["report"], workspace) if plan.paths["report"].is_absolute() else ""
-    _emit(a.render() for a in annotations(report, prefix, report_path=shown or str(plan.paths["report"])))
+    _emit(
+        a.render() for a in pick_annotations(report, prefix, report_path=shown or str(plan.paths["report"]))
+    )
     if inputs.report_only and exit_code != 0:
         _emit(
             [

@@ -24,7 +24,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "action.yml"
-EXPR = re.compile(r"^\$\{\{\s*(?:inputs\.([A-Za-z0-9_-]+)|steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$")
+EXPR = re.compile(
+    r"^\$\{\{\s*(?:inputs\.([A-Za-z0-9_-]+)|steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$"
+)
 ANY_EXPR = re.compile(r"\$\{\{")
 
 

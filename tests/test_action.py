@@ -170,7 +170,11 @@ def test_action_yml_passes_inputs_only_through_env() -> None:
         assert not ANY_EXPR.search(step["run"])
     gate_env = next(s for s in steps if s["id"] == "gate")["env"]
     setup_env = next(s for s in steps if s["id"] == "setup")["env"]
-    wired = {v.split("inputs.")[1].rstrip("} ") for v in [*gate_env.values(), *setup_env.values()] if "inputs." in v}
+    wired = {
+        v.split("inputs.")[1].rstrip("} ")
+        for v in [*gate_env.values(), *setup_env.values()]
+        if "inputs." in v
+    }
     assert wired == set(action["inputs"]), "every input reaches a step, and nothing else does"
     fields = {f.upper().replace("-", "_") for f in ga.ActionInputs.__dataclass_fields__}
     assert {k.removeprefix("INPUT_") for k in gate_env if k.startswith("INPUT_")} == fields
@@ -187,7 +191,9 @@ def test_requirements_are_hash_pinned_and_cover_the_core_install() -> None:
     import tomllib
 
     text = (ROOT / "action" / "requirements.txt").read_text("utf-8")
-    reqs = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.M)
+    reqs = re.findall(
+        r"^([A-Za-z0-9_.-]+)==([^\s\\]+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.M
+    )
     names = {n.lower().replace("_", "-") for n, _, _ in reqs}
     listed = [ln for ln in text.splitlines() if ln and not ln.startswith((" ", "#"))]
     assert len(listed) == len(reqs), "every requirement is pinned with == and has hashes"
@@ -214,10 +220,14 @@ def test_escaping_follows_githubs_rules() -> None:
 def test_hostile_finding_text_stays_one_annotation(tmp_path: Path) -> None:
     r = stable_report(BAD, tmp_path)
     f = r.findings[0].model_copy(
-        update={"title": "evil\n::error file=x::forged\r", "location": r.findings[0].location.model_copy(
-            update={"path": "model/a,b:c.bin"})}
+        update={
+            "title": "evil\n::error file=x::forged\r",
+            "location": r.findings[0].location.model_copy(update={"path": "model/a,b:c.bin"}),
+        }
     )
-    (ann,) = [a for a in ga.annotations(r.model_copy(update={"findings": (f,)}), "rel") if a.kind == "error"]
+    (ann,) = [
+        a for a in ga.pick_annotations(r.model_copy(update={"findings": (f,)}), "rel") if a.kind == "error"
+    ]
     line = ann.render()
     # One line: the forged command is text inside the message, never at the start of a line.
     assert "\n" not in line and "\r" not in line
@@ -243,7 +253,7 @@ def _many(r: Report, blocking: int, warnings: int) -> Report:
 
 def test_at_most_ten_of_each_worst_first_then_a_notice(tmp_path: Path) -> None:
     r = _many(stable_report(BAD, tmp_path), blocking=15, warnings=13)
-    anns = ga.annotations(r, "examples/bad-release", report_path="out/report.json")
+    anns = ga.pick_annotations(r, "examples/bad-release", report_path="out/report.json")
     errors = [a for a in anns if a.kind == "error"]
     warnings = [a for a in anns if a.kind == "warning"]
     notices = [a for a in anns if a.kind == "notice"]
@@ -259,17 +269,22 @@ def test_check_errors_come_first(tmp_path: Path) -> None:
     r = stable_report(BAD, tmp_path)
     broken = r.checks[0].model_copy(update={"status": CheckStatus.ERROR, "summary": "tool missing"})
     r = r.model_copy(update={"checks": (broken, *r.checks[1:])})
-    first = ga.annotations(r, None)[0]
+    first = ga.pick_annotations(r, None)[0]
     assert first.kind == "error" and "could not complete: tool missing" in first.message
     assert first.file == "release.yaml"
 
 
 def test_waived_findings_are_warnings_not_errors(tmp_path: Path) -> None:
     r = stable_report(BAD, tmp_path)
-    w = AppliedWaiver(id="W-1", reason="reviewed", justification="code_not_reachable", approvers=("sec",),
-                      expires="2026-12-31")
+    w = AppliedWaiver(
+        id="W-1",
+        reason="reviewed",
+        justification="code_not_reachable",
+        approvers=("sec",),
+        expires="2026-12-31",
+    )
     f = r.findings[0].model_copy(update={"waiver": w})
-    anns = ga.annotations(r.model_copy(update={"findings": (f,)}), None)
+    anns = ga.pick_annotations(r.model_copy(update={"findings": (f,)}), None)
     assert [a.kind for a in anns] == ["warning"]
     assert anns[0].title.startswith("waived: ") and "W-1" in anns[0].message
 
@@ -282,11 +297,21 @@ def test_outputs_survive_newlines(tmp_path: Path) -> None:
 
 def test_inputs_parse_and_reject() -> None:
     i = ga.ActionInputs.from_env(
-        {"INPUT_RELEASE": " rel ", "INPUT_FORMATS": "sarif junit,json sarif", "INPUT_OFFLINE": "True",
-         "INPUT_REDTEAM": "broad", "INPUT_REDTEAM_SHARD": "2/4"}
+        {
+            "INPUT_RELEASE": " rel ",
+            "INPUT_FORMATS": "sarif junit,json sarif",
+            "INPUT_OFFLINE": "True",
+            "INPUT_REDTEAM": "broad",
+            "INPUT_REDTEAM_SHARD": "2/4",
+        }
     )
-    assert (i.release, i.formats, i.offline, i.redteam, i.redteam_shard) == ("rel", ("sarif", "junit"), True,
-                                                                             "broad", "2/4")
+    assert (i.release, i.formats, i.offline, i.redteam, i.redteam_shard) == (
+        "rel",
+        ("sarif", "junit"),
+        True,
+        "broad",
+        "2/4",
+    )
     bad = [
         ({}, "input release"),
         ({"INPUT_OFFLINE": "maybe"}, "input offline"),
@@ -302,7 +327,9 @@ def test_inputs_parse_and_reject() -> None:
 
 
 def test_options_other_parts_provide_pass_only_when_present(tmp_path: Path) -> None:
-    i = ga.ActionInputs(release="rel", policy_ref="origin/main", attest=True, redteam="fast", redteam_shard="1/2")
+    i = ga.ActionInputs(
+        release="rel", policy_ref="origin/main", attest=True, redteam="fast", redteam_shard="1/2"
+    )
     have = {"--policy-ref", "--attest", "--probe-set", "--shard"}
     plan = ga.plan_check(i, tmp_path, options=have, checks=set())
     a = plan.args

@@ -29,6 +29,12 @@ def xml_text(text: str | None) -> str:
     return clean
 
 
+def xml_attr(text: str | None, limit: int = 1000) -> str:
+    """A short attribute value (CI systems show it as the one-line reason)."""
+    clean = xml_text(text)
+    return clean if len(clean) <= limit else clean[:limit] + "…"
+
+
 def _finding_line(f: Finding) -> str:
     loc = location_text(f)
     state = "waived" if f.waiver else ("blocking" if f.effective_blocking else "not blocking")
@@ -101,9 +107,7 @@ class JunitReporter(Reporter):
             if code not in known:  # a report from a newer gate
                 rules.append((code, fs[0].rule.name, fs[0].check))
         for rule in rules:
-            code, name, check = (
-                (rule.code, rule.name, rule.check) if isinstance(rule, Rule) else rule
-            )
+            code, name, check = (rule.code, rule.name, rule.check) if isinstance(rule, Rule) else rule
             self._rule_case(rules_suite, code, name, check, by_rule.get(code, []), results)
         rules_suite.set("time", "0.000")
 
@@ -127,17 +131,17 @@ class JunitReporter(Reporter):
         )
         blocking = [f for f in findings if f.effective_blocking]
         if c.status is CheckStatus.ERROR:
-            el = ET.SubElement(case, "error", {"type": "check-error", "message": xml_text(c.summary)})
+            el = ET.SubElement(case, "error", {"type": "check-error", "message": xml_attr(c.summary)})
             el.text = xml_text(f"check {c.id} could not complete: {c.summary}")
         elif c.status is CheckStatus.FAILED or blocking:
             el = ET.SubElement(
                 case,
                 "failure",
-                {"type": "blocking-findings", "message": xml_text(f"{len(blocking)} blocking: {c.summary}")},
+                {"type": "blocking-findings", "message": xml_attr(f"{len(blocking)} blocking: {c.summary}")},
             )
             el.text = xml_text("\n".join(_finding_line(f) for f in blocking))
         elif c.status is CheckStatus.SKIPPED:
-            ET.SubElement(case, "skipped", {"message": xml_text(c.summary)})
+            ET.SubElement(case, "skipped", {"message": xml_attr(c.summary)})
         others = [f for f in findings if not f.effective_blocking]
         out = [f"{c.title}: {c.status.value}{'' if c.required else ' (optional)'}: {c.summary}"]
         out += [_finding_line(f) for f in others]
@@ -163,18 +167,23 @@ class JunitReporter(Reporter):
             el = ET.SubElement(
                 case,
                 "failure",
-                {"type": "blocking-finding", "message": xml_text(f"{len(blocking)} blocking: {blocking[0].title}")},
+                {
+                    "type": "blocking-finding",
+                    "message": xml_attr(f"{len(blocking)} blocking: {blocking[0].title}"),
+                },
             )
             el.text = xml_text("\n".join(_finding_line(f) for f in blocking))
         elif result is not None and result.status is CheckStatus.ERROR:
             el = ET.SubElement(
-                case, "error", {"type": "check-error", "message": xml_text(f"check {check} could not complete")}
+                case,
+                "error",
+                {"type": "check-error", "message": xml_attr(f"check {check} could not complete")},
             )
             el.text = xml_text(result.summary)
         elif not findings and check != "gate" and (result is None or result.status is CheckStatus.SKIPPED):
             # The engine's own rules have no check result; any other rule whose check did not
             # run was not tested, which is not a pass.
-            ET.SubElement(case, "skipped", {"message": xml_text(f"check {check} did not run")})
+            ET.SubElement(case, "skipped", {"message": xml_attr(f"check {check} did not run")})
         others = [f for f in findings if not f.effective_blocking]
         if others:
             ET.SubElement(case, "system-out").text = xml_text("\n".join(_finding_line(f) for f in others))

@@ -175,8 +175,8 @@ class MarkdownReporter(Reporter):
             for w in r.waivers:
                 soon = " ⏳ expiring soon" if w.expiring_soon else ""
                 lines.append(
-                    f"| {w.status.value} | `{cell(w.path)}` | {cell(w.reason)} | {cell(w.expires or '-')}{soon} | "
-                    f"{cell(', '.join(w.findings))} |"
+                    f"| {w.status.value} | `{cell(w.path)}` | {cell(w.reason)} | "
+                    f"{cell(w.expires or '-')}{soon} | {cell(', '.join(w.findings))} |"
                 )
             lines.append("")
         if waived:
@@ -187,12 +187,12 @@ class MarkdownReporter(Reporter):
                 "|---|---|---|---|---|---|",
             ]
             for f in waived:
-                w = f.waiver
-                assert w is not None
+                applied = f.waiver
+                assert applied is not None
                 lines.append(
                     f"| {f.severity.value} | `{cell(f.rule.code)}` {cell(f.rule.name)} | {cell(f.title)} | "
-                    f"{cell(w.justification)}: {cell(w.reason)} | {cell(', '.join(w.approvers))} | "
-                    f"{cell(w.expires)} |"
+                    f"{cell(applied.justification)}: {cell(applied.reason)} | "
+                    f"{cell(', '.join(applied.approvers))} | {cell(applied.expires)} |"
                 )
             lines.append("")
         return lines
@@ -250,27 +250,34 @@ def trim_text(text: str, max_bytes: int = GITHUB_SUMMARY_LIMIT - 16 * 1024) -> s
 
     For text the gate did not render itself (or a report that cannot be cut by structure).
     """
-    data = text.encode("utf-8")
-    if len(data) <= max_bytes:
+    total = len(text.encode("utf-8"))
+    if total <= max_bytes:
         return text
-    note_room = 512
+    lines = text.split("\n")
     kept: list[str] = []
     used = 0
-    lines = text.split("\n")
     for line in lines:
         size = len(line.encode("utf-8")) + 1
-        if used + size > max_bytes - note_room:
+        if used + size > max_bytes:
             break
         kept.append(line)
         used += size
     if not kept:  # one enormous line: cut inside it, on a character boundary
-        kept = [data[: max_bytes - note_room].decode("utf-8", "ignore")]
-    open_details = sum(line.count("<details") for line in kept) - sum(line.count("</details>") for line in kept)
-    dropped = len(text.encode("utf-8")) - len("\n".join(kept).encode("utf-8"))
-    kept += ["", *(["</details>"] * max(open_details, 0))]
-    kept += [
-        "",
-        f"> [!NOTE]\n> This summary was cut to fit GitHub's {GITHUB_SUMMARY_LIMIT // 1024} KiB limit: "
-        f"the last {dropped:,} bytes were left out. The full report has everything.",
-    ]
-    return "\n".join(kept) + "\n"
+        kept = [text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")]
+    while True:
+        body = "\n".join(kept)
+        opened = body.count("<details") - body.count("</details>")
+        dropped = total - len(body.encode("utf-8"))
+        out = (
+            body
+            + "\n"
+            + "\n</details>" * max(opened, 0)
+            + f"\n\n> [!NOTE]\n> This summary was cut to fit GitHub's {GITHUB_SUMMARY_LIMIT // 1024} KiB "
+            f"limit: the last {dropped:,} bytes were left out. The full report has everything.\n"
+        )
+        if len(out.encode("utf-8")) <= max_bytes or not kept:
+            return out
+        last = kept.pop()
+        if not kept and last:  # shorten the only line rather than drop everything
+            half = last.encode("utf-8")[: len(last.encode("utf-8")) // 2].decode("utf-8", "ignore")
+            kept = [half] if half else []

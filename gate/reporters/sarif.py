@@ -14,6 +14,7 @@ Shaped by what GitHub does with an upload:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path, PurePosixPath
@@ -66,13 +67,11 @@ def release_prefix(release_path: str, root: Path) -> str | None:
     """
     p = Path(release_path)
     if not p.is_absolute():
-        rel = PurePosixPath(p.as_posix())
-        return "" if str(rel) == "." else rel.as_posix()
+        given = PurePosixPath(p.as_posix())
+        return "" if str(given) == "." else given.as_posix()
     candidates = [(p, root)]
-    try:
+    with contextlib.suppress(OSError):  # resolving can fail on a vanished path: the plain one stays
         candidates.append((p.resolve(), root.resolve()))
-    except OSError:
-        pass
     for path, base in candidates:
         try:
             rel = path.relative_to(base)
@@ -160,7 +159,9 @@ def _result(f: Finding, rule_index: int, prefix: str | None) -> dict[str, Any]:
     if f.mitigation:
         message += f"\nFix: {f.mitigation}"
     path = loc.path or "release.yaml"  # findings about the release as a whole point at its manifest
-    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(_join(prefix, path)), "uriBaseId": "%SRCROOT%"}}
+    physical: dict[str, Any] = {
+        "artifactLocation": {"uri": _uri(_join(prefix, path)), "uriBaseId": "%SRCROOT%"}
+    }
     if loc.path and loc.line:
         physical["region"] = {"startLine": loc.line}
     props: dict[str, Any] = {
