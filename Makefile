@@ -29,6 +29,8 @@ lint: setup
 	$(BIN)/ruff check gate tests benchmarks scripts
 	$(BIN)/ruff format --check gate tests
 	$(BIN)/mypy
+	$(BIN)/actionlint .github/workflows/*.yml examples/workflows/*.yml
+	$(BIN)/zizmor --offline --config .github/zizmor.yml . examples/workflows/*.yml
 
 typecheck: lint
 

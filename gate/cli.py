@@ -15,7 +15,7 @@ from gate import __version__
 from gate.errors import CheckError, ExitCode, GateError
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ["text", "json", "markdown"]
+FORMATS = ["text", "json", "markdown", "sarif", "junit"]
 
 
 def one_line(text: str) -> str:

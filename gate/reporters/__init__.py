@@ -11,6 +11,8 @@ REPORTERS: dict[str, str] = {
     "text": "gate.reporters.text:TextReporter",
     "json": "gate.reporters.json:JsonReporter",
     "markdown": "gate.reporters.markdown:MarkdownReporter",
+    "sarif": "gate.reporters.sarif:SarifReporter",
+    "junit": "gate.reporters.junit:JunitReporter",
 }
 
 

@@ -1,0 +1,178 @@
+"""Run action.yml's composite steps the way the GitHub runner does, on this machine.
+
+Each `run:` step's script goes to a file and runs as `bash --noprofile --norc -eo pipefail FILE`
+(the runner's command for `shell: bash`), in the workspace, with the step's `env:` on top of
+the runner's variables, and a fresh `GITHUB_OUTPUT` file per step. The only expressions the
+action may use in `env:` and `outputs:` are `${{ inputs.NAME }}` and
+`${{ steps.ID.outputs.NAME }}`; this harness evaluates those and fails on anything else.
+
+The setup step is skipped the documented way: `MODEL_GATE_PYTHON` names this test
+interpreter, which has model-gate installed (the working tree, via PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = ROOT / "action.yml"
+EXPR = re.compile(
+    r"^\$\{\{\s*(?:inputs\.([A-Za-z0-9_-]+)|steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$"
+)
+ANY_EXPR = re.compile(r"\$\{\{")
+
+
+def load_action() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(ACTION.read_text("utf-8"))
+    return data
+
+
+def parse_output_file(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT / GITHUB_ENV syntax: `name=value` lines and `name<<DELIM` blocks."""
+    out: dict[str, str] = {}
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delim = line.split("<<", 1)
+            value: list[str] = []
+            while i < len(lines) and lines[i] != delim:
+                value.append(lines[i])
+                i += 1
+            if i >= len(lines):
+                raise AssertionError(f"output {name}: no closing delimiter {delim}")
+            i += 1
+            out[name] = "\n".join(value)
+        else:
+            name, _, val = line.partition("=")
+            out[name] = val
+    return out
+
+
+@dataclass
+class StepRun:
+    id: str
+    returncode: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+
+
+@dataclass
+class ActionRun:
+    steps: list[StepRun] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    summary: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return "failure" if self.steps and self.steps[-1].returncode != 0 else "success"
+
+    @property
+    def stdout(self) -> str:
+        return "".join(s.stdout for s in self.steps)
+
+    def commands(self, kind: str) -> list[str]:
+        return [line for line in self.stdout.splitlines() if line.startswith(f"::{kind}")]
+
+
+def evaluate(value: Any, inputs: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
+    text = "" if value is None else str(value)
+    if not ANY_EXPR.search(text):
+        return text
+    m = EXPR.match(text.strip())
+    if not m:
+        raise AssertionError(f"expression not allowed in action.yml env/outputs: {text!r}")
+    if m.group(1):
+        if m.group(1) not in inputs:
+            raise AssertionError(f"unknown input {m.group(1)}")
+        return inputs[m.group(1)]
+    return steps.get(m.group(2), {}).get(m.group(3), "")
+
+
+def run_action(
+    with_: dict[str, str],
+    workspace: Path,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    skip_setup: bool = True,
+    timeout: float = 120,
+) -> ActionRun:
+    action = load_action()
+    inputs: dict[str, str] = {}
+    for name, spec in action["inputs"].items():
+        if spec.get("required") and name not in with_:
+            raise AssertionError(f"required input {name} not given")
+        inputs[name] = str(spec.get("default", ""))
+    for name, value in with_.items():
+        if name not in inputs:
+            raise AssertionError(f"unknown input {name}")
+        inputs[name] = value
+
+    runner_temp = tmp / "runner-temp"
+    runner_temp.mkdir(parents=True, exist_ok=True)
+    summary = tmp / "step-summary.md"
+    summary.write_text("", "utf-8")
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "RUNNER_TEMP": str(runner_temp),
+        "RUNNER_OS": "Linux",
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+    }
+    if skip_setup:
+        base["MODEL_GATE_PYTHON"] = sys.executable
+    base.update(env or {})
+
+    result = ActionRun()
+    step_outputs: dict[str, dict[str, str]] = {}
+    for n, step in enumerate(action["runs"]["steps"]):
+        assert step.get("shell") == "bash", f"step {n}: shell must be bash"
+        script = step["run"]
+        assert not ANY_EXPR.search(script), f"step {step.get('id', n)}: ${{{{ }}}} inside run:"
+        step_env = dict(base)
+        for key, value in (step.get("env") or {}).items():
+            step_env[key] = evaluate(value, inputs, step_outputs)
+        out_file = tmp / f"output-{n}"
+        out_file.write_text("", "utf-8")
+        step_env["GITHUB_OUTPUT"] = str(out_file)
+        step_env["GITHUB_STEP_SUMMARY"] = str(summary)
+        script_file = tmp / f"step-{n}.sh"
+        script_file.write_text(script, "utf-8")
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script_file)],
+            cwd=workspace,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        outputs = parse_output_file(out_file.read_text("utf-8"))
+        sid = step.get("id", f"step{n}")
+        step_outputs[sid] = outputs
+        result.steps.append(StepRun(sid, proc.returncode, proc.stdout, proc.stderr, outputs))
+        if proc.returncode != 0:  # a failed step ends a composite action
+            break
+    for name, spec in action["outputs"].items():
+        result.outputs[name] = evaluate(spec["value"], inputs, step_outputs)
+    result.summary = summary.read_text("utf-8") if summary.exists() else ""
+    return result

@@ -1,0 +1,365 @@
+"""The GitHub Action: action.yml's steps run as the runner runs them, and gate.action as a library."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from gate import action as ga
+from gate.models.finding import AppliedWaiver, Severity, new_finding
+from gate.models.report import CheckStatus, Report
+from tests.actionrunner import ANY_EXPR, ROOT, load_action, parse_output_file, run_action
+from tests.conftest import BAD, DEMO
+from tests.test_reporters import stable_report
+
+SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text("utf-8"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    for src in (DEMO, BAD):
+        shutil.copytree(src, ws / "examples" / src.name, symlinks=True)
+    return ws
+
+
+def props(line: str) -> dict[str, str]:
+    """The properties of one workflow command line, unescaped."""
+    m = re.match(r"^::(\w+)(?: ([^:]*))?::", line)
+    assert m, line
+    out = {}
+    for part in (m.group(2) or "").split(","):
+        if part:
+            k, _, v = part.partition("=")
+            out[k] = v.replace("%2C", ",").replace("%3A", ":").replace("%0A", "\n").replace("%0D", "\r")
+            out[k] = out[k].replace("%25", "%")
+    return out
+
+
+# the action, step by step ---------------------------------------------------------------------
+
+
+def test_demo_release_passes(workspace: Path, tmp_path: Path) -> None:
+    run = run_action(
+        {"release": "examples/demo-release", "formats": "sarif, junit, markdown", "offline": "true"},
+        workspace,
+        tmp_path,
+    )
+    assert run.outcome == "success", run.steps[-1].stderr
+    assert [s.id for s in run.steps] == ["setup", "gate"]
+    out = run.outputs
+    assert (out["verdict"], out["tier"], out["exit-code"]) == ("pass", "low", "0")
+    assert out["attestation"] == ""
+    for key in ("report", "sarif", "junit", "markdown"):
+        assert Path(out[key]).is_file(), key
+        assert Path(out[key]).parent == Path(out["output-dir"])
+    assert Path(out["output-dir"]).parent == tmp_path / "runner-temp"
+    report = json.loads(Path(out["report"]).read_text("utf-8"))
+    assert report["verdict"] == "pass"
+    sarif = json.loads(Path(out["sarif"]).read_text("utf-8"))
+    jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
+    assert sarif["runs"][0]["automationDetails"]["id"] == "model-gate/examples/demo-release/"
+    assert run.commands("error") == [] and run.commands("warning") == []
+    assert run.summary.startswith("## ✅ model-gate: **PASS** — demo-tiny-gpt2 1.0.0")
+    assert "No blocking findings." in run.summary
+    assert "--offline" in run.stdout  # the command line is logged, with the input passed through
+
+
+def test_bad_release_fails_the_step_with_annotations(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/bad-release"}, workspace, tmp_path)
+    assert run.outcome == "failure"
+    assert run.steps[-1].returncode == 1
+    out = run.outputs
+    assert (out["verdict"], out["tier"], out["exit-code"]) == ("fail", "high", "1")
+    assert Path(out["sarif"]).is_file()  # the default formats input asks for SARIF
+    assert out["junit"] == "" and out["markdown"] == ""
+
+    errors = run.commands("error")
+    assert len(errors) == 4
+    first = props(errors[0])
+    assert first["title"] == "GATE-RI002 link-escapes-release (critical)"  # the worst first
+    assert first["file"] == "examples/bad-release/model/vocab.txt"
+    files = {props(e)["file"]: props(e).get("line") for e in errors}
+    assert files["examples/bad-release/release.yaml"] == "19"
+    assert "examples/bad-release/model/modeling_custom.py" in files
+    # The info finding is in the report, not in the annotations.
+    assert run.commands("warning") == [] and run.commands("notice") == []
+    assert all("%0AFix: " in e for e in errors)
+
+    s = run.summary
+    assert s.startswith("## ❌ model-gate: **FAIL** — bad-release 0.0.1")
+    assert "**Tier:** `high`" in s
+    assert s.index("### Blocking findings (4)") < s.index("### Checks")
+    assert "list its exact path under `allowed_code`" in s  # the fix column
+
+
+def test_report_only_reports_without_failing(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/bad-release", "report-only": "true"}, workspace, tmp_path)
+    assert run.outcome == "success"
+    assert run.outputs["verdict"] == "fail" and run.outputs["exit-code"] == "1"
+    assert len(run.commands("error")) == 4
+    notice = run.commands("notice")
+    assert len(notice) == 1 and "report-only mode" in notice[0]
+
+
+def test_invalid_release_fails_even_in_report_only_mode(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/no-such-release", "report-only": "true"}, workspace, tmp_path)
+    assert run.outcome == "failure" and run.steps[-1].returncode == 2
+    assert run.outputs["verdict"] == "error" and run.outputs["tier"] == "" and run.outputs["report"] == ""
+    errors = run.commands("error")
+    assert len(errors) == 1 and "no-such-release" in errors[0]
+    assert "nothing was judged" in run.summary
+
+
+def test_invalid_input_is_named(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/demo-release", "formats": "sarif,pdf"}, workspace, tmp_path)
+    assert run.steps[-1].returncode == 2
+    (err,) = run.commands("error")
+    assert "input formats: unknown format 'pdf'" in err
+    assert run.outputs["verdict"] == "error" and run.outputs["report"] == ""
+
+
+def test_inputs_cannot_inject_shell(workspace: Path, tmp_path: Path) -> None:
+    evil = 'examples/demo-release"; touch pwned; echo "$(touch pwned2)'
+    run = run_action({"release": evil, "policy": "$(touch pwned3)"}, workspace, tmp_path)
+    assert run.steps[-1].returncode == 2  # no such release: the text stayed one argument
+    assert not list(workspace.glob("pwned*")) and not list(tmp_path.glob("pwned*"))
+
+
+def test_output_dir_input_and_two_releases_in_one_job(workspace: Path, tmp_path: Path) -> None:
+    a = run_action({"release": "examples/demo-release", "output-dir": "out/demo"}, workspace, tmp_path / "a")
+    b = run_action({"release": "examples/bad-release", "report-only": "true"}, workspace, tmp_path / "a")
+    assert a.outputs["output-dir"] == str(workspace / "out" / "demo")
+    assert a.outputs["report"] != b.outputs["report"]
+    cats = {
+        json.loads(Path(r.outputs["sarif"]).read_text("utf-8"))["runs"][0]["automationDetails"]["id"]
+        for r in (a, b)
+    }
+    assert cats == {"model-gate/examples/demo-release/", "model-gate/examples/bad-release/"}
+
+
+def test_setup_step_rejects_an_old_or_missing_python(workspace: Path, tmp_path: Path) -> None:
+    run = run_action(
+        {"release": "examples/demo-release", "python": "false"}, workspace, tmp_path, skip_setup=False
+    )
+    assert [s.id for s in run.steps] == ["setup"]
+    assert run.steps[0].returncode == 2
+    assert "Python 3.11 or newer" in run.steps[0].stdout
+
+
+def test_setup_step_is_skipped_with_model_gate_python(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/demo-release"}, workspace, tmp_path)
+    import sys
+
+    assert run.steps[0].outputs == {"python": sys.executable}
+    assert "MODEL_GATE_PYTHON" in run.steps[0].stdout
+
+
+# action.yml and the requirements it installs ---------------------------------------------------
+
+
+def test_action_yml_passes_inputs_only_through_env() -> None:
+    action = load_action()
+    steps = action["runs"]["steps"]
+    for step in steps:
+        assert not ANY_EXPR.search(step["run"])
+    gate_env = next(s for s in steps if s["id"] == "gate")["env"]
+    setup_env = next(s for s in steps if s["id"] == "setup")["env"]
+    wired = {
+        v.split("inputs.")[1].rstrip("} ")
+        for v in [*gate_env.values(), *setup_env.values()]
+        if "inputs." in v
+    }
+    assert wired == set(action["inputs"]), "every input reaches a step, and nothing else does"
+    fields = {f.upper().replace("-", "_") for f in ga.ActionInputs.__dataclass_fields__}
+    assert {k.removeprefix("INPUT_") for k in gate_env if k.startswith("INPUT_")} == fields
+    for name, spec in action["outputs"].items():
+        assert spec["value"] == f"${{{{ steps.gate.outputs.{name} }}}}"
+
+
+def test_every_output_is_set(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/demo-release"}, workspace, tmp_path)
+    assert set(run.steps[-1].outputs) == set(load_action()["outputs"])
+
+
+def test_requirements_are_hash_pinned_and_cover_the_core_install() -> None:
+    import tomllib
+
+    text = (ROOT / "action" / "requirements.txt").read_text("utf-8")
+    reqs = re.findall(
+        r"^([A-Za-z0-9_.-]+)==([^\s\\]+) \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", text, re.M
+    )
+    names = {n.lower().replace("_", "-") for n, _, _ in reqs}
+    listed = [ln for ln in text.splitlines() if ln and not ln.startswith((" ", "#"))]
+    assert len(listed) == len(reqs), "every requirement is pinned with == and has hashes"
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]
+    for dep in core:
+        name = re.split(r"[<>=!~\[ ;]", dep, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in names, f"{name} missing from action/requirements.txt"
+    assert "setuptools" in names  # the build backend, hash-pinned too
+    assert "--find-links" not in text and "--index-url" not in text
+
+
+# the library ---------------------------------------------------------------------------------
+
+
+def test_escaping_follows_githubs_rules() -> None:
+    assert ga.escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
+    assert ga.escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
+    line = ga.command("error", "x\n::error::forged", file="a,b:c.txt", line=3, title="t")
+    assert "\n" not in line
+    assert line == "::error file=a%2Cb%3Ac.txt,line=3,title=t::x%0A::error::forged"
+    assert ga.command("notice", "m") == "::notice::m"
+
+
+def test_hostile_finding_text_stays_one_annotation(tmp_path: Path) -> None:
+    r = stable_report(BAD, tmp_path)
+    f = r.findings[0].model_copy(
+        update={
+            "title": "evil\n::error file=x::forged\r",
+            "location": r.findings[0].location.model_copy(update={"path": "model/a,b:c.bin"}),
+        }
+    )
+    (ann,) = [
+        a for a in ga.pick_annotations(r.model_copy(update={"findings": (f,)}), "rel") if a.kind == "error"
+    ]
+    line = ann.render()
+    # One line: the forged command is text inside the message, never at the start of a line.
+    assert "\n" not in line and "\r" not in line
+    header, message = line.split("::")[1], line.split("::", 2)[2]
+    assert header == "error file=rel/model/a%2Cb%3Ac.bin,title=GATE-RI002 link-escapes-release (critical)"
+    assert message.startswith("evil%0A::error file=x::forged%0D")
+
+
+def _many(r: Report, blocking: int, warnings: int) -> Report:
+    from gate.checks.release_integrity import RULES
+
+    rule = RULES[0]
+    fs = []
+    sev = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW]
+    for i in range(blocking):
+        f = new_finding(rule, f"blocking {i}", path=f"model/b{i}.bin", severity=sev[i % 2])
+        fs.append(f.model_copy(update={"blocking": True}))
+    for i in range(warnings):
+        fs.append(new_finding(rule, f"warn {i}", path=f"model/w{i}.bin", severity=sev[2 + i % 2]))
+    fs.append(new_finding(rule, "info", path="model/i.bin", severity=Severity.INFO))
+    return r.model_copy(update={"findings": tuple(fs)})
+
+
+def test_at_most_ten_of_each_worst_first_then_a_notice(tmp_path: Path) -> None:
+    r = _many(stable_report(BAD, tmp_path), blocking=15, warnings=13)
+    anns = ga.pick_annotations(r, "examples/bad-release", report_path="out/report.json")
+    errors = [a for a in anns if a.kind == "error"]
+    warnings = [a for a in anns if a.kind == "warning"]
+    notices = [a for a in anns if a.kind == "notice"]
+    assert len(errors) == 10 and len(warnings) == 10 and len(notices) == 1
+    # All 8 criticals come before any high; mediums before lows.
+    assert [a.title.endswith("(critical)") for a in errors] == [True] * 8 + [False] * 2
+    assert [a.title.endswith("(medium)") for a in warnings] == [True] * 7 + [False] * 3
+    assert "5 more errors and 3 more warnings" in notices[0].message
+    assert "out/report.json" in notices[0].message
+
+
+def test_check_errors_come_first(tmp_path: Path) -> None:
+    r = stable_report(BAD, tmp_path)
+    broken = r.checks[0].model_copy(update={"status": CheckStatus.ERROR, "summary": "tool missing"})
+    r = r.model_copy(update={"checks": (broken, *r.checks[1:])})
+    first = ga.pick_annotations(r, None)[0]
+    assert first.kind == "error" and "could not complete: tool missing" in first.message
+    assert first.file == "release.yaml"
+
+
+def test_waived_findings_are_warnings_not_errors(tmp_path: Path) -> None:
+    r = stable_report(BAD, tmp_path)
+    w = AppliedWaiver(
+        id="W-1",
+        reason="reviewed",
+        justification="code_not_reachable",
+        approvers=("sec",),
+        expires="2026-12-31",
+    )
+    f = r.findings[0].model_copy(update={"waiver": w})
+    anns = ga.pick_annotations(r.model_copy(update={"findings": (f,)}), None)
+    assert [a.kind for a in anns] == ["warning"]
+    assert anns[0].title.startswith("waived: ") and "W-1" in anns[0].message
+
+
+def test_outputs_survive_newlines(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    ga.set_outputs(out, {"a": "one", "b": "two\nlines", "c": ""})
+    assert parse_output_file(out.read_text("utf-8")) == {"a": "one", "b": "two\nlines", "c": ""}
+
+
+def test_inputs_parse_and_reject() -> None:
+    i = ga.ActionInputs.from_env(
+        {
+            "INPUT_RELEASE": " rel ",
+            "INPUT_FORMATS": "sarif junit,json sarif",
+            "INPUT_OFFLINE": "True",
+            "INPUT_REDTEAM": "broad",
+            "INPUT_REDTEAM_SHARD": "2/4",
+        }
+    )
+    assert (i.release, i.formats, i.offline, i.redteam, i.redteam_shard) == (
+        "rel",
+        ("sarif", "junit"),
+        True,
+        "broad",
+        "2/4",
+    )
+    bad = [
+        ({}, "input release"),
+        ({"INPUT_OFFLINE": "maybe"}, "input offline"),
+        ({"INPUT_REDTEAM": "medium"}, "input redteam"),
+        ({"INPUT_REDTEAM_SHARD": "5/4"}, "input redteam-shard"),
+        ({"INPUT_REDTEAM_SHARD": "0/4"}, "input redteam-shard"),
+        ({"INPUT_REDTEAM_SHARD": "1/4", "INPUT_REDTEAM": "off"}, "redteam is off"),
+        ({"INPUT_REPORT_ONLY": "yes please"}, "input report-only"),
+    ]
+    for env, msg in bad:
+        with pytest.raises(ga.ActionInputError, match=msg):
+            ga.ActionInputs.from_env({"INPUT_RELEASE": "rel", **env} if env else env)
+
+
+def test_options_other_parts_provide_pass_only_when_present(tmp_path: Path) -> None:
+    i = ga.ActionInputs(
+        release="rel", policy_ref="origin/main", attest=True, redteam="fast", redteam_shard="1/2"
+    )
+    have = {"--policy-ref", "--attest", "--probe-set", "--shard"}
+    plan = ga.plan_check(i, tmp_path, options=have, checks=set())
+    a = plan.args
+    assert a[a.index("--policy-ref") + 1] == "origin/main"
+    assert a[a.index("--attest") + 1] == str(tmp_path / "attestation.intoto.json")
+    assert a[a.index("--probe-set") + 1] == "fast" and a[a.index("--shard") + 1] == "1/2"
+    for missing in sorted(have):
+        with pytest.raises(ga.ActionInputError, match=f"no 'check {missing}' option"):
+            ga.plan_check(i, tmp_path, options=have - {missing}, checks=set())
+    # Empty inputs pass nothing, whatever the installed gate supports.
+    plain = ga.plan_check(ga.ActionInputs(release="rel"), tmp_path, options=set(), checks=set())
+    assert not {"--policy-ref", "--attest", "--probe-set", "--shard", "--skip"} & set(plain.args)
+
+
+def test_redteam_off_skips_the_check_when_it_exists(tmp_path: Path) -> None:
+    i = ga.ActionInputs(release="rel", redteam="off")
+    assert "--skip" not in ga.plan_check(i, tmp_path, options=set(), checks={"risk-tier"}).args
+    args = ga.plan_check(i, tmp_path, options=set(), checks={"adversarial"}).args
+    assert args[args.index("--skip") + 1] == "adversarial"
+
+
+def test_this_build_lacks_no_option_the_action_passes_unconditionally() -> None:
+    opts = ga.check_options()
+    assert {"--policy", "--format", "--output", "--offline", "--waivers", "--baseline"} <= opts
+
+
+def test_a_report_that_is_not_a_report_is_not_trusted(tmp_path: Path) -> None:
+    bad = tmp_path / "report.json"
+    bad.write_text('{"verdict": "pass"}', "utf-8")
+    assert ga.load_report(bad) is None
+    plan = ga.Plan(args=[], paths={"report": bad})
+    code = ga.finish(exit_code=0, plan=plan, inputs=ga.ActionInputs(release="r"), env={})
+    assert code == 2  # exit 0 without a valid report: fail closed
