@@ -531,11 +531,12 @@ class Decision:
 
 def _decide(
     group: list[_FileCheck],
-    release: Release,
-    findings: dict[str, Finding],
+    release: Release | None,
+    findings: dict[str, Finding] | None,
     tp: TierPolicy,
     now: dt.datetime,
 ) -> Decision:
+    """Judge one verified waiver. Without a release (or findings) those parts are not judged."""
     from gate.checks import find_rule
 
     paths = [g.path for g in group]
@@ -555,13 +556,14 @@ def _decide(
     tier = tp.tier.value
 
     # The release: one subject, and its digest is this release's.
-    algo, value = split_digest(release_subject_digest(release))
-    got = st.subject[0].digest
-    if got.get(algo) != value:
-        shown = ", ".join(f"{k}:{v[:12]}…" for k, v in sorted(got.items())) or "none"
-        d.reasons.append(
-            f"for another release: the waiver names {shown}, this release is {algo}:{value[:12]}…"
-        )
+    if release is not None:
+        algo, value = split_digest(release_subject_digest(release))
+        got = st.subject[0].digest
+        if got.get(algo) != value:
+            shown = ", ".join(f"{k}:{v[:12]}…" for k, v in sorted(got.items())) or "none"
+            d.reasons.append(
+                f"for another release: the waiver names {shown}, this release is {algo}:{value[:12]}…"
+            )
 
     # Time.
     if now + CLOCK_SKEW < pred.created:
@@ -570,11 +572,12 @@ def _decide(
         d.reasons.append(f"expired on {rfc3339(pred.expires)}")
 
     # Findings.
-    d.matched = [findings[i] for i in pred.findings if i in findings]
-    unknown = [i for i in pred.findings if i not in findings]
-    no_match = not d.matched
+    known = findings if findings is not None else {}
+    d.matched = [known[i] for i in pred.findings if i in known]
+    unknown = [i for i in pred.findings if i not in known] if findings is not None else []
+    no_match = findings is not None and not d.matched
     if no_match:
-        same_rule = sorted(f.id for f in findings.values() if f.rule.code == pred.rule)
+        same_rule = sorted(f.id for f in known.values() if f.rule.code == pred.rule)
         if same_rule:
             d.reasons.append(
                 f"for another finding: it waives {', '.join(pred.findings)}; this release's "
@@ -798,3 +801,73 @@ def load_waiver_applier(directory: Path, *, offline: bool = False) -> WaiverSet:
         raise InputError(f"{directory}: more than {MAX_WAIVER_FILES} waiver files")
     files = [WaiverFile(path=p, raw=read_waiver(p)) for p in names]
     return WaiverSet(files, directory=directory, offline=offline)
+
+
+# ---------------------------------------------------------------------------------------------
+# `model-gate waiver verify`
+
+
+def default_requester() -> str | None:
+    """The requester when --requester is not given: git's configured e-mail address."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "config", "user.email"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() or None
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    lines: list[str]
+
+
+def verify_without_release(
+    raw: bytes, path: Path, policy: Any, now: dt.datetime, offline: bool
+) -> VerifyResult:
+    """Signature, signers, time and lifetime for every tier; release and findings not judged."""
+    from gate.risk import Tier
+
+    wf = WaiverFile(path=path, raw=raw)
+    lines: list[str] = []
+    ok = False
+    for tier in Tier:
+        tp: TierPolicy = policy.for_tier(tier)
+        fc = _Trust(tp.waivers.reviewers, tier.value, offline).check(wf)
+        if fc.payload is None:
+            lines.append(f"tier {tier.value}: rejected: {fc.error}")
+            continue
+        d = _decide([fc], None, None, tp, now)
+        if d.reasons:
+            lines.append(f"tier {tier.value}: rejected: {d.reason}")
+        else:
+            ok = True
+            lines.append(f"tier {tier.value}: valid, approved by {', '.join(d.approvers)}")
+    lines.append("release digest and findings not checked: give --release to check them")
+    return VerifyResult(ok, lines)
+
+
+def verify_with_release(
+    raw: bytes, path: Path, policy: Any, release_dir: Path, offline: bool
+) -> VerifyResult:
+    """Run the check that raises the waiver's rule on the release, and apply just this waiver."""
+    from gate import engine
+    from gate.checks import CHECKS, find_rule
+    from gate.checks.interface import RunOptions
+
+    doc = open_for_signing(raw, str(path))  # only to pick the check to run; nothing is trusted yet
+    rule = find_rule(doc.predicate.rule)
+    only = (rule.check,) if rule is not None and rule.check in CHECKS else ()
+    ws = WaiverSet([WaiverFile(path=path, raw=raw)], offline=offline)
+    report = engine.run(
+        engine.RunRequest(
+            release_dir=release_dir, policy=policy, only=only, waivers=ws, options=RunOptions(offline=offline)
+        )
+    )
+    out = report.waivers[0]
+    lines = [f"{out.status.value}: {out.id or path} at tier {report.tier.level.value}: {out.reason}"]
+    return VerifyResult(out.status is WaiverStatus.APPLIED, lines)
