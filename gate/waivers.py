@@ -169,8 +169,12 @@ def parse_waiver_statement(
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"{source}: predicate.{where}: {err['msg']}") from None
+        raise InputError(f"{source}: predicate.{where}: {_msg(err)}") from None
     return st, pred
+
+
+def _msg(err: Any) -> str:
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def waiver_id(payload: bytes) -> str:
@@ -216,6 +220,8 @@ def new_waiver(
         raise InputError(f"--finding: unknown rule {code}")
     if not rule.waivable:
         raise InputError(f"--finding: rule {code} {rule.name} cannot be waived", hint=rule.fix)
+    if expires <= now:
+        raise InputError(f"--expires {rfc3339(expires)} is in the past")
     digest = release_subject_digest(release)
     algo, value = split_digest(digest)
     try:
@@ -235,13 +241,11 @@ def new_waiver(
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "waiver"
-        raise InputError(f"waiver new: {where}: {err['msg']}") from None
+        raise InputError(f"waiver new: {where}: {_msg(err)}") from None
     except ValueError:
         raise InputError(
             f"--justification {justification}: not one of {', '.join(j.value for j in Justification)}"
         ) from None
-    if predicate.expires <= now:
-        raise InputError(f"--expires {rfc3339(predicate.expires)} is in the past")
     body = predicate.model_dump(mode="json", exclude_none=True)
     body["created"] = rfc3339(predicate.created)
     body["expires"] = rfc3339(predicate.expires)
@@ -842,11 +846,11 @@ def verify_without_release(
             lines.append(f"tier {tier.value}: rejected: {fc.error}")
             continue
         d = _decide([fc], None, None, tp, now)
-        if d.reasons:
+        if d.status is WaiverStatus.REJECTED:
             lines.append(f"tier {tier.value}: rejected: {d.reason}")
         else:
             ok = True
-            lines.append(f"tier {tier.value}: valid, approved by {', '.join(d.approvers)}")
+            lines.append(f"tier {tier.value}: valid: {d.reason}")
     lines.append("release digest and findings not checked: give --release to check them")
     return VerifyResult(ok, lines)
 
