@@ -190,9 +190,11 @@ class Verified:
             raise InputError(f"{source}: payloadType is '{self.payload_type}', not in-toto")
         try:
             data = json.loads(self.payload)
-            st = Statement.model_validate(data)
         except (ValueError, RecursionError):
             raise InputError(f"{source}: payload is not JSON") from None
+        try:
+            # ValidationError is a ValueError: validate apart from parsing to name the field.
+            st = Statement.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "(top level)"
