@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from gate.dsse import INTOTO_PAYLOAD_TYPE, check_signatures, parse_envelope, sign_envelope
+from gate.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
 from gate.errors import InputError
 from gate.models.base import StrictModel
 from gate.models.report import CheckStatus, Report, Verdict, WaiverStatus
@@ -222,6 +222,53 @@ class AttestationCheck:
     verdict: str | None = None
 
 
+@dataclass(frozen=True)
+class KeylessSigner:
+    """A Sigstore identity the deploy step trusts, and optionally a private trusted root."""
+
+    identity: str
+    issuer: str
+    trust_root: str | None = None  # trusted_root.json text; unset: Sigstore's public good
+    offline: bool = False
+
+
+def _is_bundle(raw: bytes) -> bool:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and str(data.get("mediaType", "")).startswith(
+        "application/vnd.dev.sigstore.bundle"
+    )
+
+
+def _verified_payload(
+    raw: bytes, keys: list[Any], keyless: KeylessSigner | None, source: str
+) -> Verified | str:
+    """The payload once a trusted signature holds, or why not. Malformed input raises InputError."""
+    if _is_bundle(raw):
+        if keyless is None:
+            return "a Sigstore bundle: give --identity and --issuer to verify it"
+        from gate.waivers import verify_bundle
+
+        got = verify_bundle(
+            raw,
+            {"signer": (keyless.identity, keyless.issuer)},
+            offline=keyless.offline,
+            trust_root=keyless.trust_root,
+        )
+        if isinstance(got, str):
+            return got
+        return Verified(payload=got[1], payload_type=got[0], key_ids=tuple(got[2]))
+    parse_envelope(raw, source)  # malformed envelopes are bad input, not a rejection
+    if not keys:
+        return "a DSSE envelope: give --key to verify it"
+    verified, _ = check_signatures(raw, keys, source)
+    if not verified.key_ids:
+        return "not signed by the given key (bad signature or another signer)"
+    return verified
+
+
 def verify_attestation(
     raw: bytes,
     *,
@@ -231,14 +278,14 @@ def verify_attestation(
     max_age: dt.timedelta | None,
     policy_sha256: str | None = None,
     source: str = "attestation",
+    keyless: KeylessSigner | None = None,
 ) -> AttestationCheck:
     """Check signature, subject, result and freshness. Malformed input raises InputError."""
     if len(raw) > MAX_ATTESTATION_BYTES:
         raise InputError(f"{source}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation")
-    parse_envelope(raw, source)  # malformed envelopes are bad input, not a rejection
-    verified, _ = check_signatures(raw, keys, source)
-    if not verified.key_ids:
-        return AttestationCheck(False, ["not signed by the given key (bad signature or another signer)"])
+    verified = _verified_payload(raw, keys, keyless, source)
+    if isinstance(verified, str):
+        return AttestationCheck(False, [verified])
     if verified.payload_type != INTOTO_PAYLOAD_TYPE:
         return AttestationCheck(False, [f"payloadType is '{verified.payload_type[:80]}', not in-toto"])
     try:

@@ -595,26 +595,55 @@ def waiver_verify(waiver_file: Path, policy_ref: str, release: Path | None, offl
 @main.command("verify-attestation")
 @click.argument("attestation", type=click.Path(path_type=Path))
 @click.option("--release", type=click.Path(path_type=Path), required=True, help="The release to admit.")
-@click.option("--key", type=click.Path(path_type=Path), required=True, help="The gate's public key (PEM).")
+@click.option("--key", type=click.Path(path_type=Path), help="The gate's public key (PEM).")
+@click.option("--identity", help="Sigstore keyless: the signer identity (certificate SAN).")
+@click.option("--issuer", help="Sigstore keyless: the OIDC issuer of --identity.")
+@click.option(
+    "--sigstore-trust-root",
+    type=click.Path(path_type=Path),
+    help="Sigstore keyless: a trusted_root.json (default: Sigstore's public good).",
+)
+@click.option("--offline", is_flag=True, help="Never use the network.")
 @click.option(
     "--max-age", default="7d", show_default=True, help="Reject verdicts older than this (e.g. 12h, 7d)."
 )
 @click.option("--policy-sha256", "policy_pin", metavar="DIGEST", help="Require this policy digest.")
 @handle_errors
 def verify_attestation_cmd(
-    attestation: Path, release: Path, key: Path, max_age: str, policy_pin: str | None
+    attestation: Path,
+    release: Path,
+    key: Path | None,
+    identity: str | None,
+    issuer: str | None,
+    sigstore_trust_root: Path | None,
+    offline: bool,
+    max_age: str,
+    policy_pin: str | None,
 ) -> None:
     """Admit a release only with a passing, fresh, signed verdict for exactly its bytes.
 
     Exit 0 admitted, 1 rejected, 2 bad input.
     """
-    from gate.attest import MAX_ATTESTATION_BYTES, load_release_digest, verify_attestation
+    from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_digest, verify_attestation
     from gate.checks.interface import utc_now
     from gate.dsse import public_keys_from
     from gate.timefmt import parse_duration
 
     age = parse_duration(max_age, "--max-age")
-    keys = public_keys_from([key])
+    if (key is None) == (identity is None):
+        raise GateError("give --key KEY, or --identity and --issuer for a Sigstore bundle")
+    keyless = None
+    if identity is not None:
+        if not issuer:
+            raise GateError("--identity needs --issuer")
+        root = None
+        if sigstore_trust_root is not None:
+            try:
+                root = sigstore_trust_root.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise GateError(f"{sigstore_trust_root}: cannot read: {exc}") from None
+        keyless = KeylessSigner(identity=identity, issuer=issuer, trust_root=root, offline=offline)
+    keys = public_keys_from([key]) if key is not None else []
     try:
         if attestation.stat().st_size > MAX_ATTESTATION_BYTES:
             raise GateError(f"{attestation}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation")
@@ -630,6 +659,7 @@ def verify_attestation_cmd(
         max_age=age,
         policy_sha256=policy_pin,
         source=str(attestation),
+        keyless=keyless,
     )
     if result.ok:
         click.echo(

@@ -201,6 +201,10 @@ def _compose(parent: TierSection, child: TierSection) -> TierSection:
         out["checks"] = merged
     if "waivers" in c:
         out["waivers"] = merge_check_config(WaiverSection, p.get("waivers", {}), c["waivers"])
+        # Whoever trusts a Sigstore instance first keeps it: another root could mint any identity.
+        parent_root = p.get("waivers", {}).get("sigstore_trust_root")
+        if parent_root is not None:
+            out["waivers"]["sigstore_trust_root"] = parent_root
     return TierSection.model_validate(out)
 
 
@@ -212,14 +216,19 @@ def _embed_keys(pf: PolicyFile, src: PolicySource) -> PolicyFile:
     """
     sections: list[tuple[str, TierSection]] = [("defaults", pf.defaults)]
     sections += [(f"tiers.{t.value}", s) for t, s in pf.tiers.items()]
-    if not any(s.waivers and s.waivers.reviewers for _, s in sections):
+    if not any(s.waivers and (s.waivers.reviewers or s.waivers.sigstore_trust_root) for _, s in sections):
         return pf
     data = pf.model_dump(mode="json", exclude_none=True)
     for where, sec in sections:
-        if not (sec.waivers and sec.waivers.reviewers):
+        if not sec.waivers:
             continue
         target = data["defaults"] if where == "defaults" else data["tiers"][where.split(".", 1)[1]]
-        for i, reviewer in enumerate(sec.waivers.reviewers):
+        if sec.waivers.sigstore_trust_root:
+            field = f"{where}.waivers.sigstore_trust_root"
+            target["waivers"]["sigstore_trust_root"] = _trust_root_text(
+                sec.waivers.sigstore_trust_root, src, field
+            )
+        for i, reviewer in enumerate(sec.waivers.reviewers or ()):
             field = f"{where}.waivers.reviewers[{i}].keys"
             target["waivers"]["reviewers"][i]["keys"] = [
                 _key_text(k, src, f"{field}[{j}]") for j, k in enumerate(reviewer.keys)
@@ -227,22 +236,36 @@ def _embed_keys(pf: PolicyFile, src: PolicySource) -> PolicyFile:
     return PolicyFile.model_validate(data)
 
 
+def _trust_file(value: str, src: PolicySource, field: str, limit: int) -> str:
+    """A trust file named by a policy, read relative to that policy file."""
+    if src.directory is None:
+        raise PolicyError(f"{src.path}: {field}: a packaged policy cannot name trust files")
+    path = Path(value)
+    if not path.is_absolute():
+        path = src.directory / path
+    try:
+        if path.stat().st_size > limit:
+            raise PolicyError(f"{src.path}: {field}: {path} is larger than {limit} bytes")
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise PolicyError(f"{src.path}: {field}: cannot read {path}: {reason}") from None
+
+
+def _trust_root_text(value: str, src: PolicySource, field: str) -> str:
+    text = value if value.lstrip().startswith("{") else _trust_file(value, src, field, POLICY_MAX_BYTES)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PolicyError(f"{src.path}: {field}: not a JSON Sigstore trusted root") from None
+    if not isinstance(data, dict) or "mediaType" not in data:
+        raise PolicyError(f"{src.path}: {field}: not a Sigstore trusted root (no mediaType)")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
 def _key_text(value: str, src: PolicySource, field: str) -> str:
-    if value.lstrip().startswith("-----BEGIN"):
-        text = value
-    else:
-        if src.directory is None:
-            raise PolicyError(f"{src.path}: {field}: a packaged policy cannot name key files")
-        path = Path(value)
-        if not path.is_absolute():
-            path = src.directory / path
-        try:
-            if path.stat().st_size > KEY_MAX_BYTES:
-                raise PolicyError(f"{src.path}: {field}: {path} is larger than {KEY_MAX_BYTES} bytes")
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise PolicyError(f"{src.path}: {field}: cannot read key file {path}: {reason}") from None
+    inline = value.lstrip().startswith("-----BEGIN")
+    text = value if inline else _trust_file(value, src, field, KEY_MAX_BYTES)
     text = text.replace("\r\n", "\n").strip() + "\n"
     if not text.startswith(PEM_PUBLIC_KEY):
         raise PolicyError(f"{src.path}: {field}: not a PEM public key ('{PEM_PUBLIC_KEY}')")

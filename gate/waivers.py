@@ -379,9 +379,12 @@ class WaiverFile:
 class _Trust:
     """The reviewers of one tier and their parsed keys."""
 
-    def __init__(self, reviewers: Iterable[Reviewer], tier: str, offline: bool) -> None:
+    def __init__(
+        self, reviewers: Iterable[Reviewer], tier: str, offline: bool, trust_root: str | None = None
+    ) -> None:
         self.tier = tier
         self.offline = offline
+        self.trust_root = trust_root
         self.reviewers = list(reviewers)
         self.keys: list[Any] = []
         self.owner: dict[str, str] = {}  # key id -> reviewer id
@@ -447,52 +450,102 @@ class _Trust:
                 f"tier {self.tier}"
             )
             return out
-        try:
-            from sigstore.errors import Error as SigstoreError
-            from sigstore.models import Bundle
-            from sigstore.verify.policy import AnyOf, Identity
-        except ImportError:
-            out.error = "Sigstore bundles need the 'sigstore' package (model-gate[signing])"
+        identities = {r.id: (r.sigstore.identity, r.sigstore.issuer) for r in keyless if r.sigstore}
+        result = verify_bundle(wf.raw, identities, offline=self.offline, trust_root=self.trust_root)
+        if isinstance(result, str):
+            out.error = result
             return out
-        try:
-            bundle = Bundle.from_json(wf.raw)
-        except Exception as exc:
-            out.error = f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
-            return out
-        policies = {
-            r.id: Identity(identity=r.sigstore.identity, issuer=r.sigstore.issuer)
-            for r in keyless
-            if r.sigstore is not None
-        }
-        try:
-            verifier = _sigstore_verifier(self.offline)
-            ptype, payload = verifier.verify_dsse(bundle, AnyOf(list(policies.values())))
-        except SigstoreError as exc:
-            out.error = f"bad signature or untrusted signer: {exc}"
-            return out
-        except Exception as exc:
-            out.error = f"cannot verify the Sigstore bundle: {type(exc).__name__}: {exc}"
-            return out
-        for rid, pol in policies.items():
-            try:
-                pol.verify(bundle.signing_certificate)
-            except SigstoreError:
-                continue
-            out.signers.append(rid)
-        out.payload, out.payload_type = payload, ptype
+        out.payload_type, out.payload, out.signers = result
         return out
 
 
-_VERIFIERS: dict[bool, Any] = {}
+def verify_bundle(
+    raw: bytes, identities: dict[str, tuple[str, str]], *, offline: bool, trust_root: str | None
+) -> tuple[str, bytes, list[str]] | str:
+    """Verify a Sigstore bundle's DSSE envelope for any of the identities (id -> (identity, issuer)).
+
+    Returns (payloadType, payload, ids of the identities that match) or the reason it failed.
+    """
+    try:
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.models import Bundle
+        from sigstore.verify.policy import AnyOf, Identity
+    except ImportError:
+        return "Sigstore bundles need the 'sigstore' package (model-gate[signing])"
+    try:
+        bundle = Bundle.from_json(raw)
+    except Exception as exc:
+        return f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
+    policies = {rid: Identity(identity=who, issuer=iss) for rid, (who, iss) in identities.items()}
+    try:
+        verifier = _sigstore_verifier(offline, trust_root)
+    except Exception as exc:
+        return (
+            f"cannot load the Sigstore trust root{' offline' if offline else ''}: {type(exc).__name__}: {exc}"
+        )
+    try:
+        cert = bundle.signing_certificate
+    except Exception:
+        return "not a valid Sigstore bundle: no signing certificate"
+    if not any(_holds(pol, cert) for pol in policies.values()):
+        trusted = ", ".join(f"{who} ({iss})" for who, iss in identities.values())
+        return f"untrusted signer: the certificate names {_cert_identity(cert)}; the policy trusts {trusted}"
+    try:
+        ptype, payload = verifier.verify_dsse(bundle, AnyOf(list(policies.values())))
+    except SigstoreError as exc:
+        return f"bad signature: {exc}"
+    except Exception as exc:
+        return f"cannot verify the Sigstore bundle: {type(exc).__name__}: {exc}"
+    return str(ptype), bytes(payload), [rid for rid, pol in policies.items() if _holds(pol, cert)]
 
 
-def _sigstore_verifier(offline: bool) -> Any:
-    """Sigstore's public-good trust root; offline it comes from the local TUF cache or nowhere."""
-    if offline not in _VERIFIERS:
+def _holds(policy: Any, cert: Any) -> bool:
+    try:
+        policy.verify(cert)
+    except Exception:
+        return False
+    return True
+
+
+def _cert_identity(cert: Any) -> str:
+    """The SANs and issuer a certificate claims, for error messages only."""
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(v) for v in san.get_values_for_type(x509.RFC822Name)]
+        names += [str(v) for v in san.get_values_for_type(x509.UniformResourceIdentifier)]
+    except Exception:
+        names = []
+    issuer = "unknown issuer"
+    for ext in cert.extensions:
+        if ext.oid.dotted_string in ("1.3.6.1.4.1.57264.1.1", "1.3.6.1.4.1.57264.1.8"):
+            raw = getattr(ext.value, "value", b"")
+            if isinstance(raw, bytes):
+                # The v2 extension is a DER UTF8String (tag 0x0c, short length); v1 is raw text.
+                text = raw[2:] if raw[:1] == b"\x0c" else raw
+                issuer = text.decode("utf-8", "replace")
+            break
+    return f"{', '.join(names) or 'no identity'} ({issuer})"
+
+
+_VERIFIERS: dict[tuple[bool, str | None], Any] = {}
+
+
+def _sigstore_verifier(offline: bool, trust_root: str | None) -> Any:
+    """The policy's trusted root, else Sigstore's public good (offline: only from the local TUF cache)."""
+    key = (offline, trust_root)
+    if key not in _VERIFIERS:
         from sigstore.verify import Verifier
 
-        _VERIFIERS[offline] = Verifier.production(offline=offline)
-    return _VERIFIERS[offline]
+        if trust_root is not None:
+            from sigstore.models import TrustedRoot
+            from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
+
+            _VERIFIERS[key] = Verifier(trusted_root=TrustedRoot(TrustedRootModel.from_json(trust_root)))
+        else:
+            _VERIFIERS[key] = Verifier.production(offline=offline)
+    return _VERIFIERS[key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +753,9 @@ class WaiverSet:
     def decide(
         self, findings: list[Finding], release: Release, policy: TierPolicy, now: dt.datetime
     ) -> list[Decision]:
-        trust = _Trust(policy.waivers.reviewers, policy.tier.value, self.offline)
+        trust = _Trust(
+            policy.waivers.reviewers, policy.tier.value, self.offline, policy.waivers.sigstore_trust_root
+        )
         by_id = {f.id: f for f in findings}
         decisions: list[Decision] = []
         groups: dict[bytes, list[_FileCheck]] = {}
@@ -841,7 +896,7 @@ def verify_without_release(
     ok = False
     for tier in Tier:
         tp: TierPolicy = policy.for_tier(tier)
-        fc = _Trust(tp.waivers.reviewers, tier.value, offline).check(wf)
+        fc = _Trust(tp.waivers.reviewers, tier.value, offline, tp.waivers.sigstore_trust_root).check(wf)
         if fc.payload is None:
             lines.append(f"tier {tier.value}: rejected: {fc.error}")
             continue

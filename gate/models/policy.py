@@ -96,6 +96,11 @@ class WaiverSection(StrictModel):
     unwaivable_rules: Annotated[tuple[str, ...] | None, Stricter.UNION] = Field(
         None, description="Rules no waiver can override: codes, names, or code prefixes ending in '*'."
     )
+    sigstore_trust_root: str | None = Field(
+        None,
+        description="Sigstore trusted_root.json for keyless reviewers (path relative to the policy); "
+        "unset: Sigstore's public-good instance. A policy cannot replace its parent's.",
+    )
 
     @field_validator("max_days")
     @classmethod
@@ -136,6 +141,7 @@ class WaiverPolicy(StrictModel):
     distinct_requester: bool = True
     require_ticket: bool = False
     unwaivable_rules: tuple[str, ...] = ()
+    sigstore_trust_root: str | None = None  # the trusted root's JSON text, embedded at load
 
     @field_validator("max_days")
     @classmethod
