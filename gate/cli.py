@@ -620,8 +620,10 @@ def verify_attestation_cmd(
     max_age: str,
     policy_pin: str | None,
 ) -> None:
-    """Admit a release only with a passing, fresh, signed verdict for exactly its bytes.
+    """Admit a release only with a passing, fresh, signed verdict.
 
+    The verdict must be signed by --key (or the Sigstore --identity), name
+    exactly this release's digest, say PASSED and be younger than --max-age.
     Exit 0 admitted, 1 rejected, 2 bad input.
     """
     from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_digest, verify_attestation
@@ -683,3 +685,27 @@ def policy_sign(path: Path, key: Path) -> None:
 
     out = sign_policy_file(path, load_private_key(key, _key_password()))
     click.echo(f"wrote {out}")
+
+
+@main.group("decision-log")
+def decision_log_group() -> None:
+    """Read the append-only log of `check` runs."""
+
+
+@decision_log_group.command("verify")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@handle_errors
+def decision_log_verify(path: Path | None) -> None:
+    """Check that no line was edited or removed (each line names the sha256 of the one before)."""
+    from gate import decision_log
+
+    target = path or decision_log.default_path()
+    if not target.is_file():
+        raise GateError(f"{target}: no decision log here")
+    problems = decision_log.verify_log(target)
+    for p in problems:
+        click.echo(p)
+    if problems:
+        sys.exit(1)
+    lines = sum(1 for line in target.read_bytes().splitlines() if line.strip())
+    click.echo(f"{target}: {lines} entries, chain intact")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from gate.errors import InputError, PolicyError
+from gate.errors import GateError, InputError, PolicyError
 from gate.policy import POLICY_MAX_BYTES, Policy, PolicySource, _is_name, load_policy
 from gate.yamlsafe import load_text
 
@@ -410,7 +410,12 @@ def protected_policy(
         if release_dir is not None and tmp.resolve().is_relative_to(release_dir.resolve()):
             raise InputError(f"{tmp}: the temporary directory is inside the release; set TMPDIR elsewhere")
         files = materialise(tree, rel, tmp)
-        policy = load_policy(str(tmp / rel))
+        try:
+            policy = load_policy(str(tmp / rel))
+        except GateError as exc:
+            # Name the file as the user knows it, not by the private temporary copy.
+            exc.message = exc.message.replace(f"{tmp}/", f"{git_ref}:")
+            raise
         display = {s.path: _shown(s, tmp, tree) for s in policy.sources}
         if public_key is not None:
             verify_policy_signatures(policy, public_key, display)

@@ -15,7 +15,7 @@ def parse_duration(text: str, what: str = "duration") -> dt.timedelta:
     """'90s', '30m', '12h', '7d', '2w'."""
     m = _DURATION.match(text or "")
     if not m:
-        raise InputError(f"{what}: '{text}' is not a duration (e.g. 30m, 12h, 7d, 2w)")
+        raise InputError(f"{what}: {text!r} is not a duration (e.g. 30m, 12h, 7d, 2w)")
     return dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
@@ -23,19 +23,22 @@ def parse_when(text: str, now: dt.datetime, what: str = "date") -> dt.datetime:
     """A date (midnight UTC at its start), an ISO 8601 time with a zone, or a duration from now."""
     raw = (text or "").strip()
     if _DURATION.match(raw):
-        return now + parse_duration(raw, what)
+        try:
+            return now + parse_duration(raw, what)
+        except OverflowError:
+            raise InputError(f"{what}: {text!r} is too far in the future") from None
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         try:
             day = dt.date.fromisoformat(raw)
         except ValueError:
-            raise InputError(f"{what}: '{text}' is not a valid date") from None
+            raise InputError(f"{what}: {text!r} is not a valid date") from None
         return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     try:
         when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{what}: '{text}' is not a date, a time or a duration") from None
+        raise InputError(f"{what}: {text!r} is not a date, a time or a duration") from None
     if when.tzinfo is None:
-        raise InputError(f"{what}: '{text}' has no time zone (add Z for UTC)")
+        raise InputError(f"{what}: {text!r} has no time zone (add Z for UTC)")
     return when.astimezone(dt.UTC)
 
 
@@ -47,9 +50,9 @@ def parse_rfc3339(text: str, what: str) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, AttributeError, TypeError):
-        raise InputError(f"{what}: '{text}' is not an RFC 3339 time") from None
+        raise InputError(f"{what}: {text!r} is not an RFC 3339 time") from None
     if when.tzinfo is None:
-        raise InputError(f"{what}: '{text}' has no time zone")
+        raise InputError(f"{what}: {text!r} has no time zone")
     return when.astimezone(dt.UTC)
 
 

@@ -107,8 +107,12 @@ def test_edits_and_deletions_break_the_chain(tmp_path: Path) -> None:
     assert decision_log.verify_log(log) == []
     lines = log.read_bytes().splitlines(keepends=True)
     edited = lines[1].replace(b'"pass"', b'"fail"')
+    res = run_cli("decision-log", "verify", str(log))
+    assert res.exit_code == 0 and "3 entries, chain intact" in res.output
     log.write_bytes(lines[0] + edited + lines[2])
     assert any(":3: prev does not match" in p for p in decision_log.verify_log(log))
+    res = run_cli("decision-log", "verify", str(log))
+    assert res.exit_code == 1 and ":3: prev does not match" in res.output
     log.write_bytes(lines[0] + lines[2])
     assert any(":2: prev does not match" in p for p in decision_log.verify_log(log))
 

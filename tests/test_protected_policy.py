@@ -318,3 +318,24 @@ def test_policy_signature_forged_statement(tmp_path: Path, repo: Path, keys: Key
     (repo / "policies" / "base" / "base.yaml.sig").write_bytes(b"{" * 10)
     with pytest.raises(InputError, match="not a JSON DSSE envelope"):
         verify_policy_signatures(pol, keys.carol.public_key())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"a: [1, 2\n", "invalid YAML"),
+        (b"- just\n- a list\n", "pr:policies/gate.yaml: expected a mapping"),
+        (b"version: 1\nname: p\nbogus: 1\n", "pr:policies/gate.yaml:3: bogus: unknown key"),
+        (b"x: " + b"[" * 200 + b"]" * 200 + b"\n", "pr:policies/gate.yaml"),
+        (b"version: 1\nname: p\n" + b"#" * (2 * 1024 * 1024) + b"\n", "larger than"),
+    ],
+)
+def test_hostile_policy_in_the_ref_is_exit_2(
+    tmp_path: Path, repo: Path, content: bytes, message: str
+) -> None:
+    rel = code_release(tmp_path / "rel")
+    (repo / "policies" / "gate.yaml").write_bytes(content)
+    _commit(repo, "hostile")
+    code, out = _check(repo, rel, "--policy-ref", "pr")
+    assert code == 2 and message in out["stderr"], out
