@@ -18,7 +18,7 @@ from gate.dsse import add_signature, sign_envelope
 from gate.errors import InputError
 from gate.models.finding import fingerprint
 from gate.models.report import Verdict, WaiverStatus
-from gate.reporters import get_reporter
+from gate.reporters import REPORTERS, get_reporter
 from gate.risk import Tier
 from gate.waivers import WaiverFile, WaiverSet, load_waiver_applier
 from tests.waiverkit import (
@@ -96,6 +96,9 @@ def test_valid_waiver_applies_and_the_finding_is_shown_waived(tmp_path: Path, se
     assert waived.waiver.ticket == "SEC-1"
     assert waived.waiver.justification == "vulnerable_code_not_in_execute_path"
     # Shown as waived in every format, never hidden.
+    for name in REPORTERS:
+        rendered = get_reporter(name).render(report)
+        assert fid in rendered and outcome.id in rendered, f"{name} hides the waived finding or its waiver"
     text = get_reporter("text").render(report)
     assert fid in text and "(waived)" in text and "approved by alice@example.com" in text
     md = get_reporter("markdown").render(report)
