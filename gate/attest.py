@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,33 +158,46 @@ def sign_attestation(statement: dict[str, Any], private_key: Any) -> bytes:
     return sign_envelope(statement_bytes(statement), private_key)
 
 
-def sign_attestation_keyless(statement: dict[str, Any]) -> bytes:
-    """A Sigstore bundle (Fulcio certificate from the CI's OIDC identity, Rekor entry)."""
+def keyless_signer() -> Callable[[dict[str, Any]], bytes]:
+    """A Sigstore signer (Fulcio certificate for the CI's OIDC identity, Rekor entry).
+
+    The identity token is found now, before the checks run, so that a missing
+    `id-token: write` fails fast rather than after a long run.
+    """
     import os
 
     try:
-        from sigstore.dsse import Statement as SigstoreStatement
-        from sigstore.models import ClientTrustConfig
         from sigstore.oidc import IdentityToken, detect_credential
-        from sigstore.sign import SigningContext
     except ImportError:
         raise InputError("keyless attestations need the 'sigstore' package (model-gate[signing])") from None
     try:
-        token = os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
-        if not token:
-            raise InputError(
-                "keyless attestation: no OIDC identity token in this environment",
-                hint="Grant `id-token: write` in GitHub Actions, set SIGSTORE_ID_TOKEN, or use --attest-key.",
-            )
-        config = ClientTrustConfig.production()
-        ctx = SigningContext.from_trust_config(config)
-        with ctx.signer(IdentityToken(token)) as signer:
-            bundle = signer.sign_dsse(SigstoreStatement(statement_bytes(statement)))
-    except InputError:
-        raise
+        raw = os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
     except Exception as exc:
-        raise InputError(f"keyless attestation failed: {type(exc).__name__}: {exc}") from None
-    return bundle.to_json().encode() + b"\n"
+        raise InputError(f"keyless attestation: cannot get an OIDC identity token: {exc}") from None
+    if not raw:
+        raise InputError(
+            "keyless attestation: no OIDC identity token in this environment",
+            hint="Grant `id-token: write` in GitHub Actions, set SIGSTORE_ID_TOKEN, or use --attest-key.",
+        )
+    try:
+        token = IdentityToken(raw)
+    except Exception as exc:
+        raise InputError(f"keyless attestation: unusable identity token: {exc}") from None
+
+    def sign(statement: dict[str, Any]) -> bytes:
+        from sigstore.dsse import Statement as SigstoreStatement
+        from sigstore.models import ClientTrustConfig
+        from sigstore.sign import SigningContext
+
+        try:
+            ctx = SigningContext.from_trust_config(ClientTrustConfig.production())
+            with ctx.signer(token) as signer:
+                bundle = signer.sign_dsse(SigstoreStatement(statement_bytes(statement)))
+        except Exception as exc:
+            raise InputError(f"keyless attestation failed: {type(exc).__name__}: {exc}") from None
+        return bundle.to_json().encode() + b"\n"
+
+    return sign
 
 
 def write_attestation(path: Path, data: bytes, release_root: Path | None) -> str:

@@ -137,9 +137,9 @@ def main() -> None:
 @click.option(
     "--attest-key",
     type=click.Path(path_type=Path),
-    help="Private key (PEM, EC or Ed25519) that signs --attest; password from MODEL_GATE_KEY_PASSWORD.",
+    help="Private key (PEM, EC or Ed25519) that signs --attest (password from MODEL_GATE_KEY_PASSWORD); "
+    "without it, Sigstore keyless signing with the CI's OIDC identity (online only).",
 )
-@click.option("--attest-keyless", is_flag=True, help="Sign --attest with Sigstore keyless (online, OIDC).")
 @click.option(
     "--attest-resource-uri",
     metavar="URI",
@@ -169,7 +169,6 @@ def check(
     policy_key: Path | None,
     attest_path: Path | None,
     attest_key: Path | None,
-    attest_keyless: bool,
     attest_resource_uri: str | None,
     decision_log_path: Path | None,
     no_decision_log: bool,
@@ -183,7 +182,7 @@ def check(
     log = None
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
-    signer = _attest_signer(attest_path, attest_key, attest_keyless, offline, release)
+    signer = _attest_signer(attest_path, attest_key, offline, release)
     captured: dict[str, Any] = {}
     try:
         with protected_policy(
@@ -241,29 +240,28 @@ def check(
 
 
 def _attest_signer(
-    path: Path | None, key: Path | None, keyless: bool, offline: bool, release: Path
+    path: Path | None, key: Path | None, offline: bool, release: Path
 ) -> Callable[[dict[str, Any]], bytes] | None:
     """Check the attestation options before anything runs; returns the signing function."""
     if path is None:
-        if key is not None or keyless:
-            raise GateError("--attest-key and --attest-keyless need --attest PATH")
+        if key is not None:
+            raise GateError("--attest-key needs --attest PATH")
         return None
-    from gate.attest import refuse_inside, sign_attestation, sign_attestation_keyless
+    from gate.attest import keyless_signer, refuse_inside, sign_attestation
 
     if release.is_dir():
         refuse_inside(path, release, "--attest")
-    if key is not None and keyless:
-        raise GateError("give --attest-key or --attest-keyless, not both")
     if key is not None:
         from gate.dsse import load_private_key
 
         private = load_private_key(key, _key_password())
         return lambda statement: sign_attestation(statement, private)
-    if keyless:
-        if offline:
-            raise GateError("--attest-keyless needs the network; use --attest-key with --offline")
-        return sign_attestation_keyless
-    raise GateError("--attest needs --attest-key KEY (or --attest-keyless when online)")
+    if offline:
+        raise GateError(
+            "--attest without --attest-key signs with Sigstore keyless, which needs the network",
+            hint="Give --attest-key KEY to sign offline.",
+        )
+    return keyless_signer()
 
 
 def _key_password() -> bytes | None:

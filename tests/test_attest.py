@@ -247,10 +247,26 @@ def test_attestation_inside_the_release_is_refused(world) -> None:
 
 def test_attest_options_are_checked_before_running(world) -> None:
     tmp_path, _keys, private, rel = world
-    assert run_cli("check", str(rel), "--attest", str(tmp_path / "a.json")).exit_code == 2
     assert run_cli("check", str(rel), "--attest-key", str(private["alice"])).exit_code == 2
-    res = run_cli("check", str(rel), "--attest", str(tmp_path / "a.json"), "--attest-keyless", "--offline")
-    assert res.exit_code == 2 and "network" in res.stderr
+    res = run_cli("check", str(rel), "--attest", str(tmp_path / "a.json"), "--offline")
+    assert res.exit_code == 2 and "keyless, which needs the network" in res.stderr
+
+
+def test_keyless_attestation_without_an_identity_token_fails_before_running(
+    world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path, _keys, _private, rel = world
+    for var in (
+        "SIGSTORE_ID_TOKEN",
+        "GITHUB_ACTIONS",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    log = tmp_path / "log.jsonl"
+    res = run_cli("check", str(rel), "--attest", str(tmp_path / "a.json"), "--decision-log", str(log))
+    assert res.exit_code == 2 and "no OIDC identity token" in res.stderr
+    assert not (tmp_path / "a.json").exists() and not log.exists()
     res = run_cli(
         "check", str(rel), "--attest", str(tmp_path / "a.json"), "--attest-key", str(tmp_path / "none")
     )
