@@ -174,7 +174,8 @@ def test_every_byte_flip_is_rejected_or_changes_nothing_signed(world) -> None:
         if res.ok:
             assert statement_of(bytes(flipped)) == payload, f"flip at {i} admitted a changed verdict"
             admitted += 1
-    assert admitted <= 64  # only the unsigned keyid hint
+    # The unsigned keyid hint (64 hex digits) and, at most, unused low bits of base64 padding.
+    assert admitted <= 64 + 4
 
 
 def test_forged_statements_signed_by_the_key_are_still_checked(world) -> None:
