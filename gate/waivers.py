@@ -14,6 +14,8 @@ exactly as they were, with the reason in the report.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import json
@@ -276,9 +278,6 @@ def open_for_signing(raw: bytes, source: str) -> Unsigned:
         payload, ptype = raw, INTOTO_PAYLOAD_TYPE
     elif kind == "envelope":
         env = parse_envelope(raw, source)
-        import base64
-        import binascii
-
         try:
             payload = base64.b64decode(env.payload, validate=True)
         except (binascii.Error, ValueError):
@@ -339,9 +338,6 @@ def sign_waiver_keyless(raw: bytes, source: str, now: dt.datetime, offline: bool
 
 def _bundle_payload_unverified(raw: bytes, source: str) -> tuple[str, bytes]:
     """The DSSE payload inside a Sigstore bundle, for display or co-signing only."""
-    import base64
-    import binascii
-
     try:
         env = json.loads(raw)["dsseEnvelope"]
         return str(env["payloadType"]), base64.b64decode(env["payload"], validate=True)
