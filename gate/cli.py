@@ -110,6 +110,49 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Report of the last approved release, for regression checks.",
 )
+@click.option(
+    "--policy-ref",
+    "git_ref",
+    metavar="REF",
+    help="Read the policy and the trust files it names from this git ref (e.g. origin/main), "
+    "not from the working tree.",
+)
+@click.option(
+    "--policy-sha256",
+    "policy_pin",
+    metavar="DIGEST",
+    help="Refuse to run (exit 2) unless the composed policy has this digest.",
+)
+@click.option(
+    "--policy-key",
+    type=click.Path(path_type=Path),
+    help="Public key that must have signed each policy file (FILE.sig).",
+)
+@click.option(
+    "--attest",
+    "attest_path",
+    type=click.Path(path_type=Path),
+    help="Write the verdict as a signed SLSA verification summary (DSSE envelope or Sigstore bundle).",
+)
+@click.option(
+    "--attest-key",
+    type=click.Path(path_type=Path),
+    help="Private key (PEM, EC or Ed25519) that signs --attest (password from MODEL_GATE_KEY_PASSWORD); "
+    "without it, Sigstore keyless signing with the CI's OIDC identity (online only).",
+)
+@click.option(
+    "--attest-resource-uri",
+    metavar="URI",
+    help="resourceUri of the attestation (default urn:model-gate:release:NAME@VERSION).",
+)
+@click.option(
+    "--decision-log",
+    "decision_log_path",
+    type=click.Path(path_type=Path),
+    help="Append this run to this JSONL log (default: $MODEL_GATE_DECISION_LOG, else "
+    "$XDG_STATE_HOME/model-gate/decisions.jsonl).",
+)
+@click.option("--no-decision-log", is_flag=True, help="Do not record this run in the decision log.")
 @handle_errors
 def check(
     release: Path,
@@ -121,29 +164,121 @@ def check(
     only: tuple[str, ...],
     skip: tuple[str, ...],
     baseline: Path | None,
+    git_ref: str | None,
+    policy_pin: str | None,
+    policy_key: Path | None,
+    attest_path: Path | None,
+    attest_key: Path | None,
+    attest_resource_uri: str | None,
+    decision_log_path: Path | None,
+    no_decision_log: bool,
 ) -> None:
     """Judge a model release against a policy."""
-    from gate import engine
-    from gate.checks.interface import RunOptions
+    from gate import decision_log, engine
+    from gate.checks.interface import RunOptions, utc_now
+    from gate.protected_policy import protected_policy
 
     plan = _output_plan(formats, outputs)
-    waivers = None
-    if waiver_dir is not None:
-        from gate.waivers import load_waiver_applier
+    log = None
+    if not no_decision_log:
+        log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
+    signer = _attest_signer(attest_path, attest_key, offline, release)
+    captured: dict[str, Any] = {}
+    try:
+        with protected_policy(
+            policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
+        ) as policy:
+            waivers = None
+            if waiver_dir is not None:
+                from gate.waivers import load_waiver_applier
 
-        waivers = load_waiver_applier(waiver_dir)
-    report = engine.run(
-        engine.RunRequest(
-            release_dir=release,
-            policy=policy_ref,
-            only=only,
-            skip=skip,
-            options=RunOptions(offline=offline, baseline=baseline),
-            waivers=waivers,
+                waivers = load_waiver_applier(waiver_dir, offline=offline)
+            report = engine.run(
+                engine.RunRequest(
+                    release_dir=release,
+                    policy=policy,
+                    only=only,
+                    skip=skip,
+                    options=RunOptions(offline=offline, baseline=baseline),
+                    waivers=waivers,
+                    on_release=lambda r: captured.__setitem__("release", r),
+                )
+            )
+    except GateError as exc:
+        if log is not None:
+            entry = decision_log.error_entry(
+                now=utc_now(),
+                release=str(release),
+                message=exc.message,
+                exit_code=int(exc.exit_code),
+                policy_ref=git_ref,
+            )
+            _append_log(log, entry, explicit=decision_log_path is not None, quiet=True)
+        raise
+    attestation = None
+    if signer is not None and attest_path is not None:
+        from gate.attest import build_statement, write_attestation
+
+        statement = build_statement(report, captured.get("release"), resource_uri=attest_resource_uri)
+        digest = write_attestation(attest_path, signer(statement), captured["release"].root)
+        attestation = (str(attest_path), digest)
+        report = report.model_copy(
+            update={"artifacts": {**report.artifacts, "attestation": str(attest_path)}}
         )
-    )
+    if log is not None:
+        import datetime as dt
+
+        entry = decision_log.entry_for(
+            report,
+            now=dt.datetime.fromisoformat(report.generated_at),
+            attestation=attestation,
+            policy_ref=git_ref,
+        )
+        _append_log(log, entry, explicit=decision_log_path is not None)
     _emit(report, plan)
     sys.exit(report.exit_code)
+
+
+def _attest_signer(
+    path: Path | None, key: Path | None, offline: bool, release: Path
+) -> Callable[[dict[str, Any]], bytes] | None:
+    """Check the attestation options before anything runs; returns the signing function."""
+    if path is None:
+        if key is not None:
+            raise GateError("--attest-key needs --attest PATH")
+        return None
+    from gate.attest import keyless_signer, refuse_inside, sign_attestation
+
+    if release.is_dir():
+        refuse_inside(path, release, "--attest")
+    if key is not None:
+        from gate.dsse import load_private_key
+
+        private = load_private_key(key, _key_password())
+        return lambda statement: sign_attestation(statement, private)
+    if offline:
+        raise GateError(
+            "--attest without --attest-key signs with Sigstore keyless, which needs the network",
+            hint="Give --attest-key KEY to sign offline.",
+        )
+    return keyless_signer()
+
+
+def _key_password() -> bytes | None:
+    pw = os.environ.get("MODEL_GATE_KEY_PASSWORD")
+    return pw.encode() if pw else None
+
+
+def _append_log(path: Path, entry: dict[str, Any], *, explicit: bool, quiet: bool = False) -> None:
+    from gate import decision_log
+
+    try:
+        decision_log.append(path, entry)
+    except GateError as exc:
+        # An explicitly requested audit record that cannot be written fails the run.
+        if explicit and not quiet:
+            raise
+        click.echo(f"model-gate: warning: decision log not written: {exc.message}", err=True)
 
 
 def _output_plan(formats: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tuple[str, Path | None]]:
@@ -302,3 +437,273 @@ def init(path: Path, force: bool) -> None:
 
     written = write_template(path, force=force)
     click.echo(f"wrote {written}: fill in the TODOs, then run 'model-gate check {path}'")
+
+
+@main.group()
+def waiver() -> None:
+    """Create, sign and check signed waivers (accepted risks for one release)."""
+
+
+JUSTIFICATIONS = [
+    "component_not_present",
+    "vulnerable_code_not_present",
+    "vulnerable_code_not_in_execute_path",
+    "vulnerable_code_cannot_be_controlled_by_adversary",
+    "inline_mitigations_already_exist",
+    "false_positive",
+    "risk_accepted",
+]
+
+
+@waiver.command("new")
+@click.option(
+    "--finding", "findings", multiple=True, required=True, metavar="ID", help="Finding id (repeat)."
+)
+@click.option("--release", type=click.Path(path_type=Path), required=True, help="The release directory.")
+@click.option("--reason", required=True, help="Why the risk is acceptable, in words.")
+@click.option("--justification", type=click.Choice(JUSTIFICATIONS), required=True, help="VEX-style kind.")
+@click.option(
+    "--expires", required=True, help="A date (2025-07-01, midnight UTC), a time, or a duration (30d)."
+)
+@click.option("--controls", multiple=True, metavar="TEXT", help="A compensating control (repeat).")
+@click.option("--ticket", metavar="URL", help="Ticket or review where the decision is recorded.")
+@click.option("--requester", help="Who asks for the waiver (default: git config user.email).")
+@click.option("--approver", "approvers", multiple=True, help="Only these reviewer ids may approve (repeat).")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="Where to write (default: ./waiver-ID.json)."
+)
+@handle_errors
+def waiver_new(
+    findings: tuple[str, ...],
+    release: Path,
+    reason: str,
+    justification: str,
+    expires: str,
+    controls: tuple[str, ...],
+    ticket: str | None,
+    requester: str | None,
+    approvers: tuple[str, ...],
+    output: Path | None,
+) -> None:
+    """Write an unsigned waiver for findings of one release."""
+    from gate.attest import refuse_inside
+    from gate.checks.interface import utc_now
+    from gate.release import load_release
+    from gate.timefmt import parse_when, rfc3339
+    from gate.waivers import default_requester, new_waiver, waiver_id
+
+    now = utc_now()
+    who = requester or default_requester()
+    if not who:
+        raise GateError("no requester: give --requester (or set git config user.email)")
+    rel = load_release(release)
+    data = new_waiver(
+        rel,
+        findings,
+        reason=reason,
+        justification=justification,
+        expires=parse_when(expires, now, "--expires"),
+        requester=who,
+        now=now,
+        controls=controls,
+        ticket=ticket,
+        approvers=approvers,
+    )
+    out = output or Path(f"waiver-{waiver_id(data)[3:]}.json")
+    refuse_inside(out, rel.root, "--output")
+    _write(out, data)
+    click.echo(f"wrote {out} (unsigned) for {rel.manifest.name} {rel.manifest.version} ({rel.digest})")
+    click.echo(f"  expires {rfc3339(parse_when(expires, now, '--expires'))}; reviewers sign it with:")
+    click.echo(f"  model-gate waiver sign {out} --key KEY")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise GateError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+@waiver.command("sign")
+@click.argument("waiver_file", type=click.Path(path_type=Path))
+@click.option(
+    "--key", type=click.Path(path_type=Path), help="Private key (PEM, EC P-256/384/521 or Ed25519)."
+)
+@click.option(
+    "--keyless", is_flag=True, help="Sign with Sigstore (online; opens a browser unless CI has OIDC)."
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write here instead of in place.")
+@handle_errors
+def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path | None) -> None:
+    """Sign a waiver; signing a signed one adds an approval (N of M)."""
+    from gate.checks.interface import utc_now
+    from gate.timefmt import rfc3339
+    from gate.waivers import open_for_signing, read_waiver, sign_waiver, sign_waiver_keyless, waiver_id
+
+    if (key is None) == (not keyless):
+        raise GateError("give --key KEY or --keyless")
+    raw = read_waiver(waiver_file)
+    doc = open_for_signing(raw, str(waiver_file))
+    p = doc.predicate
+    click.echo(f"signing waiver {waiver_id(doc.payload)}: {p.rule} for {doc.statement.subject[0].name}")
+    click.echo(f"  findings: {', '.join(p.findings)}")
+    click.echo(f"  {p.justification.value}: {p.reason}")
+    click.echo(f"  requested by {p.requester}; expires {rfc3339(p.expires)}")
+    if keyless:
+        data = sign_waiver_keyless(raw, str(waiver_file), utc_now(), offline=False)
+        target = output or (waiver_file if doc.kind == "statement" else None)
+        if target is None:
+            raise GateError("a keyless approval of a signed waiver goes to a new file: give --output")
+    else:
+        from gate.dsse import load_private_key
+
+        assert key is not None
+        data = sign_waiver(raw, load_private_key(key, _key_password()), str(waiver_file), utc_now())
+        target = output or waiver_file
+    _write(target, data)
+    click.echo(f"wrote {target}")
+
+
+@waiver.command("verify")
+@click.argument("waiver_file", type=click.Path(path_type=Path))
+@click.option("--policy", "policy_ref", default="default", show_default=True, help="Policy name or file.")
+@click.option(
+    "--release", type=click.Path(path_type=Path), help="Check it against this release and its findings."
+)
+@click.option("--offline", is_flag=True, help="Never use the network.")
+@handle_errors
+def waiver_verify(waiver_file: Path, policy_ref: str, release: Path | None, offline: bool) -> None:
+    """Say whether a waiver would apply, and why not. Exit 0 applies, 1 would not, 2 bad input."""
+    from gate.checks.interface import utc_now
+    from gate.policy import load_policy
+    from gate.waivers import read_waiver, verify_with_release, verify_without_release
+
+    raw = read_waiver(waiver_file)
+    policy = load_policy(policy_ref)
+    if release is None:
+        result = verify_without_release(raw, waiver_file, policy, utc_now(), offline)
+    else:
+        result = verify_with_release(raw, waiver_file, policy, release, offline)
+    for line in result.lines:
+        click.echo(line)
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command("verify-attestation")
+@click.argument("attestation", type=click.Path(path_type=Path))
+@click.option("--release", type=click.Path(path_type=Path), required=True, help="The release to admit.")
+@click.option("--key", type=click.Path(path_type=Path), help="The gate's public key (PEM).")
+@click.option("--identity", help="Sigstore keyless: the signer identity (certificate SAN).")
+@click.option("--issuer", help="Sigstore keyless: the OIDC issuer of --identity.")
+@click.option(
+    "--sigstore-trust-root",
+    type=click.Path(path_type=Path),
+    help="Sigstore keyless: a trusted_root.json (default: Sigstore's public good).",
+)
+@click.option("--offline", is_flag=True, help="Never use the network.")
+@click.option(
+    "--max-age", default="7d", show_default=True, help="Reject verdicts older than this (e.g. 12h, 7d)."
+)
+@click.option("--policy-sha256", "policy_pin", metavar="DIGEST", help="Require this policy digest.")
+@handle_errors
+def verify_attestation_cmd(
+    attestation: Path,
+    release: Path,
+    key: Path | None,
+    identity: str | None,
+    issuer: str | None,
+    sigstore_trust_root: Path | None,
+    offline: bool,
+    max_age: str,
+    policy_pin: str | None,
+) -> None:
+    """Admit a release only with a passing, fresh, signed verdict.
+
+    The verdict must be signed by --key (or the Sigstore --identity), name
+    exactly this release's digest, say PASSED and be younger than --max-age.
+    Exit 0 admitted, 1 rejected, 2 bad input.
+    """
+    from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_digest, verify_attestation
+    from gate.checks.interface import utc_now
+    from gate.dsse import public_keys_from
+    from gate.timefmt import parse_duration
+
+    age = parse_duration(max_age, "--max-age")
+    if (key is None) == (identity is None):
+        raise GateError("give --key KEY, or --identity and --issuer for a Sigstore bundle")
+    keyless = None
+    if identity is not None:
+        if not issuer:
+            raise GateError("--identity needs --issuer")
+        root = None
+        if sigstore_trust_root is not None:
+            try:
+                root = sigstore_trust_root.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise GateError(f"{sigstore_trust_root}: cannot read: {exc}") from None
+        keyless = KeylessSigner(identity=identity, issuer=issuer, trust_root=root, offline=offline)
+    keys = public_keys_from([key]) if key is not None else []
+    try:
+        if attestation.stat().st_size > MAX_ATTESTATION_BYTES:
+            raise GateError(f"{attestation}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation")
+        raw = attestation.read_bytes()
+    except OSError as exc:
+        raise GateError(f"{attestation}: cannot read: {exc.strerror or exc}") from None
+    digest = load_release_digest(release)
+    result = verify_attestation(
+        raw,
+        release_digest=digest,
+        keys=keys,
+        now=utc_now(),
+        max_age=age,
+        policy_sha256=policy_pin,
+        source=str(attestation),
+        keyless=keyless,
+    )
+    if result.ok:
+        click.echo(
+            f"admitted: {digest} passed ({result.verdict or 'pass'}) at {result.time_verified} "
+            f"under policy sha256:{(result.policy_sha256 or '')[:12]}…"
+        )
+        sys.exit(0)
+    for reason in result.reasons:
+        click.echo(f"rejected: {reason}")
+    sys.exit(1)
+
+
+@policy.command("sign")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--key", type=click.Path(path_type=Path), required=True, help="Private key (PEM).")
+@handle_errors
+def policy_sign(path: Path, key: Path) -> None:
+    """Sign a policy file and the trust files it names (writes PATH.sig), for --policy-key."""
+    from gate.dsse import load_private_key
+    from gate.protected_policy import sign_policy_file
+
+    out = sign_policy_file(path, load_private_key(key, _key_password()))
+    click.echo(f"wrote {out}")
+
+
+@main.group("decision-log")
+def decision_log_group() -> None:
+    """Read the append-only log of `check` runs."""
+
+
+@decision_log_group.command("verify")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@handle_errors
+def decision_log_verify(path: Path | None) -> None:
+    """Check that no line was edited or removed (each line names the sha256 of the one before)."""
+    from gate import decision_log
+
+    target = path or decision_log.default_path()
+    if not target.is_file():
+        raise GateError(f"{target}: no decision log here")
+    problems = decision_log.verify_log(target)
+    for p in problems:
+        click.echo(p)
+    if problems:
+        sys.exit(1)
+    lines = sum(1 for line in target.read_bytes().splitlines() if line.strip())
+    click.echo(f"{target}: {lines} entries, chain intact")

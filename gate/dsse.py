@@ -190,9 +190,11 @@ class Verified:
             raise InputError(f"{source}: payloadType is '{self.payload_type}', not in-toto")
         try:
             data = json.loads(self.payload)
-            st = Statement.model_validate(data)
         except (ValueError, RecursionError):
             raise InputError(f"{source}: payload is not JSON") from None
+        try:
+            # ValidationError is a ValueError: validate apart from parsing to name the field.
+            st = Statement.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -222,6 +224,36 @@ def verify_envelope(raw: bytes, trusted_keys: Iterable[Any], source: str) -> Ver
                 ids.append(kid)
                 break
     return Verified(payload=payload, payload_type=env.payloadType, key_ids=tuple(ids))
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """One signature of an envelope: the keyid it claims, and the trusted key it verifies with."""
+
+    index: int
+    claimed_keyid: str
+    verified_by: str | None  # key id of the trusted key whose check passed, or None
+
+
+def check_signatures(
+    raw: bytes, trusted_keys: Iterable[Any], source: str
+) -> tuple[Verified, list[SignatureCheck]]:
+    """Like `verify_envelope`, but reports every signature, duplicates included.
+
+    Callers that count approvals need to see a signer who signed twice, and to
+    tell a broken signature by a trusted key from a signature by a stranger.
+    """
+    env = parse_envelope(raw, source)
+    payload = _b64(env.payload, source, "payload")
+    message = pae(env.payloadType, payload)
+    keyed = [(key_id(k), k) for k in trusted_keys]
+    checks: list[SignatureCheck] = []
+    for i, s in enumerate(env.signatures):
+        sig = _b64(s.sig, source, f"signatures[{i}].sig")
+        hit = next((kid for kid, k in keyed if _verify_bytes(k, sig, message)), None)
+        checks.append(SignatureCheck(index=i, claimed_keyid=s.keyid, verified_by=hit))
+    ids = tuple(dict.fromkeys(c.verified_by for c in checks if c.verified_by))
+    return Verified(payload=payload, payload_type=env.payloadType, key_ids=ids), checks
 
 
 def public_keys_from(paths: Sequence[Path]) -> list[Any]:

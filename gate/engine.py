@@ -49,6 +49,8 @@ class RunRequest:
     clock: Clock = utc_now
     waivers: WaiverApplier | None = None
     progress: Callable[[str], None] | None = None
+    # Called once the release is loaded and hashed, e.g. to sign the verdict with its digests.
+    on_release: Callable[[Release], None] | None = None
 
 
 ALWAYS_RUN = "risk-tier"
@@ -159,6 +161,8 @@ def run(req: RunRequest) -> Report:
         requests += load_check(cid)().digest_requests(loaded.manifest, loaded.root, configs[cid])
     inventory = build_inventory(loaded.root, requests, progress=req.progress)
     release = Release(root=loaded.root, manifest=loaded.manifest, doc=loaded.doc, inventory=inventory)
+    if req.on_release is not None:
+        req.on_release(release)
 
     findings: list[Finding] = []
     results: list[CheckResult] = []
@@ -226,6 +230,7 @@ def run(req: RunRequest) -> Report:
             source=policy.source,
             sha256=policy.sha256,
             sources=tuple(s.path for s in policy.sources),
+            notes=policy.notes,
         ),
         checks=tuple(results),
         findings=tuple(findings),

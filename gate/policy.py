@@ -15,12 +15,21 @@ from pydantic import BaseModel, ValidationError
 from gate.errors import InputError, PolicyError
 from gate.models.base import describe_validation_error, validate_doc
 from gate.models.finding import Severity
-from gate.models.policy import PolicyFile, RuleOverride, Stricter, TierPolicy, TierSection
+from gate.models.policy import (
+    PEM_PUBLIC_KEY,
+    PolicyFile,
+    RuleOverride,
+    Stricter,
+    TierPolicy,
+    TierSection,
+    WaiverSection,
+)
 from gate.risk import Tier
 from gate.yamlsafe import YamlDoc, load_file, load_text
 
 MAX_EXTENDS_DEPTH = 8
 POLICY_MAX_BYTES = 1024 * 1024
+KEY_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Policy:
     sources: tuple[PolicySource, ...]
     tiers: dict[Tier, TierPolicy]
     sha256: str
+    notes: tuple[str, ...] = ()  # shown in the report, e.g. the policy was read from a protected ref
 
     @property
     def source(self) -> str:
@@ -100,6 +110,8 @@ def _overlay(base: TierSection, top: TierSection | None) -> TierSection:
             for cid, cfg in value.items():
                 merged[cid] = {**merged.get(cid, {}), **cfg}
             data["checks"] = merged
+        elif key == "waivers":
+            data["waivers"] = {**data.get("waivers", {}), **value}
         else:
             data[key] = value
     return TierSection.model_validate(data)
@@ -110,6 +122,9 @@ def _stricter_value(kind: Stricter, a: Any, b: Any) -> Any:
         return b
     if b is None:
         return a
+    if isinstance(a, dict) and isinstance(b, dict):
+        # Per key (e.g. a lifetime per severity): a key set on one side only is taken as is.
+        return {k: _stricter_value(kind, a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b])}
     if kind is Stricter.MIN:
         return min(a, b)
     if kind is Stricter.MAX:
@@ -184,7 +199,77 @@ def _compose(parent: TierSection, child: TierSection) -> TierSection:
             else:
                 merged[cid] = {**merged.get(cid, {}), **cfg}
         out["checks"] = merged
+    if "waivers" in c:
+        out["waivers"] = merge_check_config(WaiverSection, p.get("waivers", {}), c["waivers"])
+        # Whoever trusts a Sigstore instance first keeps it: another root could mint any identity.
+        parent_root = p.get("waivers", {}).get("sigstore_trust_root")
+        if parent_root is not None:
+            out["waivers"]["sigstore_trust_root"] = parent_root
     return TierSection.model_validate(out)
+
+
+def _embed_keys(pf: PolicyFile, src: PolicySource) -> PolicyFile:
+    """Replace reviewer key paths by the keys' PEM text.
+
+    Paths are relative to the file that names them, which composition would
+    lose; and with the keys inside, the composed policy's digest pins them.
+    """
+    sections: list[tuple[str, TierSection]] = [("defaults", pf.defaults)]
+    sections += [(f"tiers.{t.value}", s) for t, s in pf.tiers.items()]
+    if not any(s.waivers and (s.waivers.reviewers or s.waivers.sigstore_trust_root) for _, s in sections):
+        return pf
+    data = pf.model_dump(mode="json", exclude_none=True)
+    for where, sec in sections:
+        if not sec.waivers:
+            continue
+        target = data["defaults"] if where == "defaults" else data["tiers"][where.split(".", 1)[1]]
+        if sec.waivers.sigstore_trust_root:
+            field = f"{where}.waivers.sigstore_trust_root"
+            target["waivers"]["sigstore_trust_root"] = _trust_root_text(
+                sec.waivers.sigstore_trust_root, src, field
+            )
+        for i, reviewer in enumerate(sec.waivers.reviewers or ()):
+            field = f"{where}.waivers.reviewers[{i}].keys"
+            target["waivers"]["reviewers"][i]["keys"] = [
+                _key_text(k, src, f"{field}[{j}]") for j, k in enumerate(reviewer.keys)
+            ]
+    return PolicyFile.model_validate(data)
+
+
+def _trust_file(value: str, src: PolicySource, field: str, limit: int) -> str:
+    """A trust file named by a policy, read relative to that policy file."""
+    if src.directory is None:
+        raise PolicyError(f"{src.path}: {field}: a packaged policy cannot name trust files")
+    path = Path(value)
+    if not path.is_absolute():
+        path = src.directory / path
+    try:
+        if path.stat().st_size > limit:
+            raise PolicyError(f"{src.path}: {field}: {path} is larger than {limit} bytes")
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise PolicyError(f"{src.path}: {field}: cannot read {path}: {reason}") from None
+
+
+def _trust_root_text(value: str, src: PolicySource, field: str) -> str:
+    text = value if value.lstrip().startswith("{") else _trust_file(value, src, field, POLICY_MAX_BYTES)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PolicyError(f"{src.path}: {field}: not a JSON Sigstore trusted root") from None
+    if not isinstance(data, dict) or "mediaType" not in data:
+        raise PolicyError(f"{src.path}: {field}: not a Sigstore trusted root (no mediaType)")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def _key_text(value: str, src: PolicySource, field: str) -> str:
+    inline = value.lstrip().startswith("-----BEGIN")
+    text = value if inline else _trust_file(value, src, field, KEY_MAX_BYTES)
+    text = text.replace("\r\n", "\n").strip() + "\n"
+    if not text.startswith(PEM_PUBLIC_KEY):
+        raise PolicyError(f"{src.path}: {field}: not a PEM public key ('{PEM_PUBLIC_KEY}')")
+    return text
 
 
 def _chain(ref: str, base: Path | None, seen: tuple[str, ...]) -> list[tuple[PolicySource, PolicyFile]]:
@@ -193,7 +278,7 @@ def _chain(ref: str, base: Path | None, seen: tuple[str, ...]) -> list[tuple[Pol
     src = _read(ref, base)
     if src.path in seen:
         raise PolicyError(f"{src.path}: extends cycle ({' → '.join([*seen, src.path])})")
-    pf = _parse(src)
+    pf = _embed_keys(_parse(src), src)
     out: list[tuple[PolicySource, PolicyFile]] = []
     for parent in pf.extends:
         out += _chain(parent, src.directory, (*seen, src.path))

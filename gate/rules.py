@@ -20,4 +20,48 @@ REQUIRED_CHECK_SKIPPED = Rule(
     waivable=False,
 )
 
-ENGINE_RULES: tuple[Rule, ...] = (REQUIRED_CHECK_SKIPPED,)
+WAIVER_REJECTED = Rule(
+    code="GATE-WV001",
+    name="waiver-rejected",
+    check="waivers",
+    severity=Severity.LOW,
+    summary="A waiver given with --waivers was not applied; the findings it names still count.",
+    why="A rejected waiver is either a mistake (expired, signed by the wrong key, made for "
+    "another build) or an attempt to pass a release nobody approved. Either way the reviewers "
+    "need to see it, with the reason, next to the findings that stay blocking.",
+    example="A waiver whose signature no longer verifies because its expiry date was edited "
+    "after the reviewer signed it.",
+    fix="Read the reason in the report's waiver section. Ask the reviewers for a new waiver "
+    "for this release (`model-gate waiver new` and `waiver sign`), or fix the finding.",
+    waivable=False,
+)
+
+WAIVER_UNUSED = Rule(
+    code="GATE-WV002",
+    name="waiver-matches-no-finding",
+    check="waivers",
+    severity=Severity.INFO,
+    summary="A valid waiver names findings that this release does not have.",
+    why="Stale waivers pile up and hide which risks are really accepted; one that matches "
+    "nothing may also mean the finding it was meant for changed its id.",
+    example="A waiver for GATE-RI005 on model/old_code.py after the file was removed.",
+    fix="Delete the waiver, or issue one for the finding ids in the current report.",
+    waivable=False,
+)
+
+WAIVER_EXPIRING = Rule(
+    code="GATE-WV003",
+    name="waiver-expiring-soon",
+    check="waivers",
+    severity=Severity.LOW,
+    summary="An applied waiver expires within the policy's warning window.",
+    why="When the waiver expires the finding blocks again, typically in the middle of a "
+    "release: renew it or fix the finding before then.",
+    example="A waiver expiring in 3 days under a policy with `warn_days: 14`.",
+    fix="Fix the finding, or ask the reviewers for a new waiver within the policy's limits.",
+    waivable=False,
+)
+
+WAIVER_RULES: tuple[Rule, ...] = (WAIVER_REJECTED, WAIVER_UNUSED, WAIVER_EXPIRING)
+
+ENGINE_RULES: tuple[Rule, ...] = (REQUIRED_CHECK_SKIPPED, *WAIVER_RULES)

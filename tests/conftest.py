@@ -44,6 +44,13 @@ def write_release(
     return root
 
 
+@pytest.fixture(autouse=True)
+def _decision_log_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` appends to a decision log by default: keep test runs out of the user's."""
+    log = tmp_path_factory.mktemp("state") / "decisions.jsonl"
+    monkeypatch.setenv("MODEL_GATE_DECISION_LOG", str(log))
+
+
 @pytest.fixture
 def release(tmp_path: Path) -> Path:
     return write_release(tmp_path / "rel")

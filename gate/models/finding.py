@@ -104,6 +104,11 @@ class AppliedWaiver(StrictModel):
     approvers: tuple[str, ...]
     expires: str
     ticket: str | None = None
+    requester: str | None = None
+    created: str | None = None
+    controls: tuple[str, ...] = ()  # compensating controls the approvers relied on
+    path: str | None = None  # the waiver file(s)
+    expiring_soon: bool = False
 
 
 class Finding(StrictModel):

@@ -78,6 +78,11 @@ class WaiverOutcome(StrictModel):
     findings: tuple[str, ...] = ()
     expires: str | None = None
     expiring_soon: bool = False
+    rule: str | None = None
+    justification: str | None = None
+    requester: str | None = None
+    approvers: tuple[str, ...] = ()  # verified signers who counted toward the approvals
+    sha256: tuple[str, ...] = ()  # digests of the waiver file(s), as the attestation lists them
 
 
 class Report(StrictModel):

@@ -93,7 +93,8 @@ class TextReporter(Reporter):
             out("")
             out("[bold]Waivers[/]")
             for w in r.waivers:
-                out(f"  {w.status.value:<8} {escape(w.path)}: {escape(w.reason)}")
+                soon = " [yellow](expires soon)[/]" if w.expiring_soon else ""
+                out(f"  {w.status.value:<8} {escape(w.id or '')} {escape(w.path)}: {escape(w.reason)}{soon}")
         out("")
         counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n)
         out(
@@ -116,5 +117,7 @@ class TextReporter(Reporter):
         if f.mitigation:
             p(f"           fix: {escape(f.mitigation)}")
         if f.waiver:
-            p(f"           waiver: {escape(f.waiver.reason)} (until {f.waiver.expires})")
+            w = f.waiver
+            by = f"approved by {', '.join(w.approvers)}; " if w.approvers else ""
+            p(f"           waived by {escape(w.id)}: {escape(w.reason)} ({escape(by)}until {w.expires})")
         p(f"           [dim]id {f.id}[/]")

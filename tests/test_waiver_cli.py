@@ -1,0 +1,150 @@
+"""The reviewer workflow through the command line: waiver new → sign → verify → check --waivers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.waiverkit import CODE_RELEASE, code_release, make_keys, write_keys, write_policy
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    keys = make_keys()
+    policy = write_policy(tmp_path / "pol", keys)
+    private = write_keys(keys, tmp_path / "private")
+    rel = code_release(tmp_path / "rel")
+    out = run_cli("check", str(rel), "--policy", str(policy), "--format", "json")
+    assert out.exit_code == 1
+    (fid,) = [f["id"] for f in json.loads(out.stdout)["findings"] if f["blocking"]]
+    return tmp_path, policy, private, rel, fid
+
+
+def _new(tmp_path: Path, rel: Path, fid: str, *extra: str) -> Path:
+    out = tmp_path / "waivers" / "w.json"
+    res = run_cli(
+        "waiver", "new", "--finding", fid, "--release", str(rel), "--reason", "reviewed tooling",
+        "--justification", "vulnerable_code_not_in_execute_path", "--expires", "10d",
+        "--requester", "erin@example.com", "--controls", "the server never imports helper.py",
+        "--ticket", "https://tracker.example/SEC-1", "-o", str(out), *extra,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_reviewer_workflow_end_to_end(world) -> None:
+    tmp_path, policy, private, rel, fid = world
+    w = _new(tmp_path, rel, fid)
+    statement = json.loads(w.read_bytes())
+    assert statement["predicateType"] == "https://model-gate.dev/waiver/v1"
+    assert statement["predicate"]["controls"] == ["the server never imports helper.py"]
+    # Unsigned: check rejects it and still blocks.
+    res = run_cli("check", str(rel), "--policy", str(policy), "--waivers", str(w.parent), "--format", "json")
+    assert res.exit_code == 1
+    assert "unsigned" in json.loads(res.stdout)["waivers"][0]["reason"]
+
+    res = run_cli("waiver", "sign", str(w), "--key", str(private["alice"]))
+    assert res.exit_code == 0, res.output
+    assert fid in res.output and "erin@example.com" in res.output  # the signer sees what they sign
+    res = run_cli("waiver", "sign", str(w), "--key", str(private["alice"]))
+    assert res.exit_code == 2 and "already signed with this key" in res.stderr
+
+    res = run_cli("waiver", "verify", str(w), "--policy", str(policy), "--release", str(rel))
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("applied:")
+    res = run_cli("waiver", "verify", str(w), "--policy", str(policy))
+    assert res.exit_code == 0 and "tier low: valid" in res.output and "give --release" in res.output
+
+    res = run_cli("check", str(rel), "--policy", str(policy), "--waivers", str(w.parent), "--format", "json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["verdict"] == "warn"
+    (f,) = [f for f in report["findings"] if f["id"] == fid]
+    assert f["waiver"]["approvers"] == ["alice@example.com"]
+
+    # The next build of the release: the same waiver no longer applies.
+    (rel / "model" / "weights.bin").write_bytes(b"\x02" * 64)
+    res = run_cli("waiver", "verify", str(w), "--policy", str(policy), "--release", str(rel))
+    assert res.exit_code == 1 and "for another release" in res.output
+
+
+def test_n_of_m_by_signing_in_turn(world) -> None:
+    tmp_path, policy, private, rel, fid = world
+    text = policy.read_text() + "    approvals: 2\n"
+    policy.write_text(text)
+    w = _new(tmp_path, rel, fid)
+    for who in ("alice", "bob"):
+        assert run_cli("waiver", "sign", str(w), "--key", str(private[who])).exit_code == 0
+    assert len(json.loads(w.read_bytes())["signatures"]) == 2
+    res = run_cli("check", str(rel), "--policy", str(policy), "--waivers", str(w.parent))
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--finding", "nope"], "not a finding id"),
+        (["--finding", "GATE-RT001-0123456789abcdef"], "cannot be waived"),
+        (["--finding", "GATE-XX999-0123456789abcdef"], "unknown rule"),
+        (
+            ["--finding", "GATE-RI005-0123456789abcdef", "--finding", "GATE-RI006-0123456789abcdef"],
+            "several rules",
+        ),
+        (["--finding", "GATE-RI005-0123456789abcdef", "--expires", "2001-01-01"], "in the past"),
+        (["--finding", "GATE-RI005-0123456789abcdef", "--expires", "soon"], "not a date"),
+        (["--finding", "GATE-RI005-0123456789abcdef", "--expires", "2030-01-01T00:00:00"], "no time zone"),
+    ],
+)
+def test_waiver_new_refuses_bad_requests(tmp_path: Path, args: list[str], message: str) -> None:
+    rel = code_release(tmp_path / "rel")
+    base = ["waiver", "new", "--release", str(rel), "--reason", "r", "--justification", "false_positive"]
+    if "--expires" not in args:
+        base += ["--expires", "5d"]
+    res = run_cli(*base, "--requester", "e@x", "-o", str(tmp_path / "w.json"), *args)
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr and "Traceback" not in res.output
+
+
+def test_waiver_new_refuses_to_write_into_the_release(tmp_path: Path) -> None:
+    rel = code_release(tmp_path / "rel")
+    res = run_cli(
+        "waiver", "new", "--release", str(rel), "--reason", "r", "--justification", "false_positive",
+        "--expires", "5d", "--requester", "e@x", "--finding", "GATE-RI005-0123456789abcdef",
+        "-o", str(rel / "w.json"),
+    )  # fmt: skip
+    assert res.exit_code == 2 and "inside the release" in res.stderr
+    assert not (rel / "w.json").exists()
+
+
+def test_sign_needs_exactly_one_method_and_refuses_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "w.json"
+    bad.write_text("{}")
+    assert run_cli("waiver", "sign", str(bad)).exit_code == 2
+    keys = write_keys(make_keys(), tmp_path / "k")
+    res = run_cli("waiver", "sign", str(bad), "--key", str(keys["alice"]))
+    assert res.exit_code == 2 and "not a waiver" in res.stderr
+    bad.write_text("[" * 100000)
+    res = run_cli("waiver", "sign", str(bad), "--key", str(keys["alice"]))
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_check_with_missing_waivers_dir_is_exit_2(tmp_path: Path) -> None:
+    rel = code_release(tmp_path / "rel", files=CODE_RELEASE)
+    res = run_cli("check", str(rel), "--waivers", str(tmp_path / "none"))
+    assert res.exit_code == 2 and "no such waivers directory" in res.stderr
+
+
+def test_help_stays_fast_and_lazy() -> None:
+    # Waiver and attestation support must not pull cryptography or sigstore into --help.
+    code = (
+        "import sys, gate.cli; "
+        "from click.testing import CliRunner; CliRunner().invoke(gate.cli.main, ['--help']); "
+        "print(','.join(m for m in ('cryptography', 'sigstore', 'gate.waivers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == ""
