@@ -164,7 +164,8 @@ RULES = (
         "A tag can be moved to other bytes at any time: what runs is not what was reviewed, and a "
         "compromised registry account changes production silently.",
         "`image: vllm/vllm-openai:latest`.",
-        "Reference the image as `name@sha256:<digest>` (e.g. from `crane digest` or `docker buildx imagetools inspect`).",
+        "Reference the image as `name@sha256:<digest>` (e.g. from `crane digest` or `docker "
+        "buildx imagetools inspect`).",
         technique=("LLM03:2025",),
     ),
     _rule(
@@ -205,7 +206,8 @@ RULES = (
         "GATE-DE014",
         "serving-workload-missing",
         Severity.HIGH,
-        "The serving manifests declare no workload (Pod, Deployment, StatefulSet, InferenceService or serving.yaml).",
+        "The serving manifests declare no workload (Pod, Deployment, StatefulSet, "
+        "InferenceService or serving.yaml).",
         "With nothing that runs the model, none of the deployment controls can be verified.",
         "`serving.manifests` naming only a Service.",
         "Include the manifest of the workload that serves the model.",
@@ -375,7 +377,8 @@ class DeploymentCheck(Check):
             out.append(
                 self.finding(
                     "endpoint-without-auth",
-                    f"{w.kind} {w.name} serves without authentication (no endpoint in the manifests adds any)",
+                    f"{w.kind} {w.name} serves without authentication (no endpoint in the "
+                    "manifests adds any)",
                     key=f"{w.kind}/{w.name}",
                     **_where_kw(w.where),
                 )
@@ -483,13 +486,13 @@ class DeploymentCheck(Check):
                         **_where_kw(where),
                     )
                 )
-        for hit in trust_remote_code(w):
+        for rc in trust_remote_code(w):
             out.append(
                 self.finding(
                     "trust-remote-code-enabled",
-                    f"{label}: {hit.what}",
-                    key=f"{label}/{hit.where.field}",
-                    **_where_kw(hit.where),
+                    f"{label}: {rc.what}",
+                    key=f"{label}/{rc.where.field}",
+                    **_where_kw(rc.where),
                 )
             )
         for src in w.model_sources:
@@ -573,7 +576,8 @@ class DeploymentCheck(Check):
                 out.append(
                     self.finding(
                         "model-digest-mismatch",
-                        f"{w.kind} {w.name} deploys model {value[:80]}, but this release's model is {accepted[0]}",
+                        f"{w.kind} {w.name} deploys model {value[:80]}, but this release's model "
+                        f"is {accepted[0]}",
                         key=f"{w.kind}/{w.name}",
                         evidence={"deployed": value[:100], "expected": accepted},
                         **_where_kw(where),
@@ -585,7 +589,8 @@ class DeploymentCheck(Check):
             out.append(
                 self.finding(
                     "model-digest-not-declared",
-                    f"No serving workload names the model digest it deploys; this release's is {accepted[0] if accepted else '(unknown)'}",
+                    "No serving workload names the model digest it deploys; this release's is "
+                    f"{accepted[0] if accepted else '(unknown)'}",
                     key="model-digest",
                     evidence={"expected": accepted},
                     **_where_kw(w.where),

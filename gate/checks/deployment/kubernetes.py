@@ -96,6 +96,10 @@ class _Doc:
         full = (*self.prefix, *path)
         return Where(self.rel, self.doc.line_of(full), format_path(tuple(path)) if path else None)
 
+    def object_where(self) -> Where:
+        """The object itself: the line of its `kind`, no field."""
+        return Where(self.rel, self.doc.line_of((*self.prefix, "kind")), None)
+
     def get(self, *path: str | int) -> Any:
         cur: Any = self.data
         for p in path:
@@ -239,7 +243,7 @@ def _annotations(d: _Doc, w: Workload, *paths: YamlPath) -> None:
 
 def _workload(d: _Doc, view: ServingView) -> None:
     kind = d.kind
-    w = Workload(kind=kind, name=d.name, namespace=d.namespace, where=d.where("kind"))
+    w = Workload(kind=kind, name=d.name, namespace=d.namespace, where=d.object_where())
     if kind == "InferenceService":
         _kserve(d, w)
     else:
@@ -303,7 +307,7 @@ def _service(d: _Doc, view: ServingView, pending: list[tuple[Endpoint, dict[str,
     ep = Endpoint(
         kind="Service",
         name=d.name,
-        where=d.where("kind"),
+        where=d.object_where(),
         exposed=exposed,
         exposure=f"Service of type {stype}",
     )
@@ -319,25 +323,25 @@ def _service(d: _Doc, view: ServingView, pending: list[tuple[Endpoint, dict[str,
             ep.tls.append(f"port {p.get('port')} appProtocol {p.get('appProtocol')}")
         elif not isinstance(p, dict):
             raise _fail(d, ("spec", "ports", i), "expected a mapping")
-    for key in INGRESS_AUTH_ANNOTATIONS:
+    for key, what in INGRESS_AUTH_ANNOTATIONS.items():
         if key in annotations:
-            ep.auth.append(f"{INGRESS_AUTH_ANNOTATIONS[key]} ({key})")
+            ep.auth.append(f"{what} ({key})")
     pending.append((ep, _strings(d, "spec", "selector"), d.namespace))
     view.endpoints.append(ep)
 
 
 def _ingress(d: _Doc, view: ServingView, backends: list[tuple[Endpoint, list[str], str | None]]) -> None:
     annotations = _strings(d, "metadata", "annotations")
-    ep = Endpoint(kind="Ingress", name=d.name, where=d.where("kind"), exposed=True, exposure="Ingress")
+    ep = Endpoint(kind="Ingress", name=d.name, where=d.object_where(), exposed=True, exposure="Ingress")
     tls_hosts: set[str] = set()
     tls_any_hostless = False
     for i, t in enumerate(_list(d, "spec", "tls")):
         if not isinstance(t, dict):
             raise _fail(d, ("spec", "tls", i), "expected a mapping")
-        hosts = t.get("hosts") or []
-        if not hosts:
+        entry_hosts = t.get("hosts") or []
+        if not entry_hosts:
             tls_any_hostless = True
-        tls_hosts.update(str(h) for h in hosts)
+        tls_hosts.update(str(h) for h in entry_hosts)
     services: list[str] = []
     hosts: list[str] = []
     default = d.get("spec", "defaultBackend", "service", "name")
@@ -396,8 +400,8 @@ def _mesh(
             if not isinstance(r, dict):
                 continue
             froms = r.get("from") or []
-            src = [
-                f.get("source") for f in froms if isinstance(f, dict) and isinstance(f.get("source"), dict)
+            src: list[dict[str, Any]] = [
+                f["source"] for f in froms if isinstance(f, dict) and isinstance(f.get("source"), dict)
             ]
             if any(s.get("principals") or s.get("requestPrincipals") for s in src):
                 requires = True
@@ -431,7 +435,7 @@ def _plain(d: _Doc, view: ServingView) -> None:
     else:
         keys = [*_mapping(d, "data"), *_mapping(d, "stringData")]
         if keys:
-            view.secret_objects.append((d.name, d.where("kind"), [str(k) for k in keys]))
+            view.secret_objects.append((d.name, d.object_where(), [str(k) for k in keys]))
 
 
 def parse_kubernetes(root: Path, rel: str, docs: list[YamlDoc] | None = None) -> ServingView:

@@ -183,9 +183,9 @@ def _local_path(path: str, w: Workload, image_pinned: bool) -> SourceVerdict:
     best: tuple[str, str] | None = None
     for c in w.containers:
         for mount, vol in c.mounts:
-            if mount and (path == mount or path.startswith(mount.rstrip("/") + "/")):
-                if best is None or len(mount) > len(best[0]):
-                    best = (mount, vol)
+            inside = mount and (path == mount or path.startswith(mount.rstrip("/") + "/"))
+            if inside and (best is None or len(mount) > len(best[0])):
+                best = (mount, vol)
     if best is None:
         how = "inside the image, which is pinned by digest" if image_pinned else "inside the image"
         return SourceVerdict(image_pinned, how)

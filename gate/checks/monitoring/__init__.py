@@ -91,7 +91,8 @@ RULES = (
         "A monitoring control required at the release's risk tier is missing, broken, or only claimed.",
         "Each control closes a way a model fails silently in production: drift, quality loss, abuse, "
         "extraction, unrouted alerts, no way back. The checklist says from which tier each is required.",
-        "No alert for latency (MC-05), or monitoring.yaml naming an alert that is commented out in the rule file.",
+        "No alert for latency (MC-05), or monitoring.yaml naming an alert that is commented out "
+        "in the rule file.",
         "Add the control (see the checklist in docs/monitoring-and-deployment.md) or fix what the finding "
         "names; a control that only monitoring.yaml claims needs the configuration that shows it.",
         technique=("LLM10:2025",),
@@ -157,7 +158,8 @@ RULES = (
         "`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true` on the server, and a logs pipeline "
         "with processors [batch] only.",
         "Add a `redaction` processor (blocked_values for e-mail, phone, card and id patterns) or a "
-        "`transform` processor with replace_pattern to every logs and traces pipeline; or stop capturing content.",
+        "`transform` processor with replace_pattern to every logs and traces pipeline; or stop "
+        "capturing content.",
         technique=("LLM02:2025",),
     ),
     _rule(
@@ -455,7 +457,10 @@ class MonitoringCheck(Check):
             if cfg.require_promtool:
                 raise ToolMissingError(
                     "promtool is not installed and the policy requires it (require_promtool)",
-                    hint="Install Debian's 'prometheus' package (apt-get install prometheus) or put promtool on PATH.",
+                    hint=(
+                        "Install Debian's 'prometheus' package (apt-get install prometheus) or "
+                        "put promtool on PATH."
+                    ),
                 )
             return {
                 "ran": False,
@@ -513,7 +518,8 @@ class MonitoringCheck(Check):
                 out.append(
                     self.finding(
                         "monitoring-threshold-out-of-range",
-                        f"alert {a.name} waits {a.for_s / 60:g} min before firing (over {cfg.max_alert_for_minutes:g} min)",
+                        f"alert {a.name} waits {a.for_s / 60:g} min before firing (over "
+                        f"{cfg.max_alert_for_minutes:g} min)",
                         path=a.path,
                         line=a.line_of("for"),
                         key=f"{a.group}/{a.name}/for",
@@ -547,7 +553,8 @@ class MonitoringCheck(Check):
                 out.append(
                     self.finding(
                         "alert-metric-not-exported",
-                        f"alert {a.name} uses {', '.join(unknown)}, which the serving configuration does not export",
+                        f"alert {a.name} uses {', '.join(unknown)}, which the serving "
+                        "configuration does not export",
                         path=a.path,
                         line=a.line_of("expr"),
                         key=f"{a.group}/{a.name}",
@@ -561,10 +568,10 @@ class MonitoringCheck(Check):
         spec = ev.spec
         kinds: dict[str, str] = {}
         if spec is not None:
-            for section, kind in ((spec.latency, "latency"), (spec.errors, "error-rate")):
+            for section, section_kind in ((spec.latency, "latency"), (spec.errors, "error-rate")):
                 if section is not None:
                     for name in section.alert:
-                        kinds[name] = kind
+                        kinds[name] = section_kind
             if spec.drift is not None:
                 for side_name in ("input", "output"):
                     side = getattr(spec.drift, side_name)
@@ -576,7 +583,8 @@ class MonitoringCheck(Check):
                         out.append(
                             self.finding(
                                 "monitoring-threshold-out-of-range",
-                                f"drift.{side_name}.threshold {t:g} is outside (0, {cfg.max_drift_threshold:g}]",
+                                f"drift.{side_name}.threshold {t:g} is outside (0, "
+                                f"{cfg.max_drift_threshold:g}]",
                                 path=ev.spec_rel,
                                 line=line,
                                 key=f"drift/{side_name}",
@@ -633,7 +641,8 @@ class MonitoringCheck(Check):
                 out.append(
                     self.finding(
                         "alert-drops-model-version",
-                        f"alert {a.name} drops the '{label}' label: {', '.join(facts.dropped_by[:3])}",
+                        f"alert {a.name} drops the '{label}' label: "
+                        f"{', '.join(dict.fromkeys(facts.dropped_by[:5]))}",
                         path=a.path,
                         line=a.line_of("expr"),
                         key=f"{a.group}/{a.name}",
@@ -666,7 +675,8 @@ class MonitoringCheck(Check):
                     (
                         ev.otel.path,
                         pipe.line,
-                        f"pipeline {pipe.id} exports to {', '.join(ev.otel.exports_out(pipe))} without a redacting processor",
+                        f"pipeline {pipe.id} exports to {', '.join(ev.otel.exports_out(pipe))} "
+                        "without a redacting processor",
                     )
                 )
         return out
@@ -933,7 +943,8 @@ def _retention(
     if log.retention_days < cfg.min_log_retention_days:
         r.status = Status.BROKEN
         r.reasons.append(
-            f"retention {log.retention_days} days is under {cfg.min_log_retention_days} (six months, EU AI Act Art. 19)"
+            f"retention {log.retention_days} days is under {cfg.min_log_retention_days} (six "
+            "months, EU AI Act Art. 19)"
         )
     sites = ev.capture_sites()
     if sites and not log.capture_content and ev.spec.logging:
@@ -1012,7 +1023,8 @@ def _routing(
     if nowhere:
         r.status = Status.BROKEN
         r.reasons.append(
-            f"{len(nowhere)} alert(s) route only to receivers with no integration (null): {'; '.join(nowhere[:5])}"
+            f"{len(nowhere)} alert(s) route only to receivers with no integration (null): "
+            f"{'; '.join(nowhere[:5])}"
         )
     else:
         r.status = Status.VERIFIED
@@ -1042,7 +1054,8 @@ def _oncall(
     unknown = oncall_names - set(ev.am.receivers)
     if unknown:
         r.reasons.append(
-            f"alerting.oncall_receivers names receivers Alertmanager does not define: {', '.join(sorted(unknown))}"
+            "alerting.oncall_receivers names receivers Alertmanager does not define: "
+            f"{', '.join(sorted(unknown))}"
         )
     paging = set(cfg.paging_integrations)
     not_paged = []

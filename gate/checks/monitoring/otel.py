@@ -107,7 +107,8 @@ class OtelConfig:
         out: list[tuple[Component, str]] = []
         for comp in self.components["exporters"].values():
             cfg = comp.config
-            tls = cfg.get("tls") if isinstance(cfg.get("tls"), dict) else {}
+            raw_tls = cfg.get("tls")
+            tls: dict[str, Any] = raw_tls if isinstance(raw_tls, dict) else {}
             endpoint = str(cfg.get("endpoint") or "")
             if tls.get("insecure") is True and not _LOOPBACK.match(endpoint):
                 out.append((comp, "tls.insecure: true"))

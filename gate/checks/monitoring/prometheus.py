@@ -300,9 +300,9 @@ def _messages(err: str, arg: str, rf: RuleFile) -> list[PromtoolMessage]:
             msgs[-1] = PromtoolMessage(msgs[-1].line, f"{msgs[-1].text}; {line.strip()}")
         elif not line.startswith(("Checking ", "  SUCCESS")):
             msgs.append(PromtoolMessage(None, line.strip()))
-    for m in msgs:
-        if m.line is None:
-            lm = re.search(r"\bline (\d+)\b", m.text)
+    for msg in msgs:
+        if msg.line is None:
+            lm = re.search(r"\bline (\d+)\b", msg.text)
             if lm and not rf.crd:
-                m.line = int(lm.group(1))
-    return [PromtoolMessage(m.line, m.text[:600]) for m in msgs]
+                msg.line = int(lm.group(1))
+    return [PromtoolMessage(msg.line, msg.text[:600]) for msg in msgs]
