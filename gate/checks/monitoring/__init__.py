@@ -734,9 +734,11 @@ class MonitoringCheck(Check):
                 anchor = ANCHORS.get(c.name)
                 if ev.spec_rel:
                     r.path = ev.spec_rel
+                    # A missing section has no line of its own: point at the document's head.
+                    head = ("version",)
                     r.line = (
-                        ev.spec_doc.line_of(anchor)
-                        if ev.spec_doc and anchor and _has(ev.spec_doc, anchor)
+                        ev.spec_doc.line_of(anchor if anchor and _has(ev.spec_doc, anchor) else head)
+                        if ev.spec_doc
                         else None
                     )
                 else:

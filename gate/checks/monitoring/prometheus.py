@@ -274,7 +274,7 @@ def run_promtool(exe: str, root: Path, rf: RuleFile, timeout_s: float) -> Promto
                 PromtoolMessage(None, (err.strip() or out.strip() or "rejected without a message")[:500])
             ]
         return PromtoolFileResult(rf.path, False, messages, summary=summary)
-    if not summary:
+    if not summary and not messages:
         raise CheckError(
             f"promtool check rules {rf.path}: exit 0 without a SUCCESS line; output: {out[:200]!r}"
         )
