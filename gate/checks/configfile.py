@@ -62,6 +62,11 @@ def load_all(root: Path, rel: str, *, allow_aliases: bool, max_bytes: int = MAX_
     return docs
 
 
+def first_line(doc: YamlDoc) -> int | None:
+    """The line where a document's content starts (its first key or item)."""
+    return min(doc.lines.values(), default=None)
+
+
 def problem_at(rel: str, doc: YamlDoc, path: YamlPath, message: str) -> Problem:
     return Problem(rel, doc.line_of(path), f"{format_path(path)}: {message}", format_path(path))
 

@@ -56,7 +56,9 @@ def run_check(release_dir: Path, check_id: str, tier: Tier | None = None, **conf
     if tier is not None:
         t = t.model_copy(update={"level": tier})
     cls = load_check(check_id)
-    ctx = CheckContext(release=release, tier=t, config=cls.Config.model_validate(config), options=RunOptions())
+    ctx = CheckContext(
+        release=release, tier=t, config=cls.Config.model_validate(config), options=RunOptions()
+    )
     return cls().run(ctx)
 
 

@@ -21,8 +21,14 @@ def _am(tmp_path: Path, text: str) -> Path:
 
 def test_demo_routing_pages_critical_and_chats_everything() -> None:
     am = parse_alertmanager(DEMO, "monitoring/alertmanager.yaml")
-    crit = {rec.name for _r, rec in am.receivers_for({"alertname": "X", "model": "demo-tiny-gpt2", "severity": "critical"})}
-    warn = {rec.name for _r, rec in am.receivers_for({"alertname": "X", "model": "demo-tiny-gpt2", "severity": "warning"})}
+    crit = {
+        rec.name
+        for _r, rec in am.receivers_for({"alertname": "X", "model": "demo-tiny-gpt2", "severity": "critical"})
+    }
+    warn = {
+        rec.name
+        for _r, rec in am.receivers_for({"alertname": "X", "model": "demo-tiny-gpt2", "severity": "warning"})
+    }
     other = {rec.name for _r, rec in am.receivers_for({"alertname": "X", "model": "other"})}
     assert crit == {"ml-oncall-pager", "ml-platform-chat"}  # continue: true reaches both
     assert warn == {"ml-platform-chat"}

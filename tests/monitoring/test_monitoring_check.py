@@ -45,13 +45,17 @@ def test_not_declared_is_skipped_and_blocks_only_where_required(tmp_path: Path) 
     )
     code, report = run_json("check", str(medium))
     assert report["tier"]["level"] == "medium" and code == 1
-    skipped = {f["evidence"]["check"] for f in report["findings"] if f["rule"]["name"] == "required-check-skipped"}
+    skipped = {
+        f["evidence"]["check"] for f in report["findings"] if f["rule"]["name"] == "required-check-skipped"
+    }
     assert skipped == {"monitoring", "deployment"}
 
 
 def test_missing_alert_commented_out_and_disabled_are_told_apart(tmp_path: Path) -> None:
     alerts = (DEMO / "monitoring/alerts.yaml").read_text()
-    alerts = _swap(alerts, "      - alert: ModelLatencyHigh", "      # - alert: ModelLatencyHigh\n      - alert: Renamed")
+    alerts = _swap(
+        alerts, "      - alert: ModelLatencyHigh", "      # - alert: ModelLatencyHigh\n      - alert: Renamed"
+    )
     alerts = _swap(
         alerts,
         'expr: sum by (model_version) (rate(model_invalid_outputs_total{model="demo-tiny-gpt2"}[10m])) > 0',
@@ -63,8 +67,17 @@ def test_missing_alert_commented_out_and_disabled_are_told_apart(tmp_path: Path)
     by_control = {f.evidence["control"]: f for f in of(out, "monitoring-control-missing")}
     assert set(by_control) == {"MC-03", "MC-04", "MC-05"}
     lat = by_control["MC-05"]
-    assert "commented out at monitoring/alerts.yaml:" in lat.title and lat.location.path == "monitoring/alerts.yaml"
-    assert (rel / "monitoring/alerts.yaml").read_text().splitlines()[lat.location.line - 1].strip().startswith("# - alert")
+    assert (
+        "commented out at monitoring/alerts.yaml:" in lat.title
+        and lat.location.path == "monitoring/alerts.yaml"
+    )
+    assert (
+        (rel / "monitoring/alerts.yaml")
+        .read_text()
+        .splitlines()[lat.location.line - 1]
+        .strip()
+        .startswith("# - alert")
+    )
     assert "is disabled: its expression selects no series" in by_control["MC-04"].title
     assert "no alerting rule named ModelQualityRegression" in by_control["MC-03"].title
     assert control(out, "MC-05")["status"] == "broken"
@@ -87,7 +100,9 @@ def test_controls_below_their_tier_count_in_the_score_but_raise_no_finding(tmp_p
 
 
 def test_claims_without_rule_files_score_half(tmp_path: Path) -> None:
-    rel = demo_with(tmp_path, manifest=lambda t: _swap(t, "  prometheus_rules: [monitoring/alerts.yaml]\n", ""))
+    rel = demo_with(
+        tmp_path, manifest=lambda t: _swap(t, "  prometheus_rules: [monitoring/alerts.yaml]\n", "")
+    )
     out = run_check(rel, "monitoring", tier=Tier.HIGH)
     assert control(out, "MC-05")["status"] == "declared"
     assert out.details["sections"]["serving"]["score"] == 0.5
@@ -96,14 +111,18 @@ def test_claims_without_rule_files_score_half(tmp_path: Path) -> None:
 
 
 def test_null_receiver_and_unpaged_critical_alerts(tmp_path: Path) -> None:
-    rel = demo_with(tmp_path, {"monitoring/alertmanager.yaml": fixture_text("alertmanager/null-receiver.yaml")})
+    rel = demo_with(
+        tmp_path, {"monitoring/alertmanager.yaml": fixture_text("alertmanager/null-receiver.yaml")}
+    )
     out = run_check(rel, "monitoring")
     routing = {f.evidence["control"]: f for f in of(out, "monitoring-control-missing")}
     assert set(routing) == {"MC-11"}  # on-call routing is required from medium only
     assert "route only to receivers with no integration (null)" in routing["MC-11"].title
     assert "ModelLatencyHigh (monitoring/alerts.yaml:" in routing["MC-11"].title
     assert routing["MC-11"].location.path == "monitoring/alertmanager.yaml"
-    rel2 = demo_with(tmp_path / "2", {"monitoring/alertmanager.yaml": fixture_text("alertmanager/critical-to-chat.yaml")})
+    rel2 = demo_with(
+        tmp_path / "2", {"monitoring/alertmanager.yaml": fixture_text("alertmanager/critical-to-chat.yaml")}
+    )
     out2 = run_check(rel2, "monitoring", tier=Tier.MEDIUM)
     [f] = of(out2, "monitoring-control-missing")
     assert f.evidence["control"] == "MC-12" and "reach no on-call receiver" in f.title
@@ -123,7 +142,9 @@ def test_content_capture_without_redaction(tmp_path: Path) -> None:
         tmp_path / "off",
         {
             "monitoring/otel-collector.yaml": fixture_text("otel/unredacted.yaml"),
-            "monitoring.yaml": _swap((DEMO / "monitoring.yaml").read_text(), "capture_content: true", "capture_content: false"),
+            "monitoring.yaml": _swap(
+                (DEMO / "monitoring.yaml").read_text(), "capture_content: true", "capture_content: false"
+            ),
             "deploy/kubernetes.yaml": _swap(
                 (DEMO / "deploy/kubernetes.yaml").read_text(),
                 '- name: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT\n              value: "true"',
@@ -154,8 +175,15 @@ def test_retention_below_six_months(tmp_path: Path) -> None:
     out = run_check(demo_with(tmp_path, {"monitoring.yaml": spec}), "monitoring", tier=Tier.HIGH)
     [f] = of(out, "monitoring-control-missing")
     assert f.evidence["control"] == "MC-09" and "retention 180 days is under 184" in f.title
-    assert run_check(demo_with(tmp_path / "x", {"monitoring.yaml": spec}), "monitoring", tier=Tier.HIGH,
-                     min_log_retention_days=90).findings == []
+    assert (
+        run_check(
+            demo_with(tmp_path / "x", {"monitoring.yaml": spec}),
+            "monitoring",
+            tier=Tier.HIGH,
+            min_log_retention_days=90,
+        ).findings
+        == []
+    )
 
 
 def test_metric_the_server_does_not_export(tmp_path: Path) -> None:
@@ -166,9 +194,13 @@ def test_metric_the_server_does_not_export(tmp_path: Path) -> None:
     line = (DEMO / "monitoring/alerts.yaml").read_text().splitlines()[f.location.line - 1]
     assert "model_invalid_outputs_total" in line
     # external_metrics covers metrics other services export
-    spec = (DEMO / "monitoring.yaml").read_text().replace('["model_eval_*", "guardrail_*"]', '["guardrail_*"]')
+    spec = (
+        (DEMO / "monitoring.yaml").read_text().replace('["model_eval_*", "guardrail_*"]', '["guardrail_*"]')
+    )
     out2 = run_check(demo_with(tmp_path / "2", {"monitoring.yaml": spec}), "monitoring")
-    assert [f.evidence["unknown_metrics"] for f in of(out2, "alert-metric-not-exported")] == [["model_eval_quality_score"]]
+    assert [f.evidence["unknown_metrics"] for f in of(out2, "alert-metric-not-exported")] == [
+        ["model_eval_quality_score"]
+    ]
 
 
 def test_thresholds_out_of_range(tmp_path: Path) -> None:
@@ -177,7 +209,9 @@ def test_thresholds_out_of_range(tmp_path: Path) -> None:
     alerts = _swap(alerts, "            > 0.05\n", "            > 5\n")
     alerts = _swap(alerts, "for: 1h\n", "for: 6h\n")
     spec = _swap((DEMO / "monitoring.yaml").read_text(), "threshold: 0.2", "threshold: 40")
-    out = run_check(demo_with(tmp_path, {"monitoring/alerts.yaml": alerts, "monitoring.yaml": spec}), "monitoring")
+    out = run_check(
+        demo_with(tmp_path, {"monitoring/alerts.yaml": alerts, "monitoring.yaml": spec}), "monitoring"
+    )
     titles = sorted(f.title for f in of(out, "monitoring-threshold-out-of-range"))
     assert titles == [
         "alert ModelErrorRateHigh: threshold 5 (a ratio); range [0, 0.25]",
@@ -185,8 +219,10 @@ def test_thresholds_out_of_range(tmp_path: Path) -> None:
         "alert ModelQualityRegression waits 360 min before firing (over 60 min)",
         "drift.input.threshold 40 is outside (0, 1]",
     ]
-    assert run_check(DEMO, "monitoring", max_latency_threshold_s=1).findings[0].title.startswith(
-        "alert ModelLatencyHigh: threshold 2"
+    assert (
+        run_check(DEMO, "monitoring", max_latency_threshold_s=1)
+        .findings[0]
+        .title.startswith("alert ModelLatencyHigh: threshold 2")
     )
 
 
@@ -210,7 +246,9 @@ def test_incomplete_rules(tmp_path: Path) -> None:
         "        for: 2m\n        labels:\n          severity: critical\n",
         "        labels:\n",
     )
-    alerts = _swap(alerts, "          runbook_url: https://runbooks.example.com/demo-tiny-gpt2/server-down\n", "")
+    alerts = _swap(
+        alerts, "          runbook_url: https://runbooks.example.com/demo-tiny-gpt2/server-down\n", ""
+    )
     out = run_check(demo_with(tmp_path, {"monitoring/alerts.yaml": alerts}), "monitoring")
     [f] = of(out, "alert-rule-incomplete")
     assert f.title == "alert ModelServerDown has no for, labels.severity, annotations.runbook_url"
@@ -221,11 +259,15 @@ def test_version_label_only_claimed(tmp_path: Path) -> None:
     k8s = (DEMO / "deploy/kubernetes.yaml").read_text().replace("  podTargetLabels: [model_version]\n", "")
     otel = (DEMO / "monitoring/otel-collector.yaml").read_text().replace("resource/model-version, ", "")
     out = run_check(
-        demo_with(tmp_path, {"deploy/kubernetes.yaml": k8s, "monitoring/otel-collector.yaml": otel}), "monitoring"
+        demo_with(tmp_path, {"deploy/kubernetes.yaml": k8s, "monitoring/otel-collector.yaml": otel}),
+        "monitoring",
     )
     assert control(out, "MC-10")["status"] == "declared"
     [f] = of(out, "monitoring-control-missing")
-    assert f.severity.value == "medium" and "neither the collector nor the serving configuration sets it" in f.title
+    assert (
+        f.severity.value == "medium"
+        and "neither the collector nor the serving configuration sets it" in f.title
+    )
 
 
 def test_guardrail_does_not_apply_to_a_classifier(tmp_path: Path) -> None:
@@ -233,7 +275,9 @@ def test_guardrail_does_not_apply_to_a_classifier(tmp_path: Path) -> None:
     rel = demo_with(tmp_path, {"monitoring.yaml": spec})
     assert of(run_check(rel, "monitoring", tier=Tier.MEDIUM), "monitoring-control-missing")
     clf = demo_with(
-        tmp_path / "c", {"monitoring.yaml": spec}, manifest=lambda t: t.replace("task: text-generation", "task: text-classification")
+        tmp_path / "c",
+        {"monitoring.yaml": spec},
+        manifest=lambda t: t.replace("task: text-generation", "task: text-classification"),
     )
     out = run_check(clf, "monitoring", tier=Tier.MEDIUM)
     assert control(out, "MC-07")["status"] == "not-applicable" and out.findings == []
@@ -245,8 +289,14 @@ def test_extraction_defence_checked_against_serving(tmp_path: Path) -> None:
     out = run_check(demo_with(tmp_path, {"deploy/kubernetes.yaml": k8s}), "monitoring", tier=Tier.HIGH)
     [f] = of(out, "monitoring-control-missing")
     assert f.evidence["control"] == "MC-08" and "serving manifests show none" in f.title
-    no_limit = (DEMO / "deploy/kubernetes.yaml").read_text().replace('    nginx.ingress.kubernetes.io/limit-rpm: "600"\n', "")
-    out2 = run_check(demo_with(tmp_path / "2", {"deploy/kubernetes.yaml": no_limit}), "monitoring", tier=Tier.HIGH)
+    no_limit = (
+        (DEMO / "deploy/kubernetes.yaml")
+        .read_text()
+        .replace('    nginx.ingress.kubernetes.io/limit-rpm: "600"\n', "")
+    )
+    out2 = run_check(
+        demo_with(tmp_path / "2", {"deploy/kubernetes.yaml": no_limit}), "monitoring", tier=Tier.HIGH
+    )
     assert control(out2, "MC-08")["status"] == "declared"
 
 
@@ -260,10 +310,26 @@ def test_monitoring_yaml_strictness(tmp_path: Path) -> None:
     spec = (DEMO / "monitoring.yaml").read_text()
     for i, (text, at, needle) in enumerate(
         (
-            (spec.replace("latency:\n  alert:", "latency:\n  alerts:"), "  alerts: ModelLatencyHigh", "latency.alerts: unknown key"),
-            (spec.replace("version: 1\n", "version: 2\n"), "version: 2", "not a supported monitoring.yaml version"),
-            (spec.replace("  threshold: 0.2\n", "  threshold: high\n", 1), "    threshold: high", "drift.input.threshold"),
-            (spec + "\nextra: &x {a: 1}\nmore: *x\n", "extra: &x {a: 1}", "anchors and aliases are not allowed"),
+            (
+                spec.replace("latency:\n  alert:", "latency:\n  alerts:"),
+                "  alerts: ModelLatencyHigh",
+                "latency.alerts: unknown key",
+            ),
+            (
+                spec.replace("version: 1\n", "version: 2\n"),
+                "version: 2",
+                "not a supported monitoring.yaml version",
+            ),
+            (
+                spec.replace("  threshold: 0.2\n", "  threshold: high\n", 1),
+                "    threshold: high",
+                "drift.input.threshold",
+            ),
+            (
+                spec + "\nextra: &x {a: 1}\nmore: *x\n",
+                "extra: &x {a: 1}",
+                "anchors and aliases are not allowed",
+            ),
             (spec + "---\nversion: 1\n", None, "expected one YAML document, found 2"),
         )
     ):
@@ -287,7 +353,9 @@ def test_monitoring_yaml_strictness(tmp_path: Path) -> None:
         ("monitoring/otel-collector.yaml", "hostile/wrong-types.yaml", "expected a `service` section"),
     ],
 )
-def test_hostile_files_become_findings_through_the_cli(tmp_path: Path, target: str, fixture: str, needle: str) -> None:
+def test_hostile_files_become_findings_through_the_cli(
+    tmp_path: Path, target: str, fixture: str, needle: str
+) -> None:
     rel = demo_with(tmp_path, {target: (FIX / fixture).read_bytes()})
     start = time.perf_counter()
     code, report = run_json("check", str(rel))
@@ -310,7 +378,11 @@ def test_bad_release_fails_visibly_for_monitoring() -> None:
     assert code == 1
     mine = [f for f in report["findings"] if f["check"] == "monitoring" and f["blocking"]]
     names = {f["rule"]["name"] for f in mine}
-    assert names >= {"monitoring-control-missing", "content-logged-without-redaction", "monitoring-threshold-out-of-range"}
+    assert names >= {
+        "monitoring-control-missing",
+        "content-logged-without-redaction",
+        "monitoring-threshold-out-of-range",
+    }
     controls = {f["evidence"]["control"] for f in mine if f["rule"]["name"] == "monitoring-control-missing"}
     assert {"MC-05", "MC-11", "MC-12", "MC-09"} <= controls
     result = next(c for c in report["checks"] if c["id"] == "monitoring")

@@ -71,10 +71,14 @@ def test_commented_out_alert_is_remembered(tmp_path: Path) -> None:
 
 
 def test_alert_and_record_are_exclusive(tmp_path: Path) -> None:
-    (tmp_path / "r.yaml").write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    record: b\n    expr: x\n")
+    (tmp_path / "r.yaml").write_text(
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    record: b\n    expr: x\n"
+    )
     with pytest.raises(ConfigFileError, match="exactly one of"):
         parse_rule_file(tmp_path, "r.yaml")
-    (tmp_path / "r.yaml").write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x\n    for: 10x\n")
+    (tmp_path / "r.yaml").write_text(
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x\n    for: 10x\n"
+    )
     with pytest.raises(ConfigFileError, match="not a valid duration"):
         parse_rule_file(tmp_path, "r.yaml")
 
@@ -122,7 +126,9 @@ def test_promtool_lint_warning_is_a_medium_finding(tmp_path: Path) -> None:
 
 @needs_promtool
 def test_promtool_checks_a_prometheus_rule_object_through_its_spec(tmp_path: Path) -> None:
-    rel = demo_with(tmp_path, {"monitoring/alerts.yaml": fixture_text("prometheus/prometheusrule-broken.yaml")})
+    rel = demo_with(
+        tmp_path, {"monitoring/alerts.yaml": fixture_text("prometheus/prometheusrule-broken.yaml")}
+    )
     found = of(run_check(rel, "monitoring"), "promtool-rejects-rules")
     assert found and "could not parse expression" in found[0].title
     assert found[0].location.line is None  # promtool saw the extracted spec; its lines are not ours
@@ -144,13 +150,16 @@ def test_without_promtool_the_report_says_so(monkeypatch: pytest.MonkeyPatch, tm
     assert not out.findings
 
 
-def test_policy_requiring_promtool_fails_closed_without_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_policy_requiring_promtool_fails_closed_without_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _without_promtool(monkeypatch, tmp_path)
     with pytest.raises(ToolMissingError, match="promtool is not installed"):
         run_check(DEMO, "monitoring", require_promtool=True)
     policy = tmp_path / "p.yaml"
     policy.write_text(
-        "version: 1\nname: p\nextends: [default]\ndefaults:\n  checks:\n    monitoring: {require_promtool: true}\n"
+        "version: 1\nname: p\nextends: [default]\n"
+        "defaults:\n  checks:\n    monitoring: {require_promtool: true}\n"
     )
     report = run(RunRequest(release_dir=DEMO, policy=str(policy)))
     result = next(c for c in report.checks if c.id == "monitoring")
@@ -159,12 +168,16 @@ def test_policy_requiring_promtool_fails_closed_without_it(monkeypatch: pytest.M
 
 
 @needs_promtool
-def test_a_promtool_that_crashes_is_an_error_not_a_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_promtool_that_crashes_is_an_error_not_a_pass(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()
     script = fake / "promtool"
     # A real executable standing in for a broken install: prints a version, then dies on every check.
-    script.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "promtool, version 0"; exit 0; fi\nexit 139\n')
+    script.write_text(
+        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "promtool, version 0"; exit 0; fi\nexit 139\n'
+    )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     from gate.errors import CheckError

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gate.checks.configfile import ConfigFileError, Problem, load_all
+from gate.checks.configfile import ConfigFileError, Problem, first_line, load_all
 from gate.checks.deployment.view import (
     AUTH_ANNOTATION,
     EXPORTED_METRICS_ANNOTATION,
@@ -445,7 +445,7 @@ def parse_kubernetes(root: Path, rel: str, docs: list[YamlDoc] | None = None) ->
     objects: list[_Doc] = []
     for doc in docs:
         if not isinstance(doc.data, dict):
-            raise ConfigFileError(Problem(rel, doc.line_of(()), "expected a Kubernetes object (a mapping)"))
+            raise ConfigFileError(Problem(rel, first_line(doc), "expected a Kubernetes object (a mapping)"))
         if doc.data.get("kind") == "List" and isinstance(doc.data.get("items"), list):
             for i, item in enumerate(doc.data["items"]):
                 if isinstance(item, dict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gate.checks.configfile import ConfigFileError, Problem, load_all, load_one
+from gate.checks.configfile import ConfigFileError, Problem, first_line, load_all, load_one
 from gate.checks.deployment.kubernetes import _Doc, add_objects, parse_kubernetes
 from gate.checks.deployment.runtime import collect_evidence
 from gate.checks.deployment.serving_yaml import looks_like_serving_yaml, parse_serving_yaml
@@ -43,7 +43,7 @@ def load_serving(root: Path, rels: tuple[str, ...] | list[str]) -> ServingView:
                     if len(docs) > 1 and looks_like_serving_yaml(bad)
                     else "neither Kubernetes objects (apiVersion, kind) nor a serving.yaml (version: 1)"
                 )
-                raise ConfigFileError(Problem(rel, bad.line_of(()), what))
+                raise ConfigFileError(Problem(rel, first_line(bad), what))
             parse_kubernetes(root, rel, docs)  # validates this file on its own
         except ConfigFileError as exc:
             view.problems.append(exc.problem)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from gate.checks.configfile import ConfigFileError, Problem, load_one
+from gate.checks.configfile import ConfigFileError, Problem, first_line, load_one
 from gate.checks.deployment.view import (
     CONTENT_CAPTURE_ENV,
     Container,
@@ -138,8 +138,9 @@ def parse_serving_yaml(root: Path, rel: str, doc: YamlDoc | None = None) -> Serv
 
 def _view(spec: ServingFile, doc: YamlDoc, rel: str) -> ServingView:
     def at(*path: str | int) -> Where:
+        # A field left out (no limits, no TLS) has no line: name the document's first line instead.
         p: YamlPath = tuple(path)
-        return Where(rel, doc.line_of(p), format_path(p))
+        return Where(rel, doc.line_of(p) or first_line(doc), format_path(p))
 
     w = Workload(kind="serving.yaml", name=spec.runtime, namespace=None, where=at("runtime"))
     c = Container(name=spec.runtime, image=spec.image, where=at("runtime"), image_where=at("image"))
