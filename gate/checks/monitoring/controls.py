@@ -110,3 +110,19 @@ def score(results: list[ControlResult]) -> tuple[float | None, list[SectionScore
 
 def required_at(control: Control, tier: Tier, extra: tuple[str, ...]) -> bool:
     return control.required_from.rank <= tier.rank or control.id in extra or control.name in extra
+
+
+def controls_table() -> str:
+    """The checklist as a Markdown table (docs/monitoring-and-deployment.md embeds it, tested)."""
+    data = checklist()
+    rows = [
+        "| Id | Name | Control | Section | Required from | Applies to | Verified by |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in data.controls:
+        applies = "generative models" if c.applies == "generative" else "all models"
+        rows.append(
+            f"| {c.id} | `{c.name}` | {c.title} | {c.section} | {c.required_from.value} | {applies} | "
+            f"{c.verified_by} |"
+        )
+    return "\n".join(rows)
