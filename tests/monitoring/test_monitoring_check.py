@@ -398,3 +398,28 @@ def test_report_sections_are_in_json_details() -> None:
     json.dumps(result["details"])  # serialisable as is
     names = rule_names(run_check(DEMO, "monitoring"))
     assert names == set()
+
+
+def test_a_directory_where_a_file_is_declared(tmp_path: Path) -> None:
+    rel = demo_with(tmp_path, {"monitoring/alertmanager.yaml": None})
+    (rel / "monitoring/alertmanager.yaml").mkdir()
+    out = run_check(rel, "monitoring")
+    [f] = of(out, "monitoring-config-invalid")
+    assert f.location.path == "monitoring/alertmanager.yaml" and "not a regular file" in f.title
+    assert control(out, "MC-11")["status"] == "broken"
+
+
+def test_capture_without_any_collector_config_points_at_the_switch(tmp_path: Path) -> None:
+    rel = demo_with(
+        tmp_path, manifest=lambda t: _swap(t, "  otel_collector: monitoring/otel-collector.yaml\n", "")
+    )
+    [f] = of(run_check(rel, "monitoring"), "content-logged-without-redaction")
+    assert "no OTel collector configuration shows redaction" in f.title
+    assert f.location.path == "monitoring.yaml"
+    assert (
+        (rel / "monitoring.yaml")
+        .read_text()
+        .splitlines()[(f.location.line or 0) - 1]
+        .strip()
+        .startswith("capture_content: true")
+    )

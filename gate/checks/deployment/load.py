@@ -24,8 +24,10 @@ def load_serving(root: Path, rels: tuple[str, ...] | list[str]) -> ServingView:
     for rel in rels:
         view.files.append(rel)
         path = root / rel
+        if not path.exists():
+            continue  # reported once, by release-integrity (declared-path-missing)
         if not path.is_file():
-            view.problems.append(Problem(rel, None, "declared in release.yaml but not a file in the release"))
+            view.problems.append(Problem(rel, None, "declared in release.yaml but not a regular file"))
             continue
         try:
             docs = load_all(root, rel, allow_aliases=True)

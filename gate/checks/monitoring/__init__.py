@@ -270,16 +270,20 @@ class Evidence:
     def records(self) -> set[str]:
         return {r.name for rf in self.rule_files for r in rf.records}
 
-    def capture_sites(self) -> list[str]:
-        sites = []
-        if self.spec and self.spec.logging and self.spec.logging.capture_content:
+    def capture_at(self) -> list[tuple[str, int | None, str]]:
+        """Where prompt and response capture is switched on: (path, line, what)."""
+        sites: list[tuple[str, int | None, str]] = []
+        if self.spec and self.spec.logging and self.spec.logging.capture_content and self.spec_rel:
             line = self.spec_doc.line_of(("logging", "capture_content")) if self.spec_doc else None
-            sites.append(f"{self.spec_rel}:{line}: logging.capture_content: true")
+            sites.append((self.spec_rel, line, "logging.capture_content: true"))
         if self.serving:
             for w in self.serving.workloads:
                 for where in w.capture_content:
-                    sites.append(f"{where.path}:{where.line}: {w.kind} {w.name} captures message content")
+                    sites.append((where.path, where.line, f"{w.kind} {w.name} captures message content"))
         return sites
+
+    def capture_sites(self) -> list[str]:
+        return [f"{path}:{line}: {what}" for path, line, what in self.capture_at()]
 
 
 def _disabled(alert: AlertRule) -> str | None:
@@ -407,7 +411,12 @@ class MonitoringCheck(Check):
 
         def present(rel: str) -> bool:
             # A missing declared file is reported once, by release-integrity (declared-path-missing).
-            return (root / rel).is_file()
+            path = root / rel
+            if path.exists() and not path.is_file():
+                ev.problems.append(Problem(rel, None, "declared in release.yaml but not a regular file"))
+                ev.invalid.add(rel)
+                return False
+            return path.is_file()
 
         if mon.config and present(mon.config):
             ev.spec_rel = mon.config
@@ -427,15 +436,15 @@ class MonitoringCheck(Check):
             except ConfigFileError as exc:
                 ev.problems.append(exc.problem)
                 ev.invalid.add(rel)
+        ev.am_declared = bool(mon.alertmanager)
         if mon.alertmanager and present(mon.alertmanager):
-            ev.am_declared = True
             try:
                 ev.am = parse_alertmanager(root, mon.alertmanager)
             except ConfigFileError as exc:
                 ev.problems.append(exc.problem)
                 ev.invalid.add(mon.alertmanager)
+        ev.otel_declared = bool(mon.otel_collector)
         if mon.otel_collector and present(mon.otel_collector):
-            ev.otel_declared = True
             try:
                 ev.otel = parse_otel(root, mon.otel_collector)
             except ConfigFileError as exc:
@@ -659,10 +668,11 @@ class MonitoringCheck(Check):
         if ev.otel is None:
             if ev.otel_declared:
                 return []  # invalid collector config: reported as such
+            path, line, _what = ev.capture_at()[0]
             return [
                 (
-                    ev.spec_rel or "release.yaml",
-                    None,
+                    path,
+                    line,
                     f"content is captured ({sites[0]}) and no OTel collector configuration shows redaction",
                 )
             ]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from gate.checks.configfile import ConfigFileError, expect, load_one, problem_at
-from gate.yamlsafe import YamlDoc
 
 SIGNALS = frozenset({"traces", "metrics", "logs", "profiles"})
 CONTENT_SIGNALS = frozenset({"traces", "logs"})
@@ -205,7 +204,3 @@ def parse_otel(root: Path, rel: str) -> OtelConfig:
             )
         )
     return OtelConfig(rel, components, pipelines, {"pipelines": doc.line_of(("service", "pipelines"))})
-
-
-def line_of(doc: YamlDoc, *path: str) -> int | None:
-    return doc.line_of(path)
