@@ -445,3 +445,20 @@ def test_bad_release_fails_visibly_for_deployment() -> None:
     text = run_cli("check", str(BAD)).output
     assert "GATE-DE004 privileged-container" in text and "deploy/kubernetes.yaml:" in text
     assert "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" not in text
+
+
+def test_huge_hostile_values_are_scanned_in_linear_time(tmp_path: Path) -> None:
+    # Shapes that make naive secret regexes backtrack: a long scheme, a URL without '@'.
+    values = {"a": "a" * 600_000 + "://x:y", "b": "x://" + "b" * 600_000 + ":c", "c": "eyJ" + "d" * 600_000}
+    data = "\n".join(f"  {k}: {v}" for k, v in values.items())
+    rel = demo_with(
+        tmp_path,
+        {
+            K8S: (DEMO / K8S).read_text()
+            + f"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata:\n{data}\n"
+        },
+    )
+    start = time.perf_counter()
+    out = run_check(rel, "deployment")
+    assert time.perf_counter() - start < 15
+    assert out.findings == []  # none of them is a secret

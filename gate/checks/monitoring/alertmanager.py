@@ -160,6 +160,8 @@ def _route_matchers(doc: YamlDoc, rel: str, path: YamlPath, node: dict[str, Any]
             expect(
                 doc, rel, (*path, "matchers", i), item, str, 'a matcher string such as severity="critical"'
             )
+            if len(item) > MAX_REGEX_CHARS:
+                raise ConfigFileError(problem_at(rel, doc, (*path, "matchers", i), "matcher string too long"))
             for piece in _split_matchers(item):
                 mm = _MATCHER.match(piece)
                 if not mm:
