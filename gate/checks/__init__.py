@@ -16,6 +16,8 @@ from gate.models.finding import Rule
 CHECKS: dict[str, str] = {
     "release-integrity": "gate.checks.release_integrity:ReleaseIntegrityCheck",
     "risk-tier": "gate.checks.risk_tier:RiskTierCheck",
+    "monitoring": "gate.checks.monitoring:MonitoringCheck",
+    "deployment": "gate.checks.deployment:DeploymentCheck",
 }
 
 
