@@ -268,10 +268,19 @@ class MirrorServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, store: RecordStore, port: int = 0, *, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        port: int = 0,
+        *,
+        quiet: bool = True,
+        request_timeout: float = REQUEST_TIMEOUT_S,
+        max_concurrent: int = MAX_CONCURRENT,
+    ) -> None:
         self.store = store
         self.quiet = quiet
-        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+        self.request_timeout = request_timeout
+        self.slots = threading.BoundedSemaphore(max_concurrent)
         super().__init__((HOST, port), MirrorHandler)
 
     @property
@@ -285,6 +294,10 @@ class MirrorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT_S  # socket timeout: a slow or silent client cannot hold a thread
     server_version = "osv-mirror/1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.request_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
@@ -389,10 +402,10 @@ class _TooLarge(QueryError):
 
 
 @contextmanager
-def running(records: Path | RecordStore, port: int = 0) -> Iterator[MirrorServer]:
+def running(records: Path | RecordStore, port: int = 0, **kw: Any) -> Iterator[MirrorServer]:
     """Serve in a background thread for the duration of a `with` block (tests, demos)."""
     store = records if isinstance(records, RecordStore) else RecordStore.load(records)
-    server = MirrorServer(store, port)
+    server = MirrorServer(store, port, **kw)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -204,7 +205,7 @@ def _datasets(release: Release) -> list[tuple[Any, dict[str, Any]]]:
         )
         data: dict[str, Any] = {"type": "dataset", "name": d.name}
         if d.source:
-            data["contents"] = {"url": d.source}
+            data["contents"] = {"url": str(_uri(d.source))}  # escaped: the schema wants an IRI reference
         data["description"] = f"{d.role} dataset"
         out.append((comp, data))
     return out
@@ -410,7 +411,10 @@ def build_bom(
     for comp in depends:
         bom.register_dependency(comp, [])
 
-    data = json.loads(JsonV1Dot6(bom).output_as_string())
+    with warnings.catch_warnings():
+        # The library warns when the model has no dependencies: then the graph is complete as it is.
+        warnings.filterwarnings("ignore", message=".*has no defined dependencies.*")
+        data = json.loads(JsonV1Dot6(bom).output_as_string())
     _decorate(
         data, manifest, [c.bom_ref.value for c, _ in datasets], {c.bom_ref.value: d for c, d in datasets}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from gate.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-release"
 BAD = ROOT / "examples" / "bad-release"
+OSV_RECORDS = ROOT / "examples" / "osv-records"
+DEMO_POLICY = ROOT / "examples" / "demo-policy.yaml"
 
 MINIMAL_MANIFEST = """\
 schema_version: 1
@@ -80,3 +83,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture(scope="session")
+def osv_mirror() -> Iterator[str]:
+    """A real OSV-compatible API on 127.0.0.1 serving the recorded advisories (gate.osv_mirror)."""
+    from gate.osv_mirror import running
+
+    with running(OSV_RECORDS) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def demo_policy(osv_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/demo-policy.yaml with the dependency audit pointed at this session's mirror.
+
+    The examples (and every policy built on `default`) audit dependencies; without the
+    internet that needs a vulnerability source, as `make demo` provides on a fixed port.
+    """
+    path = tmp_path_factory.mktemp("policy") / "demo-policy.yaml"
+    path.write_text(
+        f"version: 1\nname: demo-test\nextends: [{DEMO_POLICY}]\n"
+        f"defaults:\n  checks:\n    dependencies:\n      osv_url: {osv_mirror}\n",
+        "utf-8",
+    )
+    return path

@@ -296,18 +296,19 @@ class DependenciesCheck(Check):
         n_vulns = blocking + tolerated
         affected = sum(1 for d in audited if d.vulns)
         summary = (
-            f"{len(unique)} pinned dependencies from {', '.join(pins.files) or ', '.join(files)} audited "
-            f"with pip-audit {version} against {source.describe()}: "
+            f"{_n(len(unique), 'pinned dependency', 'pinned dependencies')} from "
+            f"{', '.join(pins.files) or ', '.join(files)} audited with pip-audit {version} against "
+            f"{source.describe()}: "
             + (
-                f"{n_vulns} known vulnerabilities in {affected} packages "
-                f"({blocking} over the policy, {tolerated} tolerated)"
+                f"{_n(n_vulns, 'known vulnerability', 'known vulnerabilities')} in "
+                f"{_n(affected, 'package', 'packages')} ({blocking} over the policy, {tolerated} tolerated)"
                 if n_vulns
                 else "no known vulnerabilities"
             )
         )
         other = len(findings) - n_vulns
         if other:
-            summary += f"; {other} other problems"
+            summary += f"; {_n(other, 'other problem', 'other problems')}"
         return CheckOutcome(findings=findings, summary=summary, details=details.model_dump(mode="json"))
 
     # --- findings -----------------------------------------------------------------------------
@@ -427,7 +428,16 @@ class DependenciesCheck(Check):
 
 def _not_audited(pins: PinSet) -> tuple[NotAudited, ...]:
     return tuple(
-        NotAudited(name=p.name, source=p.source, line=p.line, reason=p.reason)
+        NotAudited(
+            name=p.name,
+            source=p.source,
+            line=p.line,
+            reason=p.reason if p.kind == NOT_AUDITABLE else f"not pinned: {p.reason}",
+        )
         for p in pins.problems
-        if p.kind == NOT_AUDITABLE
+        if p.kind in (NOT_AUDITABLE, UNPINNED)
     )
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"

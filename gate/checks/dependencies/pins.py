@@ -119,6 +119,8 @@ def lock_kind(rel: str) -> str | None:
         return UV
     if name == "poetry.lock":
         return POETRY
+    if name == "pipfile.lock":
+        return None  # JSON, not requirements: unsupported rather than misread
     if name.endswith((".txt", ".in", ".lock", ".pip")) or name.startswith("requirements"):
         return REQUIREMENTS
     return None
@@ -221,26 +223,28 @@ def _parse_requirements(root: Path, rel: str, out: PinSet, depth: int, seen: set
                 )
             )
             continue
-        if _URLISH.match(spec) or _ARCHIVE.search(spec.split(";")[0].strip()):
+        try:
+            req = Requirement(spec) if not _URLISH.match(spec) else None
+        except InvalidRequirement as exc:
+            req = None
+            if not _ARCHIVE.search(spec.split(";")[0].strip()):
+                out.problems.append(
+                    Problem(
+                        UNREADABLE,
+                        rel,
+                        lineno,
+                        f"not a valid requirement: {_excerpt(str(exc))}",
+                        text=_excerpt(spec),
+                    )
+                )
+                continue
+        if req is None:
             out.problems.append(
                 Problem(
                     NOT_AUDITABLE,
                     rel,
                     lineno,
                     "a URL or local path, not a package version from an index",
-                    text=_excerpt(spec),
-                )
-            )
-            continue
-        try:
-            req = Requirement(spec)
-        except InvalidRequirement as exc:
-            out.problems.append(
-                Problem(
-                    UNREADABLE,
-                    rel,
-                    lineno,
-                    f"not a valid requirement: {_excerpt(str(exc))}",
                     text=_excerpt(spec),
                 )
             )
