@@ -198,6 +198,10 @@ class RecordStore:
     def load(cls, directory: Path) -> RecordStore:
         if not directory.is_dir():
             raise RecordError(f"{directory}: not a directory of OSV records")
+        try:
+            import packaging.version  # noqa: F401  (PEP 440 ordering of ECOSYSTEM ranges)
+        except ImportError:
+            raise RecordError("the mirror needs the 'packaging' package (pip install packaging)") from None
         store = cls()
         files = sorted(p for p in directory.rglob("*.json") if p.is_file())
         if len(files) > MAX_RECORDS:

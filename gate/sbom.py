@@ -169,7 +169,7 @@ def _base_model(manifest: Manifest) -> Any | None:
     )
 
 
-def _datasets(release: Release) -> list[tuple[Any, dict[str, Any]]]:
+def _datasets(release: Release, taken: set[str]) -> list[tuple[Any, dict[str, Any]]]:
     """Data components and, for each, the `data` object added after serialization."""
     from cyclonedx.model import ExternalReference, ExternalReferenceType
     from cyclonedx.model.component import Component, ComponentType
@@ -186,7 +186,9 @@ def _datasets(release: Release) -> list[tuple[Any, dict[str, Any]]]:
                 if not hashes:
                     hashes = _hashes(entry)
             else:
-                nested = [_file_component(e) for e in release.inventory.under(norm)]
+                # A file is listed once (bom-refs are unique): under the model if it is there.
+                nested = [_file_component(e) for e in release.inventory.under(norm) if e.path not in taken]
+                taken.update(e.path for e in release.inventory.under(norm))
         refs = (
             [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=_uri(d.source))]
             if d.source
@@ -344,7 +346,7 @@ def build_bom(
     model_paths = {e.path for e in model_entries}
     single = model_entries[0] if len(model_entries) == 1 and model_entries[0].path == model_root else None
 
-    datasets = _datasets(release)
+    datasets = _datasets(release, set(model_paths))
     dataset_paths = {
         e.path
         for d in manifest.datasets

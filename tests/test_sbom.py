@@ -279,3 +279,33 @@ def test_base_model_sources_of_any_shape_validate(tmp_path: Path, source: str) -
     validate_bom(text)
     base = components(json.loads(text))["base-model"]
     assert ("purl" in base) == source.startswith("hf://")
+
+
+def test_overlapping_dataset_and_model_paths_keep_bom_refs_unique(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    for rel in ("model/w.bin", "data/a.jsonl", "data/b.jsonl"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(rel.encode())
+    (root / "release.yaml").write_text(
+        textwrap.dedent("""\
+        schema_version: 1
+        name: r
+        version: '1'
+        model: {path: model/, format: other}
+        datasets:
+          - {name: inside-model, path: model/}
+          - {name: all-data, path: data/}
+          - {name: all-data-again, path: data/}
+        deployment: {exposure: internal, data_sensitivity: none, autonomy: advisory}
+        """)
+    )
+    text = build_bom(load_release(root), AuditInput("not run", None, None, {}))
+    validate_bom(text)
+    bom = json.loads(text)
+
+    def refs(comps: list[dict[str, Any]]) -> list[str]:
+        return [r for c in comps for r in [c["bom-ref"], *refs(c.get("components", []))]]
+
+    every = refs([bom["metadata"]["component"], *bom["components"]])
+    assert len(every) == len(set(every))
+    assert every.count("file:data/a.jsonl") == 1

@@ -237,7 +237,8 @@ class DependenciesCheck(Check):
             details = AuditDetails(service="none", files=tuple(pins.files), not_audited=_not_audited(pins))
             return CheckOutcome(
                 findings=findings,
-                summary=f"nothing to audit in {', '.join(files)}: {len(findings)} problems",
+                summary=f"nothing pinned to audit in {', '.join(files)}: "
+                f"{_n(len(findings), 'problem', 'problems')}",
                 details=details.model_dump(mode="json"),
             )
         source = vulnerability_source(cfg, ctx.offline)
