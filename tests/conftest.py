@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import textwrap
 from collections.abc import Iterator
@@ -92,6 +93,22 @@ def osv_mirror() -> Iterator[str]:
 
     with running(OSV_RECORDS) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vulnerability_source(osv_mirror: str) -> Iterator[str]:
+    """The examples audit their serving dependencies, and the tests have no internet: their
+    vulnerability source is the recorded mirror, named the way an air-gapped runner names its own
+    (MODEL_GATE_OSV_URL). Tests of the no-source case remove it with monkeypatch.delenv."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODEL_GATE_OSV_URL", osv_mirror)
+        yield osv_mirror
+
+
+def stable_mirror_url(text: str) -> str:
+    """Reports name the mirror's URL, whose port changes from run to run; goldens use a fixed one."""
+    url = os.environ.get("MODEL_GATE_OSV_URL")
+    return text.replace(url, "http://127.0.0.1:8765") if url else text
 
 
 @pytest.fixture(scope="session")

@@ -5,16 +5,16 @@ from pathlib import Path
 from tests.conftest import BAD, DEMO, run_cli, run_json, write_release
 
 
-def test_demo_release_passes(demo_policy: Path) -> None:
-    code, report = run_json("check", str(DEMO), "--policy", str(demo_policy))
+def test_demo_release_passes() -> None:
+    code, report = run_json("check", str(DEMO))
     assert code == 0
     assert report["verdict"] == "pass"
     assert report["tier"]["level"] == "low"
     assert {c["id"] for c in report["checks"]} >= {"release-integrity", "risk-tier"}
 
 
-def test_bad_release_blocks_with_named_files(demo_policy: Path) -> None:
-    code, report = run_json("check", str(BAD), "--policy", str(demo_policy))
+def test_bad_release_blocks_with_named_files() -> None:
+    code, report = run_json("check", str(BAD))
     assert code == 1
     assert report["verdict"] == "fail"
     blocking = {(f["rule"]["name"], f["location"]["path"]) for f in report["findings"] if f["blocking"]}

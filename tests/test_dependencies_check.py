@@ -314,12 +314,18 @@ def test_unreadable_severity_records_are_a_check_error(tmp_path: Path) -> None:
         t.join(5)
 
 
-def test_offline_without_a_mirror_is_an_error_before_anything_runs(tmp_path: Path) -> None:
+def test_offline_without_a_mirror_is_an_error_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODEL_GATE_OSV_URL")
     with pytest.raises(CheckError, match="--offline and no vulnerability source"):
         check(make_release(tmp_path / "r", "requests==2.19.0\n"), offline=True)
 
 
-def test_nothing_pinned_needs_no_source_and_no_files_is_a_skip(tmp_path: Path) -> None:
+def test_nothing_pinned_needs_no_source_and_no_files_is_a_skip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODEL_GATE_OSV_URL")
     out = check(make_release(tmp_path / "a", "torch\n-e ./lib\n"), offline=True)
     assert sorted(f.rule.name for f in out.findings) == ["dependency-not-audited", "unpinned-requirement"]
     none = check(
@@ -351,9 +357,10 @@ def test_bad_release_fails_visibly_for_dependencies(demo_policy: Path) -> None:
     assert result["status"] == "failed" and result["required"] is True
 
 
-def test_offline_with_the_default_policy_exits_3(tmp_path: Path) -> None:
+def test_offline_with_the_default_policy_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import DEMO
 
+    monkeypatch.delenv("MODEL_GATE_OSV_URL")
     result = run_cli("check", str(DEMO), "--offline")
     assert result.exit_code == 3
     assert "--offline and no vulnerability source" in result.stdout
@@ -487,3 +494,21 @@ def test_failure_explanations_name_the_cause() -> None:
     assert "within 5 s" in explain_failure("requests.exceptions.ReadTimeout: Read timed out.", SOURCE, 5)
     assert "cannot resolve" in explain_failure("NameResolutionError: Failed to resolve", SOURCE, 5)
     assert explain_failure("", SOURCE, 5) == "pip-audit failed"
+
+
+def test_the_runners_mirror_applies_unless_the_policy_names_one(
+    tmp_path: Path, osv_mirror: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate.checks.dependencies.check import vulnerability_source
+
+    monkeypatch.setenv("MODEL_GATE_OSV_URL", osv_mirror + "/v1/query")
+    src = vulnerability_source(DependenciesConfig(), offline=True)
+    assert (src.service, src.osv_base, src.custom) == ("osv", osv_mirror, True)
+    own = vulnerability_source(DependenciesConfig(osv_url="http://127.0.0.1:9"), offline=True)
+    assert own.osv_base == "http://127.0.0.1:9"  # the policy's own source wins
+    monkeypatch.setenv("MODEL_GATE_OSV_URL", "http://user:secret@mirror")
+    with pytest.raises(CheckError, match=r"MODEL_GATE_OSV_URL: .*credentials"):
+        vulnerability_source(DependenciesConfig(), offline=False)
+    monkeypatch.delenv("MODEL_GATE_OSV_URL")
+    online = vulnerability_source(DependenciesConfig(service="pypi"), offline=False)
+    assert (online.service, online.custom) == ("pypi", False)

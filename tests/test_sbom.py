@@ -236,7 +236,10 @@ def test_sbom_without_audit_works_offline_and_says_so() -> None:
     assert libs == {"pkg:pypi/safetensors@0.8.0", "pkg:pypi/tokenizers@0.23.3"}
 
 
-def test_sbom_with_an_audit_and_no_source_offline_fails_closed(tmp_path: Path) -> None:
+def test_sbom_with_an_audit_and_no_source_offline_fails_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODEL_GATE_OSV_URL")
     out = tmp_path / "bom.json"
     result = run_cli("sbom", str(DEMO), "--offline", "-o", str(out))
     assert result.exit_code == 3
@@ -244,7 +247,8 @@ def test_sbom_with_an_audit_and_no_source_offline_fails_closed(tmp_path: Path) -
     assert not out.exists()
 
 
-def test_check_sbom_records_a_failed_audit(tmp_path: Path) -> None:
+def test_check_sbom_records_a_failed_audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODEL_GATE_OSV_URL")
     out = tmp_path / "bom.json"
     result = run_cli("check", str(DEMO), "--offline", "--sbom", str(out))
     assert result.exit_code == 3

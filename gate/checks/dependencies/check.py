@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from gate.checks.dependencies import audit
 from gate.checks.dependencies.audit import AuditDetails, AuditedDependency, NotAudited, Source, VulnInfo
@@ -27,6 +28,7 @@ from gate.models.finding import Finding, Rule, Severity, fingerprint
 from gate.models.policy import Stricter
 
 CHECK = "dependencies"
+OSV_URL_ENV = "MODEL_GATE_OSV_URL"
 SUPPLY_CHAIN = ("LLM03:2025", "AML.T0010")
 
 
@@ -175,13 +177,24 @@ class DependenciesConfig(StrictModel):
 
 
 def vulnerability_source(cfg: DependenciesConfig, offline: bool) -> Source:
+    """The policy's osv_url, else the runner's MODEL_GATE_OSV_URL, else the online service."""
     if cfg.osv_url:
         return Source(service="osv", osv_base=audit.osv_base(cfg.osv_url), custom=True)
+    from_env = os.environ.get(OSV_URL_ENV, "").strip()
+    if from_env:
+        # An air-gapped runner names its mirror once, for every policy that does not name one.
+        try:
+            url = DependenciesConfig(osv_url=from_env).osv_url
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise CheckError(f"{OSV_URL_ENV}: {reason}") from None
+        assert url is not None
+        return Source(service="osv", osv_base=audit.osv_base(url), custom=True)
     if offline:
         raise CheckError(
             "--offline and no vulnerability source: the dependencies cannot be audited",
-            hint="Run an OSV mirror (python -m gate.osv_mirror) and set checks.dependencies.osv_url "
-            "in the policy.",
+            hint=f"Run an OSV mirror (python -m gate.osv_mirror) and set checks.dependencies.osv_url "
+            f"in the policy or {OSV_URL_ENV} on the runner.",
         )
     return Source(service=cfg.service, osv_base=audit.PUBLIC_OSV, custom=False)
 
