@@ -110,13 +110,12 @@ def main() -> int:
         from gate.sbom import audit_from_report, build_bom
 
         captured: dict[str, object] = {}
-
-        def keep(release: object, report: object) -> dict[str, str]:
-            captured.update(release=release, report=report)
-            return {}
-
-        engine.run(engine.RunRequest(release_dir=DEMO, policy=str(policy), post_run=keep))
-        release, report = captured["release"], captured["report"]
+        report = engine.run(
+            engine.RunRequest(
+                release_dir=DEMO, policy=str(policy), on_release=lambda r: captured.update(release=r)
+            )
+        )
+        release = captured["release"]
         cold_start = time.perf_counter()
         build_bom(release, audit_from_report(release, report), report)  # type: ignore[arg-type]
         cold = time.perf_counter() - cold_start

@@ -359,7 +359,9 @@ def scan(paths: tuple[Path, ...], fmt: str, policy_ref: str) -> None:
     show_default=True,
     help="Policy whose `dependencies` settings (osv_url, service) the audit uses.",
 )
-@click.option("--offline", is_flag=True, help="Audit only against a self-hosted OSV mirror; error without one.")
+@click.option(
+    "--offline", is_flag=True, help="Audit only against a self-hosted OSV mirror; error without one."
+)
 @click.option("--no-audit", is_flag=True, help="Leave the vulnerability audit out (the BOM records that).")
 @click.option("--validate", is_flag=True, help="Validate the BOM against the CycloneDX 1.6 schema.")
 @handle_errors
