@@ -74,6 +74,7 @@ def main() -> int:
             "json",
             "--output",
             str(Path(tmp) / "report.json"),
+            "--no-decision-log",
         ]
         commands = {
             "A check": check,
