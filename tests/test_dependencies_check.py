@@ -512,3 +512,25 @@ def test_the_runners_mirror_applies_unless_the_policy_names_one(
     monkeypatch.delenv("MODEL_GATE_OSV_URL")
     online = vulnerability_source(DependenciesConfig(service="pypi"), offline=False)
     assert (online.service, online.custom) == ("pypi", False)
+
+
+def test_a_signed_waiver_accepts_one_vulnerability_by_its_stable_id(tmp_path: Path) -> None:
+    """A reviewer accepts one advisory in one package version; the rest still block."""
+    from gate.models.report import Verdict
+    from tests.waiverkit import loaded, make_keys, policy_from, run, signed, unsigned_waiver
+
+    keys = make_keys()
+    policy = policy_from(tmp_path / "policy", keys)
+    root = make_release(tmp_path / "r", "requests==2.19.0\n")
+    release, report = loaded(root, policy)
+    fid = fingerprint("GATE-DP001", None, "PYSEC-2018-28|requests|2.19.0")
+    assert fid in [f.id for f in report.findings if f.effective_blocking]
+    assert report.verdict is Verdict.FAIL
+    waiver = signed(unsigned_waiver(release, [fid], reason="redirects to http are disabled"), keys.alice)
+    (tmp_path / "waivers").mkdir()
+    (tmp_path / "waivers" / "w.json").write_bytes(waiver)
+    waived = run(root, policy, tmp_path / "waivers")
+    assert waived.verdict is Verdict.WARN and waived.exit_code == 0
+    (f,) = [f for f in waived.findings if f.id == fid]
+    assert f.waiver is not None and not f.effective_blocking
+    assert not [x for x in waived.findings if x.effective_blocking]  # PYSEC-2023-74 is tolerated here
