@@ -515,7 +515,7 @@ def test_the_runners_mirror_applies_unless_the_policy_names_one(
 
 
 def test_a_signed_waiver_accepts_one_vulnerability_by_its_stable_id(tmp_path: Path) -> None:
-    """A reviewer accepts one advisory in one package version; the rest still block."""
+    """A signed waiver accepts one advisory in one package version, by the finding's stable id."""
     from gate.models.report import Verdict
     from tests.waiverkit import loaded, make_keys, policy_from, run, signed, unsigned_waiver
 
