@@ -17,13 +17,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[signing,sbom,redteam,data,dev]'
 	touch $@
 
+# The demo's vulnerability source: recorded OSV advisories served on 127.0.0.1, the way an
+# air-gapped organisation runs its own mirror. examples/demo-policy.yaml points at this port.
+OSV_PORT := 8765
+OSV_PID  := build/osv-mirror.pid
+
 demo: setup
-	@echo "== The demo release: passes the default policy"
-	$(BIN)/model-gate check examples/demo-release
+	@echo "== A local OSV mirror of recorded advisories (no internet needed)"
+	@$(BIN)/python -m gate.osv_mirror --records examples/osv-records --port $(OSV_PORT) \
+	  --background --pidfile $(OSV_PID) --max-lifetime 900
+	@echo "== The demo release: passes the default policy (with the local vulnerability source)"
+	$(BIN)/model-gate check examples/demo-release --policy examples/demo-policy.yaml \
+	  --sbom build/demo-release.cdx.json
+	@echo "   ML-BOM (CycloneDX 1.6): build/demo-release.cdx.json"
 	@echo
 	@echo "== The bad release: blocked, for reasons shown in the report (exit 1 expected)"
-	@$(BIN)/model-gate check examples/bad-release; code=$$?; \
+	@$(BIN)/model-gate check examples/bad-release --policy examples/demo-policy.yaml; code=$$?; \
 	  if [ $$code -ne 1 ]; then echo "expected exit 1 from the bad release, got $$code"; exit 1; fi
+	@$(BIN)/python -m gate.osv_mirror --stop --pidfile $(OSV_PID)
 
 lint: setup
 	$(BIN)/ruff check gate tests benchmarks scripts

@@ -62,8 +62,10 @@ def machine() -> str:
 
 def table(results: dict[str, Measured], baseline: str) -> str:
     base = results[baseline].median
-    rows = ["| command | median s | min s | max s | peak RSS MiB | ratio vs " + baseline + " |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| command | median s | min s | max s | peak RSS MiB | ratio vs " + baseline + " |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in results.values():
         rows.append(
             f"| {m.name} | {m.median:.3f} | {min(m.times):.3f} | {max(m.times):.3f} | "

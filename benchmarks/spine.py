@@ -49,8 +49,9 @@ def main() -> None:
     print(f"Machine: {machine()}\n")
 
     print("### `model-gate --help` (goal < 0.3 s)\n")
-    res = compare({"model-gate --help": [GATE, "--help"], "python -c pass": [PY, "-c", "pass"]},
-                  runs=args.runs * 2)
+    res = compare(
+        {"model-gate --help": [GATE, "--help"], "python -c pass": [PY, "-c", "pass"]}, runs=args.runs * 2
+    )
     print(table(res, "python -c pass") + "\n")
 
     print("### `model-gate check examples/demo-release`, spine checks (goal < 2 s)\n")

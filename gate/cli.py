@@ -153,6 +153,12 @@ def main() -> None:
     "$XDG_STATE_HOME/model-gate/decisions.jsonl).",
 )
 @click.option("--no-decision-log", is_flag=True, help="Do not record this run in the decision log.")
+@click.option(
+    "--sbom",
+    "sbom_path",
+    type=click.Path(path_type=Path),
+    help="Also write the release's CycloneDX 1.6 ML-BOM here, with the verdict and the audit's findings.",
+)
 @handle_errors
 def check(
     release: Path,
@@ -172,6 +178,7 @@ def check(
     attest_resource_uri: str | None,
     decision_log_path: Path | None,
     no_decision_log: bool,
+    sbom_path: Path | None,
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
@@ -215,6 +222,11 @@ def check(
             )
             _append_log(log, entry, explicit=decision_log_path is not None, quiet=True)
         raise
+    if sbom_path is not None:
+        from gate.sbom import write_for_report
+
+        # From the same Release (inventory digests) and the audit results of this run.
+        report = write_for_report(captured["release"], report, sbom_path)
     attestation = None
     if signer is not None and attest_path is not None:
         from gate.attest import build_statement, write_attestation
@@ -333,6 +345,45 @@ def scan(paths: tuple[Path, ...], fmt: str, policy_ref: str) -> None:
             "the model-file scanner is not part of this build", hint="Upgrade model-gate."
         ) from None
     sys.exit(run_scan(paths, fmt=fmt, policy_ref=policy_ref))
+
+
+@main.command()
+@click.argument("release", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write the BOM here (default: standard output)."
+)
+@click.option(
+    "--policy",
+    "policy_ref",
+    default="default",
+    show_default=True,
+    help="Policy whose `dependencies` settings (osv_url, service) the audit uses.",
+)
+@click.option(
+    "--offline", is_flag=True, help="Audit only against a self-hosted OSV mirror; error without one."
+)
+@click.option("--no-audit", is_flag=True, help="Leave the vulnerability audit out (the BOM records that).")
+@click.option("--validate", is_flag=True, help="Validate the BOM against the CycloneDX 1.6 schema.")
+@handle_errors
+def sbom(
+    release: Path, output: Path | None, policy_ref: str, offline: bool, no_audit: bool, validate: bool
+) -> None:
+    """Write the release's CycloneDX 1.6 ML bill of materials.
+
+    The model (every file's digest, a model card from release.yaml), its datasets and base model,
+    the serving dependencies with purls and their known vulnerabilities (a fresh pip-audit run).
+    Exit 0 written, 2 invalid input, 3 the audit could not complete.
+    """
+    from gate.sbom import sbom_for_release, validate_bom, write_bom
+
+    text = sbom_for_release(release, policy_ref=policy_ref, offline=offline, audit=not no_audit)
+    if validate:
+        validate_bom(text)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_bom(output, text)
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command()

@@ -138,6 +138,8 @@ def run_action(
         "PYTHONPATH": str(ROOT),
         "HF_HUB_OFFLINE": "1",
     }
+    if os.environ.get("MODEL_GATE_OSV_URL"):  # the runner's own vulnerability mirror (see conftest)
+        base["MODEL_GATE_OSV_URL"] = os.environ["MODEL_GATE_OSV_URL"]
     if skip_setup:
         base["MODEL_GATE_PYTHON"] = sys.executable
     base.update(env or {})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from gate.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-release"
 BAD = ROOT / "examples" / "bad-release"
+OSV_RECORDS = ROOT / "examples" / "osv-records"
+DEMO_POLICY = ROOT / "examples" / "demo-policy.yaml"
 
 MINIMAL_MANIFEST = """\
 schema_version: 1
@@ -80,3 +84,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture(scope="session")
+def osv_mirror() -> Iterator[str]:
+    """A real OSV-compatible API on 127.0.0.1 serving the recorded advisories (gate.osv_mirror)."""
+    from gate.osv_mirror import running
+
+    with running(OSV_RECORDS) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vulnerability_source(osv_mirror: str) -> Iterator[str]:
+    """The examples audit their serving dependencies, and the tests have no internet: their
+    vulnerability source is the recorded mirror, named the way an air-gapped runner names its own
+    (MODEL_GATE_OSV_URL). Tests of the no-source case remove it with monkeypatch.delenv."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODEL_GATE_OSV_URL", osv_mirror)
+        yield osv_mirror
+
+
+def stable_mirror_url(text: str) -> str:
+    """Reports name the mirror's URL, whose port changes from run to run; goldens use a fixed one."""
+    url = os.environ.get("MODEL_GATE_OSV_URL")
+    return text.replace(url, "http://127.0.0.1:8765") if url else text
+
+
+@pytest.fixture(scope="session")
+def demo_policy(osv_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/demo-policy.yaml with the dependency audit pointed at this session's mirror.
+
+    The examples (and every policy built on `default`) audit dependencies; without the
+    internet that needs a vulnerability source, as `make demo` provides on a fixed port.
+    """
+    path = tmp_path_factory.mktemp("policy") / "demo-policy.yaml"
+    path.write_text(
+        f"version: 1\nname: demo-test\nextends: [{DEMO_POLICY}]\n"
+        f"defaults:\n  checks:\n    dependencies:\n      osv_url: {osv_mirror}\n",
+        "utf-8",
+    )
+    return path

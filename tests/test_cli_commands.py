@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,7 @@ def test_docs_are_generated_from_code() -> None:
 
 def test_python_m_gate_and_no_color(tmp_path: Path) -> None:
     env = {"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    env["MODEL_GATE_OSV_URL"] = os.environ["MODEL_GATE_OSV_URL"]  # the demo audits its dependencies
     result = subprocess.run(
         [sys.executable, "-m", "gate", "check", str(DEMO)],
         capture_output=True,

@@ -11,7 +11,7 @@ import pytest
 from gate import engine
 from gate.models.report import Report
 from gate.reporters import REPORTERS, get_reporter
-from tests.conftest import BAD, DEMO
+from tests.conftest import BAD, DEMO, stable_mirror_url
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -21,6 +21,7 @@ def stable_report(src: Path, tmp_path: Path) -> Report:
     dst = tmp_path / src.name
     shutil.copytree(src, dst, symlinks=True)
     report = engine.run(engine.RunRequest(release_dir=dst, clock=lambda: FIXED))
+    report = Report.model_validate_json(stable_mirror_url(report.model_dump_json(by_alias=True)))
     checks = tuple(c.model_copy(update={"duration_s": 0.0}) for c in report.checks)
     release = report.release.model_copy(update={"path": f"examples/{src.name}"})
     return report.model_copy(update={"checks": checks, "release": release, "gate_version": "0.0.0"})

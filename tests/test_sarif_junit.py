@@ -208,6 +208,8 @@ def test_junit_bad_release(tmp_path: Path) -> None:
         "GATE-RI002 link-escapes-release",
         "GATE-RI005 executable-code-in-release",
         "GATE-RI006 remote-code-reference",
+        "GATE-DP001 vulnerable-dependency",
+        "GATE-DP003 unpinned-requirement",
     }
     assert "GATE-RT002" in (rules["GATE-RT002 high-risk-ai-use"].findtext("system-out") or "")
     failed_checks = sum(1 for c in checks.values() if c.find("failure") is not None)

@@ -18,6 +18,7 @@ CHECKS: dict[str, str] = {
     "risk-tier": "gate.checks.risk_tier:RiskTierCheck",
     "monitoring": "gate.checks.monitoring:MonitoringCheck",
     "deployment": "gate.checks.deployment:DeploymentCheck",
+    "dependencies": "gate.checks.dependencies:DependenciesCheck",
 }
 
 
