@@ -36,7 +36,8 @@ def world(tmp_path: Path):
         "schema_version: 1\nname: tiny\nversion: 1.0.0\nmodel: {path: model/, format: safetensors}\n"
         "signature: model.sig\nprovenance: prov.json\n"
         "deployment: {exposure: internal, data_sensitivity: none, autonomy: advisory}\n",
-        files={"model/w.bin": b"\x00" * 32, "model.sig": b'{"sig": 1}', "prov.json": b"{}"},
+        # An empty but valid safetensors file: the model-files check recognises it.
+        files={"model/w.bin": b"\x02" + b"\x00" * 7 + b"{}", "model.sig": b'{"sig": 1}', "prov.json": b"{}"},
     )
     return tmp_path, keys, private, rel
 

@@ -19,6 +19,7 @@ CHECKS: dict[str, str] = {
     "monitoring": "gate.checks.monitoring:MonitoringCheck",
     "deployment": "gate.checks.deployment:DeploymentCheck",
     "dependencies": "gate.checks.dependencies:DependenciesCheck",
+    "model-files": "gate.checks.model_files:ModelFilesCheck",
 }
 
 

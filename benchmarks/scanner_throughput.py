@@ -1,0 +1,136 @@
+"""Throughput: `model-gate scan` vs picklescan on a 1 GB PyTorch checkpoint.
+
+Builds a real torch.save zip checkpoint of about 1 GB (16 float32 tensors of
+64 MiB), warms the page cache, then runs both scanners alternately, several
+runs each, and prints the medians and the ratio. Peak memory comes from
+/usr/bin/time -v when available.
+Usage: python benchmarks/scanner_throughput.py [--runs N] [--size-mb MB] [--keep FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.peers import QUIET_ENV, ROOT, tools
+
+
+def build(path: Path, size_mb: int) -> None:
+    import torch
+
+    n = 16
+    per = size_mb * 1024 * 1024 // 4 // n
+    torch.save({f"layers.{i}.weight": torch.zeros(per) for i in range(n)}, path)
+
+
+def timed(argv: list[str]) -> tuple[float, int, int]:
+    """(seconds, exit code, peak RSS KiB) of one run."""
+    import time
+
+    env = {**os.environ, **QUIET_ENV, "PYTHONPATH": str(ROOT)}
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    cmd = [timer, "-v", *argv] if timer else argv
+    start = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    took = time.perf_counter() - start
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    return took, p.returncode, int(m.group(1)) if m else 0
+
+
+OURS_INPROC = """
+import sys, time
+from pathlib import Path
+from gate.scanner.allowlist import effective
+from gate.scanner.interface import Settings
+from gate.scanner.scan import FileInfo, analyse_file
+from gate.scanner.registry import ANALYSERS, analyser_for
+for fmt in ANALYSERS:  # imported lazily by design; picklescan imports its modules up front
+    analyser_for(fmt)
+p = Path(sys.argv[1])
+s = Settings(allowlist=effective())
+t = time.perf_counter()
+r = analyse_file(FileInfo(p, p.name, p.stat().st_size), s)
+print(time.perf_counter() - t, len(r.issues), r.bytes_read)
+"""
+PEER_INPROC = """
+import sys, time
+from picklescan.scanner import scan_file_path
+t = time.perf_counter()
+r = scan_file_path(sys.argv[1], strict=True)
+print(time.perf_counter() - t, r.issues_count, r.scanned_files)
+"""
+
+
+def inproc(python: str, code: str, path: Path) -> float:
+    env = {**os.environ, **QUIET_ENV, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([python, "-c", code, str(path)], capture_output=True, text=True, env=env, check=True)
+    return float(p.stdout.split()[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--keep", type=Path)
+    args = ap.parse_args()
+    path = args.keep or Path(tempfile.mkdtemp(prefix="scanner-tp-")) / "checkpoint.pt"
+    if not path.exists():
+        build(path, args.size_mb)
+    size = path.stat().st_size
+    path.read_bytes()  # warm the page cache so both tools see the same state
+    by_name = {t.name: t for t in tools()}
+    ours, peer = by_name["model-gate"], by_name["picklescan"]
+    if not peer.available:
+        print(f"MISSING peer picklescan: {peer.why_missing}")
+        return
+    cmds = {
+        "model-gate": [sys.executable, "-m", "gate", "scan", str(path)],
+        "picklescan": [*peer.argv, str(path)],
+    }
+    del ours
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    rss: dict[str, list[int]] = {k: [] for k in cmds}
+    codes: dict[str, set[int]] = {k: set() for k in cmds}
+    for _ in range(args.runs):
+        for name, argv in cmds.items():  # alternate
+            t, code, kb = timed(argv)
+            times[name].append(t)
+            rss[name].append(kb)
+            codes[name].add(code)
+    print(f"checkpoint: {size / 2**20:.0f} MiB, {args.runs} runs each, alternating")
+    print("| tool | median s | min s | max s | MiB/s (median) | peak RSS MiB | exit codes |")
+    print("|---|---|---|---|---|---|---|")
+    for name in cmds:
+        med = statistics.median(times[name])
+        print(f"| {name} | {med:.3f} | {min(times[name]):.3f} | {max(times[name]):.3f} | "
+              f"{size / 2**20 / med:.0f} | {max(rss[name]) / 1024:.0f} | {sorted(codes[name])} |")
+    ratio = statistics.median(times["picklescan"]) / statistics.median(times["model-gate"])
+    print(f"end-to-end ratio model-gate / picklescan (higher is faster): {ratio:.2f}")
+    # The same file scanned in a fresh process, timing only the scan (imports excluded).
+    peer_python = str(Path(peer.argv[0]).parent / "python")
+    scan_t: dict[str, list[float]] = {"model-gate": [], "picklescan": []}
+    for _ in range(args.runs):
+        scan_t["model-gate"].append(inproc(sys.executable, OURS_INPROC, path))
+        scan_t["picklescan"].append(inproc(peer_python, PEER_INPROC, path))
+    print("| tool | scan only, median s | GiB/s |")
+    print("|---|---|---|")
+    for name, ts in scan_t.items():
+        med = statistics.median(ts)
+        print(f"| {name} | {med:.4f} | {size / 2**30 / med:.1f} |")
+    r2 = statistics.median(scan_t["picklescan"]) / statistics.median(scan_t["model-gate"])
+    print(f"scan-only ratio model-gate / picklescan (higher is faster): {r2:.2f}")
+    if not args.keep:
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

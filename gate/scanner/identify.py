@@ -1,0 +1,129 @@
+"""Decide what a file is from its bytes. Names are hints only for plain text."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+
+from gate.scanner.interface import Context, Format, Limits, Result, Settings
+from gate.scanner.stream import OverLimit, Stream, Truncated
+
+HEAD_SMALL = 16  # what the release inventory records
+HEAD_LARGE = 512  # enough for a tar header
+LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")
+ONNX_MODEL_TAGS = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x4A, 0x52, 0x62, 0x72})
+_IDENT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+PICKLE_START = frozenset(b"\x80(}]).cKJMXUVSTBCGIFLNP\x8c\x95")
+
+
+def needs_more(head: bytes, size: int) -> bool:
+    """Whether identification could change with more than the first bytes."""
+    return len(head) < min(size, HEAD_LARGE)
+
+
+def identify(head: bytes, size: int, name: str = "") -> Format:
+    """The format of a file whose first bytes are `head` (up to 512 of them)."""
+    if size == 0 or not head:
+        return Format.EMPTY
+    h = head
+    if h.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return Format.ZIP
+    if h[:1] == b"\x80" and len(h) >= 14 and h[2:14] == LEGACY_TORCH_MAGIC:
+        return Format.TORCH_LEGACY
+    if h.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if h.startswith(b"GGUF"):
+        return Format.GGUF
+    if h.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Format.HDF5
+    if h.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if h.startswith(b"BZh") and h[3:4].isdigit():
+        return Format.BZIP2
+    if h.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if h.startswith(b"ZF0x"):
+        return Format.JOBLIB_ZFILE
+    if len(h) >= 2 and h[0] == 0x78 and (h[0] * 256 + h[1]) % 31 == 0:
+        return Format.ZLIB
+    if _looks_lzma_alone(h):
+        return Format.LZMA
+    if h.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")):
+        return Format.DATA
+    if name.lower().endswith(".model") and h[:1] == b"\x0a":  # sentencepiece ModelProto
+        return Format.DATA
+    if h[:1] == b"\x80" and len(h) >= 2 and 2 <= h[1] <= 5:
+        return Format.PICKLE
+    if len(h) >= 9 and size >= 10:
+        (n,) = struct.unpack("<Q", h[:8])
+        if 2 <= n < 2**40 and h[8:9] == b"{":
+            return Format.SAFETENSORS
+    if len(h) >= 262 and h[257:262] == b"ustar":
+        return Format.TORCH_TAR
+    if _looks_onnx(h):
+        return Format.ONNX
+    text = _as_text(h)
+    if text is not None:
+        stripped = text.lstrip("\ufeff \t\r\n")
+        lname = name.lower()
+        if lname.endswith((".jinja", ".jinja2", ".j2")):
+            return Format.JINJA
+        if lname.endswith(".py"):
+            return Format.PYTHON
+        if stripped[:1] in ("{", "["):
+            return Format.JSON
+        if h[0] in PICKLE_START and _probe_pickle(h):
+            return Format.PICKLE
+        return Format.TEXT
+    if h[0] in PICKLE_START and _probe_pickle(h):
+        return Format.PICKLE
+    return Format.UNKNOWN
+
+
+def _looks_lzma_alone(h: bytes) -> bool:
+    if len(h) < 13 or h[0] != 0x5D:
+        return False
+    dict_size = int.from_bytes(h[1:5], "little")
+    unpacked = int.from_bytes(h[5:13], "little")
+    return dict_size >= 4096 and (unpacked == 2**64 - 1 or unpacked < 2**48)
+
+
+def _looks_onnx(h: bytes) -> bool:
+    if len(h) < 4 or h[0] != 0x08:
+        return False
+    v = h[1]
+    if not 1 <= v <= 30:
+        return False
+    return h[2] in ONNX_MODEL_TAGS
+
+
+def _as_text(h: bytes) -> str | None:
+    if b"\x00" in h:
+        return None
+    for cut in range(4):
+        try:
+            return h[: len(h) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _probe_pickle(head: bytes) -> bool:
+    """A protocol 0/1 pickle has no magic: accept the head when it walks as a pickle.
+
+    It counts as one when it reaches STOP, or when it imports or calls something
+    before it runs out of bytes (the real loader would already have run that).
+    """
+    from gate.scanner import pickle_walker as pw
+
+    ctx = Context(Settings(allowlist=frozenset(), limits=Limits()), Result(""), lambda t, c: None)
+    w = pw.Walker(Stream(io.BytesIO(head)), ctx, "")
+    try:
+        w.run()
+        return True
+    except Truncated:
+        named = [n for n in w.out.imports if _IDENT.match(n)]
+        return bool(named) or (len(head) >= 64 and w.out.opcodes >= 8)
+    except (pw.Malformed, OverLimit, ValueError, struct.error):
+        return False
