@@ -61,7 +61,7 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
     from gate.scanner.interface import AnalysisError
     from gate.scanner.scan import FileInfo, analyse_file, resolve_claims
 
-    policy = load_policy(policy_ref)
+    policy = load_policy(policy_ref, validate={"model-files"})
     tp = policy.for_tier(Tier(TIER))
     cfg = config_for(tp, "model-files")
     settings = cfg.settings()
