@@ -230,12 +230,8 @@ def model_cache(runs: int, probes: list[str], cap: int) -> None:
                 uncached.append(timed([*base, "--no-cache"], env, tmp))
                 cached.append(timed(base, env, tmp))
             mu, mc = statistics.median(uncached), statistics.median(cached)
-            print(
-                f"tiny GPT-2 server, gate (no cache) median {mu:7.2f} s   runs {[round(x, 2) for x in uncached]}"
-            )
-            print(
-                f"tiny GPT-2 server, gate (cached)   median {mc:7.2f} s   runs {[round(x, 2) for x in cached]}"
-            )
+            print(f"tiny GPT-2, gate (no cache) median {mu:7.2f} s   runs {[round(x, 2) for x in uncached]}")
+            print(f"tiny GPT-2, gate (cached)   median {mc:7.2f} s   runs {[round(x, 2) for x in cached]}")
             print(f"cache speed-up uncached/cached, tiny model: {mu / mc:.1f}x  (goal >= 20)")
     finally:
         srv.shutdown()

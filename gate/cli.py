@@ -758,6 +758,8 @@ def decision_log_verify(path: Path | None) -> None:
         sys.exit(1)
     lines = sum(1 for line in target.read_bytes().splitlines() if line.strip())
     click.echo(f"{target}: {lines} entries, chain intact")
+
+
 @main.command()
 @click.argument("release", type=click.Path(path_type=Path))
 @click.option("--policy", "policy_ref", default="default", show_default=True, help="Packaged policy or path.")
