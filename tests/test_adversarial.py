@@ -9,6 +9,7 @@ Face path. Every garak run uses two probes with a prompt cap of 4.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -85,8 +86,8 @@ def release(root: Path, endpoint: str, files: dict[str, bytes] | None = None) ->
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if "demo_endpoint" in request.fixturenames:
-        return  # the demo fixture keeps its session cache
+    if "demo_endpoint" in inspect.signature(request.function).parameters:
+        return  # the demo test reads the session's demo cache
     monkeypatch.setenv("MODEL_GATE_CACHE_DIR", str(tmp_path / "cache"))
     # garak imports the callable targets from this repository.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
