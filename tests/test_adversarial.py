@@ -388,6 +388,14 @@ def test_garak_missing_names_the_extra(tmp_path: Path) -> None:
     assert code == 3
     why = errored(rep)
     assert "garak command not found: /nonexistent/bin/python" in why and "model-gate[redteam]" in why
+    # Where the policy only lists the check as optional, a missing garak is a skip that names the extra.
+    optional = policy(tmp_path, more="garak_command: [/nonexistent/bin/python, -m, garak]\n")
+    optional.write_text(
+        optional.read_text().replace("risk-tier, adversarial]", "risk-tier]\n  optional: [adversarial]")
+    )
+    code, rep = check(rel, optional)
+    assert code == 0 and adv(rep)["status"] == "skipped" and not adv(rep)["required"]
+    assert "model-gate[redteam]" in adv(rep)["summary"]
     # An interpreter that exists but has no garak.
     other = shutil.which("python3", path="/usr/bin:/bin")
     if other is None or other.startswith(sys.prefix):

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
-from gate.errors import CheckError, InputError
+from gate.errors import CheckError, InputError, ToolMissingError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Rule, Severity
 from gate.models.policy import Stricter
@@ -199,7 +199,13 @@ class AdversarialCheck(Check):
             ),
             config=cfg,
         )
-        record = execute(plan)
+        try:
+            record = execute(plan)
+        except ToolMissingError as exc:
+            if ctx.required:
+                raise
+            # Optional here: without garak there is nothing to run, and the report says how to get it.
+            return CheckOutcome(skipped=True, summary=f"{exc.message}; {exc.hint}")
         baseline, source = load_baseline(ctx.options.baseline, ctx.release.root)
         return judge_record(
             record, cfg, baseline, source, path="release.yaml", line=ctx.release.line_of("endpoint")
