@@ -126,6 +126,8 @@ def demo_policy(osv_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Pa
         "utf-8",
     )
     return path
+
+
 DEMO_PORT = 18765  # the endpoint examples/demo-release/release.yaml declares
 
 
