@@ -27,8 +27,12 @@ demo: setup
 	@$(BIN)/python -m gate.osv_mirror --records examples/osv-records --port $(OSV_PORT) \
 	  --background --pidfile $(OSV_PID) --max-lifetime 900
 	@echo "== The demo release: passes the default policy (with the local vulnerability source)"
-	$(BIN)/model-gate check examples/demo-release --policy examples/demo-policy.yaml \
-	  --sbom build/demo-release.cdx.json
+	@# The adversarial check attacks the demo's endpoint: a local server for its tiny model, loopback only.
+	@$(BIN)/python -m gate.redteam.demo_server --model examples/demo-release/model --port 18765 --max-seconds 600 & \
+	  pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
+	  $(BIN)/python -m gate.redteam.demo_server --wait 127.0.0.1:18765 || exit 1; \
+	  $(BIN)/model-gate check examples/demo-release --policy examples/demo-policy.yaml \
+	    --sbom build/demo-release.cdx.json
 	@echo "   ML-BOM (CycloneDX 1.6): build/demo-release.cdx.json"
 	@echo
 	@echo "== The bad release: blocked, for reasons shown in the report (exit 1 expected)"

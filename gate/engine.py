@@ -184,6 +184,7 @@ def run(req: RunRequest) -> Report:
             options=req.options,
             clock=req.clock,
             policy_dir=policy.directory,
+            required=required,
         )
         if req.progress:
             req.progress(f"check {cid}")

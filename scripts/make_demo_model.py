@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-def build(out: Path) -> None:
+def build(out: Path, n_positions: int = 128) -> None:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -33,7 +33,7 @@ def build(out: Path) -> None:
     )
     cfg = GPT2Config(
         vocab_size=len(vocab),
-        n_positions=128,
+        n_positions=n_positions,
         n_embd=32,
         n_layer=2,
         n_head=2,

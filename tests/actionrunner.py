@@ -142,6 +142,8 @@ def run_action(
         base["MODEL_GATE_OSV_URL"] = os.environ["MODEL_GATE_OSV_URL"]
     if skip_setup:
         base["MODEL_GATE_PYTHON"] = sys.executable
+    # The red-team result cache of the test session (see conftest's demo_endpoint).
+    base.update({k: os.environ[k] for k in ("MODEL_GATE_CACHE_DIR",) if k in os.environ})
     base.update(env or {})
 
     result = ActionRun()

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,55 @@ def demo_policy(osv_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Pa
         "utf-8",
     )
     return path
+
+
+DEMO_PORT = 18765  # the endpoint examples/demo-release/release.yaml declares
+
+
+@pytest.fixture(scope="session")
+def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo release's model served on its declared loopback port, as `make demo` does.
+
+    Red-team results go to a cache of this session, filled here by one real
+    attack on the demo: every later check of the demo in the session reads the
+    same results from the cache, so reports (and goldens) do not depend on
+    which test ran first.
+    """
+    from gate.redteam.demo_server import serve
+    from gate.redteam.merge import run_redteam
+
+    old = os.environ.get("MODEL_GATE_CACHE_DIR")
+    os.environ["MODEL_GATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("demo-cache"))
+    srv = serve(DEMO / "model", port=DEMO_PORT, max_requests=5000)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        warm = run_redteam(
+            DEMO,
+            policy_ref="default",
+            broad=False,
+            shard=None,
+            offline=False,
+            baseline=None,
+            cache_dir=None,
+            no_cache=False,
+            parallel=None,
+            workdir=None,
+        )
+        assert warm.exit_code == 0, [c.summary for c in warm.checks]
+        yield f"http://127.0.0.1:{DEMO_PORT}/v1"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+        if old is None:
+            os.environ.pop("MODEL_GATE_CACHE_DIR", None)
+        else:
+            os.environ["MODEL_GATE_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _demo_endpoint_for_demo_tests(request: pytest.FixtureRequest) -> None:
+    """Modules that check the demo release get its endpoint (the adversarial check attacks it)."""
+    if getattr(request.module, "DEMO", None) is not None:
+        request.getfixturevalue("demo_endpoint")

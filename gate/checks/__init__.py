@@ -20,6 +20,7 @@ CHECKS: dict[str, str] = {
     "deployment": "gate.checks.deployment:DeploymentCheck",
     "dependencies": "gate.checks.dependencies:DependenciesCheck",
     "model-files": "gate.checks.model_files:ModelFilesCheck",
+    "adversarial": "gate.checks.adversarial:AdversarialCheck",
 }
 
 

@@ -52,6 +52,7 @@ class CheckContext:
     options: RunOptions
     clock: Clock = utc_now
     policy_dir: Path | None = None  # directory of the policy file, for relative trust roots
+    required: bool = False  # the policy requires this check at the release's tier
 
     @property
     def manifest(self) -> Manifest:

@@ -1,0 +1,81 @@
+"""Per-probe results, keyed so that an unchanged model re-checks without calling its endpoint.
+
+The key covers everything that changes a probe's outcome: the model's digest,
+the endpoint configuration (never a secret: only the variable's name), the
+probe, the garak version and the run settings (generations, prompt cap, seed,
+max tokens, detectors). Entries live outside the release, one JSON file each,
+written atomically; an unreadable entry is a miss, never a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gate.redteam.models import ProbeResult, Settings
+
+ENTRY_MAX_BYTES = 8 * 1024 * 1024
+KEY_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("MODEL_GATE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "redteam"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "model-gate" / "redteam"
+
+
+def cache_key(
+    *, model_digest: str, endpoint: dict[str, Any], probe: str, garak_version: str, settings: Settings
+) -> str:
+    material = {
+        "v": KEY_VERSION,
+        "model": model_digest,
+        "endpoint": endpoint,
+        "probe": probe,
+        "garak": garak_version,
+        "settings": settings.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class ResultCache:
+    def __init__(self, root: Path | None) -> None:
+        self.root = root  # None: caching off
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / "results" / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> ProbeResult | None:
+        if self.root is None:
+            return None
+        path = self._path(key)
+        try:
+            if path.stat().st_size > ENTRY_MAX_BYTES:
+                return None
+            data = json.loads(path.read_bytes())
+            return ProbeResult.model_validate(data).model_copy(update={"cached": True})
+        except (OSError, ValueError, RecursionError, ValidationError):
+            return None
+
+    def put(self, key: str, result: ProbeResult) -> None:
+        if self.root is None:
+            return
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(result.model_copy(update={"cached": False}).model_dump_json())
+            os.replace(tmp, path)
+        except OSError:
+            # A cache that cannot be written costs speed, not correctness.
+            return
