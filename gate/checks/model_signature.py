@@ -634,7 +634,8 @@ class ModelSignatureCheck(Check):
         if actual is None:
             raise CheckError(f"{CHECK}: the inventory lacks {ser.algorithm} digests of the model files")
         expected = {r.name: r.digest for r in signed.resources}
-        findings += self._file_findings(expected, actual, files, ser, scope)
+        not_files = {_rel_in_model(e.path, scope) or e.path: e.kind for e in [*mf.symlinks, *mf.others]}
+        findings += self._file_findings(expected, actual, files, ser, scope, not_files)
         if ser.method == "shards":
             for rel, e in sorted(files.items()):
                 if e.size == 0 and rel not in _signed_paths(expected, ser):
@@ -702,6 +703,7 @@ class ModelSignatureCheck(Check):
         files: dict[str, Entry],
         ser: Serialization,
         scope: str,
+        not_files: dict[str, str],
     ) -> list[Finding]:
         def full(rel: str) -> str:
             return rel if not scope else (scope if rel == "." else f"{scope}/{rel}")
@@ -746,10 +748,18 @@ class ModelSignatureCheck(Check):
                     )
                 )
             else:
+                kind = not_files.get(rel)
+                what = (
+                    "is signed as a regular file but is now a symbolic link"
+                    if kind == "symlink"
+                    else "is signed as a regular file but is now a special file"
+                    if kind
+                    else "is signed but missing from the release"
+                )
                 out.append(
                     self.finding(
                         "signed-file-missing",
-                        f"'{full(rel)}' is signed but missing from the release",
+                        f"'{full(rel)}' {what}",
                         path=full(rel),
                         evidence={"algorithm": ser.algorithm, "expected": _digests(exp[rel])},
                     )
