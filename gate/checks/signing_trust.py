@@ -474,13 +474,8 @@ def _verify_certificate(
     try:
         verifier.verify(leaf, rest)
     except xv.VerificationError as exc:
-        anchors = {c.subject for c in cas}
-        top = certs[-1]
-        kind = (
-            ProblemKind.CERT_INVALID
-            if top.issuer in anchors or top.subject in anchors
-            else ProblemKind.UNTRUSTED
-        )
+        reaches = any(c == ca or _issued_by(c, ca) for c in certs for ca in cas)
+        kind = ProblemKind.CERT_INVALID if reaches else ProblemKind.UNTRUSTED
         why = (
             "the chain does not lead to a certificate authority the policy pins"
             if kind is ProblemKind.UNTRUSTED
@@ -519,6 +514,15 @@ def _verify_certificate(
     if isinstance(st, Problem):
         return VerifyOutcome(None, None, (st,))
     return VerifyOutcome(st, Signer("certificate", f"certificate '{subject}' (sha256 {fp[:16]}…)", info))
+
+
+def _issued_by(cert: Any, ca: Any) -> bool:
+    """Whether `ca`'s key signed `cert` (names alone prove nothing)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except Exception:  # wrong issuer name, wrong key type or a bad signature all mean no
+        return False
+    return True
 
 
 def _leaf_usage_problem(leaf: Any, x509: Any, eku_oids: Any) -> str | None:
