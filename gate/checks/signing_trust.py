@@ -380,7 +380,9 @@ def _verify_key(envelope: bytes, hint: str | None, source: str, vctx: VerifyCont
     except InputError as exc:
         return _fail(ProblemKind.MALFORMED, exc.message)
     if not verified.key_ids:
-        named = [k for k in keys if hint and model_signing_key_hint(k) == hint]
+        # Which trusted key the (unsigned) hints name: model-signing's hint, or DSSE key ids.
+        keyids = _envelope_keyids(envelope)
+        named = [k for k in keys if (hint and model_signing_key_hint(k) == hint) or key_id(k) in keyids]
         if named:
             return _fail(
                 ProblemKind.INVALID,
@@ -399,6 +401,14 @@ def _verify_key(envelope: bytes, hint: str | None, source: str, vctx: VerifyCont
         return VerifyOutcome(None, None, (st,))
     kid = verified.key_ids[0]
     return VerifyOutcome(st, Signer("key", f"key sha256:{kid[:16]}…", {"key_id": kid}))
+
+
+def _envelope_keyids(envelope: bytes) -> set[str]:
+    try:
+        sigs = json.loads(envelope).get("signatures", [])
+        return {s["keyid"] for s in sigs if isinstance(s, dict) and isinstance(s.get("keyid"), str)}
+    except (ValueError, AttributeError, TypeError):
+        return set()
 
 
 def _load_der(raw_b64: str, source: str, index: int) -> Any:
