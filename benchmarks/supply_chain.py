@@ -149,23 +149,25 @@ def commands(p: dict[str, Path]) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run; a failing command aborts the benchmark."""
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user+sys) and peak RSS (KiB) of one run; a failure aborts."""
     start = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", *cmd], check=False, capture_output=True, text=True, env=env
+        ["/usr/bin/time", "-f", "%U %S %M", *cmd], check=False, capture_output=True, text=True, env=env
     )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(
             f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         )
-    return wall, int(proc.stderr.strip().splitlines()[-1])
+    user, system, rss = proc.stderr.strip().splitlines()[-1].split()
+    return wall, float(user) + float(system), int(rss)
 
 
 def bench(p: dict[str, Path], runs: int, env: dict[str, str]) -> dict[str, dict[str, float]]:
     cmds = commands(p)
     walls: dict[str, list[float]] = {k: [] for k in cmds}
+    cpus: dict[str, list[float]] = {k: [] for k in cmds}
     rss: dict[str, int] = dict.fromkeys(cmds, 0)
     subprocess.run(
         ["cat", *(str(x) for x in p["model"].iterdir())], stdout=subprocess.DEVNULL, check=True
@@ -173,11 +175,18 @@ def bench(p: dict[str, Path], runs: int, env: dict[str, str]) -> dict[str, dict[
     for r in range(runs):
         order = list(cmds) if r % 2 == 0 else list(reversed(cmds))
         for name in order:
-            wall, peak = timed(cmds[name], env)
+            wall, cpu, peak = timed(cmds[name], env)
             walls[name].append(wall)
+            cpus[name].append(cpu)
             rss[name] = max(rss[name], peak)
     return {
-        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "rss_mib": rss[k] / 1024}
+        k: {
+            "median": statistics.median(v),
+            "min": min(v),
+            "max": max(v),
+            "cpu": statistics.median(cpus[k]),
+            "rss_mib": rss[k] / 1024,
+        }
         for k, v in walls.items()
     }
 
@@ -202,13 +211,14 @@ def main() -> None:
         shutil.rmtree(Path(tmp) / "big")
         small = build(Path(tmp) / "small", args.shards, shard_bytes // 4)
         small_res = bench(small, 1, env)
-    print(
-        f"\n{'command':40} {'median s':>9} {'min':>7} {'max':>7} {'peak RSS MiB':>13} {'RSS at 1/4 size':>16}"
-    )
+    head = f"{'command':40} {'median s':>9} {'min':>7} {'max':>7} {'CPU s':>7}"
+    head += f" {'peak RSS MiB':>13} {'at 1/4':>7}"
+    print("\n" + head)
     for k, v in res.items():
         quarter = small_res[k]["rss_mib"]
         print(
-            f"{k:40} {v['median']:9.2f} {v['min']:7.2f} {v['max']:7.2f} {v['rss_mib']:13.0f} {quarter:16.0f}"
+            f"{k:40} {v['median']:9.2f} {v['min']:7.2f} {v['max']:7.2f} {v['cpu']:7.2f} "
+            f"{v['rss_mib']:13.0f} {quarter:7.0f}"
         )
     a, b = res["A model_signing verify"]["median"], res["B gate --only model-signature"]["median"]
     c, d = res["C sha256sum"]["median"], res["D gate check (signature+provenance)"]["median"]
@@ -216,6 +226,8 @@ def main() -> None:
     print(f"D / C (whole check vs sha256sum):                 {d / c:.2f}x  (goal <= 1.3)")
     e = res["E openssl dgst -sha256"]["median"]
     print(f"D / E (whole check vs openssl dgst, not a goal):  {d / e:.2f}x")
+    ca, cb = res["A model_signing verify"]["cpu"], res["B gate --only model-signature"]["cpu"]
+    print(f"CPU seconds B / A: {cb / ca:.2f}x (less sensitive to other load on the machine than wall time)")
     print(f"throughput: gate check {total / d / 1e9:.2f} GB/s, sha256sum {total / c / 1e9:.2f} GB/s")
     print(f"load average at end: {os.getloadavg()}")
 
