@@ -492,3 +492,20 @@ def test_check_reads_digests_from_the_inventory_not_the_files(tmp_path: Path, ke
     )
     outcome = check_.run(ctx)
     assert outcome.findings == [], outcome.findings
+
+
+def test_single_file_model(tmp_path: Path, keys: dict[str, Path]) -> None:
+    rel = make_release(tmp_path / "rel", {}, "signature: model.sig\n")
+    (rel / "weights.safetensors").write_bytes(model_files()["model.safetensors"])
+    text = (rel / "release.yaml").read_text().replace("path: model/", "path: weights.safetensors")
+    (rel / "release.yaml").write_text(text)
+    (rel / "model").rmdir()
+    sign_key(rel / "weights.safetensors", rel / "model.sig", keys["priv"])
+    pol = write_policy(tmp_path / "p.yaml", {MS: {"trusted_keys": [str(keys["pub"])]}})
+    code, report = check(rel, pol, MS)
+    assert code == 0, report["findings"]
+    assert result(report, MS)["details"]["files"] == 1
+    (rel / "weights.safetensors").write_bytes(model_files(seed=3)["model.safetensors"])
+    code, report = check(rel, pol, MS)
+    assert code == 1
+    assert blocked_by(report, "model-file-modified")[0]["location"]["path"] == "weights.safetensors"

@@ -219,3 +219,14 @@ def test_demo_key_is_clearly_marked_and_only_the_demo_policy_trusts_it() -> None
     for name in ("default", "strict"):
         tiers = load_policy(name).tiers
         assert all(not t.checks.get("model-signature", {}).get("trusted_keys") for t in tiers.values())
+
+
+def test_a_fifo_as_signature_does_not_hang(tmp_path: Path) -> None:
+    import os
+
+    rel = make_release(tmp_path / "rel", extra="signature: model.sig\n")
+    os.mkfifo(rel / "model.sig")
+    assert ModelSignatureCheck().digest_requests(load_manifest(rel).manifest, rel.resolve(), None) == []
+    code, report = run_json("check", str(rel), "--only", "model-signature", "--offline")
+    assert code == 1
+    assert any(f["rule"]["name"] == "signature-missing" for f in report["findings"])

@@ -298,6 +298,8 @@ def peek_serialization(manifest: Manifest, root: Path) -> Serialization | None:
         return None
     path = root / manifest.signature
     try:
+        if not path.is_file():  # never open a FIFO or device: it could block
+            return None
         with open(path, "rb") as fh:
             raw = fh.read(MAX_DOCUMENT_BYTES + 1)
         payload = unverified_payload(parse_json_document(raw, str(path)), str(path))
@@ -679,7 +681,8 @@ class ModelSignatureCheck(Check):
         sig_in_model = _rel_in_model(sig_rel, scope)
         for ig in ser.ignore_paths:
             norm = PurePosixPath(ig).as_posix()
-            if norm in cfg.allowed_ignore_paths or norm == sig_in_model:
+            allowed = {PurePosixPath(x).as_posix() for x in cfg.allowed_ignore_paths}
+            if norm in allowed or norm == sig_in_model:
                 continue
             kinds = {sensitive_kind(norm)} - {None}
             # A directory (or a name that turns out to hold files) hides whatever is below it.

@@ -559,7 +559,8 @@ class ProvenanceCheck(Check):
             roots["sha256 by file (model-signing default)"] = default_root_digest(base)
         ser = peek_serialization(m, ctx.release.root)
         if ser is not None:
-            ignored = [p for p in ser.ignore_paths if p in cfg.allowed_ignore_paths]
+            allowed = {PurePosixPath(x).as_posix() for x in cfg.allowed_ignore_paths}
+            ignored = [p for p in ser.ignore_paths if PurePosixPath(p).as_posix() in allowed]
             files = {r: e for r, e in mf.files.items() if not any(_under(r, p) for p in ignored)}
             enough = (
                 ser.method != "shards"
