@@ -305,11 +305,35 @@ def test_signature_missing(tmp_path: Path, keys: dict[str, Path]) -> None:
     assert blocked_by(report, "signature-missing")
 
 
-def test_unreadable_policy_key_is_a_check_error(signed: tuple[Path, Path], tmp_path: Path) -> None:
+def test_unreadable_policy_key_is_a_policy_error(signed: tuple[Path, Path], tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
     rel, _ = signed
-    code, report = check(rel, write_policy(tmp_path / "p.yaml", {MS: {"trusted_keys": ["nope.pub"]}}), MS)
-    assert code == 3
-    assert "nope.pub" in result(report, MS)["summary"]
+    pol = write_policy(tmp_path / "p.yaml", {MS: {"trusted_keys": ["nope.pub"]}})
+    result_ = run_cli("check", str(rel), "--policy", str(pol), "--only", MS, "--offline")
+    assert result_.exit_code == 2
+    assert (
+        "defaults.checks.model-signature.trusted_keys[0]" in result_.stderr and "nope.pub" in result_.stderr
+    )
+
+
+def test_trust_files_are_relative_to_the_policy_that_names_them(
+    signed: tuple[Path, Path], keys: dict[str, Path], tmp_path: Path
+) -> None:
+    rel, _ = signed
+    org = tmp_path / "org"
+    (org / "keys").mkdir(parents=True)
+    shutil.copyfile(keys["pub"], org / "keys" / "release.pub")
+    write_policy(org / "org.yaml", {MS: {"trusted_keys": ["keys/release.pub"]}})
+    # A team policy elsewhere extends it; the key path still resolves next to org.yaml.
+    team = tmp_path / "team" / "team.yaml"
+    team.parent.mkdir()
+    team.write_text(f"version: 1\nname: team\nextends: [{org / 'org.yaml'}]\n")
+    code, report = check(rel, team, MS)
+    assert code == 0, report["findings"]
+    # Inline PEM works too, and a team policy can only narrow what the parent trusts.
+    other = write_policy(tmp_path / "inline.yaml", {MS: {"trusted_keys": [keys["other_pub"].read_text()]}})
+    assert check(rel, other, MS)[0] == 1
 
 
 # --- certificate chain ---------------------------------------------------------

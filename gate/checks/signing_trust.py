@@ -42,7 +42,7 @@ from pydantic import Field, ValidationError, field_validator
 from gate.dsse import Statement, Verified, key_id, load_public_key, verify_envelope
 from gate.errors import CheckError, InputError
 from gate.models.base import StrictModel
-from gate.models.policy import Stricter
+from gate.models.policy import Stricter, TrustFile
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_TRUST_FILE_BYTES = 4 * 1024 * 1024
@@ -97,10 +97,10 @@ class TrustSettings(StrictModel):
     that kind trusts it.
     """
 
-    trusted_keys: Annotated[tuple[str, ...], Stricter.INTERSECTION] = Field(
+    trusted_keys: Annotated[tuple[str, ...], Stricter.INTERSECTION, TrustFile.PEM] = Field(
         (), description="PEM public keys (EC P-256/384/521 or Ed25519) whose signatures are trusted."
     )
-    certificate_authorities: Annotated[tuple[str, ...], Stricter.INTERSECTION] = Field(
+    certificate_authorities: Annotated[tuple[str, ...], Stricter.INTERSECTION, TrustFile.PEM] = Field(
         (), description="PEM CA certificates that certificate-chain signatures must lead to."
     )
     leaf_fingerprints: Annotated[tuple[str, ...] | None, Stricter.INTERSECTION] = Field(
@@ -110,7 +110,7 @@ class TrustSettings(StrictModel):
     sigstore_identities: Annotated[tuple[SigstoreIdentity, ...], Stricter.INTERSECTION] = Field(
         (), description="Keyless signers (Sigstore) the policy trusts."
     )
-    trust_root: str | None = Field(
+    trust_root: Annotated[str | None, TrustFile.JSON] = Field(
         None,
         description="Sigstore trusted_root.json (or client trust config) for offline keyless "
         "verification; without it keyless verification needs the network.",
@@ -137,7 +137,14 @@ def policy_path(policy_dir: Path | None, value: str, setting: str) -> Path:
     return policy_dir / path
 
 
-def _read_policy_file(policy_dir: Path | None, value: str, setting: str, limit: int) -> tuple[Path, bytes]:
+def _read_policy_file(policy_dir: Path | None, value: str, setting: str, limit: int) -> tuple[str, bytes]:
+    """(name for messages, bytes) of a trust file: inline text (as policy loading embeds it) or a path."""
+    text = value.lstrip()
+    if text.startswith(("-----BEGIN", "{")):
+        data = value.encode()
+        if len(data) > limit:
+            raise CheckError(f"policy setting {setting}: inline value larger than {limit} bytes")
+        return f"{setting} (inline)", data
     path = policy_path(policy_dir, value, setting)
     try:
         with open(path, "rb") as fh:
@@ -146,7 +153,7 @@ def _read_policy_file(policy_dir: Path | None, value: str, setting: str, limit: 
         raise CheckError(f"policy setting {setting}: cannot read '{path}': {exc.strerror or exc}") from None
     if len(data) > limit:
         raise CheckError(f"policy setting {setting}: '{path}' is larger than {limit} bytes")
-    return path, data
+    return str(path), data
 
 
 def load_trusted_keys(trust: TrustSettings, policy_dir: Path | None, setting: str) -> list[Any]:
@@ -690,7 +697,9 @@ def _sigstore_verifier(vctx: VerifyContext) -> Any:
         if "clienttrustconfig" in media:
             root = ClientTrustConfig.from_json(data.decode()).trusted_root
         else:
-            root = TrustedRoot.from_file(str(path))
+            from sigstore_models.trustroot import v1 as trustroot_v1
+
+            root = TrustedRoot(trustroot_v1.TrustedRoot.from_json(data))
     except Exception as exc:  # a third-party parser: any failure means an unusable trust root
         raise CheckError(
             f"policy setting {vctx.setting}.trust_root: '{path}' is not a Sigstore trust root ({exc})"
