@@ -26,7 +26,7 @@ demo: setup
 	@echo "== A local OSV mirror of recorded advisories (no internet needed)"
 	@$(BIN)/python -m gate.osv_mirror --records examples/osv-records --port $(OSV_PORT) \
 	  --background --pidfile $(OSV_PID) --max-lifetime 900
-	@echo "== The demo release: passes the default policy (with the local vulnerability source)"
+	@echo "== The demo release: passes the demo policy (default + local vulnerability source + demo signing key)"
 	@# The adversarial check attacks the demo's endpoint: a local server for its tiny model, loopback only.
 	@$(BIN)/python -m gate.redteam.demo_server --model examples/demo-release/model --port 18765 --max-seconds 600 & \
 	  pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \

@@ -30,15 +30,44 @@ class DigestRequest(StrictModel):
     """An extra digest a check needs, computed in the same single pass over the bytes.
 
     `shard_size` asks for one digest per consecutive shard of that many bytes
-    (as model-signing's sharded manifests use) instead of one per file.
+    (as model-signing's sharded manifests use) instead of one per file; an
+    empty file has one shard, the digest of no bytes. `paths` limits the
+    request to files at or below these release-relative paths (e.g. the model
+    directory), so a digest only one part of the release needs does not cost a
+    second hash over everything else; None means every file.
     """
 
     algorithm: str
     shard_size: int | None = Field(None, gt=0)
+    paths: tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:
         return self.algorithm if self.shard_size is None else f"{self.algorithm}/{self.shard_size}"
+
+    def applies_to(self, rel: str) -> bool:
+        if self.paths is None:
+            return True
+        for scope in self.paths:
+            p = scope.strip("/")
+            if p in ("", ".") or rel == p or rel.startswith(p + "/"):
+                return True
+        return False
+
+
+def merge_requests(requests: Iterable[DigestRequest]) -> tuple[DigestRequest, ...]:
+    """One request per digest key; their path scopes add up (unscoped wins)."""
+    merged: dict[str, DigestRequest] = {}
+    for r in requests:
+        if r.algorithm == "sha256" and not r.shard_size:
+            continue  # always computed
+        prev = merged.get(r.key)
+        if prev is None:
+            merged[r.key] = r
+        elif prev.paths is not None:
+            paths = None if r.paths is None else tuple(dict.fromkeys([*prev.paths, *r.paths]))
+            merged[r.key] = prev.model_copy(update={"paths": paths})
+    return tuple(merged.values())
 
 
 class Entry(StrictModel):
@@ -188,7 +217,7 @@ def build_inventory(
 ) -> Inventory:
     """Hash every file under `root` once, in parallel, with any extra digests requested."""
     root = root.resolve()
-    reqs = tuple({r.key: r for r in requests if r.algorithm != "sha256" or r.shard_size}.values())
+    reqs = merge_requests(requests)
     try:
         found, excluded = _walk(root)
     except OSError as exc:
@@ -207,7 +236,7 @@ def build_inventory(
         if not stat.S_ISREG(st.st_mode):
             return Entry(path=rel, kind="other")
         try:
-            sha, magic, extra, shards = _hash_file(path, reqs)
+            sha, magic, extra, shards = _hash_file(path, tuple(r for r in reqs if r.applies_to(rel)))
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror or exc}") from None
         if progress:

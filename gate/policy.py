@@ -23,6 +23,7 @@ from gate.models.policy import (
     Stricter,
     TierPolicy,
     TierSection,
+    TrustFile,
     WaiverSection,
 )
 from gate.risk import Tier
@@ -273,13 +274,53 @@ def _key_text(value: str, src: PolicySource, field: str) -> str:
     return text
 
 
+def _trust_file_kind(model: type[BaseModel], field: str) -> TrustFile | None:
+    info = model.model_fields.get(field)
+    return next((m for m in info.metadata if isinstance(m, TrustFile)), None) if info else None
+
+
+def _embed_trust_text(value: Any, kind: TrustFile, src: PolicySource, field: str) -> Any:
+    if not isinstance(value, str):
+        return value  # the check's own validation reports the wrong type
+    inline = value.lstrip().startswith("-----BEGIN" if kind is TrustFile.PEM else "{")
+    return value if inline else _trust_file(value, src, field, POLICY_MAX_BYTES)
+
+
+def _embed_check_trust_files(pf: PolicyFile, src: PolicySource) -> PolicyFile:
+    """Replace trust-file paths in check settings (fields marked `TrustFile`) by the files' text."""
+    from gate.checks import CHECKS, load_check
+
+    sections: list[tuple[str, TierSection]] = [("defaults", pf.defaults)]
+    sections += [(f"tiers.{t.value}", s) for t, s in pf.tiers.items()]
+    data: dict[str, Any] | None = None
+    for where, sec in sections:
+        for cid, cfg in (sec.checks or {}).items():
+            if cid not in CHECKS or not isinstance(cfg, dict):
+                continue
+            model = load_check(cid).Config
+            for key, value in cfg.items():
+                kind = _trust_file_kind(model, key)
+                if kind is None or value is None:
+                    continue
+                field = f"{where}.checks.{cid}.{key}"
+                if isinstance(value, list):
+                    new: Any = [_embed_trust_text(v, kind, src, f"{field}[{i}]") for i, v in enumerate(value)]
+                else:
+                    new = _embed_trust_text(value, kind, src, field)
+                if data is None:
+                    data = pf.model_dump(mode="json", exclude_none=True)
+                target = data["defaults"] if where == "defaults" else data["tiers"][where.split(".", 1)[1]]
+                target["checks"][cid][key] = new
+    return pf if data is None else PolicyFile.model_validate(data)
+
+
 def _chain(ref: str, base: Path | None, seen: tuple[str, ...]) -> list[tuple[PolicySource, PolicyFile]]:
     if len(seen) > MAX_EXTENDS_DEPTH:
         raise PolicyError(f"policy '{ref}': extends chain deeper than {MAX_EXTENDS_DEPTH}")
     src = _read(ref, base)
     if src.path in seen:
         raise PolicyError(f"{src.path}: extends cycle ({' → '.join([*seen, src.path])})")
-    pf = _embed_keys(_parse(src), src)
+    pf = _embed_check_trust_files(_embed_keys(_parse(src), src), src)
     out: list[tuple[PolicySource, PolicyFile]] = []
     for parent in pf.extends:
         out += _chain(parent, src.directory, (*seen, src.path))

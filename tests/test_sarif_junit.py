@@ -82,9 +82,9 @@ def test_sarif_results_point_into_the_repository(tmp_path: Path) -> None:
         "uriBaseId": "%SRCROOT%",
     }
     assert "region" not in loc  # no line: the uploader must not hash a "line" of a model file
-    manifest = by_rule["GATE-RI001"]["locations"][0]["physicalLocation"]
+    manifest = by_rule["GATE-RT002"]["locations"][0]["physicalLocation"]
     assert manifest["artifactLocation"]["uri"] == "examples/bad-release/release.yaml"
-    assert manifest["region"] == {"startLine": 19}
+    assert manifest["region"] == {"startLine": 16}
     for r, f in zip(run["results"], report.findings, strict=True):
         assert r["partialFingerprints"] == {"modelGateFindingId/v1": f.id}
         assert r["ruleIndex"] == [x["id"] for x in run["tool"]["driver"]["rules"]].index(r["ruleId"])
@@ -196,7 +196,7 @@ def test_junit_bad_release(tmp_path: Path) -> None:
     checks = cases(root, "model-gate.checks")
     assert set(checks) == {c.id for c in report.checks} >= {"release-integrity", "risk-tier"}
     fail = checks["release-integrity"].find("failure")
-    assert fail is not None and fail.attrib["message"].startswith("4 blocking")
+    assert fail is not None and fail.attrib["message"].startswith("3 blocking")
     assert "GATE-RI005 executable-code-in-release" in (fail.text or "")
     assert checks["risk-tier"].find("failure") is None
     rules = cases(root, "model-gate.rules")
@@ -204,7 +204,7 @@ def test_junit_bad_release(tmp_path: Path) -> None:
     failed = {n for n, c in rules.items() if c.find("failure") is not None}
     assert failed == {f"{f.rule.code} {f.rule.name}" for f in report.findings if f.effective_blocking}
     assert failed >= {
-        "GATE-RI001 declared-path-missing",
+        "GATE-SG004 signer-not-trusted",
         "GATE-RI002 link-escapes-release",
         "GATE-RI005 executable-code-in-release",
         "GATE-RI006 remote-code-reference",

@@ -16,6 +16,8 @@ from gate.models.finding import Rule
 CHECKS: dict[str, str] = {
     "release-integrity": "gate.checks.release_integrity:ReleaseIntegrityCheck",
     "risk-tier": "gate.checks.risk_tier:RiskTierCheck",
+    "model-signature": "gate.checks.model_signature:ModelSignatureCheck",
+    "provenance": "gate.checks.provenance:ProvenanceCheck",
     "monitoring": "gate.checks.monitoring:MonitoringCheck",
     "deployment": "gate.checks.deployment:DeploymentCheck",
     "dependencies": "gate.checks.dependencies:DependenciesCheck",

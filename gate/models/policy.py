@@ -12,6 +12,19 @@ from gate.models.finding import Severity
 from gate.risk import Tier
 
 
+class TrustFile(Enum):
+    """Field metadata for a check setting that names a trust file (key, CA, trust root).
+
+    A path is relative to the policy file that sets it; loading the policy
+    replaces it by the file's text (PEM, or JSON), so composition through
+    `extends:` keeps the right file and the policy's digest pins its content.
+    Text given inline (a PEM block, a JSON object) is kept as it is.
+    """
+
+    PEM = "pem"
+    JSON = "json"
+
+
 class Stricter(Enum):
     """How a check setting composes across `extends:`: the stricter side wins.
 

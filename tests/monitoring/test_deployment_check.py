@@ -261,9 +261,7 @@ def test_model_digest_is_the_model_signing_root_digest(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     from model_signing import signing
 
-    rel = demo_with(
-        tmp_path, manifest=lambda t: t.replace("\nserving:", "\nsignature: model.sig\n\nserving:")
-    )
+    rel = demo_with(tmp_path)  # the demo declares `signature: model.sig`; re-signed below
     key = tmp_path / "key.pem"
     key.write_bytes(
         ec.generate_private_key(ec.SECP256R1()).private_bytes(

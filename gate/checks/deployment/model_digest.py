@@ -31,9 +31,11 @@ class ReleaseDigests:
     signed: str | None  # the signature bundle's subject digest, when a bundle is shipped and readable
     files: int
     note: str = ""
+    stale: bool = False  # the bundle signs sha256 per file, yet the files give another digest
 
     def accepted(self) -> list[str]:
-        return [d for d in dict.fromkeys((self.computed, self.signed)) if d]
+        signed = None if self.stale else self.signed
+        return [d for d in dict.fromkeys((self.computed, signed)) if d]
 
 
 def model_root_digest(release: Release) -> tuple[str | None, int]:
@@ -58,33 +60,40 @@ def model_root_digest(release: Release) -> tuple[str | None, int]:
     return "sha256:" + h.hexdigest(), len(keyed)
 
 
-def signed_subject_digest(release: Release) -> tuple[str | None, str]:
+def signed_subject_digest(release: Release) -> tuple[str | None, str, bool]:
     """The subject digest in the release's model-signing bundle, unverified (the signature check verifies)."""
     rel = release.manifest.signature
     if not rel:
-        return None, ""
+        return None, "", False
     path = release.path(rel)
     try:
         if not path.is_file() or path.stat().st_size > BUNDLE_MAX_BYTES:
-            return None, f"signature bundle '{rel}' missing or too large"
+            return None, f"signature bundle '{rel}' missing or too large", False
         bundle = json.loads(path.read_bytes())
         payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True))
         subjects = payload["subject"]
         value = subjects[0]["digest"]["sha256"]
         if len(subjects) != 1 or not isinstance(value, str) or len(value) != 64:
-            return None, f"signature bundle '{rel}' has no single sha256 subject"
+            return None, f"signature bundle '{rel}' has no single sha256 subject", False
         int(value, 16)
-        return f"sha256:{value.lower()}", ""
+        ser = payload.get("predicate", {}).get("serialization", {})
+        default = ser.get("method") == "files" and ser.get("hash_type") == "sha256"
+        return f"sha256:{value.lower()}", "", default
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return None, f"signature bundle '{rel}' is not a readable model-signing bundle"
+        return None, f"signature bundle '{rel}' is not a readable model-signing bundle", False
 
 
 def release_digests(release: Release) -> ReleaseDigests:
     computed, files = model_root_digest(release)
-    signed, note = signed_subject_digest(release)
+    signed, note, default_settings = signed_subject_digest(release)
+    # Signed with the settings `computed` uses, a different digest means the files changed
+    # after signing: the (unverified) signed digest must not be accepted then.
+    stale = bool(signed and computed and signed != computed and default_settings)
     if signed and computed and signed != computed:
         note = (
-            "the signature's subject digest differs from the digest of the model files "
+            "the model files changed after signing: the signature's subject digest differs"
+            if stale
+            else "the signature's subject digest differs from the digest of the model files "
             "(signed with other settings, or files changed after signing)"
         )
-    return ReleaseDigests(computed, signed, files, note)
+    return ReleaseDigests(computed, signed, files, note, stale)

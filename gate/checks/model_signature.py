@@ -1,0 +1,853 @@
+"""Check `model-signature`: every model file is exactly what a trusted signer signed.
+
+Reads OpenSSF model-signing signatures (a Sigstore bundle around a DSSE-signed
+in-toto Statement whose predicate lists every file, or every shard of every
+file, with its digest). The signature is verified first (see
+`signing_trust`); only then is the signed file list compared with the
+release inventory, so the model's bytes are read once for the whole gate run:
+digests the inventory does not compute by default (blake2b, blake3, sharded
+digests) are requested through `digest_requests` and computed in the same
+single pass.
+
+model-signing's own verifier is not used on purpose: it re-reads the model,
+falls back to the web CAs for certificates without checking expiry or
+identity, and silently honours the signer's `ignore_paths`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from gate.checks.interface import Check, CheckContext, CheckOutcome
+from gate.checks.release_integrity import CODE_SUFFIXES, HF_CONFIG_NAMES
+from gate.checks.signing_trust import (
+    MAX_DOCUMENT_BYTES,
+    Problem,
+    ProblemKind,
+    TrustSettings,
+    VerifyContext,
+    parse_json_document,
+    unverified_payload,
+    verify_document,
+)
+from gate.dsse import Statement
+from gate.errors import CheckError, InputError
+from gate.inventory import DigestRequest, Entry, Inventory
+from gate.models.base import StrictModel
+from gate.models.finding import Finding, Rule, Severity
+from gate.models.manifest import Manifest
+from gate.models.policy import Stricter
+
+CHECK = "model-signature"
+PREDICATE_V1 = "https://model_signing/signature/v1.0"
+PREDICATE_V02 = "https://model_signing/Digests/v0.1"
+HASH_TYPES = frozenset({"sha256", "blake2b", "blake3"})
+GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
+# A sharded manifest needs one digest per shard held in memory; more than this
+# many cannot come from a real signature (the bundle size is bounded).
+MAX_SHARDS = 250_000
+MAX_FINDINGS_PER_RULE = 50
+TECHNIQUE = ("LLM03:2025", "AML.T0010")
+
+
+def _rule(
+    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
+) -> Rule:
+    return Rule(
+        code=code,
+        name=name,
+        check=CHECK,
+        severity=severity,
+        summary=summary,
+        why=why,
+        example=example,
+        fix=fix,
+        technique=kw.pop("technique", TECHNIQUE),
+        **kw,
+    )
+
+
+RULES = (
+    _rule(
+        "GATE-SG001",
+        "signature-missing",
+        Severity.HIGH,
+        "The release has no model signature (release.yaml declares none, or the file is absent).",
+        "Without a signature nobody can tell whether the weights are the ones the training "
+        "pipeline produced or ones swapped in on the way (a poisoned or backdoored model).",
+        "A release.yaml without `signature:`.",
+        "Sign the model directory with model-signing (`model_signing sign key|certificate|sigstore "
+        "model/ --signature model.sig`) and declare `signature: model.sig` in release.yaml.",
+    ),
+    _rule(
+        "GATE-SG002",
+        "signature-malformed",
+        Severity.HIGH,
+        "The signature file is not a readable model-signing signature.",
+        "A signature that cannot be read proves nothing; a truncated or hand-edited file is "
+        "also a sign that the release was assembled wrongly or tampered with.",
+        "A truncated model.sig, a v0.2 signature, or a bundle without a DSSE envelope.",
+        "Re-sign the model with model-signing 1.x and ship the file it writes unchanged.",
+    ),
+    _rule(
+        "GATE-SG003",
+        "signature-invalid",
+        Severity.CRITICAL,
+        "The signature does not verify: the signed content or the signature was altered.",
+        "A broken signature means the list of files and digests is not what the signer "
+        "signed: the release cannot be trusted at all.",
+        "A model.sig whose payload was edited to match modified weights.",
+        "Find out who changed the release; re-sign only from a trusted build.",
+        always_blocks=True,
+        waivable=False,
+    ),
+    _rule(
+        "GATE-SG004",
+        "signer-not-trusted",
+        Severity.HIGH,
+        "The signature is valid but the signer is not one the policy trusts.",
+        "Anyone can make a valid signature with their own key: what counts is who signed. "
+        "A key, CA, identity or OIDC issuer the policy does not pin is an unknown signer.",
+        "A model signed with a developer's laptop key, or keyless by the wrong account or workflow.",
+        "Sign with a trusted key or identity, or add the signer to the policy's "
+        "`trusted_keys`, `certificate_authorities` or `sigstore_identities` after review.",
+    ),
+    _rule(
+        "GATE-SG005",
+        "signing-certificate-invalid",
+        Severity.HIGH,
+        "The signing certificate is expired, not yet valid, not for code signing, or its chain is broken.",
+        "A certificate outside its validity period or issued for another purpose does not "
+        "vouch for the signer, even if it chains to a trusted CA.",
+        "A model signed with a certificate that expired last month.",
+        "Re-sign with a current code-signing certificate issued by the pinned CA.",
+    ),
+    _rule(
+        "GATE-SG006",
+        "model-file-modified",
+        Severity.CRITICAL,
+        "A model file's digest differs from the digest that was signed.",
+        "The file was changed after signing: the weights, tokenizer or config that would be "
+        "deployed are not the signed ones.",
+        "One flipped byte in model.safetensors after the release was signed.",
+        "Restore the signed file, or re-sign the model from a trusted build.",
+        always_blocks=True,
+        waivable=False,
+    ),
+    _rule(
+        "GATE-SG007",
+        "model-file-unsigned",
+        Severity.HIGH,
+        "A file in the model directory is not covered by the signature.",
+        "An unsigned file next to signed weights (a pickle, custom code, a tokenizer or chat "
+        "template) is loaded with the model and changes what it does.",
+        "A `modeling_extra.py` or a second weights file added after signing.",
+        "Remove the file, or re-sign the model directory including it.",
+    ),
+    _rule(
+        "GATE-SG008",
+        "signed-file-missing",
+        Severity.HIGH,
+        "A file the signature lists is absent from the model directory.",
+        "The model that would be deployed is not the one signed: a missing shard, config "
+        "or tokenizer changes or breaks the model.",
+        "model-00002-of-00002.safetensors listed in the signature but not shipped.",
+        "Ship every signed file, or re-sign what is actually released.",
+    ),
+    _rule(
+        "GATE-SG009",
+        "model-file-renamed",
+        Severity.HIGH,
+        "A signed file is present under another name.",
+        "Loaders choose files by name: a renamed file can swap which weights or config are "
+        "used while every digest still matches some signed file.",
+        "tokenizer.json signed as `tokenizer.json` but shipped as `tokenizer_old.json`.",
+        "Restore the signed file names, or re-sign the model.",
+    ),
+    _rule(
+        "GATE-SG010",
+        "signature-ignores-sensitive-files",
+        Severity.HIGH,
+        "The signature's `ignore_paths` exclude code, config, tokenizer or template files.",
+        "model-signing verifiers silently skip ignored paths, so whoever controls the "
+        "release can change those files freely: code runs at load time, and config, "
+        "tokenizer and chat template change what the model does.",
+        "Signed with `--ignore-paths tokenizer_config.json` (which holds the chat template).",
+        "Re-sign without ignoring these files.",
+    ),
+    _rule(
+        "GATE-SG011",
+        "symlink-in-model",
+        Severity.HIGH,
+        "The model directory contains a symbolic link.",
+        "A link's target can change after signing without changing anything signed, and "
+        "can point at files outside the release.",
+        "`model/weights.safetensors -> /mnt/cache/weights.safetensors`.",
+        "Replace the link with the file it points to and re-sign.",
+    ),
+    _rule(
+        "GATE-SG012",
+        "root-digest-mismatch",
+        Severity.CRITICAL,
+        "The signed root digest does not match the signed file list or the release's files.",
+        "The subject digest is what other documents (provenance, attestations) refer to; "
+        "one that does not match the listed files means the manifest was forged or corrupted.",
+        "A signature whose subject digest was computed over a different file list.",
+        "Re-sign the model with model-signing; do not edit signature files by hand.",
+        always_blocks=True,
+    ),
+)
+
+
+class ModelSignatureConfig(TrustSettings):
+    allowed_ignore_paths: Annotated[tuple[str, ...], Stricter.INTERSECTION] = Field(
+        GIT_PATHS,
+        description="Paths (relative to the model directory) that may stay unsigned when the "
+        "signature ignores them. Git metadata by default; never code, config or tokenizers.",
+    )
+
+
+# ---------------------------------------------------------------------------
+# The signed manifest
+
+
+class Serialization(StrictModel):
+    method: Literal["files", "shards"]
+    hash_type: str
+    allow_symlinks: bool = False
+    shard_size: int | None = Field(None, gt=0)
+    ignore_paths: tuple[str, ...] = ()
+
+    @property
+    def algorithm(self) -> str:
+        """The `algorithm` every resource of this serialization carries."""
+        if self.method == "shards":
+            return f"{self.hash_type}-sharded-{self.shard_size}"
+        return self.hash_type
+
+    def request(self, scope: str) -> DigestRequest | None:
+        """What the inventory must compute for this serialization, beyond sha256 per file."""
+        if self.method == "files":
+            return (
+                None
+                if self.hash_type == "sha256"
+                else DigestRequest(algorithm=self.hash_type, paths=(scope,))
+            )
+        return DigestRequest(algorithm=self.hash_type, shard_size=self.shard_size, paths=(scope,))
+
+
+class Resource(StrictModel):
+    name: str = Field(max_length=4096)
+    algorithm: str
+    digest: str = Field(pattern=r"^[0-9a-f]{16,256}$")
+
+
+class SignedManifest(StrictModel):
+    # The v1.0 predicate says verifiers ignore fields they do not know.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    serialization: Serialization
+    resources: tuple[Resource, ...]
+
+
+def serialization_of(predicate: Any) -> Serialization:
+    """The serialization settings of a model-signing predicate; ValueError when unusable."""
+    if not isinstance(predicate, dict):
+        raise ValueError("predicate is not an object")
+    try:
+        ser = Serialization.model_validate(predicate.get("serialization"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ValueError(f"serialization.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    if ser.hash_type not in HASH_TYPES:
+        raise ValueError(f"hash type '{ser.hash_type}' is not one model-signing emits")
+    if ser.method == "shards" and (ser.shard_size is None or ser.hash_type == "blake3"):
+        raise ValueError("sharded serialization needs a shard size and sha256 or blake2b")
+    return ser
+
+
+def model_scope(manifest: Manifest) -> str:
+    scope = PurePosixPath(manifest.model.path).as_posix()
+    return "" if scope == "." else scope
+
+
+def _rel_in_model(path: str, scope: str) -> str | None:
+    if not scope:
+        return path
+    if path == scope:
+        return "."
+    if path.startswith(scope + "/"):
+        return path[len(scope) + 1 :]
+    return None
+
+
+def peek_serialization(manifest: Manifest, root: Path) -> Serialization | None:
+    """The serialization the (not yet verified) signature declares, or None.
+
+    Only decides which digests the inventory computes in its single pass.
+    """
+    if not manifest.signature:
+        return None
+    path = root / manifest.signature
+    try:
+        if not path.is_file():  # never open a FIFO or device: it could block
+            return None
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_DOCUMENT_BYTES + 1)
+        payload = unverified_payload(parse_json_document(raw, str(path)), str(path))
+        if payload is None:
+            return None
+        return serialization_of(payload.get("predicate"))
+    except (OSError, InputError, ValueError):
+        return None
+
+
+def shard_count(root: Path, scope: str, shard_size: int) -> int:
+    """How many shard digests a sharded manifest of the model needs (stat only)."""
+    base = root / scope if scope else root
+    if base.is_file():
+        return math.ceil(base.stat().st_size / shard_size)
+    total = 0
+    for dirpath, _dirs, files in os.walk(base):
+        for name in files:
+            try:
+                size = os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+            total += math.ceil(size / shard_size)
+    return total
+
+
+def root_digest(digests_hex: Iterable[str]) -> str:
+    """model-signing's subject digest: sha256 over the raw per-item digests, in order."""
+    h = hashlib.sha256()
+    for d in digests_hex:
+        h.update(bytes.fromhex(d))
+    return h.hexdigest()
+
+
+def _split_shard(name: str) -> tuple[str, int, int] | None:
+    path, _, rest = name.rpartition(":")
+    path2, _, start = path.rpartition(":")
+    if not path2 or not start.isdigit() or not rest.isdigit():
+        return None
+    return path2, int(start), int(rest)
+
+
+def item_key(name: str, method: str) -> tuple[Any, ...]:
+    """model-signing's canonical order: by path components, then shard offsets."""
+    if method == "shards":
+        parts = _split_shard(name)
+        if parts is not None:
+            return (PurePosixPath(parts[0]).parts, parts[1], parts[2])
+    return (PurePosixPath(name).parts, 0, 0)
+
+
+@dataclass
+class ModelFiles:
+    files: dict[str, Entry]  # path relative to the model directory -> entry
+    symlinks: list[Entry]
+    others: list[Entry]
+
+
+def model_files(inv: Inventory, scope: str, exclude: Iterable[str] = ()) -> ModelFiles:
+    skip = set(exclude)
+    out = ModelFiles({}, [], [])
+    for e in inv.entries:
+        rel = _rel_in_model(e.path, scope)
+        if rel is None or e.path in skip:
+            continue
+        if e.kind == "file":
+            out.files[rel] = e
+        elif e.kind == "symlink":
+            out.symlinks.append(e)
+        else:
+            out.others.append(e)
+    return out
+
+
+def actual_items(files: dict[str, Entry], ser: Serialization) -> dict[str, str] | None:
+    """name -> hex digest for the release's files under the signed serialization.
+
+    None when the inventory lacks a digest the serialization needs.
+    """
+    out: dict[str, str] = {}
+    req = ser.request("")
+    for rel, e in files.items():
+        if ser.method == "files":
+            d = e.sha256 if req is None else e.digests.get(req.key)
+            if d is None:
+                return None
+            out[rel] = d
+        else:
+            assert req is not None and ser.shard_size
+            if e.size == 0:
+                continue  # model-signing lists no shard for an empty file
+            shards = e.shard_digests.get(req.key)
+            if shards is None:
+                return None
+            for i, d in enumerate(shards):
+                start = i * ser.shard_size
+                out[f"{rel}:{start}:{min(start + ser.shard_size, e.size)}"] = d
+    return out
+
+
+def default_root_digest(files: dict[str, Entry]) -> str:
+    """The root digest `model_signing sign` (sha256, by file) gives these files."""
+    names = sorted(files, key=lambda n: item_key(n, "files"))
+    return root_digest(files[n].sha256 or "" for n in names)
+
+
+def _under(rel: str, prefix: str) -> bool:
+    prefix = PurePosixPath(prefix).as_posix()
+    return prefix in ("", ".") or rel == prefix or rel.startswith(prefix + "/")
+
+
+def sensitive_kind(name: str) -> str | None:
+    """Why a file name counts as code, config, tokenizer or template, or None."""
+    p = PurePosixPath(name)
+    low = p.name.lower()
+    suffix = p.suffix.lower()
+    if suffix in CODE_SUFFIXES:
+        return "code"
+    if "template" in low or suffix in (".jinja", ".jinja2", ".j2"):
+        return "template"
+    if any(
+        t in low for t in ("tokenizer", "vocab", "merges", "special_tokens", "added_tokens")
+    ) or suffix in (
+        ".model",
+        ".tiktoken",
+        ".spm",
+    ):
+        return "tokenizer"
+    if (
+        p.name in HF_CONFIG_NAMES
+        or "config" in low
+        or suffix in (".json", ".yaml", ".yml", ".toml", ".cfg", ".ini")
+    ):
+        return "config"
+    return None
+
+
+# ---------------------------------------------------------------------------
+
+
+class ModelSignatureCheck(Check):
+    id = CHECK
+    title = "Model signature"
+    description = (
+        "The model directory carries a model-signing signature by a signer the policy trusts "
+        "(pinned key, pinned CA, or Sigstore identity), and every file matches it: nothing "
+        "modified, added, removed, renamed, ignored or linked."
+    )
+    rules = RULES
+    Config = ModelSignatureConfig
+
+    def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
+        ser = peek_serialization(manifest, root)
+        if ser is None:
+            return []
+        scope = model_scope(manifest)
+        if ser.method == "shards" and ser.shard_size:
+            try:
+                if shard_count(root, scope, ser.shard_size) > MAX_SHARDS:
+                    return []  # run() reports the signature as unusable
+            except OSError:
+                return []
+        req = ser.request(scope)
+        return [req] if req else []
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        cfg: ModelSignatureConfig = ctx.config
+        m = ctx.manifest
+        scope = model_scope(m)
+        if not m.signature:
+            return CheckOutcome(
+                findings=[
+                    self.finding(
+                        "signature-missing",
+                        "release.yaml declares no model signature",
+                        path="release.yaml",
+                        key="undeclared",
+                    )
+                ],
+                summary="no signature declared",
+            )
+        sig_rel = PurePosixPath(m.signature).as_posix()
+        sig_path = ctx.release.path(m.signature)
+        entry = ctx.release.inventory.by_path().get(sig_rel)
+        if entry is None or entry.kind != "file":
+            return CheckOutcome(
+                findings=[
+                    self.finding(
+                        "signature-missing",
+                        f"the declared signature '{m.signature}' is not a file in the release",
+                        path="release.yaml",
+                        line=ctx.release.line_of("signature"),
+                        key="absent",
+                    )
+                ],
+                summary="signature file missing",
+            )
+        try:
+            with open(sig_path, "rb") as fh:
+                raw = fh.read(MAX_DOCUMENT_BYTES + 1)
+        except OSError as exc:
+            raise CheckError(f"{sig_rel}: cannot read: {exc.strerror or exc}") from None
+        vctx = VerifyContext(
+            trust=cfg,
+            policy_dir=ctx.policy_dir,
+            offline=ctx.offline,
+            clock=ctx.clock,
+            setting=f"checks.{CHECK}",
+        )
+        outcome = verify_document(raw, sig_rel, vctx)
+        if outcome.statement is None or outcome.signer is None:
+            findings = [self._problem_finding(p, sig_rel) for p in outcome.problems]
+            return CheckOutcome(findings=findings, summary=findings[0].title if findings else "not verified")
+        findings, details = self._compare(ctx, cfg, outcome.statement, sig_rel, scope)
+        details["signer"] = outcome.signer.summary
+        details["method"] = outcome.signer.method
+        details["signer_details"] = outcome.signer.details
+        n = details.get("files", 0)
+        summary = (
+            f"{n} files match the signature by {outcome.signer.summary}"
+            if not findings
+            else f"signed by {outcome.signer.summary}; {len(findings)} problems"
+        )
+        return CheckOutcome(findings=findings, summary=summary, details=details)
+
+    # -- findings ------------------------------------------------------------
+
+    def _problem_finding(self, p: Problem, sig_rel: str) -> Finding:
+        rule = {
+            ProblemKind.MALFORMED: "signature-malformed",
+            ProblemKind.INVALID: "signature-invalid",
+            ProblemKind.UNTRUSTED: "signer-not-trusted",
+            ProblemKind.CERT_INVALID: "signing-certificate-invalid",
+        }[p.kind]
+        return self.finding(rule, p.message, path=sig_rel, key=p.kind.value, evidence=_jsonable(p.evidence))
+
+    def _compare(
+        self, ctx: CheckContext, cfg: ModelSignatureConfig, st: Statement, sig_rel: str, scope: str
+    ) -> tuple[list[Finding], dict[str, Any]]:
+        findings: list[Finding] = []
+
+        def malformed(msg: str, key: str) -> tuple[list[Finding], dict[str, Any]]:
+            return [self.finding("signature-malformed", f"{sig_rel}: {msg}", path=sig_rel, key=key)], {}
+
+        if st.predicateType == PREDICATE_V02:
+            return malformed(
+                "a model-signing v0.2 signature: it lists no serialization and cannot prove completeness; "
+                "re-sign with model-signing 1.x",
+                "v0.2",
+            )
+        if st.predicateType != PREDICATE_V1:
+            return malformed(
+                f"predicate type '{st.predicateType}' is not a model-signing signature", "predicate"
+            )
+        if len(st.subject) != 1 or "sha256" not in st.subject[0].digest:
+            return malformed("expected one subject with a sha256 root digest", "subject")
+        signed_root = st.subject[0].digest["sha256"]
+        try:
+            ser = serialization_of(st.predicate)
+            signed = SignedManifest.model_validate(st.predicate)
+        except (ValueError, ValidationError) as exc:
+            msg = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _validation(exc)
+            return malformed(f"unusable signed manifest: {msg}", "manifest")
+        names = [r.name for r in signed.resources]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            return malformed(f"the signed manifest lists '{dup}' twice", "duplicate")
+        wrong = [r for r in signed.resources if r.algorithm != ser.algorithm]
+        if wrong:
+            return malformed(
+                f"resource '{wrong[0].name}' has algorithm '{wrong[0].algorithm}', the serialization says "
+                f"'{ser.algorithm}'",
+                "algorithm",
+            )
+        listed_root = root_digest(r.digest for r in signed.resources)
+        if listed_root != signed_root:
+            findings.append(
+                self.finding(
+                    "root-digest-mismatch",
+                    f"{sig_rel}: the signed root digest does not match the signed file list",
+                    path=sig_rel,
+                    key="listed",
+                    evidence={"signed_root": signed_root, "root_of_listed_files": listed_root},
+                )
+            )
+        details: dict[str, Any] = {
+            "hash_type": ser.hash_type,
+            "serialization": ser.method,
+            "shard_size": ser.shard_size,
+            "root_digest": f"sha256:{signed_root}",
+            "ignore_paths": list(ser.ignore_paths),
+        }
+
+        # Which files may stay unsigned: the signature itself, and what both the
+        # signature and the policy agree to ignore.
+        mf = model_files(ctx.release.inventory, scope, exclude=[sig_rel])
+        exempt = {
+            rel
+            for rel in mf.files
+            if any(_under(rel, p) for p in ser.ignore_paths)
+            and any(_under(rel, p) for p in cfg.allowed_ignore_paths)
+        }
+        findings += self._ignored_sensitive(ser, mf, cfg, sig_rel, scope)
+        for e in mf.symlinks:
+            findings.append(
+                self.finding(
+                    "symlink-in-model",
+                    f"'{e.path}' is a symbolic link (to '{e.link_target}')",
+                    path=e.path,
+                    evidence={"target": e.link_target},
+                )
+            )
+        for e in mf.others:
+            findings.append(
+                self.finding(
+                    "model-file-unsigned", f"'{e.path}' is not a regular file", path=e.path, key="special"
+                )
+            )
+        files = {rel: e for rel, e in mf.files.items() if rel not in exempt}
+        if ser.method == "shards" and ser.shard_size:
+            needed = sum(math.ceil(e.size / ser.shard_size) for e in files.values())
+            if needed > MAX_SHARDS:
+                findings.append(
+                    self.finding(
+                        "signature-malformed",
+                        f"{sig_rel}: shard size {ser.shard_size} would need {needed} shard digests "
+                        f"(more than {MAX_SHARDS}); no real signature lists that many",
+                        path=sig_rel,
+                        key="shards",
+                    )
+                )
+                return findings, details
+        actual = actual_items(files, ser)
+        if actual is None:
+            raise CheckError(f"{CHECK}: the inventory lacks {ser.algorithm} digests of the model files")
+        expected = {r.name: r.digest for r in signed.resources}
+        not_files = {_rel_in_model(e.path, scope) or e.path: e.kind for e in [*mf.symlinks, *mf.others]}
+        findings += self._file_findings(expected, actual, files, ser, scope, not_files)
+        if ser.method == "shards":
+            for rel, e in sorted(files.items()):
+                if e.size == 0 and rel not in _signed_paths(expected, ser):
+                    findings.append(
+                        self.finding(
+                            "model-file-unsigned",
+                            f"'{e.path}' is empty: a sharded signature cannot list empty files",
+                            path=e.path,
+                            key="empty",
+                            severity=Severity.LOW,
+                        )
+                    )
+        if not any(
+            f.rule.name
+            in ("model-file-modified", "model-file-unsigned", "signed-file-missing", "model-file-renamed")
+            and f.severity > Severity.LOW
+            for f in findings
+        ):
+            ordered = sorted(actual, key=lambda n: item_key(n, ser.method))
+            recomputed = root_digest(actual[n] for n in ordered)
+            details["recomputed_root_digest"] = f"sha256:{recomputed}"
+            if recomputed != signed_root and listed_root == signed_root:
+                findings.append(
+                    self.finding(
+                        "root-digest-mismatch",
+                        f"{sig_rel}: the root digest of the release's files differs from the signed one "
+                        "(the signed list is not in model-signing's order)",
+                        path=sig_rel,
+                        key="recomputed",
+                        evidence={"signed_root": signed_root, "recomputed": recomputed},
+                    )
+                )
+        details["files"] = len(files)
+        details["unsigned_but_allowed"] = sorted(exempt)
+        return _cap(findings), details
+
+    def _ignored_sensitive(
+        self, ser: Serialization, mf: ModelFiles, cfg: ModelSignatureConfig, sig_rel: str, scope: str
+    ) -> list[Finding]:
+        out = []
+        sig_in_model = _rel_in_model(sig_rel, scope)
+        for ig in ser.ignore_paths:
+            norm = PurePosixPath(ig).as_posix()
+            allowed = {PurePosixPath(x).as_posix() for x in cfg.allowed_ignore_paths}
+            if norm in allowed or norm == sig_in_model:
+                continue
+            kinds = {sensitive_kind(norm)} - {None}
+            # A directory (or a name that turns out to hold files) hides whatever is below it.
+            kinds |= {sensitive_kind(rel) for rel in mf.files if rel != norm and _under(rel, norm)} - {None}
+            if kinds:
+                out.append(
+                    self.finding(
+                        "signature-ignores-sensitive-files",
+                        f"the signature ignores '{norm}' ({', '.join(sorted(k for k in kinds if k))})",
+                        path=sig_rel,
+                        key=norm,
+                        evidence={"ignore_path": norm, "kinds": sorted(k for k in kinds if k)},
+                    )
+                )
+        return out
+
+    def _file_findings(
+        self,
+        expected: dict[str, str],
+        actual: dict[str, str],
+        files: dict[str, Entry],
+        ser: Serialization,
+        scope: str,
+        not_files: dict[str, str],
+    ) -> list[Finding]:
+        def full(rel: str) -> str:
+            return rel if not scope else (scope if rel == "." else f"{scope}/{rel}")
+
+        exp = _group(expected, ser)
+        act = _group(actual, ser)
+        out: list[Finding] = []
+        for rel in sorted(exp.keys() & act.keys(), key=lambda n: item_key(n, "files")):
+            if exp[rel] != act[rel]:
+                first = next((n for n, d in exp[rel] if (n, d) not in act[rel]), None)
+                out.append(
+                    self.finding(
+                        "model-file-modified",
+                        f"'{full(rel)}' differs from the signed file",
+                        path=full(rel),
+                        evidence={
+                            "algorithm": ser.algorithm,
+                            "expected": _digests(exp[rel]),
+                            "found": _digests(act[rel]),
+                            **({"first_differing_item": first} if first and ser.method == "shards" else {}),
+                        },
+                    )
+                )
+        missing = sorted(exp.keys() - act.keys(), key=lambda n: item_key(n, "files"))
+        added = sorted(act.keys() - exp.keys(), key=lambda n: item_key(n, "files"))
+        by_content: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for rel in added:
+            by_content.setdefault(_content(act[rel]), []).append(rel)
+        renamed: set[str] = set()
+        for rel in missing:
+            candidates = [a for a in by_content.get(_content(exp[rel]), []) if a not in renamed]
+            if candidates:
+                new = candidates[0]
+                renamed.add(new)
+                out.append(
+                    self.finding(
+                        "model-file-renamed",
+                        f"'{full(rel)}' was signed under that name and is now '{full(new)}'",
+                        path=full(new),
+                        key=rel,
+                        evidence={"signed_name": full(rel), "found_name": full(new)},
+                    )
+                )
+            else:
+                kind = not_files.get(rel)
+                what = (
+                    "is signed as a regular file but is now a symbolic link"
+                    if kind == "symlink"
+                    else "is signed as a regular file but is now a special file"
+                    if kind
+                    else "is signed but missing from the release"
+                )
+                out.append(
+                    self.finding(
+                        "signed-file-missing",
+                        f"'{full(rel)}' {what}",
+                        path=full(rel),
+                        evidence={"algorithm": ser.algorithm, "expected": _digests(exp[rel])},
+                    )
+                )
+        for rel in added:
+            if rel in renamed:
+                continue
+            e = files.get(rel)
+            out.append(
+                self.finding(
+                    "model-file-unsigned",
+                    f"'{full(rel)}' is not covered by the signature",
+                    path=full(rel),
+                    evidence={"sha256": e.sha256 if e else None, "bytes": e.size if e else None},
+                )
+            )
+        return out
+
+
+def _group(items: dict[str, str], ser: Serialization) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Items per file: (item name, digest) in order; one item per file when not sharded."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for name, d in items.items():
+        path = name
+        if ser.method == "shards":
+            parts = _split_shard(name)
+            path = parts[0] if parts else name
+        grouped.setdefault(path, []).append((name, d))
+    return {p: tuple(sorted(v, key=lambda t: item_key(t[0], ser.method))) for p, v in grouped.items()}
+
+
+def _content(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """What identifies a file's content regardless of its name: its digests (and shard offsets)."""
+    out = []
+    for name, d in items:
+        parts = _split_shard(name) if ":" in name else None
+        out.append((f"{parts[1]}:{parts[2]}" if parts else "", d))
+    return tuple(out)
+
+
+def _digests(items: tuple[tuple[str, str], ...]) -> str | list[str]:
+    if len(items) == 1:
+        return items[0][1]
+    return [f"{n}={d}" for n, d in items[:20]] + ([f"... {len(items) - 20} more"] if len(items) > 20 else [])
+
+
+def _signed_paths(expected: dict[str, str], ser: Serialization) -> set[str]:
+    return set(_group(expected, ser))
+
+
+def _cap(findings: list[Finding]) -> list[Finding]:
+    """At most MAX_FINDINGS_PER_RULE per rule, then one finding saying how many more."""
+    out: list[Finding] = []
+    counts: dict[str, int] = {}
+    extra: dict[str, list[Finding]] = {}
+    for f in findings:
+        counts[f.rule.name] = counts.get(f.rule.name, 0) + 1
+        if counts[f.rule.name] <= MAX_FINDINGS_PER_RULE:
+            out.append(f)
+        else:
+            extra.setdefault(f.rule.name, []).append(f)
+    for name, rest in extra.items():
+        first = rest[0]
+        out.append(
+            ModelSignatureCheck.finding(
+                name,
+                f"... and {len(rest)} more files with the same problem",
+                key="more",
+                severity=first.severity,
+                evidence={"paths": [f.location.path for f in rest[:200]]},
+            )
+        )
+    return out
+
+
+def _validation(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
