@@ -1,0 +1,156 @@
+"""Run every indicator over one dataset (one file or a directory of shards)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gate.datacheck.common import Segments
+from gate.datacheck.config import TrainingDataConfig
+from gate.datacheck.duplicates import DuplicateResult, NearDuplicateIndex
+from gate.datacheck.injection import InjectionScanner, InjectionTallies
+from gate.datacheck.readers import BadRows, DatasetUnreadable, read_batches
+from gate.datacheck.rows import Row
+from gate.datacheck.secrets import SecretScanner, SecretTallies
+from gate.datacheck.shift import Profile
+from gate.datacheck.text import TOKEN_TABLE
+from gate.datacheck.triggers import (
+    NONE,
+    Outcomes,
+    TriggerCounter,
+    TriggerResult,
+    TriggerVerifier,
+    find_candidates,
+)
+
+DEDUP_CHARS = 1200  # near-duplicate signatures look at the opening of long texts only
+
+
+@dataclass(frozen=True)
+class DataFile:
+    rel: str  # release-relative path, as reported
+    path: Path
+    fmt: str
+
+
+@dataclass
+class Unreadable:
+    file: str
+    reason: str
+    row: int | None
+
+
+@dataclass
+class DatasetResult:
+    rows: int = 0
+    bad: dict[str, BadRows] = field(default_factory=dict)  # file -> malformed rows
+    unreadable: list[Unreadable] = field(default_factory=list)
+    kind: str = "text"  # "labelled" | "generative" | "text"
+    injection: InjectionTallies | None = None
+    secrets: SecretTallies | None = None
+    duplicates: DuplicateResult | None = None
+    triggers: TriggerResult | None = None
+    profile: Profile = field(default_factory=Profile)
+    seconds: float = 0.0
+
+    @property
+    def malformed(self) -> int:
+        return sum(b.count for b in self.bad.values())
+
+
+class _Pass:
+    """Reads the files once, recording malformed rows and unreadable files."""
+
+    def __init__(self, files: list[DataFile], cfg: TrainingDataConfig, result: DatasetResult) -> None:
+        self.files = files
+        self.cfg = cfg
+        self.result = result
+
+    def batches(self, record: bool) -> Iterator[tuple[str, list[Row]]]:
+        for f in self.files:
+            bad = BadRows(self.cfg.max_examples)
+            try:
+                for rows in read_batches(f.path, f.fmt, self.cfg.fields, bad, max_row_bytes=self.cfg.max_row_bytes):
+                    yield f.rel, rows
+            except DatasetUnreadable as exc:
+                if record:
+                    self.result.unreadable.append(Unreadable(f.rel, exc.reason, exc.row))
+            if record and bad.count:
+                self.result.bad[f.rel] = bad
+
+
+def analyse(files: list[DataFile], cfg: TrainingDataConfig, *, profile_only: bool = False) -> DatasetResult:
+    """One streaming pass for every indicator, a second one for trigger candidates if there are any."""
+    start = time.perf_counter()
+    res = DatasetResult()
+    reader = _Pass(files, cfg, res)
+    limit = cfg.max_examples
+    outcomes = Outcomes(cfg.max_outcomes)
+    counter = TriggerCounter(cfg.max_vocabulary, cfg.trigger_bigrams and not profile_only)
+    inj = InjectionScanner(cfg.injection_patterns, limit)
+    sec = SecretScanner(
+        cfg.pii_allowed_email_domains, cfg.pii_allowed_values, cfg.secret_placeholder_markers, limit
+    )
+    dup = NearDuplicateIndex(cfg.near_duplicate_similarity, cfg.max_tracked_clusters, limit)
+    prof = res.profile
+    labelled = generative = False
+    table = TOKEN_TABLE
+    for rel, rows in reader.batches(record=True):
+        res.rows += len(rows)
+        prompt_toks = [r.prompt.lower().translate(table).split() for r in rows]
+        ys = [outcomes.of(r) for r in rows]
+        counter.add(ys, prompt_toks)
+        prof.add_lengths([len(r.prompt) + len(r.response) for r in rows])
+        labels = [r.label for r in rows if r.label is not None]
+        if labels:
+            labelled = True
+            prof.labels.update(labels)
+        if profile_only:
+            continue
+        seg = Segments.of(rows)
+        inj.scan(rel, rows, seg)
+        sec.scan(rel, rows, seg)
+        for r, toks in zip(rows, prompt_toks, strict=True):
+            if r.response:
+                generative = True
+                toks = toks + r.response[:DEDUP_CHARS].lower().translate(table).split()
+            elif len(r.prompt) > DEDUP_CHARS:
+                toks = r.prompt[:DEDUP_CHARS].lower().translate(table).split()
+            dup.add(rel, r.n, toks, r.label, r.prompt)
+    prof.words = counter.totals()
+    res.kind = "labelled" if labelled else ("generative" if generative else "text")
+    if profile_only:
+        res.seconds = time.perf_counter() - start
+        return res
+    res.injection = inj.out
+    res.secrets = sec.out
+    res.duplicates = dup.result()
+    n = res.rows
+    if outcomes.kind is None or set(counter.rows) <= {NONE}:
+        res.triggers = TriggerResult(applicable=False, outcome_kind=None)
+    else:
+        cands, tested = find_candidates(
+            counter,
+            min_support=cfg.trigger_min_support,
+            max_fraction=cfg.trigger_max_support_fraction,
+            min_skew=cfg.trigger_min_skew,
+            max_p=cfg.trigger_max_p_value,
+        )
+        verifier = TriggerVerifier(counter, outcomes, cands, limit)
+        if cands:
+            for rel, rows in reader.batches(record=False):
+                verifier.add(rel, rows)
+        res.triggers = verifier.result(
+            tested=tested,
+            n_rows=n,
+            min_support=cfg.trigger_min_support,
+            min_skew=cfg.trigger_min_skew,
+            max_p=cfg.trigger_max_p_value,
+            max_context=cfg.trigger_max_context_support,
+            kind=outcomes.kind,
+            pruned_below=counter.pruned_below,
+        )
+    res.seconds = time.perf_counter() - start
+    return res
