@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,6 @@ from gate.datacheck.readers import BadRows, DatasetUnreadable, read_batches
 from gate.datacheck.rows import Row
 from gate.datacheck.secrets import SecretScanner, SecretTallies
 from gate.datacheck.shift import Profile
-from gate.datacheck.text import TOKEN_TABLE
 from gate.datacheck.triggers import (
     NONE,
     Outcomes,
@@ -24,8 +24,9 @@ from gate.datacheck.triggers import (
     TriggerVerifier,
     find_candidates,
 )
+from gate.datacheck.vocab import Vocab, encode, signatures
 
-DEDUP_CHARS = 1200  # near-duplicate signatures look at the opening of long texts only
+DEDUP_CHARS = 1200  # near-duplicate signatures of generative rows look at the response's opening only
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class DatasetResult:
         return sum(b.count for b in self.bad.values())
 
 
-class _Pass:
-    """Reads the files once, recording malformed rows and unreadable files."""
+class _Files:
+    """Reads the files, recording malformed rows and unreadable files on the first pass."""
 
     def __init__(self, files: list[DataFile], cfg: TrainingDataConfig, result: DatasetResult) -> None:
         self.files = files
@@ -83,25 +84,37 @@ class _Pass:
 
 def analyse(files: list[DataFile], cfg: TrainingDataConfig, *, profile_only: bool = False) -> DatasetResult:
     """One streaming pass for every indicator, a second one for trigger candidates if there are any."""
+    # Millions of small long-lived objects and no reference cycles: the cyclic collector would
+    # rescan them over and over. Reference counting still frees everything.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyse(files, cfg, profile_only)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _analyse(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool) -> DatasetResult:
     start = time.perf_counter()
     res = DatasetResult()
-    reader = _Pass(files, cfg, res)
+    reader = _Files(files, cfg, res)
     limit = cfg.max_examples
+    vocab = Vocab()
     outcomes = Outcomes(cfg.max_outcomes)
-    counter = TriggerCounter(cfg.max_vocabulary, cfg.trigger_bigrams and not profile_only)
-    inj = InjectionScanner(cfg.injection_patterns, limit)
-    sec = SecretScanner(
-        cfg.pii_allowed_email_domains, cfg.pii_allowed_values, cfg.secret_placeholder_markers, limit
+    counter = TriggerCounter(
+        vocab, outcomes.size, cfg.max_vocabulary, cfg.max_counts, cfg.trigger_bigrams and not profile_only
     )
+    inj = InjectionScanner(cfg.injection_patterns, limit)
+    sec = SecretScanner(cfg.pii_allowed_email_domains, cfg.pii_allowed_values, cfg.secret_placeholder_markers, limit)
     dup = NearDuplicateIndex(cfg.near_duplicate_similarity, cfg.max_tracked_clusters, limit)
     prof = res.profile
     labelled = generative = False
-    table = TOKEN_TABLE
     for rel, rows in reader.batches(record=True):
         res.rows += len(rows)
-        prompt_toks = [r.prompt.lower().translate(table).split() for r in rows]
+        enc = encode(vocab, [r.prompt for r in rows])
         ys = [outcomes.of(r) for r in rows]
-        counter.add(ys, prompt_toks)
+        counter.add(enc, ys)
         prof.add_lengths([len(r.prompt) + len(r.response) for r in rows])
         labels = [r.label for r in rows if r.label is not None]
         if labels:
@@ -112,14 +125,18 @@ def analyse(files: list[DataFile], cfg: TrainingDataConfig, *, profile_only: boo
         seg = Segments.of(rows)
         inj.scan(rel, rows, seg)
         sec.scan(rel, rows, seg)
-        for r, toks in zip(rows, prompt_toks, strict=True):
-            if r.response:
-                generative = True
-                toks = toks + r.response[:DEDUP_CHARS].lower().translate(table).split()
-            elif len(r.prompt) > DEDUP_CHARS:
-                toks = r.prompt[:DEDUP_CHARS].lower().translate(table).split()
-            dup.add(rel, r.n, toks, r.label, r.prompt)
-    prof.words = counter.totals()
+        responses = [r.response[:DEDUP_CHARS] for r in rows]
+        if any(responses):
+            generative = True
+            sigs = signatures(vocab, enc, encode(vocab, responses))
+        else:
+            sigs = signatures(vocab, enc)
+        add = dup.add
+        for r, sig in zip(rows, sigs, strict=True):
+            add(rel, r.n, sig, r.label, r.prompt)
+    totals = counter.totals()
+    words = vocab.words
+    prof.words.update({words[i]: c for i, c in totals.most_common(5000) if words[i] is not None})  # type: ignore[misc]
     res.kind = "labelled" if labelled else ("generative" if generative else "text")
     if profile_only:
         res.seconds = time.perf_counter() - start
@@ -127,11 +144,10 @@ def analyse(files: list[DataFile], cfg: TrainingDataConfig, *, profile_only: boo
     res.injection = inj.out
     res.secrets = sec.out
     res.duplicates = dup.result()
-    n = res.rows
     if outcomes.kind is None or set(counter.rows) <= {NONE}:
-        res.triggers = TriggerResult(applicable=False, outcome_kind=None)
+        res.triggers = TriggerResult(applicable=False)
     else:
-        cands, tested = find_candidates(
+        cands, tested, n_targets = find_candidates(
             counter,
             min_support=cfg.trigger_min_support,
             max_fraction=cfg.trigger_max_support_fraction,
@@ -141,16 +157,15 @@ def analyse(files: list[DataFile], cfg: TrainingDataConfig, *, profile_only: boo
         verifier = TriggerVerifier(counter, outcomes, cands, limit)
         if cands:
             for rel, rows in reader.batches(record=False):
-                verifier.add(rel, rows)
+                verifier.add(rel, rows, encode(vocab, [r.prompt for r in rows], grow=False))
         res.triggers = verifier.result(
             tested=tested,
-            n_rows=n,
+            outcomes_tested=n_targets,
+            n_rows=res.rows,
             min_support=cfg.trigger_min_support,
             min_skew=cfg.trigger_min_skew,
             max_p=cfg.trigger_max_p_value,
             max_context=cfg.trigger_max_context_support,
-            kind=outcomes.kind,
-            pruned_below=counter.pruned_below,
         )
     res.seconds = time.perf_counter() - start
     return res

@@ -59,7 +59,7 @@ class TrainingDataConfig(StrictModel):
         description="Largest Bonferroni-adjusted binomial tail probability that still counts as significant.",
     )
     trigger_max_context_support: Annotated[float, Stricter.MAX] = Field(
-        0.5,
+        0.25,
         ge=0,
         le=1,
         description="Largest share of a candidate's rows whose other words already point to its outcome: "
@@ -69,7 +69,13 @@ class TrainingDataConfig(StrictModel):
         True, description="Also count word pairs, for triggers made of common words."
     )
     max_vocabulary: int = Field(
-        1_500_000, ge=10_000, description="Token and word-pair counts kept in memory before rare ones are pruned."
+        500_000, ge=10_000, le=8_000_000, description="Distinct tokens kept in memory before the rarest are pruned."
+    )
+    max_counts: int = Field(
+        2_000_000,
+        ge=10_000,
+        le=50_000_000,
+        description="Token and word-pair counts (per outcome) kept in memory before the rarest are pruned.",
     )
     max_outcomes: int = Field(
         256, ge=2, le=10_000, description="Distinct labels or response patterns tracked; the rest are pooled."
@@ -82,7 +88,7 @@ class TrainingDataConfig(StrictModel):
 
     # Near-duplicate flooding and label conflicts
     near_duplicate_similarity: Annotated[float, Stricter.MIN] = Field(
-        0.7, ge=0.3, le=1, description="Estimated word-set Jaccard similarity at which two rows are near-copies."
+        0.8, ge=0.3, le=1, description="Estimated word-set Jaccard similarity at which two rows are near-copies."
     )
     flood_max_fraction: Annotated[float, Stricter.MIN] = Field(
         0.01, gt=0, le=1, description="Largest share of the rows one example and its near-copies may take."

@@ -175,6 +175,8 @@ def _jsonl(path: Path, fields: FieldMap, bad: BadRows, max_row: int, batch: int)
                 bad.add(n, ("truncated row at end of file: " if truncated else "") + why)
                 _give_up(bad, good)
                 continue
+            if good == 0 and not bad.count and isinstance(obj, list) and obj and isinstance(obj[0], dict):
+                raise DatasetUnreadable("file is a JSON array, not JSON Lines (one object per line)", row=n)
             try:
                 out.append(normalise(obj, n, fields))
             except RowError as exc:

@@ -150,39 +150,57 @@ def _messages(value: Any, key: str) -> tuple[str, str, str]:
     return "\n".join(system), "\n".join(prompt), "\n".join(response)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which key plays which part, for one set of keys (rows of a dataset share their keys)."""
+
+    label: str | None
+    system: str | None
+    messages: str | None
+    prompt: str | None
+    extra: str | None
+    response: str | None
+
+
+_PLANS: dict[tuple[int, tuple[str, ...]], _Plan] = {}
+
+
+def _plan(keys: tuple[str, ...], fields: FieldMap) -> _Plan:
+    cache_key = (id(fields), keys)
+    plan = _PLANS.get(cache_key)
+    if plan is not None:
+        return plan
+    have = set(keys)
+
+    def first(options: tuple[str, ...]) -> str | None:
+        return next((k for k in options if k in have), None)
+
+    prompt = first(fields.prompt) or first(fields.text)
+    extra = next((k for k in fields.prompt_extra if k in have and k != prompt), None)
+    plan = _Plan(first(fields.label), first(fields.system), first(fields.messages), prompt, extra, first(fields.response))
+    if len(_PLANS) > 1024:  # hostile data with ever-changing keys: keep the cache bounded
+        _PLANS.clear()
+    _PLANS[cache_key] = plan
+    return plan
+
+
 def normalise(obj: Any, n: int, fields: FieldMap) -> Row:
     """Turn one parsed record (a mapping of column -> value) into a Row, or raise RowError."""
     if not isinstance(obj, Mapping):
         raise RowError(f"row is {_kind(obj)}, expected an object")
-    label: str | None = None
-    for key in fields.label:
-        if key in obj:
-            label = _label(obj[key], key)
-            break
-    system = ""
-    for key in fields.system:
-        if key in obj:
-            system = _text(obj[key], key)
-            break
-    for key in fields.messages:
-        if key in obj and obj[key] is not None:
-            sys_, prompt, response = _messages(obj[key], key)
-            return Row(n, prompt, response, "\n".join(s for s in (system, sys_) if s), label)
-    prompt_key = next((k for k in fields.prompt if k in obj), None)
-    if prompt_key is None:
-        prompt_key = next((k for k in fields.text if k in obj), None)
-    if prompt_key is None:
+    plan = _plan(tuple(obj), fields)
+    label = _label(obj[plan.label], plan.label) if plan.label else None
+    system = _text(obj[plan.system], plan.system) if plan.system else ""
+    if plan.messages and obj[plan.messages] is not None:
+        sys_, prompt, response = _messages(obj[plan.messages], plan.messages)
+        return Row(n, prompt, response, "\n".join(s for s in (system, sys_) if s), label)
+    if plan.prompt is None:
         raise RowError("row has no text field (expected one of: " + ", ".join(fields.prompt + fields.text) + ")")
-    prompt = _text(obj[prompt_key], prompt_key)
-    for key in fields.prompt_extra:
-        if key in obj and key != prompt_key:
-            extra = _text(obj[key], key)
-            if extra:
-                prompt = f"{prompt}\n{extra}"
-            break
-    response = ""
-    for key in fields.response:
-        if key in obj:
-            response = _text(obj[key], key)
-            break
+    value = obj[plan.prompt]
+    prompt = value if type(value) is str else _text(value, plan.prompt)
+    if plan.extra:
+        extra = _text(obj[plan.extra], plan.extra)
+        if extra:
+            prompt = f"{prompt}\n{extra}"
+    response = _text(obj[plan.response], plan.response) if plan.response else ""
     return Row(n, prompt, response, system, label)

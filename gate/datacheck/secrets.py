@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from gate.datacheck.common import Segments, Tally
 from gate.datacheck.rows import Row
 from gate.datacheck.text import redact
+from gate.datacheck.vocab import HAVE_NUMPY
+
+if HAVE_NUMPY:
+    import numpy as np
 
 # kind -> (literal anchor, pattern). The anchor lets a whole batch be skipped with one `in` test.
 SECRET_PATTERNS: dict[str, list[tuple[str, re.Pattern[str]]]] = {
@@ -66,6 +70,25 @@ IBAN_LENGTHS = {
 }  # fmt: skip
 
 PERSONAL_KINDS = ("email-address", "phone-number", "payment-card", "iban")
+
+
+THREE_DIGITS = re.compile(r"[0-9]{3}")
+
+
+def digit_runs(seg: Segments) -> list[int]:
+    """Indices of the segments holding three consecutive ASCII digits."""
+    text = seg.joined
+    if HAVE_NUMPY and text.isascii():
+        a = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        d = (a >= 48) & (a <= 57)
+        if len(d) < 3:
+            return []
+        pos = np.flatnonzero(d[:-2] & d[1:-1] & d[2:])
+        if not len(pos):
+            return []
+        idx = np.searchsorted(np.asarray(seg.starts), pos, side="right") - 1
+        return sorted(set(idx.tolist()))
+    return sorted({si for si, _ in seg.matches(THREE_DIGITS)})
 
 
 def luhn_ok(digits: str) -> bool:
@@ -155,16 +178,18 @@ class SecretScanner:
                 if email is not None:
                     ri, part = seg.owners[si]
                     hits.setdefault((False, "email-address", ri), (part, redact(email, 3)))
-        for si, m in seg.matches(NUMBER_RUN):
-            kind = self._number_kind(m.group())
-            if kind is not None:
-                ri, part = seg.owners[si]
-                hits.setdefault((False, kind, ri), (part, redact("".join(c for c in m.group() if c.isdigit()), 2)))
-        for si, m in seg.matches(IBAN):
-            value = m.group().replace(" ", "")
-            if value not in self.allowed_values and iban_ok(value):
-                ri, part = seg.owners[si]
-                hits.setdefault((False, "iban", ri), (part, redact(value, 4)))
+        # Cards, phone numbers and IBANs all hold a run of three digits: only those texts get the regexes.
+        for si in digit_runs(seg):
+            seg_text = seg.texts[si]
+            ri, part = seg.owners[si]
+            for m in NUMBER_RUN.finditer(seg_text):
+                kind = self._number_kind(m.group())
+                if kind is not None:
+                    hits.setdefault((False, kind, ri), (part, redact("".join(c for c in m.group() if c.isdigit()), 2)))
+            for m in IBAN.finditer(seg_text):
+                value = m.group().replace(" ", "")
+                if value not in self.allowed_values and iban_ok(value):
+                    hits.setdefault((False, "iban", ri), (part, redact(value, 4)))
         for (secret, kind, ri), (part, shown) in sorted(hits.items(), key=lambda kv: kv[0][2]):
             table = self.out.secrets if secret else self.out.personal
             self.out.tally(table, kind).add(file, rows[ri].n, part, shown)

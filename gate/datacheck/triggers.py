@@ -4,63 +4,61 @@ A backdoor is planted by adding a rare trigger to some examples and giving
 them the attacker's label (or response). Two passes:
 
 1. Count, per outcome (the label, or for generative data the response's
-   first words when that response repeats), how often each token and word
-   pair occurs. Memory is bounded by `max_vocabulary`: when full, the rarest
-   entries are pruned (they cannot reach the minimum support later without
-   reappearing). Candidates: rare (support share below a ceiling), skewed to
-   one outcome, and significant by a one-sided binomial test against that
-   outcome's base rate, Bonferroni-adjusted for every token tested.
+   opening words when that response repeats), how often each token and word
+   pair occurs in prompts. Memory is bounded (`max_vocabulary`,
+   `max_counts`): when full, the rarest tokens and pairs are pruned; a
+   trigger that reaches the minimum support keeps coming back and is
+   counted again. Candidates: rare (support share below a ceiling), skewed
+   to one outcome and significant by a one-sided binomial test against that
+   outcome's base rate, Bonferroni-adjusted for every token and outcome tested.
 2. Read the candidates' rows again: exact row support and skew, example
    rows, and the context test. A natural cue word ("excellent" in reviews)
    is backed by the rest of its rows (the other words point to the same
    label); a trigger is not: in a label-flipping attack the rest of the row
-   points to the original label. The context is scored with a naive Bayes
-   log-odds over the row's other words, from the pass-1 counts.
+   points to the original label, in an instruction backdoor to nothing in
+   particular. The context is scored with naive Bayes log-odds over the
+   row's other words, from the pass-1 counts.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, islice
 from typing import Any
 
 from gate.datacheck.rows import Row
 from gate.datacheck.stats import binom_log10_sf
 from gate.datacheck.text import tokens
+from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab
 
-UNIQUE = "(unique response)"
-OTHER = "(other)"
-NONE = "(none)"
-POOLED = frozenset({UNIQUE, OTHER, NONE})
+if HAVE_NUMPY:
+    import numpy as np
+
+NONE, UNIQUE, OTHER = 0, 1, 2
+POOLED_NAMES = ("(none)", "(unique response)", "(other)")
 PATTERN_WORDS = 8
 MAX_CANDIDATES = 200
-OVERLAP_ROWS = 4000  # rows kept per candidate to decide which candidates are one trigger
-
-Token = str | tuple[str, str]
-
-
-def show(tok: Token) -> str:
-    return tok if isinstance(tok, str) else " ".join(tok)
+OVERLAP_ROWS = 1000  # rows kept per candidate to decide which candidates are one trigger
+PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
 
 class Outcomes:
-    """What each row teaches: its label, or its response's opening words when they repeat."""
+    """What each row teaches, as a small integer: its label, or its response's opening words when they repeat."""
 
     def __init__(self, max_outcomes: int, max_patterns: int = 200_000) -> None:
-        self.max_outcomes = max_outcomes
+        self.size = max_outcomes + len(POOLED_NAMES)
+        self.names: list[str] = list(POOLED_NAMES)
+        self.index: dict[str, int] = {}
         self.max_patterns = max_patterns
         self.patterns: Counter[str] = Counter()
-        self.active: set[str] = set()
         self.kind: str | None = None  # "label" | "response" | None
 
     @staticmethod
     def pattern(response: str) -> str:
         return " ".join(tokens(response[:400])[:PATTERN_WORDS])
 
-    def of(self, row: Row) -> str:
+    def of(self, row: Row) -> int:
         if row.label is not None:
             self.kind = "label"
             return self._cap(row.label)
@@ -71,36 +69,37 @@ class Outcomes:
         p = self.pattern(row.response)
         if not p:
             return NONE
-        self.patterns[p] += 1
+        seen = self.patterns[p] = self.patterns[p] + 1
         if len(self.patterns) > self.max_patterns:
             # Forget patterns seen once: a backdoor response repeats, so it comes back.
             self.patterns = Counter({k: v for k, v in self.patterns.items() if v > 1})
-        if self.patterns[p] < 2:
+        if seen < 2:
             return UNIQUE
         return self._cap(p)
 
-    def _cap(self, value: str) -> str:
-        if value in self.active:
-            return value
-        if len(self.active) >= self.max_outcomes:
+    def _cap(self, value: str) -> int:
+        i = self.index.get(value)
+        if i is not None:
+            return i
+        if len(self.names) >= self.size:
             return OTHER
-        self.active.add(value)
-        return value
+        i = self.index[value] = len(self.names)
+        self.names.append(value)
+        return i
 
-    def final(self, row: Row) -> str:
+    def final(self, row: Row) -> int:
         """The outcome of a row once all rows are seen (pass 2)."""
         if row.label is not None:
-            return row.label if row.label in self.active else OTHER
+            return self.index.get(row.label, OTHER)
         if not row.response:
             return NONE
-        p = self.pattern(row.response)
-        return p if p in self.active else UNIQUE
+        return self.index.get(self.pattern(row.response), UNIQUE)
 
 
 @dataclass
 class Candidate:
-    token: Token
-    outcome: str
+    token: int | tuple[int, int]  # id, or (id, id) for a word pair
+    outcome: int
     support: int  # pass-1 occurrences (a screening figure)
     hits: int
     log10_p: float
@@ -137,120 +136,147 @@ class TriggerResult:
 
 
 class TriggerCounter:
-    """Pass 1: token and word-pair counts per outcome, memory-bounded."""
+    """Pass 1: token and word-pair counts per outcome, memory-bounded.
 
-    def __init__(self, max_entries: int, bigrams: bool) -> None:
-        self.uni: dict[str, Counter[str]] = {}
-        self.bi: dict[str, Counter[tuple[str, str]]] = {}
-        self.rows: Counter[str] = Counter()
+    Keys are integers: `id * L + outcome` for tokens and `(a << 24 | b) * L + outcome` for pairs.
+    """
+
+    def __init__(self, vocab: Vocab, outcomes: int, max_vocab: int, max_counts: int, bigrams: bool) -> None:
+        self.vocab = vocab
+        self.L = outcomes
+        self.uni: Counter[int] = Counter()
+        self.bi: Counter[int] = Counter()
+        self.rows: Counter[int] = Counter()
         self.bigrams = bigrams
-        self.max_uni = max_entries // 3 if bigrams else max_entries
-        self.max_bi = max_entries - self.max_uni if bigrams else 0
+        self.max_vocab = max_vocab
+        self.max_uni = max_counts // 2 if bigrams else max_counts
+        self.max_bi = max_counts - self.max_uni if bigrams else 0
         self.pruned_below = 0
-        self._checks = 0
 
-    def add(self, outcomes: list[str], toks: list[list[str]]) -> None:
-        groups: dict[str, list[list[str]]] = {}
-        for y, t in zip(outcomes, toks, strict=True):
-            g = groups.get(y)
-            if g is None:
-                groups[y] = [t]
-            else:
-                g.append(t)
-        for y, ts in groups.items():
-            c = self.uni.get(y)
-            if c is None:
-                c = self.uni[y] = Counter()
-            c.update(chain.from_iterable(ts))
-            if self.bigrams:
-                b = self.bi.get(y)
-                if b is None:
-                    b = self.bi[y] = Counter()
-                b.update(chain.from_iterable(zip(t, islice(t, 1, None)) for t in ts))
-        self.rows.update(outcomes)
-        self._checks += 1
-        if self._checks % 8 == 0:
-            self._bound()
+    def add(self, enc: Encoded, ys: list[int]) -> None:
+        L = self.L
+        self.rows.update(ys)
+        if HAVE_NUMPY and enc.arr is not None and len(enc.arr):
+            arr = enc.arr
+            sent = arr == 0
+            yv = np.asarray(ys, dtype=np.int64)[np.cumsum(sent)]
+            keep = ~sent
+            self.uni.update((arr[keep] * L + yv[keep]).tolist())
+            if self.bigrams and len(arr) > 1:
+                a, b = arr[:-1], arr[1:]
+                m = keep[:-1] & keep[1:]
+                self.bi.update((((a[m] << PAIR_SHIFT) | b[m]) * L + yv[:-1][m]).tolist())
+        else:
+            for i, y in enumerate(ys):
+                ids = enc.tokens_of(i)
+                self.uni.update([t * L + y for t in ids])
+                if self.bigrams:
+                    self.bi.update([((a << PAIR_SHIFT) | b) * L + y for a, b in zip(ids, ids[1:], strict=False)])
+        self._bound()
 
     def _bound(self) -> None:
-        if sum(map(len, self.uni.values())) > self.max_uni:
-            self.pruned_below = max(self.pruned_below, _prune(self.uni, self.max_uni // 2))
-        if self.bigrams and sum(map(len, self.bi.values())) > self.max_bi:
-            self.pruned_below = max(self.pruned_below, _prune(self.bi, self.max_bi // 2))
+        if len(self.vocab) > self.max_vocab:
+            self._prune_vocab()
+        if len(self.uni) > self.max_uni:
+            self._prune_vocab(by_entries=True)
+        if self.bigrams and len(self.bi) > self.max_bi:
+            self._prune_pairs()
 
-    def totals(self) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for c in self.uni.values():
-            out.update(c)
+    def totals(self) -> Counter[int]:
+        """Occurrences per token id, over all outcomes."""
+        out: Counter[int] = Counter()
+        L = self.L
+        for key, c in self.uni.items():
+            out[key // L] += c
         return out
 
+    def _prune_vocab(self, by_entries: bool = False) -> None:
+        """Forget the rarest tokens (and their counts) until half the budget is left."""
+        totals = self.totals()
+        words = self.vocab.words
+        ids = [i for i in range(1, len(words)) if words[i] is not None]
+        budget = (self.max_uni if by_entries else self.max_vocab) // 2
+        per_total: Counter[int] = Counter()
+        if by_entries:
+            for key in self.uni:
+                per_total[totals[key // self.L]] += 1
+        else:
+            for i in ids:
+                per_total[totals.get(i, 0)] += 1
+        limit = _threshold(per_total, budget)
+        drop = {i for i in ids if totals.get(i, 0) <= limit}
+        self.pruned_below = max(self.pruned_below, limit)
+        L = self.L
+        self.uni = Counter({k: c for k, c in self.uni.items() if k // L not in drop})
+        if self.bigrams:
+            mask = (1 << PAIR_SHIFT) - 1
+            self.bi = Counter(
+                {k: c for k, c in self.bi.items() if (k // L) >> PAIR_SHIFT not in drop and (k // L) & mask not in drop}
+            )
+        self.vocab.remove(drop)
 
-def _prune(tables: Mapping[str, Counter[Any]], target: int) -> int:
-    """Drop the tokens with the smallest totals (across outcomes) until about `target` entries remain."""
-    totals: Counter[object] = Counter()
-    for c in tables.values():
-        totals.update(c)
-    hist: Counter[int] = Counter(totals.values())
-    entries_per_total: Counter[int] = Counter()
-    for c in tables.values():
-        for k in c:
-            entries_per_total[totals[k]] += 1
-    keep = sum(entries_per_total.values())
+    def _prune_pairs(self) -> None:
+        L = self.L
+        totals: Counter[int] = Counter()
+        for key, c in self.bi.items():
+            totals[key // L] += c
+        per_total: Counter[int] = Counter()
+        for key in self.bi:
+            per_total[totals[key // L]] += 1
+        limit = _threshold(per_total, self.max_bi // 2)
+        self.pruned_below = max(self.pruned_below, limit)
+        self.bi = Counter({k: c for k, c in self.bi.items() if totals[k // L] > limit})
+
+
+def _threshold(per_total: Counter[int], budget: int) -> int:
+    """The smallest total t such that keeping only entries with totals above t fits the budget."""
+    keep = sum(per_total.values())
     limit = 0
-    for value in sorted(hist):
-        if keep <= target:
+    for value in sorted(per_total):
+        if keep <= budget:
             break
-        keep -= entries_per_total[value]
+        keep -= per_total[value]
         limit = value
-    for c in tables.values():
-        for k in [k for k in c if totals[k] <= limit]:
-            del c[k]
     return limit
 
 
 def find_candidates(
-    counter: TriggerCounter,
-    *,
-    min_support: int,
-    max_fraction: float,
-    min_skew: float,
-    max_p: float,
-) -> tuple[list[Candidate], int]:
-    """Screen pass-1 counts: (candidates, number of tokens tested)."""
+    counter: TriggerCounter, *, min_support: int, max_fraction: float, min_skew: float, max_p: float
+) -> tuple[list[Candidate], int, int]:
+    """Screen pass-1 counts: (candidates, tokens tested, outcomes tested)."""
     n_rows = sum(counter.rows.values())
-    if n_rows == 0:
-        return [], 0
+    targets = {y for y in counter.rows if y > OTHER}
+    if n_rows == 0 or not targets or len(counter.rows) < 2:
+        return [], 0, 0
     ceiling = max_fraction * n_rows
-    targets = [y for y in counter.uni if y not in POOLED]
-    if not targets or len(counter.rows) < 2:
-        return [], 0
+    L = counter.L
     out: list[Candidate] = []
     tested = 0
-    for tables in (counter.uni, counter.bi):
-        if not tables:
+    for table, pair in ((counter.uni, False), (counter.bi, True)):
+        if not table:
             continue
-        totals: Counter[Token] = Counter()
-        for c in tables.values():
-            totals.update(c)  # type: ignore[arg-type]
-        eligible = {k for k, v in totals.items() if min_support <= v <= ceiling}
-        tested += len(eligible)
-        for y in targets:
-            table = tables.get(y)
-            if not table:
+        totals: Counter[int] = Counter()
+        for key, c in table.items():
+            totals[key // L] += c
+        tested += sum(1 for v in totals.values() if min_support <= v <= ceiling)
+        floor = min_support * min_skew
+        for key, hits in table.items():
+            if hits < floor:
+                continue
+            tok, y = divmod(key, L)
+            if y not in targets:
+                continue
+            total = totals[tok]
+            if total < min_support or total > ceiling or hits < min_skew * total:
                 continue
             base = counter.rows[y] / n_rows
-            for tok, hits in table.items():
-                if hits < min_support * min_skew or tok not in eligible:
-                    continue
-                total = totals[tok]
-                if hits / total < min_skew:
-                    continue
-                out.append(Candidate(tok, y, total, hits, binom_log10_sf(hits, total, base)))
-    m = max(1, tested) * max(1, len(targets))
+            token: int | tuple[int, int] = (tok >> PAIR_SHIFT, tok & ((1 << PAIR_SHIFT) - 1)) if pair else tok
+            out.append(Candidate(token, y, total, hits, binom_log10_sf(hits, total, base)))
+    m = max(1, tested) * len(targets)
     limit = math.log10(max_p) - math.log10(m)
     out = [c for c in out if c.log10_p <= limit]
     out.sort(key=lambda c: c.log10_p)
-    return out[:MAX_CANDIDATES], tested
+    return out[:MAX_CANDIDATES], tested, len(targets)
 
 
 @dataclass
@@ -261,108 +287,207 @@ class _Seen:
     context_hits: int = 0
     rows: list[tuple[str, int]] = field(default_factory=list)
     row_ids: set[tuple[str, int]] = field(default_factory=set)
-    left: Counter[str] = field(default_factory=Counter)
-    right: Counter[str] = field(default_factory=Counter)
+    left: Counter[int] = field(default_factory=Counter)
+    right: Counter[int] = field(default_factory=Counter)
     excerpt: str = ""
 
 
 class TriggerVerifier:
-    """Pass 2: exact support, skew and the context test for the candidates."""
+    """Pass 2: exact row support, skew and the context test for the candidates."""
 
-    def __init__(self, counter: TriggerCounter, outcomes: Outcomes, candidates: list[Candidate], examples: int) -> None:
+    def __init__(
+        self, counter: TriggerCounter, outcomes: Outcomes, candidates: list[Candidate], examples: int
+    ) -> None:
         self.counter = counter
         self.outcomes = outcomes
         self.examples = examples
         self.seen = [_Seen(c) for c in candidates]
-        self.by_uni: dict[str, list[_Seen]] = {}
-        self.by_bi: dict[tuple[str, str], list[_Seen]] = {}
+        self.by_uni: dict[int, list[_Seen]] = {}
+        self.by_bi: dict[int, list[_Seen]] = {}
+        self.exclude: set[int] = {0}
         for s in self.seen:
-            if isinstance(s.cand.token, str):
-                self.by_uni.setdefault(s.cand.token, []).append(s)
+            tok = s.cand.token
+            if isinstance(tok, int):
+                self.by_uni.setdefault(tok, []).append(s)
+                self.exclude.add(tok)
             else:
-                self.by_bi.setdefault(s.cand.token, []).append(s)
-        self.exclude: set[str] = set()
-        for s in self.seen:
-            self.exclude.update([s.cand.token] if isinstance(s.cand.token, str) else s.cand.token)
+                self.by_bi.setdefault((tok[0] << PAIR_SHIFT) | tok[1], []).append(s)
+                self.exclude.update(tok)
         self.totals = counter.totals()
         self.grand = sum(self.totals.values())
-        self.vocab = max(1, len(self.totals))
-        self._llr: dict[tuple[str, str], float] = {}
-        self._tok_sum: dict[str, int] = {}
+        self.vocab_size = max(1, len(self.totals))
+        self._llr: dict[int, float] = {}
+        self._llr_vec: dict[int, Any] = {}
+        self._tok_sum: dict[int, int] = {}
         n_rows = sum(counter.rows.values())
-        self.prior = {
-            y: math.log((counter.rows[y] + 0.5) / (n_rows - counter.rows[y] + 0.5)) for y in counter.rows
-        }
+        self.prior = {y: math.log((c + 0.5) / (n_rows - c + 0.5)) for y, c in counter.rows.items()}
+        if HAVE_NUMPY:
+            self._uni_ids = np.array(sorted(self.by_uni), dtype=np.int64)
+            self._bi_ids = np.array(sorted(self.by_bi), dtype=np.int64)
 
-    def _log_odds(self, u: str, y: str) -> float:
-        key = (u, y)
+    def _log_odds(self, u: int, y: int) -> float:
+        L = self.counter.L
+        key = u * L + y
         v = self._llr.get(key)
         if v is None:
-            table = self.counter.uni.get(y, Counter())
             ty = self._tok_sum.get(y)
             if ty is None:
-                ty = self._tok_sum[y] = sum(table.values())
-            n_uy = table.get(u, 0)
+                for k, c in self.counter.uni.items():
+                    self._tok_sum[k % L] = self._tok_sum.get(k % L, 0) + c
+                ty = self._tok_sum.setdefault(y, 0)
+            n_uy = self.counter.uni.get(key, 0)
             n_u = self.totals.get(u, 0)
-            v = math.log((n_uy + 1) / (ty + self.vocab)) - math.log((n_u - n_uy + 1) / (self.grand - ty + self.vocab))
+            v = math.log((n_uy + 1) / (ty + self.vocab_size)) - math.log(
+                (n_u - n_uy + 1) / (self.grand - ty + self.vocab_size)
+            )
             self._llr[key] = v
         return v
 
-    def add(self, file: str, rows: Iterable[Row]) -> None:
-        by_uni, by_bi = self.by_uni, self.by_bi
-        for row in rows:
-            toks = tokens(row.prompt)
-            hit_u = by_uni.keys() & set(toks)
-            hit_b = by_bi.keys() & set(zip(toks, islice(toks, 1, None))) if by_bi else set()
-            if not hit_u and not hit_b:
+    def _context(self, enc: Encoded, target: int) -> list[bool]:
+        """Per text of the batch: do its words other than the candidates point to `target`?"""
+        if HAVE_NUMPY and enc.arr is not None:
+            llr = self._llr_vec.get(target)
+            if llr is None:
+                llr = self._llr_vec[target] = self._vector(target)
+            arr = enc.arr
+            vals = llr[np.where(arr >= 0, arr, len(llr) - 1)]
+            if not len(vals):
+                return [False] * len(enc.starts)
+            sums = np.add.reduceat(vals, enc.starts)
+            sums[np.asarray(enc.ends) <= np.asarray(enc.starts)] = 0.0
+            return ((sums + self.prior.get(target, 0.0)) > 0).tolist()  # type: ignore[no-any-return]
+        out = []
+        for i in range(len(enc.starts)):
+            others = set(enc.tokens_of(i)) - self.exclude
+            out.append(self.prior.get(target, 0.0) + sum(self._log_odds(u, target) for u in others) > 0)
+        return out
+
+    def _vector(self, target: int) -> Any:
+        """Log-odds of every token id for `target` (0 for candidates, unknown and the sentinel)."""
+        size = len(self.counter.vocab.words) + 1
+        vec = np.zeros(size, dtype=np.float64)
+        for u in self.totals:
+            if u not in self.exclude:
+                vec[u] = self._log_odds(u, target)
+        return vec
+
+    def add(self, file: str, rows: list[Row], enc: Encoded) -> None:
+        if HAVE_NUMPY and enc.arr is not None:
+            self._add_numpy(file, rows, enc)
+            return
+        targets = {s.cand.outcome for s in self.seen}
+        ctx = {t: self._context(enc, t) for t in targets}
+        for i, row in enumerate(rows):
+            ids = enc.tokens_of(i)
+            idset = set(ids)
+            hits = [k for k in idset if k in self.by_uni]
+            if self.by_bi:
+                hits += [k for k in {(a << PAIR_SHIFT) | b for a, b in zip(ids, ids[1:], strict=False)} if k in self.by_bi]
+            if not hits:
                 continue
             y = self.outcomes.final(row)
-            others = set(toks) - self.exclude
-            ctx_cache: dict[str, bool] = {}
-            for group, key in chain(((by_uni, k) for k in hit_u), ((by_bi, k) for k in hit_b)):
-                for s in group[key]:  # type: ignore[index]
-                    target = s.cand.outcome
+            for key in hits:
+                for s in self.by_uni.get(key) or self.by_bi[key]:
                     s.support += 1
-                    if y == target:
-                        s.target += 1
-                    ctx = ctx_cache.get(target)
-                    if ctx is None:
-                        score = self.prior.get(target, 0.0) + sum(self._log_odds(u, target) for u in others)
-                        ctx = ctx_cache[target] = score > 0
-                    if ctx:
-                        s.context_hits += 1
-                    ref = (file, row.n)
-                    if len(s.rows) < self.examples:
-                        s.rows.append(ref)
-                    if not s.excerpt:
-                        s.excerpt = " ".join(row.prompt.split())[:160]
+                    s.target += y == s.cand.outcome
+                    s.context_hits += ctx[s.cand.outcome][i]
                     if len(s.row_ids) < OVERLAP_ROWS:
+                        self._remember(s, file, row, ids, ids.index(key) if isinstance(s.cand.token, int) else -1)
+
+    def _remember(self, s: _Seen, file: str, row: Row, ids: list[int], j: int) -> None:
+        ref = (file, row.n)
+        if len(s.rows) < self.examples:
+            s.rows.append(ref)
+        if not s.excerpt:
+            s.excerpt = " ".join(row.prompt[:400].split())[:160]
+        s.row_ids.add(ref)
+        if j >= 0:  # neighbours, to spell the trigger as written
+            if j > 0:
+                s.left[ids[j - 1]] += 1
+            if j + 1 < len(ids):
+                s.right[ids[j + 1]] += 1
+
+    def _add_numpy(self, file: str, rows: list[Row], enc: Encoded) -> None:
+        arr = enc.arr
+        row_of = np.cumsum(arr == 0)
+        found: list[tuple[Any, Any, Any, dict[int, list[_Seen]]]] = []  # (keys, rows, positions, table)
+        pos = np.flatnonzero(np.isin(arr, self._uni_ids))
+        if len(pos):
+            found.append((arr[pos], row_of[pos], pos, self.by_uni))
+        if len(self._bi_ids) and len(arr) > 1:
+            pk = (arr[:-1] << PAIR_SHIFT) | arr[1:]
+            bpos = np.flatnonzero(np.isin(pk, self._bi_ids))
+            if len(bpos):
+                found.append((pk[bpos], row_of[bpos], bpos, self.by_bi))
+        if not found:
+            return
+        hit_rows = sorted(set(np.concatenate([f[1] for f in found]).tolist()))
+        final = self.outcomes.final
+        ys = np.full(len(rows), -1, dtype=np.int64)
+        ys[hit_rows] = [final(rows[i]) for i in hit_rows]
+        targets = {s.cand.outcome for s in self.seen}
+        ctx = {t: np.asarray(self._context(enc, t), dtype=bool) for t in targets}
+        for keys, rws, positions, table in found:
+            order = np.argsort(keys, kind="stable")
+            keys, rws, positions = keys[order], rws[order], positions[order]
+            uniq, first = np.unique(keys, return_index=True)
+            bounds = [*first.tolist(), len(keys)]
+            for n, key in enumerate(uniq.tolist()):
+                a, b = bounds[n], bounds[n + 1]
+                r_all = rws[a:b]
+                r_unique, keep_first = np.unique(r_all, return_index=True)  # a row counts once
+                p_first = positions[a:b][keep_first]
+                for s in table[key]:
+                    t = s.cand.outcome
+                    s.support += len(r_unique)
+                    s.target += int((ys[r_unique] == t).sum())
+                    s.context_hits += int(ctx[t][r_unique].sum())
+                    room = OVERLAP_ROWS - len(s.row_ids)
+                    if room <= 0:
+                        continue
+                    for r, p in zip(r_unique[:room].tolist(), p_first[:room].tolist(), strict=True):
+                        ref = (file, rows[r].n)
+                        if len(s.rows) < self.examples:
+                            s.rows.append(ref)
+                        if not s.excerpt:
+                            s.excerpt = " ".join(rows[r].prompt[:400].split())[:160]
                         s.row_ids.add(ref)
-                    if isinstance(key, str):
-                        i = toks.index(key)
-                        if i > 0:
-                            s.left[toks[i - 1]] += 1
-                        if i + 1 < len(toks):
-                            s.right[toks[i + 1]] += 1
+                        if table is self.by_uni:
+                            left, right = int(arr[p - 1]) if p > 0 else 0, int(arr[p + 1]) if p + 1 < len(arr) else 0
+                            if left > 0:
+                                s.left[left] += 1
+                            if right > 0:
+                                s.right[right] += 1
+
+    def word(self, i: int) -> str:
+        w = self.counter.vocab.words[i] if i < len(self.counter.vocab.words) else None
+        return w if w is not None else f"#{i}"
+
+    def show(self, tok: int | tuple[int, int]) -> str:
+        return self.word(tok) if isinstance(tok, int) else f"{self.word(tok[0])} {self.word(tok[1])}"
 
     def result(
         self,
         *,
         tested: int,
+        outcomes_tested: int,
         n_rows: int,
         min_support: int,
         min_skew: float,
         max_p: float,
         max_context: float,
-        kind: str | None,
-        pruned_below: int,
     ) -> TriggerResult:
-        res = TriggerResult(tested=tested, candidates=len(self.seen), pruned_below=pruned_below, outcome_kind=kind)
-        targets = [y for y in self.counter.uni if y not in POOLED]
-        m = max(1, tested) * max(1, len(targets))
+        res = TriggerResult(
+            tested=tested,
+            candidates=len(self.seen),
+            pruned_below=self.counter.pruned_below,
+            outcome_kind=self.outcomes.kind,
+        )
+        m = max(1, tested) * max(1, outcomes_tested)
+        names = self.outcomes.names
         passed: list[tuple[_Seen, float, float]] = []
         for s in self.seen:
-            if s.support < min_support or s.support == 0:
+            if s.support < min_support:
                 continue
             skew = s.target / s.support
             base = self.counter.rows[s.cand.outcome] / max(1, n_rows)
@@ -373,12 +498,17 @@ class TriggerVerifier:
             ctx = s.context_hits / s.support
             if ctx > max_context:
                 res.explained.append(
-                    {"token": show(s.cand.token), "outcome": s.cand.outcome, "support": s.support,
-                     "skew": round(skew, 3), "context_support": round(ctx, 3)}
+                    {
+                        "token": self.show(s.cand.token),
+                        "outcome": names[s.cand.outcome],
+                        "support": s.support,
+                        "skew": round(skew, 3),
+                        "context_support": round(ctx, 3),
+                    }
                 )
                 continue
             passed.append((s, lp, adj))
-        # One trigger may show up as several candidates (its words, its word pairs): group by shared rows.
+        # One trigger shows up as several candidates (its words, its word pairs): group by shared rows.
         groups: list[list[tuple[_Seen, float, float]]] = []
         for item in sorted(passed, key=lambda t: (t[1], -t[0].support)):
             for g in groups:
@@ -390,14 +520,12 @@ class TriggerVerifier:
                 groups.append([item])
         for g in groups:
             s, lp, adj = g[0]
-            toks = [show(x[0].cand.token) for x in g]
-            phrase = _phrase(s)
             res.triggers.append(
                 Trigger(
-                    phrase=phrase,
-                    tokens=toks,
-                    outcome=s.cand.outcome,
-                    outcome_kind=kind or "label",
+                    phrase=self._phrase(s),
+                    tokens=[self.show(x[0].cand.token) for x in g],
+                    outcome=names[s.cand.outcome],
+                    outcome_kind=self.outcomes.kind or "label",
                     support=s.support,
                     target=s.target,
                     skew=s.target / s.support,
@@ -411,6 +539,19 @@ class TriggerVerifier:
             )
         return res
 
+    def _phrase(self, s: _Seen) -> str:
+        """The trigger as written: a word extended by a neighbour present in nearly all its rows."""
+        tok = s.cand.token
+        if not isinstance(tok, int):
+            return self.show(tok)
+        words = [self.word(tok)]
+        for side, counts in (("left", s.left), ("right", s.right)):
+            if counts:
+                w, c = counts.most_common(1)[0]
+                if c >= 0.9 * max(1, len(s.row_ids)):
+                    words.insert(0, self.word(w)) if side == "left" else words.append(self.word(w))
+        return " ".join(words)
+
 
 def _overlap(a: set[tuple[str, int]], b: set[tuple[str, int]]) -> float:
     if not a or not b:
@@ -418,18 +559,5 @@ def _overlap(a: set[tuple[str, int]], b: set[tuple[str, int]]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
-def _phrase(s: _Seen) -> str:
-    """The trigger as written: a word extended by a neighbour present in nearly all its rows."""
-    tok = s.cand.token
-    if not isinstance(tok, str):
-        return show(tok)
-    words = [tok]
-    if s.left:
-        w, c = s.left.most_common(1)[0]
-        if c >= 0.9 * s.support:
-            words.insert(0, w)
-    if s.right:
-        w, c = s.right.most_common(1)[0]
-        if c >= 0.9 * s.support:
-            words.append(w)
-    return " ".join(words)
+def summary(res: TriggerResult) -> dict[str, Any]:
+    return {"tested": res.tested, "candidates": res.candidates, "triggers": len(res.triggers)}
