@@ -153,14 +153,16 @@ class InjectionScanner:
             for si, m in seg.matches(pat, lower=True):
                 ri, part = seg.owners[si]
                 hits.setdefault(("policy-pattern", ri), (part, self._quote(seg, m)))
+        refused: set[int] = set()
         for (category, ri), (part, quote) in sorted(hits.items(), key=lambda kv: kv[0][1]):
             row = rows[ri]
             if category == "chat-template-tokens":
                 self.out.template_rows += 1
             elif part == "prompt" and row.response and REFUSAL.match(row.response.lower()):
-                self.out.refused += 1
+                refused.add(ri)
                 continue
             self.out.tally(self.out.categories, category).add(file, row.n, part, quote)
+        self.out.refused += len(refused)
 
     @staticmethod
     def _quote(seg: Segments, m: re.Match[str]) -> str:
