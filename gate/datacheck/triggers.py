@@ -164,14 +164,20 @@ class TriggerCounter:
             self.uni.update((arr[keep] * L + yv[keep]).tolist())
             if self.bigrams and len(arr) > 1:
                 a, b = arr[:-1], arr[1:]
-                m = keep[:-1] & keep[1:]
+                # Pairs of two stop words ("of the") are never rare: not worth their memory.
+                content = keep & ~self.vocab.stop_mask(arr)
+                m = keep[:-1] & keep[1:] & (content[:-1] | content[1:])
                 self.bi.update((((a[m] << PAIR_SHIFT) | b[m]) * L + yv[:-1][m]).tolist())
         else:
             for i, y in enumerate(ys):
                 ids = enc.tokens_of(i)
                 self.uni.update([t * L + y for t in ids])
                 if self.bigrams:
-                    self.bi.update([((a << PAIR_SHIFT) | b) * L + y for a, b in zip(ids, ids[1:], strict=False)])
+                    stop = self.vocab.stop_ids
+                    self.bi.update(
+                        [((a << PAIR_SHIFT) | b) * L + y for a, b in zip(ids, ids[1:], strict=False)
+                         if a not in stop or b not in stop]
+                    )
         self._bound()
 
     def _bound(self) -> None:

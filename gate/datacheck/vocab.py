@@ -51,6 +51,8 @@ class Vocab:
         self.free: list[int] = []
         self.rows: list[tuple[int, ...]] = []  # without numpy
         self.table: Any = None  # with numpy: (capacity, K) uint16
+        self.stop_ids: set[int] = set()
+        self._stop: Any = None  # numpy bool per id, True for stop words
         if HAVE_NUMPY:
             self.table = np.full((1024, K), EMPTY, dtype=np.uint16)
         else:
@@ -60,13 +62,20 @@ class Vocab:
         return len(self.ids)
 
     def _add(self, word: str) -> int:
-        values = (EMPTY,) * K if word in STOPWORDS else minhash_values(word)
+        stop = word in STOPWORDS
+        values = (EMPTY,) * K if stop else minhash_values(word)
         if self.free:
             i = self.free.pop()
             self.words[i] = word
         else:
             i = len(self.words)
             self.words.append(word)
+        if stop:
+            self.stop_ids.add(i)
+            if self._stop is not None and i < len(self._stop):
+                self._stop[i] = True
+        elif self._stop is not None and i < len(self._stop):
+            self._stop[i] = False
         if HAVE_NUMPY:
             if i >= len(self.table):
                 grown = np.full((len(self.table) * 2, K), EMPTY, dtype=np.uint16)
@@ -93,11 +102,20 @@ class Vocab:
                 out[i] = add(w) if v is None else v
         return out  # type: ignore[return-value]
 
+    def stop_mask(self, arr: Any) -> Any:
+        """numpy: True where an id (of the encoded batch) is a stop word."""
+        if self._stop is None or len(self._stop) < len(self.words):
+            self._stop = np.zeros(max(1024, 2 * len(self.words)), dtype=bool)
+            if self.stop_ids:
+                self._stop[list(self.stop_ids)] = True
+        return self._stop[arr]
+
     def remove(self, drop: set[int]) -> None:
         for i in drop:
             w = self.words[i]
             if w is None or i == 0:
                 continue
+            self.stop_ids.discard(i)
             del self.ids[w]
             self.words[i] = None
             self.free.append(i)
