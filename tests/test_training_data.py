@@ -493,7 +493,7 @@ def test_without_numpy_results_are_identical(tmp_path: Path, monkeypatch: pytest
     fast = summary()
     from gate.datacheck import secrets, triggers, vocab
 
-    for mod in (vocab, triggers, secrets):
+    for mod in (vocab, triggers, secrets, analyze_mod):
         monkeypatch.setattr(mod, "HAVE_NUMPY", False)
     monkeypatch.setattr(analyze_mod, "encode", vocab.encode)
     slow = summary()

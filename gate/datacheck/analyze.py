@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gate.datacheck.common import Segments
 from gate.datacheck.config import TrainingDataConfig
@@ -18,13 +19,17 @@ from gate.datacheck.secrets import SecretScanner, SecretTallies
 from gate.datacheck.shift import Profile
 from gate.datacheck.triggers import (
     NONE,
+    UNIQUE,
     Outcomes,
     TriggerCounter,
     TriggerResult,
     TriggerVerifier,
     find_candidates,
 )
-from gate.datacheck.vocab import Vocab, encode, signatures
+from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab, encode, signatures
+
+if HAVE_NUMPY:
+    import numpy as np
 
 DEDUP_CHARS = 1200  # near-duplicate signatures of generative rows look at the response's opening only
 
@@ -110,11 +115,22 @@ def _analyse(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool)
     dup = NearDuplicateIndex(cfg.near_duplicate_similarity, cfg.max_tracked_clusters, limit)
     prof = res.profile
     labelled = generative = False
+    # Pass 2 reads the token ids kept from pass 1 instead of the files, within a memory budget.
+    cache: list[_Cached] | None = [] if HAVE_NUMPY and not profile_only else None
+    budget = cfg.pass2_cache_mb * 1024 * 1024
+    cached_bytes = 0
     for rel, rows in reader.batches(record=True):
         res.rows += len(rows)
         enc = encode(vocab, [r.prompt for r in rows])
         ys = [outcomes.of(r) for r in rows]
         counter.add(enc, ys)
+        if cache is not None:
+            item = _Cached(rel, [r.n for r in rows], enc.arr.astype(np.int32), enc.starts, enc.ends, ys,
+                           {i: r.response for i, (r, y) in enumerate(zip(rows, ys, strict=True)) if y == UNIQUE})
+            cached_bytes += item.size()
+            cache.append(item)
+            if cached_bytes > budget:
+                cache = None
         prof.add_lengths([len(r.prompt) + len(r.response) for r in rows])
         labels = [r.label for r in rows if r.label is not None]
         if labels:
@@ -155,7 +171,10 @@ def _analyse(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool)
             max_p=cfg.trigger_max_p_value,
         )
         verifier = TriggerVerifier(counter, outcomes, cands, limit)
-        if cands:
+        if cands and cache is not None:
+            for item in cache:
+                verifier.add_encoded(item.file, item.numbers, item.encoded(), item.outcome_of(outcomes))
+        elif cands:
             for rel, rows in reader.batches(record=False):
                 verifier.add(rel, rows, encode(vocab, [r.prompt for r in rows], grow=False))
         res.triggers = verifier.result(
@@ -167,5 +186,52 @@ def _analyse(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool)
             max_p=cfg.trigger_max_p_value,
             max_context=cfg.trigger_max_context_support,
         )
+        _excerpts(reader, res.triggers)
     res.seconds = time.perf_counter() - start
     return res
+
+
+@dataclass
+class _Cached:
+    """One pass-1 batch as pass 2 needs it: token ids, row numbers and outcomes."""
+
+    file: str
+    numbers: list[int]
+    arr: Any
+    starts: list[int]
+    ends: list[int]
+    ys: list[int]
+    unique_responses: dict[int, str]  # generative rows whose response pattern was new in pass 1
+
+    def size(self) -> int:
+        return int(self.arr.nbytes) + 40 * len(self.numbers) + sum(len(r) for r in self.unique_responses.values())
+
+    def encoded(self) -> Encoded:
+        flat: list[int] = []  # only the numpy array is read in pass 2
+        return Encoded(flat, self.starts, self.ends, self.arr.astype(np.int64))
+
+    def outcome_of(self, outcomes: Outcomes) -> Callable[[int], int]:
+        def final(i: int) -> int:
+            y = self.ys[i]
+            if y == UNIQUE:  # the pattern may have repeated later in the file
+                return outcomes.index.get(outcomes.pattern(self.unique_responses[i]), UNIQUE)
+            return y
+
+        return final
+
+
+def _excerpts(reader: _Files, result: TriggerResult | None) -> None:
+    """Quote the first row of each trigger (pass 2 from the cache has no text)."""
+    if result is None:
+        return
+    wanted = {t.examples[0]: t for t in result.triggers if not t.excerpt and t.examples}
+    if not wanted:
+        return
+    last = max(n for _, n in wanted)
+    for rel, rows in reader.batches(record=False):
+        for r in rows:
+            t = wanted.pop((rel, r.n), None)
+            if t is not None:
+                t.excerpt = " ".join(r.prompt[:400].split())[:160]
+        if not wanted or (rows and rows[-1].n > last and len({f for f, _ in wanted}) == 1):
+            return

@@ -77,6 +77,10 @@ class TrainingDataConfig(StrictModel):
         le=50_000_000,
         description="Token and word-pair counts (per outcome) kept in memory before the rarest are pruned.",
     )
+    pass2_cache_mb: int = Field(
+        512, ge=0, le=8192, description="Memory for keeping token ids between the two passes; larger datasets "
+        "are read twice instead.",
+    )
     max_outcomes: int = Field(
         256, ge=2, le=10_000, description="Distinct labels or response patterns tracked; the rest are pooled."
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -414,6 +415,18 @@ class TriggerVerifier:
                 s.right[ids[j + 1]] += 1
 
     def _add_numpy(self, file: str, rows: list[Row], enc: Encoded) -> None:
+        final = self.outcomes.final
+        self.add_encoded(file, [r.n for r in rows], enc, lambda i: final(rows[i]), [r.prompt for r in rows])
+
+    def add_encoded(
+        self,
+        file: str,
+        numbers: list[int],
+        enc: Encoded,
+        outcome_of: Callable[[int], int],
+        prompts: list[str] | None = None,
+    ) -> None:
+        """Pass 2 over one encoded batch (numpy): `outcome_of(i)` gives the final outcome of its i-th row."""
         arr = enc.arr
         row_of = np.cumsum(arr == 0)
         found: list[tuple[Any, Any, Any, dict[int, list[_Seen]]]] = []  # (keys, rows, positions, table)
@@ -428,9 +441,8 @@ class TriggerVerifier:
         if not found:
             return
         hit_rows = sorted(set(np.concatenate([f[1] for f in found]).tolist()))
-        final = self.outcomes.final
-        ys = np.full(len(rows), -1, dtype=np.int64)
-        ys[hit_rows] = [final(rows[i]) for i in hit_rows]
+        ys = np.full(len(numbers), -1, dtype=np.int64)
+        ys[hit_rows] = [outcome_of(i) for i in hit_rows]
         targets = {s.cand.outcome for s in self.seen}
         ctx = {t: np.asarray(self._context(enc, t), dtype=bool) for t in targets}
         for keys, rws, positions, table in found:
@@ -452,11 +464,11 @@ class TriggerVerifier:
                     if room <= 0:
                         continue
                     for r, p in zip(r_unique[:room].tolist(), p_first[:room].tolist(), strict=True):
-                        ref = (file, rows[r].n)
+                        ref = (file, numbers[r])
                         if len(s.rows) < self.examples:
                             s.rows.append(ref)
-                        if not s.excerpt:
-                            s.excerpt = " ".join(rows[r].prompt[:400].split())[:160]
+                        if not s.excerpt and prompts is not None:
+                            s.excerpt = " ".join(prompts[r][:400].split())[:160]
                         s.row_ids.add(ref)
                         if table is self.by_uni:
                             left, right = int(arr[p - 1]) if p > 0 else 0, int(arr[p + 1]) if p + 1 < len(arr) else 0
