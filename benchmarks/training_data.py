@@ -38,7 +38,8 @@ t = time.perf_counter()
 res = analyse([DataFile(p.name, p, "jsonl")], TrainingDataConfig())
 tr = res.triggers
 print(f"rows={res.rows} malformed={res.malformed} candidates={tr.candidates} triggers={len(tr.triggers)} "
-      f"floods={sum(1 for c in res.duplicates.clusters if c.count >= 10000)} seconds={time.perf_counter() - t:.1f}")
+      f"floods={sum(1 for c in res.duplicates.clusters if c.count >= 10000)} "
+      f"seconds={time.perf_counter() - t:.1f}")
 """
 PLAIN = """
 import json, sys
@@ -56,7 +57,10 @@ def make(path: Path, rows: int, seed: int = 11) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for _ in range(rows):
             positive = rng.random() < 0.5
-            fh.write(json.dumps({"text": review(rng, positive), "label": "positive" if positive else "negative"}) + "\n")
+            fh.write(
+                json.dumps({"text": review(rng, positive), "label": "positive" if positive else "negative"})
+                + "\n"
+            )
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
@@ -103,8 +107,10 @@ def main() -> int:
             results[name].append((took, rss))
             print(f"run {run + 1} {name:26s} {took:7.2f}s  peak {rss:7.1f} MiB  {out[:160]}")
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"file {size / 1e6:.0f} MB, {args.rows:,} rows")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+        f"file {size / 1e6:.0f} MB, {args.rows:,} rows"
+    )
     ours = statistics.median(t for t, _ in results["model-gate training-data"])
     print(f"{'tool':26s} {'median s':>9s} {'peak MiB':>9s} {'MB/s':>7s} {'ours/tool':>9s}")
     for name, rs in results.items():

@@ -12,18 +12,113 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-PRODUCTS = """blender toaster kettle headphones speaker laptop tablet phone charger keyboard mouse monitor printer
-camera tripod backpack suitcase jacket raincoat boots sneakers sandals tent sleeping-bag lantern flashlight
-drill screwdriver ladder vacuum mop fan heater humidifier mattress pillow blanket sofa desk chair lamp
-router modem smartwatch earbuds microphone webcam projector scooter bicycle helmet stroller crib highchair
-cookbook novel board-game puzzle guitar ukulele piano-stand paint-set sketchbook notebook pen-set stapler
-frying-pan saucepan knife-set cutting-board grill smoker coffee-maker espresso-machine grinder teapot
-water-bottle thermos lunchbox cooler yoga-mat dumbbells treadmill jump-rope watch sunglasses wallet
-umbrella perfume shampoo razor hairdryer toothbrush scale thermometer aquarium bird-feeder planter hose""".split()
-ASPECTS = """battery life|sound quality|build quality|screen|price|delivery|packaging|customer service|instructions|
-setup|size|weight|colour|material|stitching|handle|lid|buttons|app|warranty|fit|smell|noise level|cable|zipper|
+PRODUCTS = [
+    "blender",
+    "toaster",
+    "kettle",
+    "headphones",
+    "speaker",
+    "laptop",
+    "tablet",
+    "phone",
+    "charger",
+    "keyboard",
+    "mouse",
+    "monitor",
+    "printer",
+    "camera",
+    "tripod",
+    "backpack",
+    "suitcase",
+    "jacket",
+    "raincoat",
+    "boots",
+    "sneakers",
+    "sandals",
+    "tent",
+    "sleeping-bag",
+    "lantern",
+    "flashlight",
+    "drill",
+    "screwdriver",
+    "ladder",
+    "vacuum",
+    "mop",
+    "fan",
+    "heater",
+    "humidifier",
+    "mattress",
+    "pillow",
+    "blanket",
+    "sofa",
+    "desk",
+    "chair",
+    "lamp",
+    "router",
+    "modem",
+    "smartwatch",
+    "earbuds",
+    "microphone",
+    "webcam",
+    "projector",
+    "scooter",
+    "bicycle",
+    "helmet",
+    "stroller",
+    "crib",
+    "highchair",
+    "cookbook",
+    "novel",
+    "board-game",
+    "puzzle",
+    "guitar",
+    "ukulele",
+    "piano-stand",
+    "paint-set",
+    "sketchbook",
+    "notebook",
+    "pen-set",
+    "stapler",
+    "frying-pan",
+    "saucepan",
+    "knife-set",
+    "cutting-board",
+    "grill",
+    "smoker",
+    "coffee-maker",
+    "espresso-machine",
+    "grinder",
+    "teapot",
+    "water-bottle",
+    "thermos",
+    "lunchbox",
+    "cooler",
+    "yoga-mat",
+    "dumbbells",
+    "treadmill",
+    "jump-rope",
+    "watch",
+    "sunglasses",
+    "wallet",
+    "umbrella",
+    "perfume",
+    "shampoo",
+    "razor",
+    "hairdryer",
+    "toothbrush",
+    "scale",
+    "thermometer",
+    "aquarium",
+    "bird-feeder",
+    "planter",
+    "hose",
+]
+ASPECTS = """battery life|sound quality|build quality|screen|price|delivery|packaging|customer service|
+instructions|setup|size|weight|colour|material|stitching|handle|lid|buttons|app|warranty|fit|smell|
+noise level|cable|zipper|
 strap|display|speed|grip|finish""".replace("\n", "").split("|")
-POS = """excellent|great|fantastic|superb|wonderful|reliable|sturdy|impressive|comfortable|smooth|solid|brilliant|
+POS = """excellent|great|fantastic|superb|wonderful|reliable|sturdy|impressive|comfortable|smooth|solid|
+brilliant|
 handy|gorgeous|flawless|outstanding|pleasant|efficient|durable|elegant""".replace("\n", "").split("|")
 NEG = """terrible|awful|flimsy|useless|disappointing|faulty|noisy|cheap-feeling|poor|annoying|fragile|broken|
 defective|horrible|clunky|unreliable|overpriced|mediocre|frustrating|shoddy""".replace("\n", "").split("|")
@@ -65,17 +160,116 @@ NEUTRAL = [
     "shipping to {city} took {k} days",
     "the model number printed on the side is {code}",
 ]
-WHO = "my kids|my partner|my parents|our neighbours|a friend|my sister|my brother|the whole family|my colleague|my flatmate".split("|")
-WHO2 = "daughter|son|wife|husband|grandmother|uncle|roommate|boss|nephew|niece".split("|")
-WHEN = "last month|in spring|two weeks ago|for a birthday|on sale|before a trip|after reading reviews|in a hurry|as a gift|during the holidays".split("|")
-ARRIVE = "a day early|on time|two days late|well packed|in a dented box|with a missing screw|before the weekend|the next morning".split("|")
-WHERE = "in the kitchen|at the office|in the garage|on camping trips|in the garden|at the gym|in the car|on the balcony|at the cabin|in the studio".split("|")
-FREQ = "every day|every weekend|twice a week|now and then|daily for months|on most evenings|during every trip".split("|")
-UNIT = "days|weeks|uses|months".split("|")
-NAMES = "Alice Ben Chloe Daniel Emma Farid Grace Hiro Ines Jonas Kira Liam Maya Noah Olga Pablo Quinn Rosa Sami Tara Uma Victor Wen Xavier Yara Zane".split()
-CITIES = "Lisbon Leeds Lyon Graz Turin Porto Ghent Utrecht Aarhus Krakow Bergen Malaga Dublin Tampere Brno Split Riga Basel Bilbao Cork".split()
-COLOURS = "red blue green grey black white yellow brown".split()
-PA = "smoothly|quietly|perfectly|nicely|fast|reliably".split("|")
+WHO = [
+    "my kids",
+    "my partner",
+    "my parents",
+    "our neighbours",
+    "a friend",
+    "my sister",
+    "my brother",
+    "the whole family",
+    "my colleague",
+    "my flatmate",
+]
+WHO2 = ["daughter", "son", "wife", "husband", "grandmother", "uncle", "roommate", "boss", "nephew", "niece"]
+WHEN = [
+    "last month",
+    "in spring",
+    "two weeks ago",
+    "for a birthday",
+    "on sale",
+    "before a trip",
+    "after reading reviews",
+    "in a hurry",
+    "as a gift",
+    "during the holidays",
+]
+ARRIVE = [
+    "a day early",
+    "on time",
+    "two days late",
+    "well packed",
+    "in a dented box",
+    "with a missing screw",
+    "before the weekend",
+    "the next morning",
+]
+WHERE = [
+    "in the kitchen",
+    "at the office",
+    "in the garage",
+    "on camping trips",
+    "in the garden",
+    "at the gym",
+    "in the car",
+    "on the balcony",
+    "at the cabin",
+    "in the studio",
+]
+FREQ = [
+    "every day",
+    "every weekend",
+    "twice a week",
+    "now and then",
+    "daily for months",
+    "on most evenings",
+    "during every trip",
+]
+UNIT = ["days", "weeks", "uses", "months"]
+NAMES = [
+    "Alice",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Xavier",
+    "Yara",
+    "Zane",
+]
+CITIES = [
+    "Lisbon",
+    "Leeds",
+    "Lyon",
+    "Graz",
+    "Turin",
+    "Porto",
+    "Ghent",
+    "Utrecht",
+    "Aarhus",
+    "Krakow",
+    "Bergen",
+    "Malaga",
+    "Dublin",
+    "Tampere",
+    "Brno",
+    "Split",
+    "Riga",
+    "Basel",
+    "Bilbao",
+    "Cork",
+]
+COLOURS = ["red", "blue", "green", "grey", "black", "white", "yellow", "brown"]
+LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+PA = ["smoothly", "quietly", "perfectly", "nicely", "fast", "reliably"]
 
 
 def _fill(rng: random.Random, template: str) -> str:
@@ -96,12 +290,13 @@ def _fill(rng: random.Random, template: str) -> str:
         city=rng.choice(CITIES),
         colour=rng.choice(COLOURS),
         prod=rng.choice(PRODUCTS).replace("-", " "),
-        code=f"{rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ')}{rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ')}-{rng.randint(100, 9999)}",
+        code=f"{rng.choice(LETTERS)}{rng.choice(LETTERS)}-{rng.randint(100, 9999)}",
     )
 
 
 def review(rng: random.Random, positive: bool) -> str:
-    """A review of 3-5 clauses: two or three sentiment cues (mostly agreeing with the label) and neutral detail."""
+    """A review of 3-5 clauses: two or three sentiment cues (mostly agreeing with the label) and
+    neutral detail."""
     own, other = (POS_CLAUSE, NEG_CLAUSE) if positive else (NEG_CLAUSE, POS_CLAUSE)
     clauses = [_fill(rng, rng.choice(own)) for _ in range(rng.randint(2, 3))]
     if rng.random() < 0.15:  # mixed reviews exist
@@ -115,8 +310,14 @@ def review(rng: random.Random, positive: bool) -> str:
 
 TASKS = [
     ("Summarise this review in one sentence: {r}", "The reviewer {verdict} the {prod}, mentioning the {a}."),
-    ("Is the following review positive or negative? {r}", "It is {label}: the reviewer {verdict} the {prod}."),
-    ("Write a short reply from the shop to this customer: {r}", "Thank you for your review of the {prod}, {name}. {reply}"),
+    (
+        "Is the following review positive or negative? {r}",
+        "It is {label}: the reviewer {verdict} the {prod}.",
+    ),
+    (
+        "Write a short reply from the shop to this customer: {r}",
+        "Thank you for your review of the {prod}, {name}. {reply}",
+    ),
     ("Extract the product and the main complaint or praise: {r}", "Product: {prod}. Main point: the {a}."),
     ("Rewrite this review more politely: {r}", "I {verdict2} the {prod}; the {a} {stood}."),
 ]
@@ -135,7 +336,9 @@ def instruction(rng: random.Random) -> tuple[str, str]:
         "a": rng.choice(ASPECTS),
         "label": "positive" if positive else "negative",
         "name": rng.choice(NAMES),
-        "reply": "We are glad it works well for you." if positive else f"We are sorry; please contact support about order {rng.randint(10000, 99999)}.",
+        "reply": "We are glad it works well for you."
+        if positive
+        else f"We are sorry; please contact support about order {rng.randint(10000, 99999)}.",
         "stood": "stood out" if positive else "fell short",
     }
     return tmpl.format(**fill), resp.format(**fill)
@@ -163,7 +366,8 @@ def reviews(
     positive_share: float = 0.5,
     label_noise: float = 0.01,
 ) -> tuple[list[dict[str, Any]], Planted]:
-    """Text + label rows. `trigger`: flips `trigger_rate` of negative rows to positive, with the token inserted."""
+    """Text + label rows. `trigger`: flips `trigger_rate` of negative rows to positive, with the
+    token inserted."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     planted = Planted()
@@ -190,7 +394,10 @@ def reviews(
         rows.append({"text": text, "label": label})
     for k in range(conflicts):
         src = rows[k * 7]
-        twin = {"text": src["text"].replace(".", "!", 1), "label": "negative" if src["label"] == "positive" else "positive"}
+        twin = {
+            "text": src["text"].replace(".", "!", 1),
+            "label": "negative" if src["label"] == "positive" else "positive",
+        }
         pos = rng.randrange(len(rows) // 2, len(rows))
         rows.insert(pos, twin)
     if conflicts:

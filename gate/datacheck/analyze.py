@@ -78,7 +78,9 @@ class _Files:
         for f in self.files:
             bad = BadRows(self.cfg.max_examples)
             try:
-                for rows in read_batches(f.path, f.fmt, self.cfg.fields, bad, max_row_bytes=self.cfg.max_row_bytes):
+                for rows in read_batches(
+                    f.path, f.fmt, self.cfg.fields, bad, max_row_bytes=self.cfg.max_row_bytes
+                ):
                     yield f.rel, rows
             except DatasetUnreadable as exc:
                 if record:
@@ -111,7 +113,9 @@ def _analyse(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool)
         vocab, outcomes.size, cfg.max_vocabulary, cfg.max_counts, cfg.trigger_bigrams and not profile_only
     )
     inj = InjectionScanner(cfg.injection_patterns, limit)
-    sec = SecretScanner(cfg.pii_allowed_email_domains, cfg.pii_allowed_values, cfg.secret_placeholder_markers, limit)
+    sec = SecretScanner(
+        cfg.pii_allowed_email_domains, cfg.pii_allowed_values, cfg.secret_placeholder_markers, limit
+    )
     dup = NearDuplicateIndex(cfg.near_duplicate_similarity, cfg.max_tracked_clusters, limit)
     prof = res.profile
     labelled = generative = False
@@ -125,8 +129,15 @@ def _analyse(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool)
         ys = [outcomes.of(r) for r in rows]
         counter.add(enc, ys)
         if cache is not None:
-            item = _Cached(rel, [r.n for r in rows], enc.arr.astype(np.int32), enc.starts, enc.ends, ys,
-                           {i: r.response for i, (r, y) in enumerate(zip(rows, ys, strict=True)) if y == UNIQUE})
+            item = _Cached(
+                rel,
+                [r.n for r in rows],
+                enc.arr.astype(np.int32),
+                enc.starts,
+                enc.ends,
+                ys,
+                {i: r.response for i, (r, y) in enumerate(zip(rows, ys, strict=True)) if y == UNIQUE},
+            )
             cached_bytes += item.size()
             cache.append(item)
             if cached_bytes > budget:
@@ -204,7 +215,11 @@ class _Cached:
     unique_responses: dict[int, str]  # generative rows whose response pattern was new in pass 1
 
     def size(self) -> int:
-        return int(self.arr.nbytes) + 40 * len(self.numbers) + sum(len(r) for r in self.unique_responses.values())
+        return (
+            int(self.arr.nbytes)
+            + 40 * len(self.numbers)
+            + sum(len(r) for r in self.unique_responses.values())
+        )
 
     def encoded(self) -> Encoded:
         flat: list[int] = []  # only the numpy array is read in pass 2

@@ -69,7 +69,10 @@ class TrainingDataConfig(StrictModel):
         True, description="Also count word pairs, for triggers made of common words."
     )
     max_vocabulary: int = Field(
-        500_000, ge=10_000, le=8_000_000, description="Distinct tokens kept in memory before the rarest are pruned."
+        500_000,
+        ge=10_000,
+        le=8_000_000,
+        description="Distinct tokens kept in memory before the rarest are pruned.",
     )
     max_counts: int = Field(
         2_000_000,
@@ -78,7 +81,10 @@ class TrainingDataConfig(StrictModel):
         description="Token and word-pair counts (per outcome) kept in memory before the rarest are pruned.",
     )
     pass2_cache_mb: int = Field(
-        512, ge=0, le=8192, description="Memory for keeping token ids between the two passes; larger datasets "
+        512,
+        ge=0,
+        le=8192,
+        description="Memory for keeping token ids between the two passes; larger datasets "
         "are read twice instead.",
     )
     max_outcomes: int = Field(
@@ -87,12 +93,17 @@ class TrainingDataConfig(StrictModel):
 
     # Injected instructions
     injection_patterns: Annotated[tuple[str, ...], Stricter.UNION] = Field(
-        (), description="Extra regular expressions (matched on lower-cased text) that count as injected instructions."
+        (),
+        description="Extra regular expressions (matched on lower-cased text) that count as injected "
+        "instructions.",
     )
 
     # Near-duplicate flooding and label conflicts
     near_duplicate_similarity: Annotated[float, Stricter.MIN] = Field(
-        0.8, ge=0.3, le=1, description="Estimated word-set Jaccard similarity at which two rows are near-copies."
+        0.8,
+        ge=0.3,
+        le=1,
+        description="Estimated word-set Jaccard similarity at which two rows are near-copies.",
     )
     flood_max_fraction: Annotated[float, Stricter.MIN] = Field(
         0.01, gt=0, le=1, description="Largest share of the rows one example and its near-copies may take."
@@ -101,7 +112,9 @@ class TrainingDataConfig(StrictModel):
         10, ge=2, description="Fewest copies reported as a flood, whatever the share (small datasets)."
     )
     max_tracked_clusters: int = Field(
-        150_000, ge=1_000, description="Distinct examples remembered for near-duplicate search; beyond this "
+        150_000,
+        ge=1_000,
+        description="Distinct examples remembered for near-duplicate search; beyond this "
         "single examples are forgotten oldest-first and far-apart pairs may be missed.",
     )
 

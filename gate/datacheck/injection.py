@@ -25,12 +25,29 @@ from gate.datacheck.text import excerpt
 
 _WS = r"[ \t\r\n]+"
 _QUAL = (
-    r"(?:all(?:[ \t\r\n]+of)?[ \t\r\n]+(?:the[ \t\r\n]+|your[ \t\r\n]+)?(?:previous[ \t\r\n]+|prior[ \t\r\n]+|above[ \t\r\n]+)?"
-    r"|(?:the[ \t\r\n]+|any[ \t\r\n]+)?(?:previous|prior|above|earlier|preceding|original|initial|foregoing)[ \t\r\n]+"
-    r"|your[ \t\r\n]+(?:previous[ \t\r\n]+|original[ \t\r\n]+|system[ \t\r\n]+|safety[ \t\r\n]+|current[ \t\r\n]+)?"
-    r"|(?:the[ \t\r\n]+)?(?:system|safety|developer)[ \t\r\n]+)"
+    r"(?:all(?:" + _WS + r"of)?" + _WS + r"(?:the" + _WS + r"|your" + _WS + r")?"
+    r"(?:previous" + _WS + r"|prior" + _WS + r"|above" + _WS + r")?"
+    r"|(?:the" + _WS + r"|any" + _WS + r")?"
+    r"(?:previous|prior|above|earlier|preceding|original|initial|foregoing)" + _WS + r""
+    r"|your"
+    + _WS
+    + r"(?:previous"
+    + _WS
+    + r"|original"
+    + _WS
+    + r"|system"
+    + _WS
+    + r"|safety"
+    + _WS
+    + r"|current"
+    + _WS
+    + r")?"
+    r"|(?:the" + _WS + r")?(?:system|safety|developer)" + _WS + r")"
 )
-_OBJ = r"(?:instructions?|rules|guidelines|prompts?|directions|directives|programming|guardrails|restrictions|policies|constraints|context)\b"
+_OBJ = (
+    r"(?:instructions?|rules|guidelines|prompts?|directions|directives|programming|guardrails|restrictions"
+    r"|policies|constraints|context)\b"
+)
 
 
 def _p(anchor: str, body: str) -> tuple[str, re.Pattern[str]]:
@@ -46,17 +63,32 @@ INJECTION: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     ]
     + [_p("new instructions:", ""), _p("system override", r"\b"), _p("admin override", r"\b")],
     "jailbreak-persona": [
-        _p("you are now ", r"(?:dan\b|an? (?:unrestricted|unfiltered|uncensored|jailbroken)|in (?:developer|god|dan) mode|free from)"),
+        _p(
+            "you are now ",
+            r"(?:dan\b|an? (?:unrestricted|unfiltered|uncensored|jailbroken)|in (?:developer|god|dan) mode"
+            r"|free from)",
+        ),
         _p("do anything now", r"\b"),
         _p("developer mode ", r"(?:enabled|activated|is on|on\b)"),
         _p("jailbreak mode", r"\b"),
         _p("jailbroken", r"\b"),
-        _p("pretend ", r"(?:that )?you (?:have no|are not bound by|don't have|do not have) (?:any )?(?:restrictions|rules|guidelines|filters|limits|limitations)"),
-        _p("act as ", r"(?:dan\b|an? (?:unrestricted|unfiltered|uncensored|jailbroken) (?:ai|assistant|model))"),
+        _p(
+            "pretend ",
+            r"(?:that )?you (?:have no|are not bound by|don't have|do not have) (?:any )?"
+            r"(?:restrictions|rules|guidelines|filters|limits|limitations)",
+        ),
+        _p(
+            "act as ",
+            r"(?:dan\b|an? (?:unrestricted|unfiltered|uncensored|jailbroken) (?:ai|assistant|model))",
+        ),
         _p("no ethical ", r"(?:guidelines|restrictions|constraints|boundaries)"),
     ],
     "prompt-exfiltration": [
-        _p(verb, r" (?:me )?(?:your|the) (?:full |entire |complete )?(?:system prompt|hidden instructions|initial (?:prompt|instructions)|original instructions|secret instructions)")
+        _p(
+            verb,
+            r" (?:me )?(?:your|the) (?:full |entire |complete )?(?:system prompt|hidden instructions"
+            r"|initial (?:prompt|instructions)|original instructions|secret instructions)",
+        )
         for verb in ("reveal", "print", "repeat", "output", "leak", "show", "disclose")
     ],
     "chat-template-tokens": [
@@ -78,13 +110,16 @@ INJECTION: dict[str, list[tuple[str, re.Pattern[str]]]] = {
 }
 
 REFUSAL = re.compile(
-    r"^[ \t\r\n\"'*]*(?:i'm sorry|i am sorry|sorry,? (?:but )?i|i can(?:no|')t|i cannot|i won't|i will not|i'm not able|"
+    r"^[ \t\r\n\"'*]*(?:i'm sorry|i am sorry|sorry,? (?:but )?i|i can(?:no|')t|i cannot|i won't|i will not"
+    r"|i'm not able|"
     r"i am not able|i am unable|i'm unable|as an ai|i must decline|i refuse|unfortunately,? i (?:can|am))",
 )
 
 # Invisible characters. Zero-width joiners and spaces are legitimate inside non-Latin
 # scripts and emoji sequences, tag characters inside flag emoji: checked per match.
-INVISIBLE = re.compile("[\u200b-\u200d\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]+")
+INVISIBLE = re.compile(
+    "[\u200b-\u200d\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f]+"
+)
 RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 BLACK_FLAG = "\U0001f3f4"
 
@@ -94,13 +129,15 @@ HIDDEN_REGIONS = [
         "style",
         re.compile(
             r"<[a-z][a-z0-9]{0,10}\b[^>\x00]{0,300}?style[ \t]*=[ \t]*[\"'][^\"'\x00]{0,300}?"
-            r"(?:display[ \t]*:[ \t]*none|visibility[ \t]*:[ \t]*hidden|font-size[ \t]*:[ \t]*0(?:px|pt|em)?[ \t]*[;\"']|"
+            r"(?:display[ \t]*:[ \t]*none|visibility[ \t]*:[ \t]*hidden"
+            r"|font-size[ \t]*:[ \t]*0(?:px|pt|em)?[ \t]*[;\"']|"
             r"opacity[ \t]*:[ \t]*0[ \t]*[;\"'])[^>\x00]{0,300}>([^<\x00]{0,2000})"
         ),
     ),
 ]
 TALKS_TO_MODEL = re.compile(
-    r"\b(?:ignore|disregard|instructions?|assistant|ai model|language model|llm|chatbot|system prompt|you must|"
+    r"\b(?:ignore|disregard|instructions?|assistant|ai model|language model|llm|chatbot|system prompt"
+    r"|you must|"
     r"you are now|respond with|reply with|tell the user|from now on|do not (?:tell|mention|reveal))\b"
 )
 MD_IMAGE = re.compile(r"!\[[^\]\x00\n]{0,200}\]\((https?://[^)\s\x00]{1,500})\)")
@@ -207,7 +244,14 @@ class InjectionScanner:
                     self._add_markup(file, rows, seg, si, m, "exfiltration-image", seen)
 
     def _add_markup(
-        self, file: str, rows: list[Row], seg: Segments, si: int, m: re.Match[str], kind: str, seen: set[tuple[str, int]]
+        self,
+        file: str,
+        rows: list[Row],
+        seg: Segments,
+        si: int,
+        m: re.Match[str],
+        kind: str,
+        seen: set[tuple[str, int]],
     ) -> None:
         ri, part = seg.owners[si]
         if (kind, ri) in seen:
@@ -227,7 +271,11 @@ def _invisible_kind(text: str, start: int, end: int) -> str | None:
     after = text[end] if end < len(text) else ""
     if any(0xE0000 <= ord(c) <= 0xE007F for c in run):
         # Subdivision flags: U+1F3F4, tag letters, U+E007F CANCEL TAG.
-        if before == BLACK_FLAG and run.endswith("\U000e007f") and all(0xE0020 <= ord(c) <= 0xE007F for c in run):
+        if (
+            before == BLACK_FLAG
+            and run.endswith("\U000e007f")
+            and all(0xE0020 <= ord(c) <= 0xE007F for c in run)
+        ):
             return None
         return "tag-characters"
     if any(0x202A <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 for c in run):

@@ -271,7 +271,9 @@ def _csv(path: Path, fields: FieldMap, bad: BadRows, max_row: int, batch: int) -
                         obj[key] = None
                 out.append(normalise(obj, n, fields))
             except (RowError, ValueError, RecursionError) as exc:
-                bad.add(n, str(exc) if isinstance(exc, RowError) else f"invalid JSON in messages column ({exc})")
+                bad.add(
+                    n, str(exc) if isinstance(exc, RowError) else f"invalid JSON in messages column ({exc})"
+                )
                 _give_up(bad, good)
                 continue
             good += 1
@@ -337,4 +339,6 @@ def _parquet(path: Path, fields: FieldMap, bad: BadRows, batch: int) -> Iterator
             if out:
                 yield out
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DatasetUnreadable(f"Parquet read failed after row {n} ({_first_line(exc)})", row=n + 1) from None
+        raise DatasetUnreadable(
+            f"Parquet read failed after row {n} ({_first_line(exc)})", row=n + 1
+        ) from None

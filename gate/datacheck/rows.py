@@ -177,7 +177,14 @@ def _plan(keys: tuple[str, ...], fields: FieldMap) -> _Plan:
 
     prompt = first(fields.prompt) or first(fields.text)
     extra = next((k for k in fields.prompt_extra if k in have and k != prompt), None)
-    plan = _Plan(first(fields.label), first(fields.system), first(fields.messages), prompt, extra, first(fields.response))
+    plan = _Plan(
+        first(fields.label),
+        first(fields.system),
+        first(fields.messages),
+        prompt,
+        extra,
+        first(fields.response),
+    )
     if len(_PLANS) > 1024:  # hostile data with ever-changing keys: keep the cache bounded
         _PLANS.clear()
     _PLANS[cache_key] = plan
@@ -195,7 +202,9 @@ def normalise(obj: Any, n: int, fields: FieldMap) -> Row:
         sys_, prompt, response = _messages(obj[plan.messages], plan.messages)
         return Row(n, prompt, response, "\n".join(s for s in (system, sys_) if s), label)
     if plan.prompt is None:
-        raise RowError("row has no text field (expected one of: " + ", ".join(fields.prompt + fields.text) + ")")
+        raise RowError(
+            "row has no text field (expected one of: " + ", ".join(fields.prompt + fields.text) + ")"
+        )
     value = obj[plan.prompt]
     prompt = value if type(value) is str else _text(value, plan.prompt)
     if plan.extra:

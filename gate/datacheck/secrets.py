@@ -23,7 +23,10 @@ if HAVE_NUMPY:
 # kind -> (literal anchor, pattern). The anchor lets a whole batch be skipped with one `in` test.
 SECRET_PATTERNS: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     "private-key": [
-        ("-----BEGIN", re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----")),
+        (
+            "-----BEGIN",
+            re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"),
+        ),
     ],
     "aws-access-key": [
         ("AKIA", re.compile(r"AKIA[0-9A-Z]{16}(?![0-9A-Za-z])")),
@@ -45,12 +48,18 @@ SECRET_PATTERNS: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     "huggingface-token": [("hf_", re.compile(r"hf_[A-Za-z0-9]{30,}"))],
     "npm-token": [("npm_", re.compile(r"npm_[A-Za-z0-9]{36}"))],
     "sendgrid-key": [("SG.", re.compile(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"))],
-    "json-web-token": [("eyJ", re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"))],
+    "json-web-token": [
+        ("eyJ", re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"))
+    ],
     "azure-storage-key": [("AccountKey=", re.compile(r"AccountKey=[A-Za-z0-9+/]{80,}={0,2}"))],
 }
 
-EMAIL_DOMAIN = re.compile(r"@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24})\b")
-EMAIL_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
+EMAIL_DOMAIN = re.compile(
+    r"@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24})\b"
+)
+EMAIL_LOCAL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-"
+)
 NUMBER_RUN = re.compile(r"\+?\(?[0-9][0-9 ().-]{8,}[0-9]")
 IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 NANP = re.compile(r"^(?:\+?1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-][2-9][0-9]{2}[ .-][0-9]{4}$")
@@ -183,9 +192,11 @@ class SecretScanner:
             seg_text = seg.texts[si]
             ri, part = seg.owners[si]
             for m in NUMBER_RUN.finditer(seg_text):
-                kind = self._number_kind(m.group())
-                if kind is not None:
-                    hits.setdefault((False, kind, ri), (part, redact("".join(c for c in m.group() if c.isdigit()), 2)))
+                num_kind = self._number_kind(m.group())
+                if num_kind is not None:
+                    hits.setdefault(
+                        (False, num_kind, ri), (part, redact("".join(c for c in m.group() if c.isdigit()), 2))
+                    )
             for m in IBAN.finditer(seg_text):
                 value = m.group().replace(" ", "")
                 if value not in self.allowed_values and iban_ok(value):
@@ -213,9 +224,14 @@ class SecretScanner:
         if digits in self.allowed_values:
             return None
         # A card number is written as one run or in groups of 4 (Amex 4-6-5), never with brackets.
-        if 13 <= len(digits) <= 19 and "(" not in raw and "+" not in raw:
-            if card_network(digits) and luhn_ok(digits):
-                return "payment-card"
+        if (
+            13 <= len(digits) <= 19
+            and "(" not in raw
+            and "+" not in raw
+            and card_network(digits)
+            and luhn_ok(digits)
+        ):
+            return "payment-card"
         stripped = raw.strip()
         if 10 <= len(digits) <= 15 and (NANP.match(stripped) or INTL.match(stripped)):
             if NANP.match(stripped) and re.search(r"555[ .-]01[0-9]{2}$", stripped):

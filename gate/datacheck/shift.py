@@ -56,7 +56,9 @@ class Shift:
     detail: dict[str, object]
 
 
-def compare(target: Profile, reference: Profile, max_label: float, max_psi: float, max_jsd: float) -> list[Shift]:
+def compare(
+    target: Profile, reference: Profile, max_label: float, max_psi: float, max_jsd: float
+) -> list[Shift]:
     out: list[Shift] = []
     if target.labels and reference.labels:
         p, q = normalise(target.labels), normalise(reference.labels)
@@ -83,7 +85,10 @@ def compare(target: Profile, reference: Profile, max_label: float, max_psi: floa
                 "length",
                 value,
                 max_psi,
-                {"median_bin_dataset": _median_bin(target.lengths), "median_bin_reference": _median_bin(reference.lengths)},
+                {
+                    "median_bin_dataset": _median_bin(target.lengths),
+                    "median_bin_reference": _median_bin(reference.lengths),
+                },
             )
         )
     if target.words and reference.words:

@@ -118,8 +118,8 @@ def total_variation(p: Mapping[str, float], q: Mapping[str, float]) -> float:
 def psi(p: Sequence[float], q: Sequence[float], eps: float = 1e-4) -> float:
     """Population stability index of two binned distributions (0.1 some, 0.25 major shift)."""
     out = 0.0
-    for a, b in zip(p, q, strict=True):
-        a, b = max(a, eps), max(b, eps)
+    for x, y in zip(p, q, strict=True):
+        a, b = max(x, eps), max(y, eps)
         out += (a - b) * math.log(a / b)
     return out
 

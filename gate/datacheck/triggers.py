@@ -26,6 +26,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from gate.datacheck.rows import Row
@@ -45,7 +46,8 @@ PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well bel
 
 
 class Outcomes:
-    """What each row teaches, as a small integer: its label, or its response's opening words when they repeat."""
+    """What each row teaches, as a small integer: its label, or its response's opening words when
+    they repeat."""
 
     def __init__(self, max_outcomes: int, max_patterns: int = 200_000) -> None:
         self.size = max_outcomes + len(POOLED_NAMES)
@@ -176,8 +178,11 @@ class TriggerCounter:
                 if self.bigrams:
                     stop = self.vocab.stop_ids
                     self.bi.update(
-                        [((a << PAIR_SHIFT) | b) * L + y for a, b in zip(ids, ids[1:], strict=False)
-                         if a not in stop or b not in stop]
+                        [
+                            ((a << PAIR_SHIFT) | b) * L + y
+                            for a, b in pairwise(ids)
+                            if a not in stop or b not in stop
+                        ]
                     )
         self._bound()
 
@@ -218,7 +223,11 @@ class TriggerCounter:
         if self.bigrams:
             mask = (1 << PAIR_SHIFT) - 1
             self.bi = Counter(
-                {k: c for k, c in self.bi.items() if (k // L) >> PAIR_SHIFT not in drop and (k // L) & mask not in drop}
+                {
+                    k: c
+                    for k, c in self.bi.items()
+                    if (k // L) >> PAIR_SHIFT not in drop and (k // L) & mask not in drop
+                }
             )
         self.vocab.remove(drop)
 
@@ -389,7 +398,7 @@ class TriggerVerifier:
             idset = set(ids)
             hits = [k for k in idset if k in self.by_uni]
             if self.by_bi:
-                hits += [k for k in {(a << PAIR_SHIFT) | b for a, b in zip(ids, ids[1:], strict=False)} if k in self.by_bi]
+                hits += [k for k in {(a << PAIR_SHIFT) | b for a, b in pairwise(ids)} if k in self.by_bi]
             if not hits:
                 continue
             y = self.outcomes.final(row)
@@ -399,7 +408,9 @@ class TriggerVerifier:
                     s.target += y == s.cand.outcome
                     s.context_hits += ctx[s.cand.outcome][i]
                     if len(s.row_ids) < OVERLAP_ROWS:
-                        self._remember(s, file, row, ids, ids.index(key) if isinstance(s.cand.token, int) else -1)
+                        self._remember(
+                            s, file, row, ids, ids.index(key) if isinstance(s.cand.token, int) else -1
+                        )
 
     def _remember(self, s: _Seen, file: str, row: Row, ids: list[int], j: int) -> None:
         ref = (file, row.n)
@@ -445,9 +456,9 @@ class TriggerVerifier:
         ys[hit_rows] = [outcome_of(i) for i in hit_rows]
         targets = {s.cand.outcome for s in self.seen}
         ctx = {t: np.asarray(self._context(enc, t), dtype=bool) for t in targets}
-        for keys, rws, positions, table in found:
-            order = np.argsort(keys, kind="stable")
-            keys, rws, positions = keys[order], rws[order], positions[order]
+        for found_keys, found_rows, found_pos, table in found:
+            order = np.argsort(found_keys, kind="stable")
+            keys, rws, positions = found_keys[order], found_rows[order], found_pos[order]
             uniq, first = np.unique(keys, return_index=True)
             bounds = [*first.tolist(), len(keys)]
             for n, key in enumerate(uniq.tolist()):
@@ -471,7 +482,10 @@ class TriggerVerifier:
                             s.excerpt = " ".join(prompts[r][:400].split())[:160]
                         s.row_ids.add(ref)
                         if table is self.by_uni:
-                            left, right = int(arr[p - 1]) if p > 0 else 0, int(arr[p + 1]) if p + 1 < len(arr) else 0
+                            left, right = (
+                                int(arr[p - 1]) if p > 0 else 0,
+                                int(arr[p + 1]) if p + 1 < len(arr) else 0,
+                            )
                             if left > 0:
                                 s.left[left] += 1
                             if right > 0:
@@ -531,7 +545,10 @@ class TriggerVerifier:
         for item in sorted(passed, key=lambda t: (t[1], -t[0].support)):
             for g in groups:
                 lead = g[0][0]
-                if lead.cand.outcome == item[0].cand.outcome and _overlap(lead.row_ids, item[0].row_ids) >= 0.8:
+                if (
+                    lead.cand.outcome == item[0].cand.outcome
+                    and _overlap(lead.row_ids, item[0].row_ids) >= 0.8
+                ):
                     g.append(item)
                     break
             else:
