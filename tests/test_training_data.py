@@ -560,3 +560,24 @@ def test_bad_release_fails_for_its_poisoned_dataset() -> None:
     assert code == "failed"
     names = {f["rule"]["name"] for f in findings if f["blocking"]}
     assert {"backdoor-trigger-candidate", "prompt-injection-in-data", "secret-in-training-data"} <= names
+
+
+def test_second_process_gives_the_same_result(tmp_path: Path) -> None:
+    rows, planted = reviews(2000, 1, trigger="cf", trigger_rate=0.03, flood_rate=0.01)
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(jsonl(rows))
+    cfg = TrainingDataConfig()
+    files = [DataFile("d.jsonl", p, "jsonl")]
+    one, two = analyse(files, cfg, parallel=False), analyse(files, cfg, parallel=True)
+
+    def key(res: Any) -> Any:
+        return (
+            res.rows,
+            [(t.phrase, t.support, t.target, t.examples, t.excerpt) for t in res.triggers.triggers],
+            [(c.count, c.first, c.rows) for c in res.duplicates.clusters],
+            res.profile.words.most_common(50),
+            res.profile.labels,
+        )
+
+    assert key(one) == key(two)
+    assert one.triggers.triggers and one.duplicates.clusters

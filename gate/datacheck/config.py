@@ -80,6 +80,12 @@ class TrainingDataConfig(StrictModel):
         le=50_000_000,
         description="Token and word-pair counts (per outcome) kept in memory before the rarest are pruned.",
     )
+    workers: int = Field(
+        2,
+        ge=1,
+        le=2,
+        description="Processes for datasets over 32 MB: 2 runs the trigger analysis beside the scans.",
+    )
     pass2_cache_mb: int = Field(
         512,
         ge=0,
