@@ -417,7 +417,6 @@ class TrainingDataCheck(Check):
             "rows": res.rows,
             "malformed": res.malformed,
             "kind": res.kind,
-            "seconds": round(res.seconds, 3),
         }
         if res.profile.labels:
             d["labels"] = dict(res.profile.labels.most_common(20))
