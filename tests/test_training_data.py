@@ -563,7 +563,7 @@ def test_bad_release_fails_for_its_poisoned_dataset() -> None:
 
 
 def test_second_process_gives_the_same_result(tmp_path: Path) -> None:
-    rows, planted = reviews(2000, 1, trigger="cf", trigger_rate=0.03, flood_rate=0.01)
+    rows, _ = reviews(2000, 1, trigger="cf", trigger_rate=0.03, flood_rate=0.01)
     p = tmp_path / "d.jsonl"
     p.write_bytes(jsonl(rows))
     cfg = TrainingDataConfig()

@@ -2,9 +2,9 @@
 
 Each row's word set (stop words removed; for generative data prompt and
 response together) has a 32-value MinHash signature (`vocab.signatures`);
-4 bands of 4 values index it, so rows whose word sets overlap by Jaccard
-0.8 collide in at least one band with probability ~0.88 (0.97 at 0.9) and
-rows sharing a third of their words rarely (~3%). A colliding row is
+5 bands of 5 values index it, so rows whose word sets overlap by Jaccard
+0.8 collide in at least one band with probability ~0.86 (0.98 at 0.9) and
+rows sharing a third of their words rarely (~1%). A colliding row is
 compared with the first row of the set (the share of equal signature values
 estimates the Jaccard similarity) and joins it; the set counts its rows and
 labels.
@@ -53,7 +53,7 @@ class NearDuplicateIndex:
         self.need = max(1, round(similarity * K))
         self.max_clusters = max_clusters
         self.examples = examples
-        self.index: list[dict[int, int]] = [{} for _ in range(BANDS)]  # band key -> serial
+        self.index: list[dict[bytes, int]] = [{} for _ in range(BANDS)]  # band key -> serial
         self.singles: dict[int, Single] = {}
         self.promoted: dict[int, Cluster] = {}  # serial of a former single -> its cluster
         self.clusters: list[Cluster] = []

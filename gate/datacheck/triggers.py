@@ -26,7 +26,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import Any
 
 from gate.datacheck.rows import Row
@@ -41,7 +41,7 @@ NONE, UNIQUE, OTHER = 0, 1, 2
 POOLED_NAMES = ("(none)", "(unique response)", "(other)")
 PATTERN_WORDS = 8
 MAX_CANDIDATES = 200
-OVERLAP_ROWS = 1000  # rows kept per candidate to decide which candidates are one trigger
+OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
 
@@ -474,22 +474,19 @@ class TriggerVerifier:
                     room = OVERLAP_ROWS - len(s.row_ids)
                     if room <= 0:
                         continue
-                    for r, p in zip(r_unique[:room].tolist(), p_first[:room].tolist(), strict=True):
-                        ref = (file, numbers[r])
-                        if len(s.rows) < self.examples:
-                            s.rows.append(ref)
-                        if not s.excerpt and prompts is not None:
-                            s.excerpt = " ".join(prompts[r][:400].split())[:160]
-                        s.row_ids.add(ref)
-                        if table is self.by_uni:
-                            left, right = (
-                                int(arr[p - 1]) if p > 0 else 0,
-                                int(arr[p + 1]) if p + 1 < len(arr) else 0,
-                            )
-                            if left > 0:
-                                s.left[left] += 1
-                            if right > 0:
-                                s.right[right] += 1
+                    take = r_unique[:room]
+                    nums = [numbers[r] for r in take.tolist()]
+                    if len(s.rows) < self.examples:
+                        s.rows.extend((file, n) for n in nums[: self.examples - len(s.rows)])
+                    if not s.excerpt and prompts is not None:
+                        s.excerpt = " ".join(prompts[int(take[0])][:400].split())[:160]
+                    s.row_ids.update(zip(repeat(file), nums))
+                    if table is self.by_uni:  # neighbours, to spell the trigger as written
+                        p = p_first[:room]
+                        left = arr[np.maximum(p - 1, 0)]
+                        right = arr[np.minimum(p + 1, len(arr) - 1)]
+                        s.left.update(left[(p > 0) & (left > 0)].tolist())
+                        s.right.update(right[(p + 1 < len(arr)) & (right > 0)].tolist())
 
     def word(self, i: int) -> str:
         w = self.counter.vocab.words[i] if i < len(self.counter.vocab.words) else None

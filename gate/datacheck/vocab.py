@@ -13,6 +13,8 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from gate.datacheck.text import STOPWORDS, TOKEN_TABLE
@@ -94,12 +96,9 @@ class Vocab:
         if None in out and not grow:
             return [UNKNOWN if v is None else v for v in out]
         if None in out:
-            add = self._add
-            ids = self.ids
-            for i in [i for i, v in enumerate(out) if v is None]:
-                w = flat[i]
-                v = ids.get(w)
-                out[i] = add(w) if v is None else v
+            for w in set(compress(flat, map(is_, out, repeat(None)))):
+                self._add(w)
+            return list(map(self.ids.__getitem__, flat))
         return out  # type: ignore[return-value]
 
     def stop_mask(self, arr: Any) -> Any:
@@ -158,17 +157,14 @@ def encode(vocab: Vocab, texts: Sequence[str], grow: bool = True) -> Encoded:
     return Encoded(flat, starts, ends)
 
 
-Signature = tuple[bytes, tuple[int, ...]]  # (K little-endian uint16 values, one key per band)
-BANDS = 4  # 4 bands of 4 values (the first 16); all K values decide similarity
-BAND_ROWS = 4
+Signature = tuple[bytes, tuple[bytes, ...]]  # (K little-endian uint16 values, one key per band)
+BANDS = 5  # 5 bands of 5 values (the first 25); all K values decide similarity
+BAND_ROWS = 5
+_BAND_BYTES = 2 * BAND_ROWS
 
 
-def _band_keys(values: Sequence[int]) -> tuple[int, ...]:
-    out = []
-    for b in range(BANDS):
-        v = values[b * BAND_ROWS : (b + 1) * BAND_ROWS]
-        out.append(v[0] | v[1] << 16 | v[2] << 32 | v[3] << 48)
-    return tuple(out)
+def _band_keys(raw: bytes) -> tuple[bytes, ...]:
+    return tuple(raw[b * _BAND_BYTES : (b + 1) * _BAND_BYTES] for b in range(BANDS))
 
 
 def signatures(vocab: Vocab, *encs: Encoded) -> list[Signature | None]:
@@ -186,9 +182,15 @@ def signatures(vocab: Vocab, *encs: Encoded) -> list[Signature | None]:
             np.minimum(mins, m, out=mins)
         empty = (mins == EMPTY).all(axis=1).tolist()
         raw = mins.tobytes()
-        keys_l = mins[:, : BANDS * BAND_ROWS].copy().view(np.uint64).tolist()  # band b: values 4b..4b+3
         w = 2 * K
-        return [None if empty[i] else (raw[i * w : (i + 1) * w], tuple(keys_l[i])) for i in range(n)]
+        out_np: list[Signature | None] = []
+        for i in range(n):
+            if empty[i]:
+                out_np.append(None)
+            else:
+                values = raw[i * w : (i + 1) * w]
+                out_np.append((values, _band_keys(values)))
+        return out_np
     out: list[Signature | None] = []
     rows = vocab.rows
     for i in range(n):
@@ -202,5 +204,6 @@ def signatures(vocab: Vocab, *encs: Encoded) -> list[Signature | None]:
         if sig is None or min(sig) == EMPTY:
             out.append(None)
         else:
-            out.append((struct.pack(f"<{K}H", *sig), _band_keys(sig)))
+            values = struct.pack(f"<{K}H", *sig)
+            out.append((values, _band_keys(values)))
     return out
