@@ -14,11 +14,9 @@ import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
-from gate.datacheck.analyze import DataFile, DatasetResult, analyse
-from gate.datacheck.common import Example, Tally
 from gate.datacheck.config import TrainingDataConfig
 from gate.datacheck.readers import FORMATS, SUFFIXES, DatasetUnreadable, detect_format
 from gate.datacheck.shift import compare
@@ -27,6 +25,10 @@ from gate.inventory import DigestRequest, Entry, Inventory
 from gate.models.finding import Finding, Rule, Severity
 from gate.models.manifest import Dataset, Manifest
 from gate.release import Release
+
+if TYPE_CHECKING:  # the analysis pulls in numpy: imported when the check runs, not when it is listed
+    from gate.datacheck.analyze import DataFile, DatasetResult
+    from gate.datacheck.common import Example, Tally
 
 CHECK = "training-data"
 POISONING = ("LLM04:2025", "AML.T0020")
@@ -213,6 +215,8 @@ RULES = (
 
 def dataset_files(release: Release, ds: Dataset) -> tuple[list[DataFile], list[tuple[str, str]]]:
     """The data files of a dataset path, and (path, reason) for what cannot be read."""
+    from gate.datacheck.analyze import DataFile
+
     assert ds.path is not None
     rel = PurePosixPath(ds.path).as_posix().rstrip("/")
     inv = release.inventory
@@ -333,6 +337,8 @@ class TrainingDataCheck(Check):
         return [DigestRequest(algorithm=a) for a in sorted(algs - {"sha256"})]
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
+        from gate.datacheck.analyze import analyse
+
         cfg: TrainingDataConfig = ctx.config
         release = ctx.release
         with_path = [(i, d) for i, d in enumerate(ctx.manifest.datasets) if d.path]
