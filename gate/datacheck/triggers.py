@@ -340,6 +340,10 @@ class TriggerVerifier:
         if HAVE_NUMPY:
             self._uni_ids = np.array(sorted(self.by_uni), dtype=np.int64)
             self._bi_ids = np.array(sorted(self.by_bi), dtype=np.int64)
+            self._key_index = {
+                id(self.by_uni): {k: i for i, k in enumerate(sorted(self.by_uni))},
+                id(self.by_bi): {k: i for i, k in enumerate(sorted(self.by_bi))},
+            }
 
     def _log_odds(self, u: int, y: int) -> float:
         L = self.counter.L
@@ -454,27 +458,35 @@ class TriggerVerifier:
         hit_rows = sorted(set(np.concatenate([f[1] for f in found]).tolist()))
         ys = np.full(len(numbers), -1, dtype=np.int64)
         ys[hit_rows] = [outcome_of(i) for i in hit_rows]
-        targets = {s.cand.outcome for s in self.seen}
-        ctx = {t: np.asarray(self._context(enc, t), dtype=bool) for t in targets}
+        targets = sorted({s.cand.outcome for s in self.seen})
+        ctx = {t: np.asarray(self._context(enc, t), dtype=np.float64) for t in targets}
+        is_t = {t: (ys == t).astype(np.float64) for t in targets}
+        n_rows = len(numbers) + 1
         for found_keys, found_rows, found_pos, table in found:
-            order = np.argsort(found_keys, kind="stable")
-            keys, rws, positions = found_keys[order], found_rows[order], found_pos[order]
-            uniq, first = np.unique(keys, return_index=True)
-            bounds = [*first.tolist(), len(keys)]
-            for n, key in enumerate(uniq.tolist()):
-                a, b = bounds[n], bounds[n + 1]
-                r_all = rws[a:b]
-                r_unique, keep_first = np.unique(r_all, return_index=True)  # a row counts once
-                p_first = positions[a:b][keep_first]
-                for s in table[key]:
+            universe = self._uni_ids if table is self.by_uni else self._bi_ids
+            kidx = np.searchsorted(universe, found_keys)
+            # Each (candidate key, row) once: sorted by key, then row.
+            pair, first = np.unique(kidx * n_rows + found_rows, return_index=True)
+            k_u, r_u, p_u = pair // n_rows, pair % n_rows, found_pos[first]
+            size = len(universe)
+            support = np.bincount(k_u, minlength=size).tolist()
+            target = {t: np.bincount(k_u, weights=is_t[t][r_u], minlength=size).tolist() for t in targets}
+            context = {t: np.bincount(k_u, weights=ctx[t][r_u], minlength=size).tolist() for t in targets}
+            index = self._key_index[id(table)]
+            for key, group in table.items():
+                k = index[key]
+                if not support[k]:
+                    continue
+                for s in group:
                     t = s.cand.outcome
-                    s.support += len(r_unique)
-                    s.target += int((ys[r_unique] == t).sum())
-                    s.context_hits += int(ctx[t][r_unique].sum())
+                    s.support += support[k]
+                    s.target += int(target[t][k])
+                    s.context_hits += int(context[t][k])
                     room = OVERLAP_ROWS - len(s.row_ids)
                     if room <= 0:
                         continue
-                    take = r_unique[:room]
+                    a, b = np.searchsorted(k_u, [k, k + 1])
+                    take = r_u[a:b][:room]
                     nums = [numbers[r] for r in take.tolist()]
                     if len(s.rows) < self.examples:
                         s.rows.extend((file, n) for n in nums[: self.examples - len(s.rows)])
@@ -482,11 +494,11 @@ class TriggerVerifier:
                         s.excerpt = " ".join(prompts[int(take[0])][:400].split())[:160]
                     s.row_ids.update(zip(repeat(file), nums))
                     if table is self.by_uni:  # neighbours, to spell the trigger as written
-                        p = p_first[:room]
-                        left = arr[np.maximum(p - 1, 0)]
-                        right = arr[np.minimum(p + 1, len(arr) - 1)]
-                        s.left.update(left[(p > 0) & (left > 0)].tolist())
-                        s.right.update(right[(p + 1 < len(arr)) & (right > 0)].tolist())
+                        pp = p_u[a:b][:room]
+                        left = arr[np.maximum(pp - 1, 0)]
+                        right = arr[np.minimum(pp + 1, len(arr) - 1)]
+                        s.left.update(left[(pp > 0) & (left > 0)].tolist())
+                        s.right.update(right[(pp + 1 < len(arr)) & (right > 0)].tolist())
 
     def word(self, i: int) -> str:
         w = self.counter.vocab.words[i] if i < len(self.counter.vocab.words) else None
