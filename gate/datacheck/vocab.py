@@ -164,7 +164,10 @@ _BAND_BYTES = 2 * BAND_ROWS
 
 
 def _band_keys(raw: bytes) -> tuple[bytes, ...]:
-    return tuple(raw[b * _BAND_BYTES : (b + 1) * _BAND_BYTES] for b in range(BANDS))
+    return (raw[0:10], raw[10:20], raw[20:30], raw[30:40], raw[40:50])  # BANDS x _BAND_BYTES
+
+
+assert BANDS * _BAND_BYTES == 50
 
 
 def signatures(vocab: Vocab, *encs: Encoded) -> list[Signature | None]:
