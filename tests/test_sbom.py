@@ -51,10 +51,17 @@ def test_check_sbom_writes_a_valid_ml_bom_for_the_demo(tmp_path: Path, demo_poli
     files = {c["name"]: sha256(c) for c in model["components"]}
     assert files == {p: h for p, h in inventory.items() if p.startswith("model/")}
     others = {c["name"]: sha256(c) for c in bom["components"] if c["type"] == "file"}
-    assert others == {p: h for p, h in inventory.items() if not p.startswith("model/")}
+    datasets = {"data/finetune.jsonl"}  # declared in release.yaml: a `data` component, not a file
+    assert others == {p: h for p, h in inventory.items() if not p.startswith("model/") and p not in datasets}
+    (data,) = [c for c in bom["components"] if c["type"] == "data"]
+    assert data["name"] == "demo-finetune" and sha256(data) == inventory["data/finetune.jsonl"]
 
     card = model["modelCard"]
-    assert card["modelParameters"] == {"task": "text-generation", "architectureFamily": "gpt2"}
+    assert card["modelParameters"] == {
+        "task": "text-generation",
+        "architectureFamily": "gpt2",
+        "datasets": [{"ref": data["bom-ref"]}],
+    }
     assert card["considerations"] == {
         "users": ["ML engineers"],
         "useCases": ["demonstrating the release gate"],
@@ -76,7 +83,8 @@ def test_check_sbom_writes_a_valid_ml_bom_for_the_demo(tmp_path: Path, demo_poli
     libs = {c["purl"] for c in bom["components"] if c["type"] == "library"}
     assert libs == {"pkg:pypi/safetensors@0.8.0", "pkg:pypi/tokenizers@0.23.3"}
     deps = {d["ref"]: set(d.get("dependsOn", [])) for d in bom["dependencies"]}
-    assert deps["model"] == {"base-model", "pkg:pypi/safetensors@0.8.0", "pkg:pypi/tokenizers@0.23.3"}
+    libraries = {"pkg:pypi/safetensors@0.8.0", "pkg:pypi/tokenizers@0.23.3"}
+    assert deps["model"] == {"base-model", data["bom-ref"], *libraries}
     assert "vulnerabilities" not in bom or bom["vulnerabilities"] == []
 
     meta = props(bom["metadata"])

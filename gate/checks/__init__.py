@@ -23,6 +23,7 @@ CHECKS: dict[str, str] = {
     "dependencies": "gate.checks.dependencies:DependenciesCheck",
     "model-files": "gate.checks.model_files:ModelFilesCheck",
     "adversarial": "gate.checks.adversarial:AdversarialCheck",
+    "training-data": "gate.checks.training_data:TrainingDataCheck",
 }
 
 

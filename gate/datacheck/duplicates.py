@@ -1,0 +1,138 @@
+"""Near-duplicate flooding and label conflicts, with MinHash and banded LSH.
+
+Each row's word set (stop words removed; for generative data prompt and
+response together) has a 32-value MinHash signature (`vocab.signatures`);
+5 bands of 5 values index it, so rows whose word sets overlap by Jaccard
+0.8 collide in at least one band with probability ~0.86 (0.98 at 0.9) and
+rows sharing a third of their words rarely (~1%). A colliding row is
+compared with the first row of the set (the share of equal signature values
+estimates the Jaccard similarity) and joins it; the set counts its rows and
+labels.
+
+Most rows have no near-copy, so a row is first kept as a light "single"
+(its signature, row number, label and text) and becomes a `Cluster` only
+when a second row joins it. Memory is bounded by `max_tracked_clusters`:
+when full, the oldest singles are forgotten first, then the smallest
+clusters. A flood grows quickly and is never forgotten; two near-copies
+further apart than the table's reach can be missed, which the result reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from operator import eq
+
+from gate.datacheck.vocab import BANDS, K, Signature
+
+
+@dataclass(slots=True)
+class Cluster:
+    sig: bytes
+    file: str
+    first: int  # row number of the first member
+    text: str  # excerpt of the first member
+    count: int = 1
+    rows: list[tuple[str, int]] = field(default_factory=list)  # first members (file, row)
+    labels: dict[str, tuple[int, tuple[str, int]]] | None = None  # label -> (rows, first row)
+
+
+# A single: (signature, file, row number, label, text), keyed by an increasing serial number.
+Single = tuple[bytes, str, int, str | None, str]
+
+
+@dataclass
+class DuplicateResult:
+    rows: int
+    clusters: list[Cluster]  # clusters with more than one row, largest first
+    evicted: int  # rows or clusters forgotten to bound memory
+    tracked_max: int
+
+
+class NearDuplicateIndex:
+    def __init__(self, similarity: float, max_clusters: int, examples: int = 5) -> None:
+        self.need = max(1, round(similarity * K))
+        self.max_clusters = max_clusters
+        self.examples = examples
+        self.index: list[dict[bytes, int]] = [{} for _ in range(BANDS)]  # band key -> serial
+        self.singles: dict[int, Single] = {}
+        self.promoted: dict[int, Cluster] = {}  # serial of a former single -> its cluster
+        self.clusters: list[Cluster] = []
+        self.serial = 0
+        self.evicted = 0
+        self.rows = 0
+
+    def add(self, file: str, n: int, sig: Signature | None, label: str | None, text: str) -> None:
+        self.rows += 1
+        if sig is None:
+            return
+        values, keys = sig
+        index, singles, promoted, need = self.index, self.singles, self.promoted, self.need
+        mine: memoryview | None = None
+        for b, key in enumerate(keys):
+            serial = index[b].get(key)
+            if serial is None:
+                continue
+            single = singles.get(serial)
+            other = single[0] if single is not None else None
+            c = promoted.get(serial) if single is None else None
+            if c is not None:
+                other = c.sig
+            if other is None:
+                continue
+            if other != values:
+                if mine is None:
+                    mine = memoryview(values).cast("H")
+                if sum(map(eq, mine, memoryview(other).cast("H"))) < need:
+                    continue
+            if c is None:
+                assert single is not None
+                c = self._promote(serial, single)
+            c.count += 1
+            if len(c.rows) < self.examples:
+                c.rows.append((file, n))
+            if c.labels is not None and label is not None:
+                slot = c.labels.get(label)
+                c.labels[label] = (1, (file, n)) if slot is None else (slot[0] + 1, slot[1])
+            return
+        serial = self.serial = self.serial + 1
+        singles[serial] = (values, file, n, label, text)
+        for b, key in enumerate(keys):
+            index[b].setdefault(key, serial)
+        if len(singles) + len(self.clusters) > self.max_clusters:
+            self._evict()
+
+    def _promote(self, serial: int, single: Single) -> Cluster:
+        values, file, n, label, text = single
+        c = Cluster(values, file, n, " ".join(text[:300].split())[:160], rows=[(file, n)])
+        if label is not None:
+            c.labels = {label: (1, (file, n))}
+        del self.singles[serial]
+        self.promoted[serial] = c
+        self.clusters.append(c)
+        return c
+
+    def _evict(self) -> None:
+        """Forget the oldest half of the singles; if clusters alone fill the table, the smallest."""
+        target = self.max_clusters // 2
+        if self.singles:
+            cut = sorted(self.singles)[len(self.singles) // 2]
+            dropped = [s for s in self.singles if s <= cut]
+            for s in dropped:
+                del self.singles[s]
+            self.evicted += len(dropped)
+        if len(self.clusters) > target:
+            limit = 1
+            keep = self.clusters
+            while len(keep) > target:
+                keep = [c for c in keep if c.count > limit]
+                limit *= 2
+            self.evicted += len(self.clusters) - len(keep)
+            self.clusters = keep
+            alive = {id(c) for c in keep}
+            self.promoted = {s: c for s, c in self.promoted.items() if id(c) in alive}
+        live = self.singles.keys() | self.promoted.keys()
+        self.index = [{k: v for k, v in band.items() if v in live} for band in self.index]
+
+    def result(self) -> DuplicateResult:
+        multi = sorted((c for c in self.clusters if c.count > 1), key=lambda c: (-c.count, c.first))
+        return DuplicateResult(self.rows, multi, self.evicted, self.max_clusters)

@@ -1,0 +1,344 @@
+"""Streaming readers: JSONL, CSV and Parquet files into batches of `Row`.
+
+Memory is bounded by the batch size and `max_row_bytes`, never by the file:
+a line or field longer than the limit is a malformed row, not a reason to
+read gigabytes into memory. A row that cannot be parsed or normalised is
+recorded (row number + one-line reason) and skipped; a file that cannot be
+read at all raises `DatasetUnreadable`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gate.datacheck.rows import FieldMap, Row, RowError, normalise
+from gate.errors import ToolMissingError
+
+BATCH = 2048
+FORMATS = ("jsonl", "csv", "parquet")
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+# Give up on a file whose first rows are all unreadable: it is in the wrong format or encoding.
+GIVE_UP_AFTER = 1000
+
+try:  # orjson is an optional accelerator (the `data` extra); stdlib json decides every disagreement.
+    import orjson
+
+    _fast_loads: Callable[[str], Any] | None = orjson.loads
+    _FastError: type[Exception] = orjson.JSONDecodeError
+except ImportError:  # pragma: no cover - depends on the installation
+    _fast_loads = None
+    _FastError = ValueError
+
+
+class DatasetUnreadable(Exception):
+    """The file cannot be read as a dataset at all (wrong format, encoding, truncated)."""
+
+    def __init__(self, reason: str, row: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.row = row
+
+
+@dataclass
+class BadRows:
+    """Malformed rows: how many, and the first few with their reasons."""
+
+    limit: int = 5
+    count: int = 0
+    examples: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, n: int, reason: str) -> None:
+        self.count += 1
+        if len(self.examples) < self.limit:
+            self.examples.append((n, reason[:200]))
+
+
+def detect_format(path: Path, declared: str | None) -> str:
+    if declared:
+        return declared
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DatasetUnreadable(
+            f"cannot tell the format from the name '{path.name}'; set `format` (jsonl, csv or parquet) "
+            "for this dataset in release.yaml"
+        )
+    return fmt
+
+
+def read_batches(
+    path: Path,
+    fmt: str,
+    fields: FieldMap,
+    bad: BadRows,
+    *,
+    max_row_bytes: int = 1 << 20,
+    batch: int = BATCH,
+) -> Iterator[list[Row]]:
+    """Yield lists of rows; malformed rows go to `bad`."""
+    if fmt == "jsonl":
+        yield from _jsonl(path, fields, bad, max_row_bytes, batch)
+    elif fmt == "csv":
+        yield from _csv(path, fields, bad, max_row_bytes, batch)
+    elif fmt == "parquet":
+        yield from _parquet(path, fields, bad, batch)
+    else:  # pragma: no cover - the manifest model restricts formats
+        raise DatasetUnreadable(f"unsupported format '{fmt}'")
+
+
+def _check_encoding(head: bytes) -> int:
+    """Refuse UTF-16/32 files with a clear reason; return the length of a UTF-8 BOM to skip."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise DatasetUnreadable("file is UTF-32 encoded; expected UTF-8", row=1)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DatasetUnreadable("file is UTF-16 encoded; expected UTF-8", row=1)
+    if len(head) >= 4 and head[1:4:2] == b"\x00\x00" and head[0] and head[2]:
+        raise DatasetUnreadable("file looks UTF-16-LE encoded (no BOM); expected UTF-8", row=1)
+    return len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+
+
+def _decode_error(exc: UnicodeDecodeError) -> str:
+    return f"invalid UTF-8 at byte {exc.start} of the row (wrong encoding?)"
+
+
+def _loads(text: str) -> Any:
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(text)
+        except _FastError:
+            pass  # stdlib json decides (it accepts NaN and big integers; it gives the better message)
+    return json.loads(text)
+
+
+def _give_up(bad: BadRows, good: int) -> None:
+    if good == 0 and bad.count >= GIVE_UP_AFTER:
+        first = bad.examples[0] if bad.examples else (0, "?")
+        raise DatasetUnreadable(
+            f"none of the first {bad.count} rows could be read (row {first[0]}: {first[1]})", row=first[0]
+        )
+
+
+def _jsonl(path: Path, fields: FieldMap, bad: BadRows, max_row: int, batch: int) -> Iterator[list[Row]]:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed in finally; a generator cannot use `with` across yields cleanly
+    except OSError as exc:
+        raise DatasetUnreadable(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        fh.seek(_check_encoding(fh.read(4)))
+        out: list[Row] = []
+        n = 0
+        good = 0
+        while True:
+            raw = fh.readline(max_row + 1)
+            if not raw:
+                break
+            n += 1
+            if len(raw) > max_row and not raw.endswith(b"\n"):
+                bad.add(n, f"row longer than {max_row} bytes")
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line, bounded chunks
+                    raw = fh.readline(max_row + 1)
+                continue
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.add(n, _decode_error(exc))
+                _give_up(bad, good)
+                continue
+            try:
+                obj = _loads(text)
+            except RecursionError:
+                bad.add(n, "JSON nested too deeply")
+                _give_up(bad, good)
+                continue
+            except ValueError as exc:
+                if n == 1 and text.lstrip().startswith("["):
+                    raise DatasetUnreadable(
+                        "file is a JSON array, not JSON Lines (one object per line)", row=1
+                    ) from None
+                truncated = not raw.endswith(b"\n")
+                why = f"invalid JSON ({_first_line(exc)})"
+                bad.add(n, ("truncated row at end of file: " if truncated else "") + why)
+                _give_up(bad, good)
+                continue
+            if good == 0 and not bad.count and isinstance(obj, list) and obj and isinstance(obj[0], dict):
+                raise DatasetUnreadable("file is a JSON array, not JSON Lines (one object per line)", row=n)
+            try:
+                out.append(normalise(obj, n, fields))
+            except RowError as exc:
+                bad.add(n, str(exc))
+                _give_up(bad, good)
+                continue
+            good += 1
+            if len(out) >= batch:
+                yield out
+                out = []
+        if out:
+            yield out
+    except OSError as exc:
+        raise DatasetUnreadable(f"read failed: {exc.strerror or exc}") from None
+    finally:
+        fh.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def _csv(path: Path, fields: FieldMap, bad: BadRows, max_row: int, batch: int) -> Iterator[list[Row]]:
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed in finally
+    except OSError as exc:
+        raise DatasetUnreadable(f"cannot open: {exc.strerror or exc}") from None
+    old_limit = csv.field_size_limit()
+    try:
+        raw.seek(_check_encoding(raw.read(4)))
+        # surrogateescape: a bad byte marks its row malformed instead of ending the file.
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        csv.field_size_limit(max_row)
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DatasetUnreadable("empty CSV file (no header row)", row=1) from None
+        except csv.Error as exc:
+            raise DatasetUnreadable(f"unreadable CSV header: {_first_line(exc)}", row=1) from None
+        names = [h.strip().lstrip("\ufeff") for h in header]
+        if any(_has_surrogates(h) for h in names):
+            raise DatasetUnreadable("CSV header is not valid UTF-8 (wrong encoding?)", row=1)
+        known = set(fields.columns())
+        if not known.intersection(names):
+            raise DatasetUnreadable(
+                "CSV header has no known column (expected one of: "
+                + ", ".join((*fields.prompt, *fields.text, *fields.messages))
+                + f"; found: {', '.join(n[:40] for n in names[:10])})",
+                row=1,
+            )
+        msg_cols = set(fields.messages)
+        out: list[Row] = []
+        good = 0
+        errors_in_a_row = 0
+        start = reader.line_num + 1
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                bad.add(start, f"malformed CSV ({_first_line(exc)})")
+                errors_in_a_row += 1
+                if errors_in_a_row > GIVE_UP_AFTER:
+                    raise DatasetUnreadable(
+                        f"more than {GIVE_UP_AFTER} malformed CSV records in a row", row=start
+                    ) from None
+                _give_up(bad, good)
+                start = reader.line_num + 1
+                continue
+            errors_in_a_row = 0
+            n = start
+            start = reader.line_num + 1
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            if len(record) != len(names):
+                bad.add(n, f"row has {len(record)} fields, the header has {len(names)}")
+                _give_up(bad, good)
+                continue
+            if any(_has_surrogates(v) for v in record):
+                bad.add(n, "invalid UTF-8 in the row (wrong encoding?)")
+                _give_up(bad, good)
+                continue
+            obj: dict[str, Any] = dict(zip(names, record, strict=True))
+            try:
+                for key in msg_cols.intersection(obj):
+                    if obj[key].strip():
+                        obj[key] = json.loads(obj[key])
+                    else:
+                        obj[key] = None
+                out.append(normalise(obj, n, fields))
+            except (RowError, ValueError, RecursionError) as exc:
+                bad.add(
+                    n, str(exc) if isinstance(exc, RowError) else f"invalid JSON in messages column ({exc})"
+                )
+                _give_up(bad, good)
+                continue
+            good += 1
+            if len(out) >= batch:
+                yield out
+                out = []
+        if out:
+            yield out
+    except OSError as exc:
+        raise DatasetUnreadable(f"read failed: {exc.strerror or exc}") from None
+    finally:
+        csv.field_size_limit(old_limit)
+        raw.close()
+
+
+def _has_surrogates(value: str) -> bool:
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _parquet(path: Path, fields: FieldMap, bad: BadRows, batch: int) -> Iterator[list[Row]]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ToolMissingError(
+            f"{path.name}: reading Parquet datasets needs pyarrow",
+            hint="Install the 'data' extra: pip install 'model-gate[data]'",
+        ) from None
+    try:
+        pf = pq.ParquetFile(path)
+        names = list(pf.schema_arrow.names)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DatasetUnreadable(f"not a readable Parquet file ({_first_line(exc)})") from None
+    wanted = [c for c in fields.columns() if c in names]
+    if not wanted:
+        raise DatasetUnreadable(
+            "Parquet file has no known column (expected one of: "
+            + ", ".join((*fields.prompt, *fields.text, *fields.messages))
+            + f"; found: {', '.join(n[:40] for n in names[:10])})"
+        )
+    n = 0
+    good = 0
+    try:
+        for rb in pf.iter_batches(batch_size=batch, columns=wanted):
+            cols = {name: rb.column(i).to_pylist() for i, name in enumerate(rb.schema.names)}
+            out: list[Row] = []
+            for i in range(rb.num_rows):
+                n += 1
+                obj = {k: v[i] for k, v in cols.items()}
+                try:
+                    out.append(normalise(obj, n, fields))
+                except RowError as exc:
+                    bad.add(n, str(exc))
+                    _give_up(bad, good)
+                    continue
+                good += 1
+            if out:
+                yield out
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DatasetUnreadable(
+            f"Parquet read failed after row {n} ({_first_line(exc)})", row=n + 1
+        ) from None
