@@ -189,3 +189,22 @@ def test_policy_loader_never_crashes(tmp_path: Path, data: dict[str, object]) ->
         assert exc.message and "\n" not in exc.message
     for problem in lint(p):
         assert str(p) in problem or problem.startswith("policy")
+
+
+def test_adversarial_thresholds_compose_per_category(tmp_path: Path) -> None:
+    write(
+        tmp_path / "org.yaml",
+        (
+            "version: 1\nname: org\ndefaults:\n  checks:\n    adversarial:\n"
+            "      thresholds: {prompt-injection: 0.05, jailbreak: 0.2}\n"
+        ),
+    )
+    write(
+        tmp_path / "team.yaml",
+        (
+            "version: 1\nname: team\nextends: [org.yaml]\ndefaults:\n  checks:\n    adversarial:\n"
+            "      thresholds: {prompt-injection: 0.5, toxicity: 0.1}\n"
+        ),
+    )
+    got = load_policy(str(tmp_path / "team.yaml")).for_tier(Tier.LOW).checks["adversarial"]["thresholds"]
+    assert got == {"prompt-injection": 0.05, "jailbreak": 0.2, "toxicity": 0.1}

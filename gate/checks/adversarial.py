@@ -104,7 +104,7 @@ class AdversarialConfig(StrictModel):
     exclude_probes: Annotated[tuple[str, ...], Stricter.INTERSECTION] = Field(
         (), description="Probes removed from the set."
     )
-    thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+    thresholds: Annotated[dict[str, Annotated[float, Field(ge=0, le=1)]], Stricter.MIN] = Field(
         default_factory=dict,
         description="Highest acceptable attack success rate per category; categories not listed are "
         "measured and reported but do not block.",
