@@ -154,6 +154,18 @@ def main() -> None:
 )
 @click.option("--no-decision-log", is_flag=True, help="Do not record this run in the decision log.")
 @click.option(
+    "--probe-set",
+    "probe_set",
+    metavar="NAME",
+    help="Adversarial probe set to run (e.g. fast, broad) instead of the policy's.",
+)
+@click.option(
+    "--shard",
+    "shard",
+    metavar="I/N",
+    help="Run only the I-th of N slices of the adversarial probe set (join with merge).",
+)
+@click.option(
     "--sbom",
     "sbom_path",
     type=click.Path(path_type=Path),
@@ -178,6 +190,8 @@ def check(
     attest_resource_uri: str | None,
     decision_log_path: Path | None,
     no_decision_log: bool,
+    probe_set: str | None,
+    shard: str | None,
     sbom_path: Path | None,
 ) -> None:
     """Judge a model release against a policy."""
@@ -206,7 +220,9 @@ def check(
                     policy=policy,
                     only=only,
                     skip=skip,
-                    options=RunOptions(offline=offline, baseline=baseline),
+                    options=RunOptions(
+                        offline=offline, baseline=baseline, extra=_redteam_extra(probe_set, shard)
+                    ),
                     waivers=waivers,
                     on_release=lambda r: captured.__setitem__("release", r),
                 )
@@ -291,6 +307,17 @@ def _append_log(path: Path, entry: dict[str, Any], *, explicit: bool, quiet: boo
         if explicit and not quiet:
             raise
         click.echo(f"model-gate: warning: decision log not written: {exc.message}", err=True)
+
+
+def _redteam_extra(probe_set: str | None, shard: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if probe_set:
+        extra["probe_set"] = probe_set
+    if shard:
+        from gate.redteam.shard import parse_shard
+
+        extra["shard"] = parse_shard(shard)
+    return extra
 
 
 def _output_plan(formats: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tuple[str, Path | None]]:

@@ -117,3 +117,9 @@ def test_python_m_gate_and_no_color(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "\x1b[" not in result.stdout
+
+
+def test_check_rejects_a_bad_shard_before_judging() -> None:
+    result = run_cli("check", str(DEMO), "--shard", "3/2", "--no-decision-log")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
