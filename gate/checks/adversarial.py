@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.errors import CheckError, InputError, ToolMissingError
 from gate.models.base import StrictModel
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
 
 CHECK = "adversarial"
@@ -29,18 +29,7 @@ BASELINE_NAME = "adversarial-baseline.json"
 BASELINE_MAX_BYTES = 64 * 1024 * 1024
 
 
-def _rule(code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        technique=("LLM01:2025", "AML.T0051"),
-    )
+_rule = rule_maker(CHECK, technique=("LLM01:2025", "AML.T0051"))
 
 
 RULES = (

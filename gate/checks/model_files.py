@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.errors import CheckError
 from gate.models.base import StrictModel
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
 
 CHECK = "model-files"
@@ -24,20 +24,7 @@ MB = 1024 * 1024
 PICKLE_TECH = ("LLM03:2025", "AML.T0010.003", "AML.T0011.000")
 
 
-def _rule(
-    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        **kw,
-    )
+_rule = rule_maker(CHECK)
 
 
 RULES = (

@@ -42,7 +42,7 @@ from gate.dsse import Statement
 from gate.errors import CheckError, InputError
 from gate.inventory import DigestRequest, Entry, Inventory
 from gate.models.base import StrictModel
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Manifest
 from gate.models.policy import Stricter
 
@@ -58,21 +58,7 @@ MAX_FINDINGS_PER_RULE = 50
 TECHNIQUE = ("LLM03:2025", "AML.T0010")
 
 
-def _rule(
-    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        technique=kw.pop("technique", TECHNIQUE),
-        **kw,
-    )
+_rule = rule_maker(CHECK, technique=TECHNIQUE)
 
 
 RULES = (

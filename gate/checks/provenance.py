@@ -55,7 +55,7 @@ from gate.dsse import Statement
 from gate.errors import CheckError
 from gate.inventory import DigestRequest, Entry
 from gate.models.base import StrictModel
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Manifest
 from gate.models.policy import Stricter
 from gate.release import Release
@@ -68,21 +68,7 @@ ROLE_DATASET = "dataset"
 TRAINING_ROLES = frozenset({"fine-tuning", "pre-training"})
 
 
-def _rule(
-    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        technique=kw.pop("technique", TECHNIQUE),
-        **kw,
-    )
+_rule = rule_maker(CHECK, technique=TECHNIQUE)
 
 
 RULES = (

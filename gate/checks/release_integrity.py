@@ -12,7 +12,7 @@ from pydantic import Field
 from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.inventory import Entry
 from gate.models.base import StrictModel
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
 
 CHECK = "release-integrity"
@@ -64,27 +64,7 @@ HF_CONFIG_NAMES = frozenset(
 CONFIG_MAX_BYTES = 4 * 1024 * 1024
 
 
-def _rule(
-    code: str,
-    name: str,
-    severity: Severity,
-    summary: str,
-    why: str,
-    example: str,
-    fix: str,
-    **kw: Any,
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        **kw,
-    )
+_rule = rule_maker(CHECK)
 
 
 RULES = (

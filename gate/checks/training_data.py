@@ -22,7 +22,7 @@ from gate.datacheck.readers import FORMATS, SUFFIXES, DatasetUnreadable, detect_
 from gate.datacheck.shift import compare
 from gate.datacheck.stats import format_log10_p
 from gate.inventory import DigestRequest, Entry, Inventory
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Dataset, Manifest
 from gate.release import Release
 
@@ -34,20 +34,7 @@ CHECK = "training-data"
 POISONING = ("LLM04:2025", "AML.T0020")
 
 
-def _rule(
-    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        **kw,
-    )
+_rule = rule_maker(CHECK)
 
 
 RULES = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field, field_validator
 
@@ -169,3 +169,46 @@ def new_finding(
         reproduction=reproduction,
         mitigation=mitigation or rule.fix,
     )
+
+
+class RuleMaker(Protocol):
+    def __call__(
+        self,
+        code: str,
+        name: str,
+        severity: Severity,
+        summary: str,
+        why: str,
+        example: str,
+        fix: str,
+        **kw: Any,
+    ) -> Rule: ...
+
+
+def rule_maker(check: str, technique: tuple[str, ...] = ()) -> RuleMaker:
+    """A `Rule` constructor bound to one check (and its usual techniques), so rule tables read as data."""
+
+    def make(
+        code: str,
+        name: str,
+        severity: Severity,
+        summary: str,
+        why: str,
+        example: str,
+        fix: str,
+        **kw: Any,
+    ) -> Rule:
+        return Rule(
+            code=code,
+            name=name,
+            check=check,
+            severity=severity,
+            summary=summary,
+            why=why,
+            example=example,
+            fix=fix,
+            technique=kw.pop("technique", technique),
+            **kw,
+        )
+
+    return make

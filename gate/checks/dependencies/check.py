@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -24,7 +24,7 @@ from gate.checks.dependencies.pins import (
 from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.errors import CheckError
 from gate.models.base import StrictModel
-from gate.models.finding import Finding, Rule, Severity, fingerprint
+from gate.models.finding import Finding, Severity, fingerprint, rule_maker
 from gate.models.policy import Stricter
 
 CHECK = "dependencies"
@@ -32,21 +32,7 @@ OSV_URL_ENV = "MODEL_GATE_OSV_URL"
 SUPPLY_CHAIN = ("LLM03:2025", "AML.T0010")
 
 
-def _rule(
-    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        technique=SUPPLY_CHAIN,
-        **kw,
-    )
+_rule = rule_maker(CHECK, technique=SUPPLY_CHAIN)
 
 
 RULES = (

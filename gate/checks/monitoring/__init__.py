@@ -47,7 +47,7 @@ from gate.checks.monitoring.promql import BUILTIN_SERIES, metric_family, unit_sc
 from gate.checks.monitoring.spec import MonitoringSpec
 from gate.errors import ToolMissingError
 from gate.models.base import StrictModel, describe_validation_error
-from gate.models.finding import Finding, Rule, Severity
+from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
 from gate.risk import is_generative
 from gate.yamlsafe import YamlDoc
@@ -55,20 +55,7 @@ from gate.yamlsafe import YamlDoc
 CHECK = "monitoring"
 
 
-def _rule(
-    code: str, name: str, severity: Severity, summary: str, why: str, example: str, fix: str, **kw: Any
-) -> Rule:
-    return Rule(
-        code=code,
-        name=name,
-        check=CHECK,
-        severity=severity,
-        summary=summary,
-        why=why,
-        example=example,
-        fix=fix,
-        **kw,
-    )
+_rule = rule_maker(CHECK)
 
 
 RULES = (
