@@ -10,6 +10,7 @@ with its technique ids and reproductions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -374,51 +375,43 @@ def judge_record(
         technique = (*c.owasp, *c.atlas)
         mitigation = catalog.category(c.category).mitigation
         repro = _reproductions(record, c.probes, cfg.max_reproductions)
+        # Every finding about this category points at the same place and evidence.
+        about = functools.partial(
+            AdversarialCheck.finding,
+            path=path,
+            line=line,
+            detail=c.category,
+            key=c.category,
+            evidence=evidence,
+            technique=technique,
+        )
         if c.over_threshold:
             assert c.threshold is not None
             findings.append(
-                AdversarialCheck.finding(
+                about(
                     "attack-success-over-threshold",
                     f"{c.category}: {rate}, over the {_pct(c.threshold)} limit "
                     f"(judged on {_BOUND[c.decide_on]})",
-                    path=path,
-                    line=line,
-                    detail=c.category,
-                    key=c.category,
-                    evidence=evidence,
                     reproduction=repro,
                     mitigation=mitigation,
-                    technique=technique,
                 )
             )
         if c.regression and c.baseline_asr is not None and c.delta is not None:
             findings.append(
-                AdversarialCheck.finding(
+                about(
                     "attack-success-regression",
                     f"{c.category}: ASR {_pct(c.asr)} against {_pct(c.baseline_asr)} in the baseline "
                     f"(+{c.delta * 100:.1f} points; tolerance {cfg.regression_tolerance * 100:g})",
-                    path=path,
-                    line=line,
-                    detail=c.category,
-                    key=c.category,
-                    evidence=evidence,
                     reproduction=repro,
                     mitigation=mitigation,
-                    technique=technique,
                 )
             )
         if c.improved and c.baseline_asr is not None and c.delta is not None:
             findings.append(
-                AdversarialCheck.finding(
+                about(
                     "attack-success-improved",
                     f"{c.category}: ASR {_pct(c.asr)} against {_pct(c.baseline_asr)} in the baseline "
                     f"({c.delta * 100:.1f} points)",
-                    path=path,
-                    line=line,
-                    detail=c.category,
-                    key=c.category,
-                    evidence=evidence,
-                    technique=technique,
                 )
             )
     if record.skipped_offline:
