@@ -44,8 +44,12 @@ def _peer(name: str, exe: str, args: tuple[str, ...]) -> Tool:
             path = found
         else:
             where = override or DEFAULT_PEER_BIN
-            return Tool(name, (), False, f"{exe} not found ({where}); set MODEL_GATE_PEER_BIN or "
-                                         f"MODEL_GATE_{name.upper()}")
+            return Tool(
+                name,
+                (),
+                False,
+                f"{exe} not found ({where}); set MODEL_GATE_PEER_BIN or MODEL_GATE_{name.upper()}",
+            )
     return Tool(name, (path, *args), True)
 
 
@@ -65,8 +69,15 @@ def run(tool: Tool, path: Path, timeout: float = 300) -> tuple[int, str, float]:
     env = {**os.environ, **QUIET_ENV, "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
     try:
-        p = subprocess.run([*tool.argv, str(path)], capture_output=True, text=True, timeout=timeout, env=env,
-                           cwd=path.parent if path.is_file() else path, check=False)
+        p = subprocess.run(
+            [*tool.argv, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=path.parent if path.is_file() else path,
+            check=False,
+        )
         return p.returncode, p.stdout + p.stderr, time.perf_counter() - start
     except subprocess.TimeoutExpired:
         return -9, "timeout", time.perf_counter() - start

@@ -47,7 +47,7 @@ def verdict(tool: Tool, code: int, out: str) -> str:
         if code == 1:
             return "flagged"
         if code == 0:
-            doc = json.loads(out[out.index("{"):]) if "{" in out else {}
+            doc = json.loads(out[out.index("{") :]) if "{" in out else {}
             rank = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
             # Findings the default policy reports without blocking (custom ONNX domains) still count.
             if any(rank[f["severity"]] >= 2 for f in doc.get("findings", [])):
@@ -108,8 +108,10 @@ def main() -> None:
     for t in ts:
         s = stats[t.name]
         skipped = s["bad_skipped"] + s["bad_error"] + s["good_skipped"] + s["good_error"]
-        print(f"| {t.name} | {int(s['bad_flagged'])} ({100 * s['bad_flagged'] / nb:.0f}%) | "
-              f"{int(s['good_flagged'])} | {int(skipped)} | {s['time']:.1f} |")
+        print(
+            f"| {t.name} | {int(s['bad_flagged'])} ({100 * s['bad_flagged'] / nb:.0f}%) | "
+            f"{int(s['good_flagged'])} | {int(skipped)} | {s['time']:.1f} |"
+        )
     print()
     for t in ts:
         print(f"{t.name} missed: {', '.join(misses[t.name]) or '-'}")
@@ -120,8 +122,10 @@ def main() -> None:
         if t.name not in ("model-gate", "picklescan"):
             continue
         code, out, took = run(t, root / "malicious")
-        print(f"directory mode {t.name}: exit {code}, {took:.1f}s, items named in output: "
-              f"{sum(1 for n in malicious if n in out)}/{nb}")
+        print(
+            f"directory mode {t.name}: exit {code}, {took:.1f}s, items named in output: "
+            f"{sum(1 for n in malicious if n in out)}/{nb}"
+        )
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 

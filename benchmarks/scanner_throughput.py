@@ -4,7 +4,14 @@ Builds a real torch.save zip checkpoint of about 1 GB (16 float32 tensors of
 64 MiB), warms the page cache, then runs both scanners alternately, several
 runs each, and prints the medians and the ratio. Peak memory comes from
 /usr/bin/time -v when available.
-Usage: python benchmarks/scanner_throughput.py [--runs N] [--size-mb MB] [--keep FILE]
+
+Both commands are console scripts of ordinary (non-editable) installs in their own virtual
+environments, as users run them: picklescan from the peers' environment, model-gate installed
+from this checkout into a fresh one (`--ours-venv`, rebuilt each run). An editable install or
+a development environment full of `.pth` hooks adds 10-30 ms to every Python start, which at
+this scale would measure the environment rather than the scanner.
+
+Usage: python benchmarks/scanner_throughput.py [--runs N] [--size-mb MB] [--keep FILE] [--ours-venv DIR]
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ def timed(argv: list[str]) -> tuple[float, int, int]:
     """(seconds, exit code, peak RSS KiB) of one run."""
     import time
 
-    env = {**os.environ, **QUIET_ENV, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **QUIET_ENV}  # each command runs its own installed copy
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     cmd = [timer, "-v", *argv] if timer else argv
     start = time.perf_counter()
@@ -76,11 +83,28 @@ def inproc(python: str, code: str, path: Path) -> float:
     return float(p.stdout.split()[0])
 
 
+def install_ours(venv: Path) -> Path:
+    """model-gate's console script from a regular install of this checkout (core dependencies)."""
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--force-reinstall",
+         "--no-deps", str(ROOT)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)], check=True
+    )  # the dependencies, once
+    return venv / "bin" / "model-gate"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--keep", type=Path)
+    ap.add_argument("--ours-venv", type=Path, help="virtual environment to install model-gate into (kept)")
     args = ap.parse_args()
     path = args.keep or Path(tempfile.mkdtemp(prefix="scanner-tp-")) / "checkpoint.pt"
     if not path.exists():
@@ -92,8 +116,10 @@ def main() -> None:
     if not peer.available:
         print(f"MISSING peer picklescan: {peer.why_missing}")
         return
+    venv_dir = args.ours_venv or Path(tempfile.mkdtemp(prefix="scanner-tp-venv-"))
+    script = install_ours(venv_dir)
     cmds = {
-        "model-gate": [sys.executable, "-m", "gate", "scan", str(path)],
+        "model-gate": [str(script), "scan", str(path)],
         "picklescan": [*peer.argv, str(path)],
     }
     del ours
@@ -111,8 +137,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name in cmds:
         med = statistics.median(times[name])
-        print(f"| {name} | {med:.3f} | {min(times[name]):.3f} | {max(times[name]):.3f} | "
-              f"{size / 2**20 / med:.0f} | {max(rss[name]) / 1024:.0f} | {sorted(codes[name])} |")
+        print(
+            f"| {name} | {med:.3f} | {min(times[name]):.3f} | {max(times[name]):.3f} | "
+            f"{size / 2**20 / med:.0f} | {max(rss[name]) / 1024:.0f} | {sorted(codes[name])} |"
+        )
     ratio = statistics.median(times["picklescan"]) / statistics.median(times["model-gate"])
     print(f"end-to-end ratio model-gate / picklescan (higher is faster): {ratio:.2f}")
     # The same file scanned in a fresh process, timing only the scan (imports excluded).
@@ -130,6 +158,8 @@ def main() -> None:
     print(f"scan-only ratio model-gate / picklescan (higher is faster): {r2:.2f}")
     if not args.keep:
         shutil.rmtree(path.parent, ignore_errors=True)
+    if not args.ours_venv:
+        shutil.rmtree(venv_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

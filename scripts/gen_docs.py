@@ -1,7 +1,9 @@
 """Regenerate (or, with --check, verify) the generated parts of the docs.
 
 - README.md sections between `<!-- BEGIN GENERATED: X -->` and `<!-- END GENERATED: X -->`;
-- schemas/report.schema.json from the report models.
+- schemas/report.schema.json from the report models;
+- gate/policies/scan-settings.json, the packaged policies' scanner settings precompiled for
+  `model-gate scan` (see gate/scan_policy.py).
 """
 
 from __future__ import annotations
@@ -52,11 +54,18 @@ def schema_text() -> str:
     return json.dumps(report_schema(), indent=2, sort_keys=True) + "\n"
 
 
+def compile_packaged() -> str:
+    from gate.scan_policy import compile_packaged
+
+    return compile_packaged()
+
+
 def main() -> int:
     check = "--check" in sys.argv
     targets = {
         ROOT / "README.md": render_readme((ROOT / "README.md").read_text("utf-8")),
         ROOT / "schemas" / "report.schema.json": schema_text(),
+        ROOT / "gate" / "policies" / "scan-settings.json": compile_packaged(),
     }
     stale = []
     for path, want in targets.items():

@@ -280,22 +280,9 @@ class ModelFilesConfig(StrictModel):
 
     def settings(self) -> Any:
         from gate.scanner.allowlist import effective
-        from gate.scanner.interface import Limits, Settings
+        from gate.scanner.interface import settings_from
 
-        return Settings(
-            allowlist=effective(self.allow_pickle_callables),
-            limits=Limits(
-                max_decompressed_bytes=int(self.max_decompressed_mb * MB),
-                max_compression_ratio=self.max_compression_ratio,
-                max_nesting_depth=self.max_nesting_depth,
-                max_memo_entries=self.max_memo_entries,
-                max_pickle_bytes=int(self.max_pickle_mb * MB),
-                max_header_bytes=int(self.max_header_mb * MB),
-                max_json_bytes=int(self.max_json_mb * MB),
-                max_archive_members=self.max_archive_members,
-            ),
-            onnx_allowed_domains=frozenset(self.onnx_allowed_domains),
-        )
+        return settings_from(self.model_dump(), effective(self.allow_pickle_callables))
 
 
 def findings_for(result: Any, sha256: str | None = None) -> list[Finding]:

@@ -16,8 +16,6 @@ import click
 
 from gate.errors import ExitCode, GateError
 
-TIER = "low"  # outside a release there is no deployment context: the policy's baseline section applies
-
 
 def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[str]]:
     """(file on disk, display name) for every regular file under the paths; links are not followed.
@@ -53,18 +51,16 @@ def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[s
 
 
 def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref: str = "default") -> int:
-    from gate.checks.model_files import findings_for
-    from gate.engine import decide_blocking
-    from gate.policy import config_for, load_policy
-    from gate.risk import Tier
-    from gate.scanner.allowlist import shipped
+    from gate.scan_policy import SCAN_TIER, prepared
     from gate.scanner.interface import AnalysisError
     from gate.scanner.scan import FileInfo, analyse_file, resolve_claims
 
-    policy = load_policy(policy_ref, validate={"model-files"})
-    tp = policy.for_tier(Tier(TIER))
-    cfg = config_for(tp, "model-files")
-    settings = cfg.settings()
+    # A packaged policy comes precompiled (no pydantic, no YAML): the common case of a clean file
+    # answers in the time of the scan itself. A policy file, or anything to report, takes the full
+    # load below, which validates the policy and applies its blocking rules.
+    fast = prepared(policy_ref)
+    full = None if fast is not None else _FullPolicy(policy_ref)
+    settings = fast.settings if fast is not None else full.settings  # type: ignore[union-attr]
     files, links, errors = _files(tuple(paths))
     results = []
     for path, display in files:
@@ -73,17 +69,23 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
             results.append(analyse_file(FileInfo(path, display, size), settings))
         except (AnalysisError, OSError) as exc:
             errors.append(str(exc))
-    findings = []
-    for r in resolve_claims(results):
-        findings += [decide_blocking(f, tp) for f in findings_for(r)]
-    findings.sort(key=lambda f: (not f.blocking, -f.severity.rank, f.location.path or "", f.id))
+    results = resolve_claims(results)
+    findings: list[Any] = []
+    if any(r.issues for r in results):
+        full = full or _FullPolicy(policy_ref)
+        findings = full.findings(results)
     blocking = sum(f.blocking for f in findings)
     code = ExitCode.CHECK_ERROR if errors else (ExitCode.BLOCKED if blocking else ExitCode.PASS)
+    if full is not None:
+        name, sha256, revision = full.policy.name, full.policy.sha256, full.allowlist_revision()
+    else:
+        assert fast is not None
+        name, sha256, revision = fast.name, fast.sha256, fast.allowlist_revision
     if fmt == "json":
         doc: dict[str, Any] = {
             "exit_code": int(code),
-            "policy": {"name": policy.name, "sha256": policy.sha256, "tier": TIER},
-            "allowlist_revision": shipped().revision,
+            "policy": {"name": name, "sha256": sha256, "tier": SCAN_TIER},
+            "allowlist_revision": revision,
             "files": [
                 {"path": r.path, "formats": r.formats, "bytes_analysed": r.bytes_read} for r in results
             ],
@@ -106,3 +108,29 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
             + (f", {links} symlink(s) not followed" if links else "")
         )
     return int(code)
+
+
+class _FullPolicy:
+    """The policy loaded and validated (pydantic), with the tier section the scan applies."""
+
+    def __init__(self, ref: str) -> None:
+        from gate.policy import config_for, load_policy
+        from gate.risk import Tier
+        from gate.scan_policy import SCAN_TIER
+
+        self.policy = load_policy(ref, validate={"model-files"})
+        self.tier_policy = self.policy.for_tier(Tier(SCAN_TIER))
+        self.settings = config_for(self.tier_policy, "model-files").settings()
+
+    def allowlist_revision(self) -> str:
+        from gate.scanner.allowlist import shipped
+
+        return shipped().revision
+
+    def findings(self, results: list[Any]) -> list[Any]:
+        from gate.checks.model_files import findings_for
+        from gate.engine import decide_blocking
+
+        out = [decide_blocking(f, self.tier_policy) for r in results for f in findings_for(r)]
+        out.sort(key=lambda f: (not f.blocking, -f.severity.rank, f.location.path or "", f.id))
+        return out

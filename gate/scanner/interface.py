@@ -9,7 +9,7 @@ hostile or broken file is an issue, never an exception.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -106,6 +106,27 @@ class Settings:
     allowlist: frozenset[str]
     limits: Limits = field(default_factory=Limits)
     onnx_allowed_domains: frozenset[str] = frozenset()
+
+
+MB = 1024 * 1024
+
+
+def settings_from(cfg: Mapping[str, Any], allowlist: frozenset[str]) -> Settings:
+    """Settings from the `model-files` policy section (validated, as `ModelFilesConfig` dumps it)."""
+    return Settings(
+        allowlist=allowlist,
+        limits=Limits(
+            max_decompressed_bytes=int(cfg["max_decompressed_mb"] * MB),
+            max_compression_ratio=cfg["max_compression_ratio"],
+            max_nesting_depth=cfg["max_nesting_depth"],
+            max_memo_entries=cfg["max_memo_entries"],
+            max_pickle_bytes=int(cfg["max_pickle_mb"] * MB),
+            max_header_bytes=int(cfg["max_header_mb"] * MB),
+            max_json_bytes=int(cfg["max_json_mb"] * MB),
+            max_archive_members=cfg["max_archive_members"],
+        ),
+        onnx_allowed_domains=frozenset(cfg["onnx_allowed_domains"]),
+    )
 
 
 @dataclass
