@@ -533,3 +533,29 @@ def test_single_file_model(tmp_path: Path, keys: dict[str, Path]) -> None:
     code, report = check(rel, pol, MS)
     assert code == 1
     assert blocked_by(report, "model-file-modified")[0]["location"]["path"] == "weights.safetensors"
+
+
+def _sigstore_reachable() -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen("https://tuf-repo-cdn.sigstore.dev/timestamp.json", timeout=10) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def test_keyless_online_uses_the_public_sigstore_root_or_fails_closed(tmp_path: Path) -> None:
+    """Without a trust root in the policy and without --offline, the recorded (public-good
+    Sigstore) signature is verified against Sigstore's own trust root, fetched with TUF. Where
+    Sigstore cannot be reached, the check errors (exit 3): it never passes unverified."""
+    rel = copy_keyless_release(tmp_path / "rel")
+    policy = write_policy(tmp_path / "online.yaml", {MS: {"sigstore_identities": [MT_IDENTITY]}})
+    code, report = check(rel, policy, MS, offline=False)
+    res = result(report, MS)
+    if _sigstore_reachable():
+        assert code == 0, report["findings"]
+        assert res["details"]["method"] == "sigstore"
+    else:
+        assert code == 3 and res["status"] == "error", res
+        assert "cannot fetch the Sigstore trust root" in json.dumps(res)
