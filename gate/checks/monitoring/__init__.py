@@ -825,6 +825,28 @@ def _need_spec(ev: Evidence, r: ControlResult, what: str) -> bool:
     return True
 
 
+def _section(ev: Evidence, r: ControlResult, attr: str) -> Any:
+    """The monitoring.yaml section `attr`, or None with the reason recorded on `r`."""
+    if not _need_spec(ev, r, attr):
+        return None
+    section = getattr(ev.spec, attr)
+    if section is None:
+        r.reasons.append(f"monitoring.yaml has no {attr}")
+    return section
+
+
+def _need_alertmanager(ev: Evidence, r: ControlResult) -> bool:
+    if ev.am is None:
+        r.status = Status.BROKEN if ev.am_declared else Status.MISSING
+        r.reasons.append(
+            "the Alertmanager configuration cannot be read"
+            if ev.am_declared
+            else "no Alertmanager configuration (monitoring.alertmanager)"
+        )
+        return False
+    return True
+
+
 def _drift(side_name: str) -> Any:
     def evaluate(
         check: MonitoringCheck, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig, r: ControlResult
@@ -858,13 +880,9 @@ def _alert_section(attr: str) -> Any:
     def evaluate(
         check: MonitoringCheck, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig, r: ControlResult
     ) -> None:
-        if not _need_spec(ev, r, attr):
-            return
-        section = getattr(ev.spec, attr)
-        if section is None:
-            r.reasons.append(f"monitoring.yaml has no {attr}")
-            return
-        _alerts(ev, section.alert, r)
+        section = _section(ev, r, attr)
+        if section is not None:
+            _alerts(ev, section.alert, r)
 
     return evaluate
 
@@ -872,12 +890,8 @@ def _alert_section(attr: str) -> Any:
 def _guardrail(
     check: MonitoringCheck, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig, r: ControlResult
 ) -> None:
-    if not _need_spec(ev, r, "guardrail"):
-        return
-    assert ev.spec is not None
-    g = ev.spec.guardrail
+    g = _section(ev, r, "guardrail")
     if g is None:
-        r.reasons.append("monitoring.yaml has no guardrail")
         return
     r.evidence.append(f"guardrail {g.name} on {g.position} ({g.mode})")
     _alerts(ev, g.alert, r)
@@ -886,12 +900,8 @@ def _guardrail(
 def _extraction(
     check: MonitoringCheck, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig, r: ControlResult
 ) -> None:
-    if not _need_spec(ev, r, "extraction_defence"):
-        return
-    assert ev.spec is not None
-    x = ev.spec.extraction_defence
+    x = _section(ev, r, "extraction_defence")
     if x is None:
-        r.reasons.append("monitoring.yaml has no extraction_defence")
         return
     gaps = [
         what
@@ -997,14 +1007,9 @@ def _version_label(
 def _routing(
     check: MonitoringCheck, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig, r: ControlResult
 ) -> None:
-    if ev.am is None:
-        r.status = Status.BROKEN if ev.am_declared else Status.MISSING
-        r.reasons.append(
-            "the Alertmanager configuration cannot be read"
-            if ev.am_declared
-            else "no Alertmanager configuration (monitoring.alertmanager)"
-        )
+    if not _need_alertmanager(ev, r):
         return
+    assert ev.am is not None
     r.path, r.line = ev.am.path, ev.am.route.line
     if not ev.alerts:
         r.reasons.append("no alerting rules to route")
@@ -1033,14 +1038,9 @@ def _routing(
 def _oncall(
     check: MonitoringCheck, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig, r: ControlResult
 ) -> None:
-    if ev.am is None:
-        r.status = Status.BROKEN if ev.am_declared else Status.MISSING
-        r.reasons.append(
-            "the Alertmanager configuration cannot be read"
-            if ev.am_declared
-            else "no Alertmanager configuration (monitoring.alertmanager)"
-        )
+    if not _need_alertmanager(ev, r):
         return
+    assert ev.am is not None
     r.path, r.line = ev.am.path, ev.am.route.line
     crit = {s.lower() for s in cfg.critical_severities}
     critical = [a for a in ev.alerts if a.severity.lower() in crit]
