@@ -68,6 +68,17 @@ def demo_copy(tmp_path: Path) -> Path:
     return dst
 
 
+def reachable(url: str) -> bool:
+    """Whether an HTTPS service answers (tests of online paths check both outcomes by it)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def run_cli(*args: str, **kw: Any) -> Result:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False, **kw)
     return result

@@ -14,7 +14,7 @@ from gate import action as ga
 from gate.models.finding import AppliedWaiver, Severity, new_finding
 from gate.models.report import CheckStatus, Report
 from tests.actionrunner import ANY_EXPR, ROOT, load_action, parse_output_file, run_action
-from tests.conftest import BAD, DEMO
+from tests.conftest import BAD, DEMO, reachable
 from tests.test_reporters import stable_report
 
 SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text("utf-8"))
@@ -237,22 +237,12 @@ def test_requirements_are_hash_pinned_and_cover_what_the_checks_need() -> None:
     assert all(f"--extra {e}" in script for e in ACTION_EXTRAS)
 
 
-def _pypi_reachable() -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=10) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 def test_real_hash_pinned_install_then_the_gate_runs(workspace: Path, tmp_path: Path) -> None:
     """The setup step as a runner runs it: a new virtual environment, `pip install --require-hashes`
     of action/requirements.txt from PyPI alone (no local index, as on GitHub), model-gate built from
     the checkout with nothing fetched; then the check runs in that environment."""
-    if not _pypi_reachable():
+    if not reachable("https://pypi.org/simple/pip/"):
         pytest.skip("PyPI is not reachable: the real install needs the package index")
     import os
     import sys

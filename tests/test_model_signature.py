@@ -21,6 +21,7 @@ from gate.checks.interface import CheckContext, RunOptions
 from gate.checks.model_signature import ModelSignatureCheck, ModelSignatureConfig, item_key, root_digest
 from gate.release import load_release
 from gate.risk import score
+from tests.conftest import reachable
 from tests.supply_chain_helpers import (
     MT_IDENTITY,
     PKI,
@@ -535,16 +536,6 @@ def test_single_file_model(tmp_path: Path, keys: dict[str, Path]) -> None:
     assert blocked_by(report, "model-file-modified")[0]["location"]["path"] == "weights.safetensors"
 
 
-def _sigstore_reachable() -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen("https://tuf-repo-cdn.sigstore.dev/timestamp.json", timeout=10) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 def test_keyless_online_uses_the_public_sigstore_root_or_fails_closed(tmp_path: Path) -> None:
     """Without a trust root in the policy and without --offline, the recorded (public-good
     Sigstore) signature is verified against Sigstore's own trust root, fetched with TUF. Where
@@ -553,7 +544,7 @@ def test_keyless_online_uses_the_public_sigstore_root_or_fails_closed(tmp_path: 
     policy = write_policy(tmp_path / "online.yaml", {MS: {"sigstore_identities": [MT_IDENTITY]}})
     code, report = check(rel, policy, MS, offline=False)
     res = result(report, MS)
-    if _sigstore_reachable():
+    if reachable("https://tuf-repo-cdn.sigstore.dev/timestamp.json"):
         assert code == 0, report["findings"]
         assert res["details"]["method"] == "sigstore"
     else:
