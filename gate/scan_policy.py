@@ -86,15 +86,18 @@ def prepared(ref: str) -> Prepared | None:
         return None
     if not isinstance(doc, Mapping) or doc.get("format") != FORMAT or doc.get("tier") != SCAN_TIER:
         return None
-    entry = (doc.get("policies") or {}).get(ref)
-    if entry is None or doc.get("sources") != sources:
+    if doc.get("sources") != sources:
         return None
-    allowlist = doc["allowlist"]
-    values = entry["model_files"]
-    names = frozenset(allowlist["names"]) | frozenset(values["allow_pickle_callables"])
-    return Prepared(
-        name=entry["name"],
-        sha256=entry["sha256"],
-        settings=settings_from(values, names),
-        allowlist_revision=allowlist["revision"],
-    )
+    try:
+        entry = doc["policies"][ref]
+        allowlist = doc["allowlist"]
+        values = entry["model_files"]
+        names = frozenset(allowlist["names"]) | frozenset(values["allow_pickle_callables"])
+        return Prepared(
+            name=str(entry["name"]),
+            sha256=str(entry["sha256"]),
+            settings=settings_from(values, names),
+            allowlist_revision=str(allowlist["revision"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None  # not the shape this version writes: the full load decides

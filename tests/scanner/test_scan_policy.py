@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +93,32 @@ def test_a_clean_scan_never_imports_pydantic_or_yaml(benign_dir: Path) -> None:
         check=False,
     )
     assert "CODE 0 HEAVY []" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: "{not json",
+        lambda d: json.dumps([1, 2]),
+        lambda d: json.dumps({**d, "format": 99}),
+        lambda d: json.dumps({**d, "policies": []}),
+        lambda d: json.dumps({**d, "allowlist": {"revision": "x"}}),
+        lambda d: json.dumps(
+            {**d, "policies": {"default": {"name": "default", "sha256": "x", "model_files": {}}}}
+        ),
+        lambda d: json.dumps(
+            {**d, "policies": {"default": {**d["policies"]["default"], "model_files": None}}}
+        ),
+    ],
+)
+def test_a_damaged_settings_file_falls_back_to_the_full_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: Any
+) -> None:
+    package = tmp_path / "gate"
+    shutil.copytree(ROOT / "gate" / "policies", package / "policies")
+    shutil.copytree(ROOT / "gate" / "data", package / "data")
+    good = json.loads((package / "policies" / scan_policy.FILE).read_text("utf-8"))
+    monkeypatch.setattr(scan_policy, "PACKAGE", package)
+    assert prepared("default") is not None  # the copy itself is fine
+    (package / "policies" / scan_policy.FILE).write_text(damage(good), "utf-8")
+    assert prepared("default") is None
