@@ -232,3 +232,50 @@ def test_a_fifo_as_signature_does_not_hang(tmp_path: Path) -> None:
     code, report = run_json("check", str(rel), "--only", "model-signature", "--offline")
     assert code == 1
     assert any(f["rule"]["name"] == "signature-missing" for f in report["findings"])
+
+
+def _readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text("utf-8")
+    start = text.index(f"## {title}\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_readme_signing_example_signs_and_verifies(tmp_path: Path) -> None:
+    """The README's key-signing command, run as written, and its policy snippet verify a release."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.supply_chain_helpers import TRUSTED_ROOT
+
+    section = _readme_section("Signing a release")
+    sh, policy_yaml = re.findall(r"```(?:sh|yaml)\n(.*?)```", section, re.S)
+    rel = make_release(tmp_path / "rel", extra="signature: model.sig\n")
+    write_key(ec_key(), rel / "release-key.pem")
+    (tmp_path / "keys").mkdir()
+    (rel / "release-key.pub").rename(tmp_path / "keys" / "release.pub")
+    (tmp_path / "sigstore").mkdir()
+    (tmp_path / "sigstore" / "trusted_root.json").write_bytes(TRUSTED_ROOT.read_bytes())
+    key_cmd = next(line for line in sh.splitlines() if line.startswith("model_signing sign key"))
+    argv = [sys.executable, "-m", "model_signing", *shlex.split(key_cmd)[1:]]
+    subprocess.run(argv, cwd=rel, check=True, capture_output=True, timeout=120)
+    (rel / "release-key.pem").unlink()  # the release ships no private key
+    policy = tmp_path / "readme-policy.yaml"
+    policy.write_text(
+        "version: 1\nname: readme\nextends: [default]\n"
+        + policy_yaml.replace("defaults:\n", "defaults:\n  required: [model-signature]\n", 1),
+        "utf-8",
+    )
+    code, report = run_json(
+        "check", str(rel), "--policy", str(policy), "--offline", "--only", "model-signature"
+    )
+    sig = next(c for c in report["checks"] if c["id"] == "model-signature")
+    assert sig["status"] == "passed", report["findings"]
+    assert sig["details"]["method"] == "key"
+    # Control: a file changed after signing is caught with the same policy.
+    (rel / "model" / "config.json").write_text('{"changed": true}', "utf-8")
+    code, report = run_json(
+        "check", str(rel), "--policy", str(policy), "--offline", "--only", "model-signature"
+    )
+    assert code == 1 and findings(report, "model-signature")
