@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -475,6 +476,31 @@ def _name_version(
     return name, version
 
 
+def _packages(
+    data: dict[str, Any], entries: list[dict[str, Any]], rel: str, out: PinSet
+) -> Iterator[tuple[dict[str, Any], int | None, str, str | None]]:
+    """(entry, line, name, version) of each package table of a TOML lock file; bad ones are problems."""
+    finder = _LineFinder(data["__text__"])
+    for entry in entries:
+        line = finder.find(entry["name"]) if isinstance(entry.get("name"), str) else None
+        nv = _name_version(entry, rel, line, out)
+        if nv is not None:
+            yield entry, line, *nv
+
+
+def _not_from_index(out: PinSet, rel: str, line: int | None, name: str, origin: str) -> None:
+    out.problems.append(
+        Problem(
+            NOT_AUDITABLE,
+            rel,
+            line,
+            f"installed from a {origin}, not an index",
+            name=canonical_name(name),
+            text=name,
+        )
+    )
+
+
 def _add_locked(
     out: PinSet, rel: str, line: int | None, name: str, version: str | None, hashes: list[str]
 ) -> None:
@@ -509,25 +535,10 @@ def _parse_pylock(root: Path, rel: str, out: PinSet) -> None:
     entries = _entries(data, "packages", rel, out)
     if entries is None:
         return
-    finder = _LineFinder(data["__text__"])
-    for entry in entries:
-        line = finder.find(entry["name"]) if isinstance(entry.get("name"), str) else None
-        nv = _name_version(entry, rel, line, out)
-        if nv is None:
-            continue
-        name, version = nv
+    for entry, line, name, version in _packages(data, entries, rel, out):
         local = [k for k in ("vcs", "directory", "archive") if k in entry]
         if local:
-            out.problems.append(
-                Problem(
-                    NOT_AUDITABLE,
-                    rel,
-                    line,
-                    f"installed from a {local[0]}, not an index",
-                    name=canonical_name(name),
-                    text=name,
-                )
-            )
+            _not_from_index(out, rel, line, name, local[0])
             continue
         hashes = _hash_list(entry.get("sdist")) + _hash_list(entry.get("wheels", []))
         _add_locked(out, rel, line, name, version, hashes)
@@ -543,13 +554,7 @@ def _parse_uv(root: Path, rel: str, out: PinSet) -> None:
     entries = _entries(data, "package", rel, out)
     if entries is None:
         return
-    finder = _LineFinder(data["__text__"])
-    for entry in entries:
-        line = finder.find(entry["name"]) if isinstance(entry.get("name"), str) else None
-        nv = _name_version(entry, rel, line, out)
-        if nv is None:
-            continue
-        name, version = nv
+    for entry, line, name, version in _packages(data, entries, rel, out):
         source = entry.get("source", {})
         if not isinstance(source, dict) or len(source) != 1:
             out.problems.append(
@@ -563,16 +568,7 @@ def _parse_uv(root: Path, rel: str, out: PinSet) -> None:
             out.local_projects.append(name)  # the project the lock file belongs to
             continue
         if kind != "registry":
-            out.problems.append(
-                Problem(
-                    NOT_AUDITABLE,
-                    rel,
-                    line,
-                    f"installed from a {kind} source, not an index",
-                    name=canonical_name(name),
-                    text=name,
-                )
-            )
+            _not_from_index(out, rel, line, name, f"{kind} source")
             continue
         hashes = _hash_list(entry.get("sdist")) + _hash_list(entry.get("wheels", []))
         _add_locked(out, rel, line, name, version, hashes)
@@ -590,25 +586,10 @@ def _parse_poetry(root: Path, rel: str, out: PinSet) -> None:
             Problem(UNREADABLE, rel, None, "no [[package]] or [metadata]: not a poetry lock file")
         )
         return
-    finder = _LineFinder(data["__text__"])
-    for entry in entries:
-        line = finder.find(entry["name"]) if isinstance(entry.get("name"), str) else None
-        nv = _name_version(entry, rel, line, out)
-        if nv is None:
-            continue
-        name, version = nv
+    for entry, line, name, version in _packages(data, entries, rel, out):
         source = entry.get("source")
         if isinstance(source, dict) and source.get("type") in ("git", "url", "file", "directory"):
-            out.problems.append(
-                Problem(
-                    NOT_AUDITABLE,
-                    rel,
-                    line,
-                    f"installed from a {source['type']} source, not an index",
-                    name=canonical_name(name),
-                    text=name,
-                )
-            )
+            _not_from_index(out, rel, line, name, f"{source['type']} source")
             continue
         _add_locked(out, rel, line, name, version, _hash_list(entry.get("files", [])))
 
