@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -405,38 +406,32 @@ class MonitoringCheck(Check):
                 return False
             return path.is_file()
 
-        if mon.config and present(mon.config):
-            ev.spec_rel = mon.config
+        def parsed(rel: str, parse: Callable[[Path, str], Any]) -> Any:
+            """The parsed file, or None with its problem recorded (an unreadable file is invalid)."""
             try:
-                doc = load_one(root, mon.config, allow_aliases=False)
-                ev.spec_doc = doc
-                ev.spec = _validate_spec(doc, mon.config)
-            except ConfigFileError as exc:
-                ev.problems.append(exc.problem)
-                ev.invalid.add(mon.config)
-        ev.rules_declared = bool(mon.prometheus_rules)
-        for rel in mon.prometheus_rules:
-            if not present(rel):
-                continue
-            try:
-                ev.rule_files.append(parse_rule_file(root, rel))
+                return parse(root, rel)
             except ConfigFileError as exc:
                 ev.problems.append(exc.problem)
                 ev.invalid.add(rel)
+                return None
+
+        def spec(root: Path, rel: str) -> MonitoringSpec:
+            ev.spec_doc = load_one(root, rel, allow_aliases=False)
+            return _validate_spec(ev.spec_doc, rel)
+
+        if mon.config and present(mon.config):
+            ev.spec_rel = mon.config
+            ev.spec = parsed(mon.config, spec)
+        ev.rules_declared = bool(mon.prometheus_rules)
+        for rel in mon.prometheus_rules:
+            if present(rel) and (rule_file := parsed(rel, parse_rule_file)) is not None:
+                ev.rule_files.append(rule_file)
         ev.am_declared = bool(mon.alertmanager)
         if mon.alertmanager and present(mon.alertmanager):
-            try:
-                ev.am = parse_alertmanager(root, mon.alertmanager)
-            except ConfigFileError as exc:
-                ev.problems.append(exc.problem)
-                ev.invalid.add(mon.alertmanager)
+            ev.am = parsed(mon.alertmanager, parse_alertmanager)
         ev.otel_declared = bool(mon.otel_collector)
         if mon.otel_collector and present(mon.otel_collector):
-            try:
-                ev.otel = parse_otel(root, mon.otel_collector)
-            except ConfigFileError as exc:
-                ev.problems.append(exc.problem)
-                ev.invalid.add(mon.otel_collector)
+            ev.otel = parsed(mon.otel_collector, parse_otel)
         if ctx.manifest.serving.manifests:
             # Problems in these files are the deployment check's to report; we only read what parses.
             ev.serving = load_serving(root, ctx.manifest.serving.manifests)
