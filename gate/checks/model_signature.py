@@ -520,7 +520,7 @@ class ModelSignatureCheck(Check):
             ProblemKind.UNTRUSTED: "signer-not-trusted",
             ProblemKind.CERT_INVALID: "signing-certificate-invalid",
         }[p.kind]
-        return self.finding(rule, p.message, path=sig_rel, key=p.kind.value, evidence=_jsonable(p.evidence))
+        return self.finding(rule, p.message, path=sig_rel, key=p.kind.value, evidence=p.plain_evidence())
 
     def _compare(
         self, ctx: CheckContext, cfg: ModelSignatureConfig, st: Statement, sig_rel: str, scope: str
@@ -827,13 +827,3 @@ def _cap(findings: list[Finding]) -> list[Finding]:
 def _validation(exc: ValidationError) -> str:
     err = exc.errors()[0]
     return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)

@@ -528,7 +528,7 @@ class ProvenanceCheck(Check):
             ProblemKind.UNTRUSTED: "provenance-signer-not-trusted",
             ProblemKind.CERT_INVALID: "provenance-certificate-invalid",
         }[p.kind]
-        return self.finding(rule, p.message, path=rel, key=p.kind.value, evidence=_plain(p.evidence))
+        return self.finding(rule, p.message, path=rel, key=p.kind.value, evidence=p.plain_evidence())
 
     # -- subject ---------------------------------------------------------------
 
@@ -878,13 +878,3 @@ def _subject_text(s: dict[str, Any]) -> str:
     d = s["digest"]
     alg = "sha256" if "sha256" in d else next(iter(d), "")
     return f"'{s['name']}' {alg}:{str(d.get(alg, ''))[:16]}…"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)

@@ -202,6 +202,20 @@ class Problem:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    def plain_evidence(self) -> dict[str, Any]:
+        """The evidence as JSON values (certificate fields, dates and bytes become strings)."""
+        return {str(k): _plain(v) for k, v in self.evidence.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
 
 @dataclass(frozen=True)
 class Signer:
