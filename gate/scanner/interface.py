@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from gate.scanner.stream import OverLimit
+
 
 class Format(StrEnum):
     """What a file is, decided from its content (magic bytes and structure)."""
@@ -80,6 +82,11 @@ class Issue:
     def where(self) -> str:
         parts = [p for p in (self.member, f"offset {self.offset}" if self.offset is not None else "") if p]
         return ", ".join(parts)
+
+
+def limit_issue(exc: OverLimit, member: str) -> Issue:
+    """The issue for an analysis that a resource bound stopped."""
+    return Issue(IssueKind.LIMIT, f"analysis stopped: {exc}", member=member, evidence={"limit": exc.what})
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import IO
 
 from gate.scanner.identify import HEAD_LARGE, identify, needs_more
-from gate.scanner.interface import AnalysisError, Context, Format, Issue, IssueKind, Result, Settings, Target
+from gate.scanner.interface import (
+    AnalysisError,
+    Context,
+    Format,
+    Issue,
+    IssueKind,
+    Result,
+    Settings,
+    Target,
+    limit_issue,
+)
 from gate.scanner.registry import analyser_for
 from gate.scanner.stream import OverLimit, Truncated
 
@@ -45,14 +55,7 @@ def dispatch(target: Target, ctx: Context) -> None:
     try:
         analyser_for(fmt)(target, ctx)
     except OverLimit as exc:
-        ctx.add(
-            Issue(
-                IssueKind.LIMIT,
-                f"analysis stopped: {exc}",
-                member=target.display,
-                evidence={"limit": exc.what},
-            )
-        )
+        ctx.add(limit_issue(exc, target.display))
     except (Truncated, struct.error, EOFError) as exc:
         ctx.add(
             Issue(

@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Callable
 from typing import IO, Any
 
-from gate.scanner.interface import Context, Issue, IssueKind, Target
+from gate.scanner.interface import Context, Issue, IssueKind, Target, limit_issue
 from gate.scanner.pickle_walker import Const, Global, Seq, WalkOutcome, walk
 from gate.scanner.stream import OverLimit, Stream, Truncated
 
@@ -82,14 +82,7 @@ def analyse_legacy(target: Target, ctx: Context) -> None:
                 )
             )
         except OverLimit as exc:
-            ctx.add(
-                Issue(
-                    IssueKind.LIMIT,
-                    f"analysis stopped: {exc}",
-                    member=target.display,
-                    evidence={"limit": exc.what},
-                )
-            )
+            ctx.add(limit_issue(exc, target.display))
         ctx.result.bytes_read += s.bytes_read
 
 
@@ -193,14 +186,7 @@ def _tar(target: Target, tf: tarfile.TarFile, ctx: Context) -> None:
             except (Truncated, struct.error) as exc:
                 ctx.add(Issue(IssueKind.MALFORMED, f"member is truncated: {exc}", member=where, offset=s.pos))
             except OverLimit as exc:
-                ctx.add(
-                    Issue(
-                        IssueKind.LIMIT,
-                        f"analysis stopped: {exc}",
-                        member=where,
-                        evidence={"limit": exc.what},
-                    )
-                )
+                ctx.add(limit_issue(exc, where))
             ctx.result.bytes_read += s.bytes_read
             continue
         head = fh.read(512)
