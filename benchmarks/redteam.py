@@ -57,6 +57,42 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return took
 
 
+def write_release(
+    tmp: Path, url: str, model: str, probes: list[str], cap: int, thresholds: dict[str, float] | None = None
+) -> Path:
+    """release/ (its model files are the caller's) attacking `url`, and the policy that runs only
+    the adversarial check with these probes; returns the policy's path."""
+    (tmp / "release" / "release.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            schema_version: 1
+            name: bench
+            version: 1.0.0
+            model: {{path: model/, format: safetensors, task: text-generation}}
+            deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
+            endpoint: {{type: openai, url: "{url}", model: {model}}}
+            """
+        )
+    )
+    settings: dict[str, object] = {"probes": probes, "prompt_cap": cap}
+    if thresholds:
+        settings["thresholds"] = thresholds
+    pol = tmp / "policy.yaml"
+    pol.write_text(
+        textwrap.dedent(
+            f"""\
+            version: 1
+            name: bench
+            defaults:
+              required: [risk-tier, adversarial]
+              checks:
+                adversarial: {json.dumps(settings)}
+            """
+        )
+    )
+    return pol
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -72,34 +108,7 @@ def main() -> int:
         rel = tmp / "release"
         (rel / "model").mkdir(parents=True)
         (rel / "model" / "model.safetensors").write_bytes(os.urandom(1 << 20))
-        (rel / "release.yaml").write_text(
-            textwrap.dedent(
-                f"""\
-                schema_version: 1
-                name: bench
-                version: 1.0.0
-                model: {{path: model/, format: safetensors, task: text-generation}}
-                deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
-                endpoint: {{type: openai, url: "{url}/v1", model: target}}
-                """
-            )
-        )
-        pol = tmp / "policy.yaml"
-        pol.write_text(
-            textwrap.dedent(
-                f"""\
-                version: 1
-                name: bench
-                defaults:
-                  required: [risk-tier, adversarial]
-                  checks:
-                    adversarial:
-                      probes: {json.dumps(probes)}
-                      prompt_cap: {args.prompt_cap}
-                      thresholds: {{prompt-injection: 0.1}}
-                """
-            )
-        )
+        pol = write_release(tmp, f"{url}/v1", "target", probes, args.prompt_cap, {"prompt-injection": 0.1})
         home = tmp / "garak-home"
         garak_cfg = tmp / "garak.json"
         garak_cfg.write_text(
@@ -196,31 +205,7 @@ def model_cache(runs: int, probes: list[str], cap: int) -> None:
             rel = tmp / "release"
             url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
             shutil.copytree(ROOT / "examples" / "demo-release" / "model", rel / "model")
-            (rel / "release.yaml").write_text(
-                textwrap.dedent(
-                    f"""\
-                    schema_version: 1
-                    name: bench-model
-                    version: 1.0.0
-                    model: {{path: model/, format: safetensors, task: text-generation}}
-                    deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
-                    endpoint: {{type: openai, url: "{url}", model: tiny}}
-                    """
-                )
-            )
-            pol = tmp / "policy.yaml"
-            pol.write_text(
-                textwrap.dedent(
-                    f"""\
-                    version: 1
-                    name: bench
-                    defaults:
-                      required: [risk-tier, adversarial]
-                      checks:
-                        adversarial: {{probes: {json.dumps(probes)}, prompt_cap: {cap}}}
-                    """
-                )
-            )
+            pol = write_release(tmp, url, "tiny", probes, cap)
             env = dict(os.environ, PYTHONPATH=str(ROOT), MODEL_GATE_CACHE_DIR=str(tmp / "cache"))
             base = [py, "-m", "gate", "redteam", str(rel), "--policy", str(pol), "--format", "json"]
             timed(base, env, tmp)  # fills the cache
