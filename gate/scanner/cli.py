@@ -51,41 +51,34 @@ def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[s
 
 
 def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref: str = "default") -> int:
-    from gate.scan_policy import SCAN_TIER, prepared
+    from gate.scan_policy import SCAN_TIER, Prepared, prepared
     from gate.scanner.interface import AnalysisError
     from gate.scanner.scan import FileInfo, analyse_file, resolve_claims
 
     # A packaged policy comes precompiled (no pydantic, no YAML): the common case of a clean file
     # answers in the time of the scan itself. A policy file, or anything to report, takes the full
     # load below, which validates the policy and applies its blocking rules.
-    fast = prepared(policy_ref)
-    full = None if fast is not None else _FullPolicy(policy_ref)
-    settings = fast.settings if fast is not None else full.settings  # type: ignore[union-attr]
+    policy: Prepared | _FullPolicy = prepared(policy_ref) or _FullPolicy(policy_ref)
     files, links, errors = _files(tuple(paths))
     results = []
     for path, display in files:
         try:
             size = path.stat().st_size
-            results.append(analyse_file(FileInfo(path, display, size), settings))
+            results.append(analyse_file(FileInfo(path, display, size), policy.settings))
         except (AnalysisError, OSError) as exc:
             errors.append(str(exc))
     results = resolve_claims(results)
     findings: list[Any] = []
     if any(r.issues for r in results):
-        full = full or _FullPolicy(policy_ref)
+        full = policy if isinstance(policy, _FullPolicy) else _FullPolicy(policy_ref)
         findings = full.findings(results)
     blocking = sum(f.blocking for f in findings)
     code = ExitCode.CHECK_ERROR if errors else (ExitCode.BLOCKED if blocking else ExitCode.PASS)
-    if full is not None:
-        name, sha256, revision = full.policy.name, full.policy.sha256, full.allowlist_revision()
-    else:
-        assert fast is not None
-        name, sha256, revision = fast.name, fast.sha256, fast.allowlist_revision
     if fmt == "json":
         doc: dict[str, Any] = {
             "exit_code": int(code),
-            "policy": {"name": name, "sha256": sha256, "tier": SCAN_TIER},
-            "allowlist_revision": revision,
+            "policy": {"name": policy.name, "sha256": policy.sha256, "tier": SCAN_TIER},
+            "allowlist_revision": policy.allowlist_revision,
             "files": [
                 {"path": r.path, "formats": r.formats, "bytes_analysed": r.bytes_read} for r in results
             ],
@@ -111,21 +104,20 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
 
 
 class _FullPolicy:
-    """The policy loaded and validated (pydantic), with the tier section the scan applies."""
+    """The policy loaded and validated (pydantic), with the tier section the scan applies; the
+    same fields as a precompiled `Prepared`, plus the blocking decisions that need the models."""
 
     def __init__(self, ref: str) -> None:
         from gate.policy import config_for, load_policy
         from gate.risk import Tier
         from gate.scan_policy import SCAN_TIER
-
-        self.policy = load_policy(ref, validate={"model-files"})
-        self.tier_policy = self.policy.for_tier(Tier(SCAN_TIER))
-        self.settings = config_for(self.tier_policy, "model-files").settings()
-
-    def allowlist_revision(self) -> str:
         from gate.scanner.allowlist import shipped
 
-        return shipped().revision
+        policy = load_policy(ref, validate={"model-files"})
+        self.name, self.sha256 = policy.name, policy.sha256
+        self.allowlist_revision = shipped().revision
+        self.tier_policy = policy.for_tier(Tier(SCAN_TIER))
+        self.settings = config_for(self.tier_policy, "model-files").settings()
 
     def findings(self, results: list[Any]) -> list[Any]:
         from gate.checks.model_files import findings_for
