@@ -76,9 +76,8 @@ def compile_packaged() -> str:
 
 
 def prepared(ref: str) -> Prepared | None:
-    """The precompiled settings of packaged policy `ref`, or None: not packaged, or stale."""
-    if "/" in ref or "\\" in ref or ref.endswith((".yaml", ".yml")):
-        return None  # a policy file: only the full load can validate it
+    """The precompiled settings of packaged policy `ref`, or None: not packaged (a policy file is
+    never one of the names in the file, and only the full load can validate it), or stale."""
     try:
         doc = json.loads((PACKAGE / "policies" / FILE).read_bytes())
         sources = _sources()
