@@ -237,6 +237,62 @@ def test_requirements_are_hash_pinned_and_cover_what_the_checks_need() -> None:
     assert all(f"--extra {e}" in script for e in ACTION_EXTRAS)
 
 
+FAKE_PYTHON = """#!/bin/bash
+# An interpreter that records what the setup step asks of it: pip installs go to a log,
+# `-m venv DIR` makes DIR/bin/python a copy of this script.
+case "$1 $2" in
+  "-m venv") mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
+  "-m pip") echo "${*:3}" >> "$FAKE_PIP_LOG" ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("redteam", "locks"),
+    [
+        ("", ["requirements"]),
+        ("off", ["requirements"]),
+        ("fast", ["requirements", "requirements-redteam"]),
+        (" Broad ", ["requirements", "requirements-redteam"]),  # read as gate.action reads it
+    ],
+)
+def test_setup_installs_the_red_team_lock_only_for_a_probe_set(
+    workspace: Path, tmp_path: Path, redteam: str, locks: list[str]
+) -> None:
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON, "utf-8")
+    fake.chmod(0o755)
+    log = tmp_path / "pip.log"
+    env = {"FAKE_PIP_LOG": str(log), "PYTHONPATH": ""}
+    run = run_action(
+        {"release": "examples/demo-release", "python": str(fake), "redteam": redteam},
+        workspace,
+        tmp_path,
+        env=env,
+        skip_setup=False,
+    )
+    assert run.steps[0].returncode == 0, run.steps[0].stderr
+    installs = [line for line in log.read_text("utf-8").splitlines() if " -r " in line]
+    assert [re.search(r"action/([\w-]+)\.txt", line).group(1) for line in installs] == locks  # type: ignore[union-attr]
+    assert all("--require-hashes" in line for line in installs)
+    assert "--only-binary=:all:" in installs[0]
+    if len(installs) > 1:
+        assert "--prefer-binary --no-build-isolation" in installs[1]
+    # The same job asking for the probe set later adds only the red-team lock to the same venv.
+    log.unlink()
+    run_action(
+        {"release": "examples/demo-release", "python": str(fake), "redteam": "fast"},
+        workspace,
+        tmp_path,
+        env=env,
+        skip_setup=False,
+    )
+    again = [line for line in (log.read_text("utf-8") if log.exists() else "").splitlines() if " -r " in line]
+    assert len(again) == (0 if len(locks) == 2 else 1)
+    assert all("requirements-redteam.txt" in line for line in again)
+
+
 @pytest.mark.slow
 def test_real_hash_pinned_install_then_the_gate_runs(workspace: Path, tmp_path: Path) -> None:
     """The setup step as a runner runs it: a new virtual environment, `pip install --require-hashes`
