@@ -82,13 +82,17 @@ class Entry(StrictModel):
     nlink: int = 1
     link_target: str | None = None  # for symlinks, as written
     link_escapes: bool = False  # symlink resolves outside the release (or dangles)
+    # For symlinks: what the link resolves to, release-relative (None when it escapes or dangles),
+    # and the sha256 of the target's content when it is a regular file (inside or outside).
+    link_resolved: str | None = None
+    link_sha256: str | None = None
 
 
 class Inventory(StrictModel):
     root: str
     entries: tuple[Entry, ...]
     excluded: tuple[str, ...] = ()
-    digest: str  # "sha256:<hex>" over the sorted (path, size, sha256) listing
+    digest: str  # "sha256:<hex>" over `subject_listing` (every entry, links with their targets)
 
     def by_path(self) -> dict[str, Entry]:
         return {e.path: e for e in self.entries}
@@ -202,12 +206,68 @@ def _walk(root: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str]
     return found, excluded
 
 
-def _link_escapes(root: Path, link: Path) -> bool:
+def _link_resolved(root: Path, link: Path) -> tuple[Path | None, bool]:
+    """(what the link resolves to, whether that leaves the release or dangles)."""
     try:
         target = link.resolve(strict=True)
     except (OSError, RuntimeError):
-        return True
-    return not target.is_relative_to(root)
+        return None, True
+    return target, not target.is_relative_to(root)
+
+
+def _escape(text: str) -> str:
+    """A name as one unambiguous token of the listing: backslash and control characters escaped.
+
+    The identity on ordinary names, so listings (and digests) of releases without such names
+    are what they always were; a name holding a newline can no longer forge a second line.
+    """
+    if not any(c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return text
+    return "".join(
+        "\\\\" if c == "\\" else f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text
+    )
+
+
+SUBJECT_FORMAT = 2
+
+
+def subject_listing(entries: Iterable[Entry]) -> str:
+    """The text the release digest is the sha256 of: one line per entry, sorted by path.
+
+    Format 2 (this one) binds everything a check judges besides file contents: a symlink's
+    line names its target as written, what it resolves to inside the release and the sha256
+    of the target's content, so retargeting a link or changing what it points at changes the
+    digest; a file with other hard links says so (release-integrity judges that); names are
+    escaped. Lines of regular files with ordinary names are unchanged from format 1, so
+    verdicts and waivers for such releases keep verifying.
+    """
+    lines = []
+    for e in sorted(entries, key=lambda x: x.path):
+        if e.kind == "symlink":
+            # An escaped name never holds a backslash followed by '!': this cannot be a path.
+            resolved = "\\!escapes" if e.link_escapes or e.link_resolved is None else _escape(e.link_resolved)
+            lines.append(
+                f"{e.link_sha256 or '-'}  0  symlink  {_escape(e.path)}"
+                f"\t{_escape(e.link_target or '')}\t{resolved}\n"
+            )
+        else:
+            extra = "\tnlink>1" if e.kind == "file" and e.nlink > 1 else ""
+            lines.append(f"{e.sha256 or '-'}  {e.size}  {e.kind}  {_escape(e.path)}{extra}\n")
+    return "".join(lines)
+
+
+def _bind_link_targets(entries: list[Entry]) -> list[Entry]:
+    """Give each symlink inside the release its target's sha256, from the target's own entry.
+
+    The target was hashed once already; a link to a directory binds through the entries below it.
+    """
+    by_path = {e.path: e for e in entries}
+    out = []
+    for e in entries:
+        target = by_path.get(e.link_resolved) if e.kind == "symlink" and e.link_resolved else None
+        bound = target is not None and target.kind == "file"
+        out.append(e.model_copy(update={"link_sha256": target.sha256}) if bound and target else e)
+    return out
 
 
 def build_inventory(
@@ -229,11 +289,23 @@ def build_inventory(
     def one(item: tuple[str, Path, os.stat_result]) -> Entry:
         rel, path, st = item
         if stat.S_ISLNK(st.st_mode):
+            target, escapes = _link_resolved(root, path)
+            link_sha = None
+            if escapes and target is not None:
+                # Outside the release no entry holds the target's digest: hash it here (regular
+                # files only: a FIFO or device could block or never end).
+                try:
+                    if stat.S_ISREG(os.stat(target).st_mode):
+                        link_sha = _hash_file(target, ())[0]
+                except OSError:
+                    link_sha = None
             return Entry(
                 path=rel,
                 kind="symlink",
                 link_target=os.readlink(path),
-                link_escapes=_link_escapes(root, path),
+                link_escapes=escapes,
+                link_resolved=None if escapes or target is None else target.relative_to(root).as_posix(),
+                link_sha256=link_sha,
             )
         if not stat.S_ISREG(st.st_mode):
             return Entry(path=rel, kind="other")
@@ -263,6 +335,7 @@ def build_inventory(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             entries = list(pool.map(one, order))
     entries.sort(key=lambda e: e.path)
-    listing = "".join(f"{e.sha256 or '-'}  {e.size}  {e.kind}  {e.path}\n" for e in entries)
+    entries = _bind_link_targets(entries)
+    listing = subject_listing(entries)
     digest = "sha256:" + hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
     return Inventory(root=str(root), entries=tuple(entries), excluded=tuple(excluded), digest=digest)

@@ -1,0 +1,200 @@
+"""The subject is everything the gate judged: a verdict or waiver for release A never applies to B.
+
+Each mutation below changes something a check reads or judges (file contents, a symlink's target
+or the target's contents, release.yaml, the file list, a name, a hard link). The attestation and
+the waiver made for A must be refused for every such B; the unchanged copy (in another directory)
+is the control that is still admitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gate.attest import load_release_digest
+from gate.inventory import build_inventory, subject_listing
+from gate.models.report import WaiverStatus
+from tests.conftest import run_cli, write_release
+from tests.supply_chain_helpers import model_files
+from tests.waiverkit import (
+    T0,
+    blocking_ids,
+    loaded,
+    make_keys,
+    policy_from,
+    put,
+    run,
+    signed,
+    unsigned_waiver,
+    write_keys,
+)
+
+MANIFEST = """\
+schema_version: 1
+name: tiny
+version: 1.0.0
+model: {path: model/, format: safetensors}
+deployment: {exposure: internal, data_sensitivity: none, autonomy: advisory}
+"""
+
+
+def make_a(root: Path, code: bool = False) -> Path:
+    files = {f"model/{k}": v for k, v in model_files().items()}
+    files["notes/a.json"] = b'{"note": "a"}'
+    files["notes/b.json"] = b'{"note": "b"}'
+    if code:
+        files["model/helper.py"] = b"print('hi')\n"
+    write_release(root, MANIFEST, files=files)
+    # A link inside the release: what it points at is judged, so it is bound.
+    os.symlink("../notes/a.json", root / "model" / "extra.json")
+    return root
+
+
+def _retarget(r: Path) -> None:
+    (r / "model" / "extra.json").unlink()
+    os.symlink("../notes/b.json", r / "model" / "extra.json")
+
+
+def _link_file_becomes_link_dir(r: Path) -> None:
+    (r / "model" / "extra.json").unlink()
+    os.symlink("../notes", r / "model" / "extra.json")
+
+
+def _flip(r: Path) -> None:
+    p = r / "model" / "model.safetensors"
+    data = bytearray(p.read_bytes())
+    data[-1] ^= 1
+    p.write_bytes(bytes(data))
+
+
+def _target_content(r: Path) -> None:
+    (r / "notes" / "a.json").write_bytes(b'{"note": "A"}')
+
+
+def _manifest(r: Path) -> None:
+    with open(r / "release.yaml", "a") as fh:
+        fh.write("description: changed\n")
+
+
+def _add(r: Path) -> None:
+    (r / "model" / "added.bin").write_bytes(b"\x00" * 8)
+
+
+def _remove(r: Path) -> None:
+    (r / "model" / "config.json").unlink()
+
+
+def _rename(r: Path) -> None:
+    (r / "model" / "tokenizer.json").rename(r / "model" / "tokenizer2.json")
+
+
+def _hardlink(r: Path) -> None:
+    os.link(r / "notes" / "b.json", r.parent / f"{r.name}-elsewhere.json")
+
+
+MUTATIONS: dict[str, Callable[[Path], None]] = {
+    "file-byte": _flip,
+    "symlink-retargeted": _retarget,
+    "symlink-now-to-directory": _link_file_becomes_link_dir,
+    "symlink-target-content": _target_content,
+    "release-yaml": _manifest,
+    "file-added": _add,
+    "file-removed": _remove,
+    "file-renamed": _rename,
+    "hard-link-added": _hardlink,
+}
+
+
+@pytest.fixture(scope="module")
+def attested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    tmp = tmp_path_factory.mktemp("att")
+    private = write_keys(make_keys(), tmp / "k")
+    a = make_a(tmp / "a")
+    att = tmp / "vsa.json"
+    res = run_cli("check", str(a), "--attest", str(att), "--attest-key", str(private["alice"]))
+    assert res.exit_code == 0, res.output
+    return a, att, tmp / "k" / "alice.pub"
+
+
+def test_control_same_bytes_elsewhere_is_admitted(attested: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    a, att, pub = attested
+    copy = tmp_path / "copy"
+    shutil.copytree(a, copy, symlinks=True)
+    res = run_cli("verify-attestation", str(att), "--release", str(copy), "--key", str(pub))
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_verdict_for_a_is_refused_for_b(name: str, attested: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    a, att, pub = attested
+    b = tmp_path / "b"
+    shutil.copytree(a, b, symlinks=True)
+    MUTATIONS[name](b)
+    assert load_release_digest(b) != load_release_digest(a)
+    res = run_cli("verify-attestation", str(att), "--release", str(b), "--key", str(pub))
+    assert res.exit_code == 1 and "for another release" in res.output, res.output
+
+
+def test_escaping_link_target_content_is_bound(tmp_path: Path) -> None:
+    """A link out of the release (blocked, but a waiver could name another finding) binds its target."""
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(b"{}")
+    a = make_a(tmp_path / "a")
+    os.symlink(str(outside), a / "model" / "out.json")
+    before = load_release_digest(a)
+    outside.write_bytes(b'{"changed": 1}')
+    assert load_release_digest(a) != before
+    outside.unlink()  # dangling now
+    assert load_release_digest(a) != before
+
+
+def test_a_name_with_a_newline_cannot_forge_listing_lines(tmp_path: Path) -> None:
+    """Release A holds one file whose name spells a second listing line; B really has both files."""
+    y = b"anything the attacker wants\n"
+    forged = f"x\n{hashlib.sha256(y).hexdigest()}  {len(y)}  file  y"
+    a = write_release(tmp_path / "a", MANIFEST, files={"m/x0": b"0"})
+    (a / forged).write_bytes(b"same")
+    b = write_release(tmp_path / "b", MANIFEST, files={"m/x0": b"0"})
+    (b / "x").write_bytes(b"same")
+    (b / "y").write_bytes(y)
+    assert build_inventory(a).digest != build_inventory(b).digest
+    assert subject_listing(build_inventory(a).entries).count("\n") == len(build_inventory(a).entries)
+
+
+def test_listing_of_plain_files_is_format_1(tmp_path: Path) -> None:
+    """Releases without links or odd names keep the digest they always had (old verdicts verify)."""
+    r = write_release(tmp_path / "r", MANIFEST, files={"model/w.bin": b"\x01" * 9})
+    inv = build_inventory(r)
+    old = "".join(f"{e.sha256 or '-'}  {e.size}  {e.kind}  {e.path}\n" for e in inv.entries)
+    assert inv.digest == "sha256:" + hashlib.sha256(old.encode()).hexdigest()
+
+
+# --- waivers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_waiver_for_a_is_refused_for_b(name: str, tmp_path: Path) -> None:
+    keys = make_keys()
+    policy = policy_from(tmp_path / "pol", keys)
+    a = make_a(tmp_path / "a", code=True)
+    release, report = loaded(a, policy)
+    ids = [i for i in blocking_ids(report) if i.startswith("GATE-RI005")]
+    assert ids, report.findings
+    waiver = signed(unsigned_waiver(release, ids), keys.alice)
+    wdir = tmp_path / "waivers"
+    put(wdir, "w.json", waiver)
+    control = run(a, policy, wdir, now=T0)
+    assert control.waivers[0].status is WaiverStatus.APPLIED, control.waivers[0].reason
+
+    b = tmp_path / "b"
+    shutil.copytree(a, b, symlinks=True)
+    MUTATIONS[name](b)
+    out = run(b, policy, wdir, now=T0)
+    assert out.waivers[0].status is WaiverStatus.REJECTED
+    assert "for another release" in out.waivers[0].reason
+    assert set(ids) <= set(blocking_ids(out))
