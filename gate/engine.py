@@ -85,6 +85,20 @@ def select_checks(tp: TierPolicy, only: Sequence[str], skip: Sequence[str]) -> S
     )
 
 
+def _declared_evidence(sel: Selection, manifest: Any, only: Sequence[str], skip: Sequence[str]) -> None:
+    """Declared evidence is always verified: a declared signature or provenance runs its check
+    whatever the policy lists; left out on the command line, it counts as a required check left out."""
+    from gate.checks.signing_trust import evidence_checks
+
+    for cid in evidence_checks(manifest):
+        if cid in sel.run or cid in sel.skipped_by_user:
+            continue
+        if cid in skip or (only and cid not in only):
+            sel.skipped_by_user.append(cid)
+        else:
+            sel.run.append(cid)
+
+
 def decide_blocking(finding: Finding, tp: TierPolicy) -> Finding:
     """Apply the policy's rule overrides and severity threshold to one finding."""
     ov = tp.rules.get(finding.rule.code) or tp.rules.get(finding.rule.name)
@@ -153,6 +167,7 @@ def run(req: RunRequest) -> Report:
     policy = req.policy if isinstance(req.policy, Policy) else load_policy(req.policy)
     tp = policy.for_tier(tier.level)
     sel = select_checks(tp, req.only, req.skip)
+    _declared_evidence(sel, loaded.manifest, req.only, req.skip)
     configs: dict[str, Any] = {}
     for cid in sel.run:
         configs[cid] = config_for(tp, cid)

@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from gate.attest import SUMMARY_FIELD, VERIFIER_ID, VSA_PREDICATE, verify_attestation
+from gate.checks.model_signature import default_root_digest, model_files
 from gate.dsse import sign_envelope
 from gate.errors import InputError
+from gate.release import load_release
 from tests.conftest import BAD, run_cli, write_release
+from tests.supply_chain_helpers import sign_key
 from tests.waiverkit import (
     code_release,
     make_keys,
@@ -37,8 +40,22 @@ def world(tmp_path: Path):
         "signature: model.sig\nprovenance: prov.json\n"
         "deployment: {exposure: internal, data_sensitivity: none, autonomy: advisory}\n",
         # An empty but valid safetensors file: the model-files check recognises it.
-        files={"model/w.bin": b"\x02" + b"\x00" * 7 + b"{}", "model.sig": b'{"sig": 1}', "prov.json": b"{}"},
+        files={"model/w.bin": b"\x02" + b"\x00" * 7 + b"{}"},
     )
+    # Declared evidence is verified at every tier: a real signature and provenance (by a key the
+    # default policy does not trust, which tier low does not require).
+    sign_key(rel / "model", rel / "model.sig", private["carol"])
+    root = default_root_digest(model_files(load_release(rel).inventory, "model").files)
+    st = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "model", "digest": {"sha256": root}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {"buildType": "https://example.com/build/v1", "externalParameters": {}},
+            "runDetails": {"builder": {"id": "https://example.com/builder"}},
+        },
+    }
+    (rel / "prov.json").write_bytes(sign_envelope(json.dumps(st).encode(), keys.carol))
     return tmp_path, keys, private, rel
 
 
@@ -69,9 +86,10 @@ def test_passing_verdict_is_attested_and_admitted(world) -> None:
     uris = {a["uri"]: a["digest"]["sha256"] for a in pred["inputAttestations"]}
     import hashlib
 
-    assert uris["release:model.sig"] == hashlib.sha256(b'{"sig": 1}').hexdigest()
-    assert uris["release:prov.json"] == hashlib.sha256(b"{}").hexdigest()
-    assert pred[SUMMARY_FIELD]["verdict"] == "pass"
+    assert uris["release:model.sig"] == hashlib.sha256((rel / "model.sig").read_bytes()).hexdigest()
+    assert uris["release:prov.json"] == hashlib.sha256((rel / "prov.json").read_bytes()).hexdigest()
+    # warn: the signer of model.sig and prov.json is not one the default policy trusts (a note at tier low).
+    assert pred[SUMMARY_FIELD]["verdict"] == "warn"
     assert {c["id"] for c in pred[SUMMARY_FIELD]["checks"]} >= {"release-integrity", "risk-tier"}
     assert dt.datetime.fromisoformat(pred["timeVerified"].replace("Z", "+00:00")) <= dt.datetime.now(dt.UTC)
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
+from gate.checks.model_format import FORMAT_RULES, format_findings
 from gate.errors import CheckError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
@@ -330,7 +331,7 @@ class ModelFilesCheck(Check):
         "against an allowlist, archive structure, safetensors layout, ONNX external data, chat templates, "
         "Keras configs."
     )
-    rules = RULES
+    rules = (*RULES, *FORMAT_RULES)
     Config = ModelFilesConfig
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -362,10 +363,13 @@ class ModelFilesCheck(Check):
         findings: list[Finding] = []
         formats: Counter[str] = Counter()
         read = 0
-        for r in resolve_claims(results):
+        resolved = resolve_claims(results)
+        for r in resolved:
             findings += findings_for(r, digests.get(r.path))
             formats[_main_format(r.formats)] += 1
             read += r.bytes_read
+        declared, declared_details = format_findings(ctx.manifest, resolved, self.finding)
+        findings += declared
         total = ctx.release.inventory.total_bytes
         summary = (
             f"{len(results)} files analysed ({', '.join(f'{n} {k}' for k, n in formats.most_common())}); "
@@ -381,5 +385,6 @@ class ModelFilesCheck(Check):
                 "symlinks_not_followed": links,
                 "allowlist_revision": shipped().revision,
                 "extra_allowed": list(cfg.allow_pickle_callables),
+                **declared_details,
             },
         )

@@ -34,8 +34,10 @@ from gate.checks.signing_trust import (
     ProblemKind,
     TrustSettings,
     VerifyContext,
+    only_untrusted,
     parse_json_document,
     unverified_payload,
+    unverified_statement,
     verify_document,
 )
 from gate.dsse import Statement
@@ -131,32 +133,37 @@ RULES = (
     _rule(
         "GATE-SG007",
         "model-file-unsigned",
-        Severity.HIGH,
+        Severity.CRITICAL,
         "A file in the model directory is not covered by the signature.",
         "An unsigned file next to signed weights (a pickle, custom code, a tokenizer or chat "
         "template) is loaded with the model and changes what it does.",
         "A `modeling_extra.py` or a second weights file added after signing.",
         "Remove the file, or re-sign the model directory including it.",
+        waivable=False,
     ),
     _rule(
         "GATE-SG008",
         "signed-file-missing",
-        Severity.HIGH,
+        Severity.CRITICAL,
         "A file the signature lists is absent from the model directory.",
         "The model that would be deployed is not the one signed: a missing shard, config "
         "or tokenizer changes or breaks the model.",
         "model-00002-of-00002.safetensors listed in the signature but not shipped.",
         "Ship every signed file, or re-sign what is actually released.",
+        always_blocks=True,
+        waivable=False,
     ),
     _rule(
         "GATE-SG009",
         "model-file-renamed",
-        Severity.HIGH,
+        Severity.CRITICAL,
         "A signed file is present under another name.",
         "Loaders choose files by name: a renamed file can swap which weights or config are "
         "used while every digest still matches some signed file.",
         "tokenizer.json signed as `tokenizer.json` but shipped as `tokenizer_old.json`.",
         "Restore the signed file names, or re-sign the model.",
+        always_blocks=True,
+        waivable=False,
     ),
     _rule(
         "GATE-SG010",
@@ -455,6 +462,9 @@ class ModelSignatureCheck(Check):
         cfg: ModelSignatureConfig = ctx.config
         m = ctx.manifest
         scope = model_scope(m)
+        if not m.signature and not ctx.required:
+            # Nothing declared and the tier does not ask for it: nothing to verify.
+            return CheckOutcome(skipped=True, summary="no signature declared (not required at this tier)")
         if not m.signature:
             return CheckOutcome(
                 findings=[
@@ -497,9 +507,25 @@ class ModelSignatureCheck(Check):
         )
         outcome = verify_document(raw, sig_rel, vctx)
         if outcome.statement is None or outcome.signer is None:
-            findings = [self._problem_finding(p, sig_rel) for p in outcome.problems]
-            return CheckOutcome(findings=findings, summary=findings[0].title if findings else "not verified")
+            findings = [self._problem_finding(p, sig_rel, ctx.required) for p in outcome.problems]
+            claimed = unverified_statement(raw, sig_rel) if only_untrusted(outcome) else None
+            if claimed is None:
+                return CheckOutcome(
+                    findings=findings, summary=findings[0].title if findings else "not verified"
+                )
+            # Declared evidence is always checked: the files must match what the signature
+            # lists, whoever signed it. Trust only decides whether a match counts.
+            more, details = self._compare(ctx, cfg, claimed, sig_rel, scope)
+            details["trusted"] = False
+            findings += more
+            return CheckOutcome(
+                findings=findings,
+                summary=f"signer not trusted; {details.get('files', 0)} files compared with the signature"
+                + (f", {len(more)} problems" if more else ", all match"),
+                details=details,
+            )
         findings, details = self._compare(ctx, cfg, outcome.statement, sig_rel, scope)
+        details["trusted"] = True
         details["signer"] = outcome.signer.summary
         details["method"] = outcome.signer.method
         details["signer_details"] = outcome.signer.details
@@ -513,13 +539,24 @@ class ModelSignatureCheck(Check):
 
     # -- findings ------------------------------------------------------------
 
-    def _problem_finding(self, p: Problem, sig_rel: str) -> Finding:
+    def _problem_finding(self, p: Problem, sig_rel: str, required: bool) -> Finding:
         rule = {
             ProblemKind.MALFORMED: "signature-malformed",
             ProblemKind.INVALID: "signature-invalid",
             ProblemKind.UNTRUSTED: "signer-not-trusted",
             ProblemKind.CERT_INVALID: "signing-certificate-invalid",
         }[p.kind]
+        if p.kind is ProblemKind.UNTRUSTED and not required:
+            # The tier does not require a trusted signature: an unknown signer is worth a note,
+            # not a block. The files are still compared with what it signed.
+            return self.finding(
+                rule,
+                p.message + " (a trusted signature is not required at this tier)",
+                path=sig_rel,
+                key=p.kind.value,
+                evidence={**p.plain_evidence(), "required_at_tier": False},
+                severity=Severity.LOW,
+            )
         return self.finding(rule, p.message, path=sig_rel, key=p.kind.value, evidence=p.plain_evidence())
 
     def _compare(

@@ -49,6 +49,8 @@ from gate.checks.signing_trust import (
     Signer,
     TrustSettings,
     VerifyContext,
+    only_untrusted,
+    unverified_statement,
     verify_document,
 )
 from gate.dsse import Statement
@@ -404,6 +406,8 @@ class ProvenanceLoad:
     declared: bool = True
     rel: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # What a signer the policy does not trust claims: compared with the model, never trusted.
+    claimed: Statement | None = None
 
 
 def load_provenance(
@@ -429,7 +433,8 @@ def load_provenance(
     vctx = VerifyContext(config, policy_dir, offline, clock, f"checks.{CHECK}")
     outcome = verify_document(raw, rel, vctx)
     if outcome.statement is None or outcome.signer is None:
-        return ProvenanceLoad(None, outcome.problems, rel=rel)
+        claimed = unverified_statement(raw, rel) if only_untrusted(outcome) else None
+        return ProvenanceLoad(None, outcome.problems, rel=rel, claimed=claimed)
     try:
         prov = parse_provenance(outcome.statement)
     except ValueError as exc:
@@ -484,6 +489,8 @@ class ProvenanceCheck(Check):
         loaded = load_provenance(
             ctx.release, cfg, policy_dir=ctx.policy_dir, offline=ctx.offline, clock=ctx.clock
         )
+        if not loaded.declared and not ctx.required:
+            return CheckOutcome(skipped=True, summary="no provenance declared (not required at this tier)")
         if not loaded.declared:
             f = self.finding(
                 "provenance-missing",
@@ -503,11 +510,22 @@ class ProvenanceCheck(Check):
             )
             return CheckOutcome(findings=[f], summary="provenance file missing")
         if loaded.verified is None:
-            problems = [self._problem(p, rel) for p in loaded.problems]
-            return CheckOutcome(findings=problems, summary=problems[0].title if problems else "not verified")
+            problems = [self._problem(p, rel, ctx.required) for p in loaded.problems]
+            if loaded.claimed is None:
+                return CheckOutcome(
+                    findings=problems, summary=problems[0].title if problems else "not verified"
+                )
+            # Declared provenance is always checked against the model, whoever signed it.
+            compared: dict[str, Any] = {"trusted": False}
+            problems += self._subject(ctx, cfg, loaded.claimed, rel, compared)
+            return CheckOutcome(
+                findings=problems,
+                summary="signer not trusted; subject compared with the model",
+                details=compared,
+            )
         v = loaded.verified
         findings: list[Finding] = []
-        details: dict[str, Any] = {"signer": v.signer.summary, "method": v.signer.method}
+        details: dict[str, Any] = {"signer": v.signer.summary, "method": v.signer.method, "trusted": True}
         findings += self._subject(ctx, cfg, v.statement, rel, details)
         findings += self._builder(cfg, v.provenance, rel, details)
         findings += self._source(cfg, v.provenance, rel, details)
@@ -521,13 +539,23 @@ class ProvenanceCheck(Check):
         )
         return CheckOutcome(findings=findings, summary=summary, details=details)
 
-    def _problem(self, p: Problem, rel: str) -> Finding:
+    def _problem(self, p: Problem, rel: str, required: bool = True) -> Finding:
         rule = {
             ProblemKind.MALFORMED: "provenance-malformed",
             ProblemKind.INVALID: "provenance-signature-invalid",
             ProblemKind.UNTRUSTED: "provenance-signer-not-trusted",
             ProblemKind.CERT_INVALID: "provenance-certificate-invalid",
         }[p.kind]
+        if p.kind is ProblemKind.UNTRUSTED and not required:
+            # Trusted provenance is not required at this tier: an unknown signer is a note.
+            return self.finding(
+                rule,
+                p.message + " (trusted provenance is not required at this tier)",
+                path=rel,
+                key=p.kind.value,
+                evidence={**p.plain_evidence(), "required_at_tier": False},
+                severity=Severity.LOW,
+            )
         return self.finding(rule, p.message, path=rel, key=p.kind.value, evidence=p.plain_evidence())
 
     # -- subject ---------------------------------------------------------------

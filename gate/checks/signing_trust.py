@@ -325,6 +325,43 @@ def unverified_payload(data: dict[str, Any], source: str) -> dict[str, Any] | No
     return payload if isinstance(payload, dict) else None
 
 
+def unverified_statement(raw: bytes, source: str) -> Statement | None:
+    """The in-toto Statement a bundle or envelope carries, WITHOUT verifying it, or None.
+
+    Only for comparing the release with what a signer the policy does not trust
+    claims: a release that does not match its own declared signature is blocked
+    whoever signed it, while a match proves nothing (anyone can sign anything)
+    and counts as no trusted signature.
+    """
+    try:
+        data = parse_json_document(raw, source)
+    except InputError:
+        return None
+    env = data.get("dsseEnvelope") if is_bundle(data) else data
+    if not isinstance(env, dict) or not isinstance(env.get("payload"), str):
+        return None
+    try:
+        payload = base64.b64decode(env["payload"], validate=True)
+        verified = Verified(payload=payload, payload_type=str(env.get("payloadType")), key_ids=())
+        return verified.statement(source)
+    except (binascii.Error, ValueError, InputError):
+        return None
+
+
+# release.yaml field -> the check that verifies what it declares.
+DECLARED_EVIDENCE = (("signature", "model-signature"), ("provenance", "provenance"))
+
+
+def evidence_checks(manifest: Any) -> list[str]:
+    """The checks that must run because release.yaml declares their evidence (at every tier)."""
+    return [check for field_name, check in DECLARED_EVIDENCE if getattr(manifest, field_name, None)]
+
+
+def only_untrusted(outcome: VerifyOutcome) -> bool:
+    """The signature is fine as far as the gate can tell; only its signer is not trusted."""
+    return bool(outcome.problems) and all(p.kind is ProblemKind.UNTRUSTED for p in outcome.problems)
+
+
 # ---------------------------------------------------------------------------
 # Verification
 
