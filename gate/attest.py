@@ -24,7 +24,7 @@ from gate.errors import InputError
 from gate.models.base import StrictModel
 from gate.models.report import CheckStatus, Report, Verdict, WaiverStatus
 from gate.release import Release
-from gate.subject import release_subject_digest, split_digest, subject_name
+from gate.subject import Subjects, release_subject_digest, release_subjects, split_digest, subject_name
 from gate.timefmt import human_days, parse_rfc3339, rfc3339
 
 VSA_PREDICATE = "https://slsa.dev/verification_summary/v1"
@@ -97,7 +97,7 @@ def build_statement(
 ) -> dict[str, Any]:
     """The VSA statement for a report, as a JSON-ready dict."""
     digest = release_subject_digest(release) if release is not None else report.release.digest
-    algo, value = split_digest(digest)
+    subjects = _subjects(report, release)
     passed = report.verdict in (Verdict.PASS, Verdict.WARN)
     levels = [_tier_level(report.tier.level.value)] if passed else ["FAILED"]
     prov = next((c for c in report.checks if c.id == "provenance"), None)
@@ -144,10 +144,25 @@ def build_statement(
     }
     return {
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": name, "digest": {algo: value}}],
+        "subject": subjects.statement_subjects(),
         "predicateType": VSA_PREDICATE,
         "predicate": predicate,
     }
+
+
+def _subjects(report: Report, release: Release | None) -> Subjects:
+    """The release digest; and the model root when this run verified a trusted model signature
+    that every model file matches."""
+    if release is None:
+        return Subjects(name=f"{report.release.name}@{report.release.version}", release=report.release.digest)
+    sig = next((c for c in report.checks if c.id == "model-signature"), None)
+    verified = (
+        sig is not None
+        and sig.status in (CheckStatus.PASSED, CheckStatus.WARNED)
+        and sig.details.get("trusted") is True
+        and not any(f.check == "model-signature" and f.blocking for f in report.findings)
+    )
+    return release_subjects(release, model_root=verified)
 
 
 def statement_bytes(statement: dict[str, Any]) -> bytes:
@@ -293,6 +308,7 @@ def verify_attestation(
     policy_sha256: str | None = None,
     source: str = "attestation",
     keyless: KeylessSigner | None = None,
+    model_root: str | None = None,
 ) -> AttestationCheck:
     """Check signature, subject, result and freshness. Malformed input raises InputError."""
     if len(raw) > MAX_ATTESTATION_BYTES:
@@ -322,14 +338,12 @@ def verify_attestation(
     out.verdict = str(ext.get("verdict")) if isinstance(ext, dict) else None
     if pred.verifier.id != VERIFIER_ID:
         out.reasons.append(f"verifier.id is '{pred.verifier.id[:100]}', not {VERIFIER_ID}")
-    algo, value = split_digest(release_digest)
-    subjects = [s.digest.get(algo) for s in st.subject]
-    out.subject = next((f"{algo}:{v}" for v in subjects if v), None)
-    if len(st.subject) != 1 or subjects[0] != value:
-        shown = ", ".join(f"{algo}:{(v or '?')[:12]}…" for v in subjects) or "none"
-        out.reasons.append(
-            f"for another release: the attestation names {shown}, the release is {release_digest}"
-        )
+    algo, _value = split_digest(release_digest)
+    out.subject = next((f"{algo}:{s.digest[algo]}" for s in st.subject if s.digest.get(algo)), None)
+    mine = Subjects(name="", release=release_digest, model_root=model_root)
+    refused = mine.refusal([dict(s.digest) for s in st.subject], "attestation")
+    if refused:
+        out.reasons.append(refused)
     if pred.verificationResult != "PASSED":
         out.reasons.append(f"verificationResult is {pred.verificationResult}")
     try:
@@ -355,6 +369,21 @@ def verify_attestation(
 
 def load_release_digest(release_dir: Path) -> str:
     """Hash a release the way `check` does, and return its subject digest."""
-    from gate.release import load_release
+    return load_release_subjects(release_dir).release
 
-    return release_subject_digest(load_release(release_dir))
+
+def load_release_subjects(release_dir: Path) -> Subjects:
+    """Hash a release the way `check` does (with the digests its model signature needs)."""
+    from gate.checks.model_signature import ModelSignatureCheck
+    from gate.inventory import build_inventory
+    from gate.release import load_manifest
+
+    loaded = load_manifest(release_dir)
+    requests = ModelSignatureCheck().digest_requests(loaded.manifest, loaded.root, None)
+    release = Release(
+        root=loaded.root,
+        manifest=loaded.manifest,
+        doc=loaded.doc,
+        inventory=build_inventory(loaded.root, requests),
+    )
+    return release_subjects(release)

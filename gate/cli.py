@@ -702,7 +702,7 @@ def verify_attestation_cmd(
     exactly this release's digest, say PASSED and be younger than --max-age.
     Exit 0 admitted, 1 rejected, 2 bad input.
     """
-    from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_digest, verify_attestation
+    from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_subjects, verify_attestation
     from gate.checks.interface import utc_now
     from gate.dsse import public_keys_from
     from gate.timefmt import parse_duration
@@ -728,10 +728,12 @@ def verify_attestation_cmd(
         raw = attestation.read_bytes()
     except OSError as exc:
         raise GateError(f"{attestation}: cannot read: {exc.strerror or exc}") from None
-    digest = load_release_digest(release)
+    subjects = load_release_subjects(release)
+    digest = subjects.release
     result = verify_attestation(
         raw,
         release_digest=digest,
+        model_root=subjects.model_root,
         keys=keys,
         now=utc_now(),
         max_age=age,

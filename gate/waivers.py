@@ -49,7 +49,7 @@ from gate.models.policy import Reviewer, TierPolicy
 from gate.models.report import WaiverOutcome, WaiverStatus
 from gate.release import Release
 from gate.rules import WAIVER_EXPIRING, WAIVER_REJECTED, WAIVER_UNUSED
-from gate.subject import release_subject_digest, split_digest, subject_name
+from gate.subject import release_subjects
 from gate.timefmt import human_days, rfc3339
 
 WAIVER_PREDICATE = "https://model-gate.dev/waiver/v1"
@@ -164,8 +164,11 @@ def parse_waiver_statement(
         raise InputError(
             f"{source}: predicateType is '{st.predicateType[:100]}', not a waiver ({WAIVER_PREDICATE})"
         )
-    if len(st.subject) != 1:
-        raise InputError(f"{source}: subject: a waiver names exactly one release (found {len(st.subject)})")
+    if not 1 <= len(st.subject) <= 2:
+        raise InputError(
+            f"{source}: subject: a waiver names one release (its digest, and its model's root digest) "
+            f"(found {len(st.subject)} subjects)"
+        )
     try:
         pred = WaiverPredicate.model_validate(st.predicate)
     except ValidationError as exc:
@@ -224,8 +227,7 @@ def new_waiver(
         raise InputError(f"--finding: rule {code} {rule.name} cannot be waived", hint=rule.fix)
     if expires <= now:
         raise InputError(f"--expires {rfc3339(expires)} is in the past")
-    digest = release_subject_digest(release)
-    algo, value = split_digest(digest)
+    subjects = release_subjects(release)
     try:
         predicate = WaiverPredicate(
             release=ReleaseRef(name=release.manifest.name, version=release.manifest.version),
@@ -253,7 +255,7 @@ def new_waiver(
     body["expires"] = rfc3339(predicate.expires)
     statement = {
         "_type": STATEMENT_V1,
-        "subject": [{"name": subject_name(release), "digest": {algo: value}}],
+        "subject": subjects.statement_subjects(),
         "predicateType": WAIVER_PREDICATE,
         "predicate": body,
     }
@@ -610,13 +612,9 @@ def _decide(
 
     # The release: one subject, and its digest is this release's.
     if release is not None:
-        algo, value = split_digest(release_subject_digest(release))
-        got = st.subject[0].digest
-        if got.get(algo) != value:
-            shown = ", ".join(f"{k}:{v[:12]}…" for k, v in sorted(got.items())) or "none"
-            d.reasons.append(
-                f"for another release: the waiver names {shown}, this release is {algo}:{value[:12]}…"
-            )
+        refused = release_subjects(release).refusal([dict(s.digest) for s in st.subject], "waiver")
+        if refused:
+            d.reasons.append(refused)
 
     # Time.
     if now + CLOCK_SKEW < pred.created:

@@ -9,10 +9,12 @@ is the control that is still admitted.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +200,139 @@ def test_waiver_for_a_is_refused_for_b(name: str, tmp_path: Path) -> None:
     assert out.waivers[0].status is WaiverStatus.REJECTED
     assert "for another release" in out.waivers[0].reason
     assert set(ids) <= set(blocking_ids(out))
+
+
+# --- the model-signing root digest as a second subject ----------------------------------------
+
+
+@pytest.fixture
+def signed_world(tmp_path: Path) -> dict[str, Path]:
+    from tests.supply_chain_helpers import ec_key, make_release, sign_key, write_key
+
+    priv, pub = write_key(ec_key(), tmp_path / "keys" / "release.pem")
+    gate_keys = write_keys(make_keys(), tmp_path / "k")
+    rel = make_release(tmp_path / "rel", extra="signature: model.sig\n")
+    sign_key(rel / "model", rel / "model.sig", priv)
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(
+        f"version: 1\nname: team\nextends: [default]\ndefaults:\n  checks:\n"
+        f"    model-signature: {{trusted_keys: [{pub}]}}\n"
+    )
+    return {
+        "rel": rel,
+        "policy": pol,
+        "gate_key": gate_keys["alice"],
+        "gate_pub": tmp_path / "k" / "alice.pub",
+    }
+
+
+def _judged(rel: Path, policy: Path) -> tuple[Any, Any]:
+    """The release and the report of a real-time run (attestations are checked for freshness)."""
+    from gate import engine
+    from gate.policy import load_policy
+
+    box: dict[str, Any] = {}
+    req = engine.RunRequest(
+        release_dir=rel, policy=load_policy(str(policy)), on_release=lambda r: box.update(r=r)
+    )
+    report = engine.run(req)
+    return box["r"], report
+
+
+def _verify(att: Path, w: dict[str, Path]) -> Any:
+    return run_cli("verify-attestation", str(att), "--release", str(w["rel"]), "--key", str(w["gate_pub"]))
+
+
+def _signed_root(rel: Path) -> str:
+    from tests.waiverkit import statement_of
+
+    sig = json.loads((rel / "model.sig").read_bytes())
+    st = statement_of(json.dumps(sig["dsseEnvelope"]).encode())
+    return "sha256:" + st["subject"][0]["digest"]["sha256"]
+
+
+def test_verdict_on_a_trusted_signed_release_names_the_model_root(
+    signed_world: dict[str, Path], tmp_path: Path
+) -> None:
+    from tests.waiverkit import statement_of
+
+    w = signed_world
+    att = tmp_path / "out" / "vsa.json"
+    res = run_cli(
+        "check",
+        str(w["rel"]),
+        "--policy",
+        str(w["policy"]),
+        "--attest",
+        str(att),
+        "--attest-key",
+        str(w["gate_key"]),
+    )
+    assert res.exit_code == 0, res.output
+    subjects = statement_of(att.read_bytes())["subject"]
+    assert [s["name"] for s in subjects] == ["tiny@1.0.0", "tiny@1.0.0#model"]
+    assert "sha256:" + subjects[0]["digest"]["sha256"] == load_release_digest(w["rel"])
+    assert "sha256:" + subjects[1]["digest"]["sha256"] == _signed_root(w["rel"])
+    ok = _verify(att, w)
+    assert ok.exit_code == 0, ok.output
+
+
+def test_verdict_naming_another_model_root_is_refused(signed_world: dict[str, Path], tmp_path: Path) -> None:
+    from gate.attest import build_statement, sign_attestation
+    from gate.dsse import load_private_key
+
+    w = signed_world
+    release, report = _judged(w["rel"], w["policy"])
+    st = build_statement(report, release)
+    assert len(st["subject"]) == 2
+    key = load_private_key(w["gate_key"])
+    good = tmp_path / "good.json"
+    good.write_bytes(sign_attestation(st, key))
+    res = _verify(good, w)
+    assert res.exit_code == 0, res.output  # control
+    st["subject"][1]["digest"]["sha256"] = "ab" * 32
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(sign_attestation(st, key))
+    res = _verify(bad, w)
+    assert res.exit_code == 1 and "for another release" in res.output
+    # Naming only the model root (not the release digest) is not enough either.
+    st["subject"] = st["subject"][1:]
+    st["subject"][0]["digest"]["sha256"] = _signed_root(w["rel"]).split(":")[1]
+    only_root = tmp_path / "root.json"
+    only_root.write_bytes(sign_attestation(st, key))
+    res = _verify(only_root, w)
+    assert res.exit_code == 1 and "for another release" in res.output
+
+
+def test_single_subject_verdicts_keep_verifying(signed_world: dict[str, Path], tmp_path: Path) -> None:
+    """A verdict written before the model root was added names the release digest only."""
+    from gate.attest import build_statement, sign_attestation
+    from gate.dsse import load_private_key
+
+    w = signed_world
+    release, report = _judged(w["rel"], w["policy"])
+    st = build_statement(report, release)
+    st["subject"] = st["subject"][:1]
+    att = tmp_path / "old.json"
+    att.write_bytes(sign_attestation(st, load_private_key(w["gate_key"])))
+    res = _verify(att, w)
+    assert res.exit_code == 0, res.output
+
+
+def test_waiver_on_a_signed_release_names_the_model_root(
+    signed_world: dict[str, Path], tmp_path: Path
+) -> None:
+    from tests.waiverkit import statement_of
+
+    w = signed_world
+    (w["rel"] / "helper.py").write_text("print('hi')\n")  # outside the model: a GATE-RI005 finding
+    keys = make_keys()
+    policy = policy_from(tmp_path / "pol", keys)
+    release, report = loaded(w["rel"], policy)
+    ids = [i for i in blocking_ids(report) if i.startswith("GATE-RI005")]
+    raw = unsigned_waiver(release, ids)
+    subjects = json.loads(raw)["subject"]
+    assert subjects[1] == {"name": "tiny@1.0.0#model", "digest": {"sha256": _signed_root(w["rel"])[7:]}}
+    wdir = put(tmp_path / "waivers", "w.json", signed(raw, keys.alice)).parent
+    assert run(w["rel"], policy, wdir).waivers[0].status is WaiverStatus.APPLIED
+    assert statement_of(signed(raw, keys.alice))["subject"] == subjects

@@ -393,6 +393,48 @@ def actual_items(files: dict[str, Entry], ser: Serialization) -> dict[str, str] 
     return out
 
 
+def model_root_of(release: Any) -> str | None:
+    """'sha256:<hex>': the model-signing root digest the release's declared signature names, when
+    the model files recompute to it under the signature's serialization; else None.
+
+    What waivers and attestations name as the model's subject beside the release digest. A
+    content digest of the model, so who signed does not matter here (the checks judge that);
+    the signature file is read again only if its bytes are still the ones the inventory hashed.
+    """
+    m: Manifest = release.manifest
+    if not m.signature:
+        return None
+    sig_rel = PurePosixPath(m.signature).as_posix()
+    entry = release.inventory.by_path().get(sig_rel)
+    if entry is None or entry.kind != "file" or entry.size > MAX_DOCUMENT_BYTES:
+        return None
+    try:
+        with open(release.path(sig_rel), "rb") as fh:
+            raw = fh.read(MAX_DOCUMENT_BYTES + 1)
+        if hashlib.sha256(raw).hexdigest() != entry.sha256:
+            return None
+        payload = unverified_payload(parse_json_document(raw, sig_rel), sig_rel)
+        if payload is None:
+            return None
+        ser = serialization_of(payload.get("predicate"))
+        subject = payload.get("subject")
+        signed_root = subject[0]["digest"]["sha256"] if isinstance(subject, list) and subject else None
+    except (OSError, InputError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(signed_root, str):
+        return None
+    scope = model_scope(m)
+    mf = model_files(release.inventory, scope, exclude=[sig_rel])
+    files = {r: e for r, e in mf.files.items() if not any(_under(r, p) for p in ser.ignore_paths)}
+    if mf.symlinks or mf.others:
+        return None
+    items = actual_items(files, ser)
+    if items is None:
+        return None
+    recomputed = root_digest(items[n] for n in sorted(items, key=lambda n: item_key(n, ser.method)))
+    return f"sha256:{recomputed}" if recomputed == signed_root.lower() else None
+
+
 def default_root_digest(files: dict[str, Entry]) -> str:
     """The root digest `model_signing sign` (sha256, by file) gives these files."""
     names = sorted(files, key=lambda n: item_key(n, "files"))
