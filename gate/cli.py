@@ -548,6 +548,18 @@ JUSTIFICATIONS = [
 @click.option("--requester", help="Who asks for the waiver (default: git config user.email).")
 @click.option("--approver", "approvers", multiple=True, help="Only these reviewer ids may approve (repeat).")
 @click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The JSON report (check --format json) of this release that lists the findings.",
+)
+@click.option("--policy", "policy_ref", help="Policy to ask about waivability (default: the report's).")
+@click.option(
+    "--requester-key",
+    type=click.Path(path_type=Path),
+    help="The requester's public key (PEM): its signature never counts as an approval.",
+)
+@click.option(
     "--output", "-o", type=click.Path(path_type=Path), help="Where to write (default: ./waiver-ID.json)."
 )
 @handle_errors
@@ -561,14 +573,18 @@ def waiver_new(
     ticket: str | None,
     requester: str | None,
     approvers: tuple[str, ...],
+    report: Path,
+    policy_ref: str | None,
+    requester_key: Path | None,
     output: Path | None,
 ) -> None:
-    """Write an unsigned waiver for findings of one release."""
+    """Write an unsigned waiver for findings of one release (ids from its JSON report)."""
     from gate.attest import refuse_inside
     from gate.checks.interface import utc_now
+    from gate.dsse import public_keys_from
     from gate.release import load_release
     from gate.timefmt import parse_when, rfc3339
-    from gate.waivers import default_requester, new_waiver, waiver_id
+    from gate.waivers import check_against_report, default_requester, new_waiver, waiver_id
 
     now = utc_now()
     who = requester or default_requester()
@@ -586,7 +602,9 @@ def waiver_new(
         controls=controls,
         ticket=ticket,
         approvers=approvers,
+        requester_key=public_keys_from([requester_key])[0] if requester_key else None,
     )
+    check_against_report(data, report, rel, policy_ref)
     out = output or Path(f"waiver-{waiver_id(data)[3:]}.json")
     refuse_inside(out, rel.root, "--output")
     _write(out, data)

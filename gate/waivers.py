@@ -21,13 +21,14 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, field_validator, model_validator
 
 from gate.checks.interface import Clock
 from gate.dsse import (
@@ -73,6 +74,26 @@ class Justification(StrEnum):
     RISK_ACCEPTED = "risk_accepted"  # the risk is real and accepted with compensating controls
 
 
+def identity_key(value: str) -> str:
+    """The form in which two identities are compared: Unicode NFKC, surrounding space stripped,
+    case folded. 'Alice@Example.com ', 'alice@example.com' and its fullwidth twin are one person."""
+    return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def _no_control(value: str) -> str:
+    """Identities are names, not text to render: control and invisible format characters are refused."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ValueError(f"contains the control or invisible character U+{ord(bad):04X}")
+    if not identity_key(value):
+        raise ValueError("is empty once spaces are stripped")
+    return value
+
+
+Identity = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control)]
+KEY_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
 class ReleaseRef(StrictModel):
     name: str = Field(max_length=200)
     version: str = Field(max_length=100)
@@ -90,8 +111,11 @@ class WaiverPredicate(StrictModel):
     justification: Justification
     reason: str = Field(min_length=1, max_length=4000)
     controls: tuple[Text, ...] = Field((), max_length=20)
-    requester: str = Field(min_length=1, max_length=200)
-    approvers: tuple[Text, ...] = Field((), max_length=20)  # when set, only these may approve
+    requester: Identity
+    # sha256 of the requester's public key (DER SubjectPublicKeyInfo): a signature by that key
+    # never counts as an approval, whatever reviewer id the key is listed under.
+    requester_key: str | None = Field(None, pattern=KEY_ID.pattern)
+    approvers: tuple[Identity, ...] = Field((), max_length=20)  # when set, only these may approve
     ticket: str | None = Field(None, min_length=1, max_length=500)
     created: AwareDatetime
     expires: AwareDatetime
@@ -199,8 +223,12 @@ def new_waiver(
     controls: Sequence[str] = (),
     ticket: str | None = None,
     approvers: Sequence[str] = (),
+    requester_key: Any = None,
 ) -> bytes:
-    """An unsigned waiver statement for a release, as canonical JSON bytes (what gets signed)."""
+    """An unsigned waiver statement for a release, as canonical JSON bytes (what gets signed).
+
+    `requester_key` (a public key) ties the requester to a key: a signature by it never approves.
+    """
     from gate.checks import find_rule
 
     if not findings:
@@ -237,6 +265,7 @@ def new_waiver(
             reason=reason,
             controls=tuple(controls),
             requester=requester,
+            requester_key=key_id(requester_key) if requester_key is not None else None,
             approvers=tuple(approvers),
             ticket=ticket or None,
             created=now.replace(microsecond=0),
@@ -260,6 +289,74 @@ def new_waiver(
         "predicate": body,
     }
     return json.dumps(statement, indent=2, sort_keys=True).encode() + b"\n"
+
+
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+
+def check_against_report(
+    statement: bytes, report_path: Path, release: Release, policy_ref: str | None = None
+) -> None:
+    """Refuse (InputError, exit 2) a new waiver whose findings are not in the JSON report of this
+    release, or whose rule the policy that judged it makes unwaivable (or where it allows none).
+
+    `policy_ref` is the policy to ask; by default the one the report names.
+    """
+    from gate.policy import load_policy
+    from gate.risk import Tier
+
+    src = f"--report {report_path}"
+    try:
+        if not report_path.is_file():
+            raise InputError(f"{src}: not a file (give the JSON report of `model-gate check --format json`)")
+        with open(report_path, "rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{src}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if len(raw) > MAX_REPORT_BYTES:
+            raise ValueError("too large")
+        data = json.loads(raw)
+        digest = data["release"]["digest"]
+        tier = Tier(data["tier"]["level"])
+        listed = {str(f["id"]): f for f in data["findings"]}
+        judged_by = str(data["policy"]["source"])
+    except (ValueError, RecursionError, TypeError, KeyError):
+        raise InputError(
+            f"{src}: not a model-gate JSON report (release.digest, tier.level, findings[].id, policy.source)"
+        ) from None
+    if digest != release.digest:
+        raise InputError(
+            f"{src}: the report is for release {str(digest)[:19]}…, not this one ({release.digest[:19]}…)",
+            hint="Run `model-gate check RELEASE --format json` on this release and pass that report.",
+        )
+    pred = json.loads(statement)["predicate"]
+    for fid in pred["findings"]:
+        if fid not in listed:
+            same = sorted(i for i in listed if i.startswith(pred["rule"] + "-"))
+            raise InputError(
+                f"--finding {fid}: not a finding of {report_path}"
+                + (f" (its {pred['rule']} findings: {', '.join(same[:5])})" if same else ""),
+                hint="Copy the id from the report of this release.",
+            )
+    name = str(listed[pred["findings"][0]].get("rule", {}).get("name", ""))
+    packaged = re.fullmatch(r"package:gate/policies/([a-z0-9-]+)\.yaml", judged_by)
+    try:
+        policy = load_policy(policy_ref or (packaged.group(1) if packaged else judged_by))
+    except InputError as exc:
+        raise InputError(
+            f"cannot load the policy that judged the report ('{policy_ref or judged_by}'): {exc.message}",
+            hint="Give --policy with the policy the release is checked with.",
+        ) from None
+    wp = policy.for_tier(tier).waivers
+    if not wp.enabled:
+        raise InputError(f"--finding: policy '{policy.name}' allows no waivers at tier {tier.value}")
+    entry = wp.unwaivable(pred["rule"], name)
+    if entry:
+        raise InputError(
+            f"--finding: policy '{policy.name}' makes rule {pred['rule']} unwaivable at tier {tier.value} "
+            f"('{entry}')"
+        )
 
 
 @dataclass(frozen=True)
@@ -360,6 +457,7 @@ class _FileCheck:
     payload: bytes | None = None  # set only when at least one trusted signature holds
     payload_type: str = ""
     signers: list[str] = field(default_factory=list)  # reviewer id per good signature, duplicates kept
+    signer_keys: list[str | None] = field(default_factory=list)  # key id per good signature (None: keyless)
     notes: list[str] = field(default_factory=list)  # signatures that do not count, and why
     error: str | None = None  # rejected before its payload could be trusted
 
@@ -418,6 +516,7 @@ class _Trust:
         for s in sigs:
             if s.verified_by:
                 out.signers.append(self.owner[s.verified_by])
+                out.signer_keys.append(s.verified_by)
             elif s.claimed_keyid in self.owner:
                 broken.append(self.owner[s.claimed_keyid])
             else:
@@ -454,6 +553,7 @@ class _Trust:
             out.error = result
             return out
         out.payload_type, out.payload, out.signers = result
+        out.signer_keys = [None] * len(out.signers)
         return out
 
 
@@ -664,22 +764,37 @@ def _decide(
     if wp.require_ticket and not pred.ticket:
         d.reasons.append(f"the policy requires a ticket at tier {tier}")
 
-    # Approvals: distinct reviewers allowed at this tier, never the requester.
-    allowed = {r.id.casefold() for r in wp.approving_reviewers()}
-    named = {a.casefold() for a in pred.approvers}
+    # Approvals: distinct reviewers allowed at this tier, never the requester. Identities are
+    # compared as identity_key() forms; the requester is also whoever holds the requester's key,
+    # and whichever reviewer the requester's identity names (by id or Sigstore identity).
+    allowed = {identity_key(r.id) for r in wp.approving_reviewers()}
+    named = {identity_key(a) for a in pred.approvers}
+    requester = identity_key(pred.requester)
+    requester_ids = {requester} | {
+        identity_key(r.id)
+        for r in wp.reviewers
+        if r.sigstore is not None and identity_key(r.sigstore.identity) == requester
+    }
     counted: list[str] = []
     notes: list[str] = []
     for g in group:
         notes += g.notes
-    for who in (s for g in group for s in g.signers):
-        key = who.casefold()
+    signatures = [
+        (s, k)
+        for g in group
+        for s, k in zip(g.signers, g.signer_keys or [None] * len(g.signers), strict=True)
+    ]
+    for who, signing_key in signatures:
+        key = identity_key(who)
         if key not in allowed:
             notes.append(f"{who} may not approve waivers at tier {tier}")
         elif named and key not in named:
             notes.append(f"{who} is not among the approvers the waiver names")
-        elif wp.distinct_requester and key == pred.requester.casefold():
+        elif wp.distinct_requester and (
+            key in requester_ids or (signing_key and signing_key == pred.requester_key)
+        ):
             notes.append(f"requester = approver: {who} requested this waiver and cannot approve it")
-        elif key in (c.casefold() for c in counted):
+        elif key in (identity_key(c) for c in counted):
             notes.append(
                 f"the same signer counted twice toward N-of-M: {who} signed more than once, counted once"
             )
@@ -706,7 +821,9 @@ def _decide(
     )
     if unknown:
         d.reasons.append(f"{len(unknown)} of the findings it names are not in this release")
-    if left <= dt.timedelta(days=wp.warn_days):
+    # Within the warning window, once half its lifetime is used: a waiver written for as long as
+    # the policy allows (or less than the window) does not warn on the day it is written.
+    if left <= dt.timedelta(days=wp.warn_days) and left <= (pred.expires - pred.created) / 2:
         d.expiring_soon = True
         d.reasons.append(f"expires within the policy's {wp.warn_days}-day warning window")
     if notes:

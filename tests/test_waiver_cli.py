@@ -22,6 +22,7 @@ def world(tmp_path: Path):
     out = run_cli("check", str(rel), "--policy", str(policy), "--format", "json")
     assert out.exit_code == 1
     (fid,) = [f["id"] for f in json.loads(out.stdout)["findings"] if f["blocking"]]
+    (tmp_path / "report.json").write_text(out.stdout)
     return tmp_path, policy, private, rel, fid
 
 
@@ -29,6 +30,7 @@ def _new(tmp_path: Path, rel: Path, fid: str, *extra: str) -> Path:
     out = tmp_path / "waivers" / "w.json"
     res = run_cli(
         "waiver", "new", "--finding", fid, "--release", str(rel), "--reason", "reviewed tooling",
+        "--report", str(tmp_path / "report.json"), "--policy", str(tmp_path / "pol" / "policy.yaml"),
         "--justification", "vulnerable_code_not_in_execute_path", "--expires", "10d",
         "--requester", "erin@example.com", "--controls", "the server never imports helper.py",
         "--ticket", "https://tracker.example/SEC-1", "-o", str(out), *extra,
@@ -102,7 +104,9 @@ def test_n_of_m_by_signing_in_turn(world) -> None:
 )
 def test_waiver_new_refuses_bad_requests(tmp_path: Path, args: list[str], message: str) -> None:
     rel = code_release(tmp_path / "rel")
+    report = _report(rel, tmp_path / "report.json")
     base = ["waiver", "new", "--release", str(rel), "--reason", "r", "--justification", "false_positive"]
+    base += ["--report", str(report)]
     if "--expires" not in args:
         base += ["--expires", "5d"]
     res = run_cli(*base, "--requester", "e@x", "-o", str(tmp_path / "w.json"), *args)
@@ -110,11 +114,60 @@ def test_waiver_new_refuses_bad_requests(tmp_path: Path, args: list[str], messag
     assert message in res.stderr and "Traceback" not in res.output
 
 
+def _report(rel: Path, path: Path, *policy: str) -> Path:
+    out = run_cli("check", str(rel), *policy, "--format", "json")
+    path.write_text(out.stdout)
+    return path
+
+
+def _ri005(report: Path) -> str:
+    return next(
+        f["id"] for f in json.loads(report.read_text())["findings"] if f["id"].startswith("GATE-RI005")
+    )
+
+
+def test_waiver_new_refuses_a_finding_not_in_the_report(tmp_path: Path) -> None:
+    rel = code_release(tmp_path / "rel")
+    report = _report(rel, tmp_path / "report.json")
+    base = ["waiver", "new", "--release", str(rel), "--reason", "r", "--justification", "false_positive"]
+    base += ["--expires", "5d", "--requester", "e@x", "--report", str(report), "-o", str(tmp_path / "w.json")]
+    res = run_cli(*base, "--finding", "GATE-RI005-0123456789abcdef")
+    assert res.exit_code == 2 and "not a finding of" in res.stderr and _ri005(report) in res.stderr
+    assert len(res.stderr.strip().splitlines()) <= 2  # one line, and at most a hint
+    assert not (tmp_path / "w.json").exists()
+    res = run_cli(*base, "--finding", _ri005(report))  # control: the id from the report
+    assert res.exit_code == 0, res.output
+    # A report of another release is refused too.
+    other = code_release(
+        tmp_path / "other", files={"model/weights.bin": b"\x01" * 64, "model/helper.py": b"x=1\n"}
+    )
+    other_report = str(_report(other, tmp_path / "other.json"))
+    res = run_cli(*base[:-6], "--expires", "5d", "--requester", "e@x", "-o", str(tmp_path / "w2.json"),
+                  "--report", other_report, "--finding", _ri005(report))  # fmt: skip
+    assert res.exit_code == 2 and "is for release" in res.stderr
+
+
+def test_waiver_new_refuses_a_rule_the_policy_makes_unwaivable(tmp_path: Path) -> None:
+    rel = code_release(tmp_path / "rel")
+    pol = tmp_path / "strict-team.yaml"
+    pol.write_text("version: 1\nname: t\nextends: [default]\n")
+    pol.write_text(pol.read_text() + "defaults:\n  waivers:\n    unwaivable_rules: [GATE-RI005]\n")
+    report = _report(rel, tmp_path / "report.json", "--policy", str(pol))
+    base = ["waiver", "new", "--release", str(rel), "--reason", "r", "--justification", "false_positive",
+            "--expires", "5d", "--requester", "e@x", "--report", str(report), "--finding", _ri005(report),
+            "-o", str(tmp_path / "w.json")]  # fmt: skip
+    res = run_cli(*base, "--policy", str(pol))
+    assert res.exit_code == 2 and "unwaivable" in res.stderr and "GATE-RI005" in res.stderr
+    assert run_cli(*base).exit_code == 2  # by default, the policy the report names
+    assert run_cli(*base, "--policy", "default").exit_code == 0  # control: default lets it be waived
+
+
 def test_waiver_new_refuses_to_write_into_the_release(tmp_path: Path) -> None:
     rel = code_release(tmp_path / "rel")
+    report = _report(rel, tmp_path / "report.json")
     res = run_cli(
         "waiver", "new", "--release", str(rel), "--reason", "r", "--justification", "false_positive",
-        "--expires", "5d", "--requester", "e@x", "--finding", "GATE-RI005-0123456789abcdef",
+        "--expires", "5d", "--requester", "e@x", "--finding", _ri005(report), "--report", str(report),
         "-o", str(rel / "w.json"),
     )  # fmt: skip
     assert res.exit_code == 2 and "inside the release" in res.stderr

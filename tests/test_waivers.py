@@ -81,8 +81,13 @@ def assert_rejected(report, outcome, fid: str, reason: str) -> None:
 
 def test_valid_waiver_applies_and_the_finding_is_shown_waived(tmp_path: Path, setup, keys: Keys) -> None:
     rel_dir, policy, release, fid = setup
+    # Six days into a ten-day waiver: inside the warning window, so the expiry warning shows too.
     report, outcome = apply_one(
-        tmp_path, rel_dir, policy, signed(unsigned_waiver(release, [fid], ticket="SEC-1"), keys.alice)
+        tmp_path,
+        rel_dir,
+        policy,
+        signed(unsigned_waiver(release, [fid], ticket="SEC-1"), keys.alice),
+        now=T0 + 6 * DAY,
     )
     assert outcome.status is WaiverStatus.APPLIED, outcome.reason
     assert outcome.approvers == ("alice@example.com",)
@@ -412,6 +417,20 @@ def test_expiring_soon_warns(tmp_path: Path, setup, keys: Keys) -> None:
     assert warning.severity.value == "low" and not warning.blocking
     assert report.verdict is Verdict.WARN
     assert "expires soon" in get_reporter("text").render(report)
+
+
+@pytest.mark.parametrize("days", [1, 7, 14])
+def test_a_waiver_never_warns_about_its_expiry_on_the_day_it_is_written(
+    tmp_path: Path, setup, keys: Keys, days: int
+) -> None:
+    """A waiver shorter than the warning window warns only once half its lifetime is used."""
+    rel_dir, policy, release, fid = setup
+    data = signed(unsigned_waiver(release, [fid], days=days), keys.alice)
+    report, first = apply_one(tmp_path, rel_dir, policy, data, now=T0 + dt.timedelta(hours=1))
+    assert first.status is WaiverStatus.APPLIED and not first.expiring_soon
+    assert not [f for f in report.findings if f.rule.code == "GATE-WV003"]
+    _report, late = apply_one(tmp_path, rel_dir, policy, data, now=T0 + dt.timedelta(days=days * 0.75))
+    assert late.expiring_soon  # the benign twin: the warning still comes, in the second half
 
 
 def test_two_waivers_for_one_finding(tmp_path: Path, setup, keys: Keys) -> None:
