@@ -103,7 +103,9 @@ RULES = (
         Severity.HIGH,
         "The signature is valid but the signer is not one the policy trusts.",
         "Anyone can make a valid signature with their own key: what counts is who signed. "
-        "A key, CA, identity or OIDC issuer the policy does not pin is an unknown signer.",
+        "A key, CA, identity or OIDC issuer the policy does not pin is an unknown signer. Where "
+        "the tier does not require a trusted signature this is a low-severity note, and the files "
+        "are still compared with what the unknown signer listed: any difference blocks.",
         "A model signed with a developer's laptop key, or keyless by the wrong account or workflow.",
         "Sign with a trusted key or identity, or add the signer to the policy's "
         "`trusted_keys`, `certificate_authorities` or `sigstore_identities` after review.",
