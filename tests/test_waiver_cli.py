@@ -201,3 +201,19 @@ def test_help_stays_fast_and_lazy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_waiver_new_records_the_requester_key_and_refuses_invisible_characters(world) -> None:
+    tmp_path, _policy, _private, rel, fid = world
+    pub = tmp_path / "pol" / "keys" / "carol.pub"
+    w = _new(tmp_path, rel, fid, "--requester-key", str(pub))
+    from gate.dsse import key_id, public_keys_from
+
+    assert json.loads(w.read_bytes())["predicate"]["requester_key"] == key_id(public_keys_from([pub])[0])
+    out = tmp_path / "w2.json"
+    res = run_cli(
+        "waiver", "new", "--finding", fid, "--release", str(rel), "--reason", "r",
+        "--report", str(tmp_path / "report.json"), "--justification", "false_positive", "--expires", "5d",
+        "--requester", "alice@example.com\u200b", "-o", str(out),
+    )  # fmt: skip
+    assert res.exit_code == 2 and "U+200B" in res.stderr and not out.exists()
