@@ -339,7 +339,8 @@ def check_against_report(
                 + (f" (its {pred['rule']} findings: {', '.join(same[:5])})" if same else ""),
                 hint="Copy the id from the report of this release.",
             )
-    name = str(listed[pred["findings"][0]].get("rule", {}).get("name", ""))
+    rule = listed[pred["findings"][0]].get("rule") if isinstance(listed[pred["findings"][0]], dict) else None
+    name = str(rule.get("name", "")) if isinstance(rule, dict) else ""
     packaged = re.fullmatch(r"package:gate/policies/([a-z0-9-]+)\.yaml", judged_by)
     try:
         policy = load_policy(policy_ref or (packaged.group(1) if packaged else judged_by))

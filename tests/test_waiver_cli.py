@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -217,3 +218,42 @@ def test_waiver_new_records_the_requester_key_and_refuses_invisible_characters(w
         "--requester", "alice@example.com\u200b", "-o", str(out),
     )  # fmt: skip
     assert res.exit_code == 2 and "U+200B" in res.stderr and not out.exists()
+
+
+def test_hostile_reports_are_bad_input_never_a_traceback(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from gate.errors import InputError
+    from gate.release import load_release
+    from gate.waivers import check_against_report
+    from tests.waiverkit import unsigned_waiver
+
+    rel_dir = code_release(tmp_path / "rel")
+    release = load_release(rel_dir)
+    statement = unsigned_waiver(release, ["GATE-RI005-0123456789abcdef"])
+    leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    doc = st.recursive(
+        leaf, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4)
+    )
+    fid = st.just("GATE-RI005-0123456789abcdef")
+    shaped = st.fixed_dictionaries(
+        {
+            "release": st.fixed_dictionaries({"digest": st.just(release.digest) | st.text(max_size=5)}),
+            "tier": st.fixed_dictionaries({"level": st.sampled_from(["low", "high", "nope"])}),
+            "findings": st.lists(st.fixed_dictionaries({"id": fid, "rule": doc})),
+            "policy": st.fixed_dictionaries(
+                {"source": st.sampled_from(["default", "package:gate/policies/x.yaml"])}
+            ),
+        }
+    )
+    path = tmp_path / "r.json"
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(doc | shaped)
+    def run(data: object) -> None:
+        path.write_text(json.dumps(data))
+        with contextlib.suppress(InputError):  # anything else (a traceback) fails the test
+            check_against_report(statement, path, release)
+
+    run()
