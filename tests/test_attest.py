@@ -88,8 +88,8 @@ def test_passing_verdict_is_attested_and_admitted(world) -> None:
 
     assert uris["release:model.sig"] == hashlib.sha256((rel / "model.sig").read_bytes()).hexdigest()
     assert uris["release:prov.json"] == hashlib.sha256((rel / "prov.json").read_bytes()).hexdigest()
-    # warn: the signer of model.sig and prov.json is not one the default policy trusts (a note at tier low).
-    assert pred[SUMMARY_FIELD]["verdict"] == "warn"
+    # The signer of model.sig and prov.json is not one the default policy trusts: a note at tier low.
+    assert pred[SUMMARY_FIELD]["verdict"] == "pass"
     assert {c["id"] for c in pred[SUMMARY_FIELD]["checks"]} >= {"release-integrity", "risk-tier"}
     assert dt.datetime.fromisoformat(pred["timeVerified"].replace("Z", "+00:00")) <= dt.datetime.now(dt.UTC)
 

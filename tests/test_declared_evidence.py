@@ -96,7 +96,7 @@ def test_untrusted_signer_is_a_note_below_the_required_tier(tmp_path: Path, keys
     code, report = gate(rel, team_policy(tmp_path / "p.yaml", keys["other_pub"]))
     assert code == 0
     (f,) = [f for f in report["findings"] if f["rule"]["name"] == "signer-not-trusted"]
-    assert not f["blocking"] and f["severity"] == "low"
+    assert not f["blocking"] and f["severity"] == "info"
     assert result(report, MS)["details"]["trusted"] is False  # type: ignore[index]
 
 

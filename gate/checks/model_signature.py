@@ -104,7 +104,7 @@ RULES = (
         "The signature is valid but the signer is not one the policy trusts.",
         "Anyone can make a valid signature with their own key: what counts is who signed. "
         "A key, CA, identity or OIDC issuer the policy does not pin is an unknown signer. Where "
-        "the tier does not require a trusted signature this is a low-severity note, and the files "
+        "the tier does not require a trusted signature this is an informational note, and the files "
         "are still compared with what the unknown signer listed: any difference blocks.",
         "A model signed with a developer's laptop key, or keyless by the wrong account or workflow.",
         "Sign with a trusted key or identity, or add the signer to the policy's "
@@ -599,7 +599,7 @@ class ModelSignatureCheck(Check):
                 path=sig_rel,
                 key=p.kind.value,
                 evidence={**p.plain_evidence(), "required_at_tier": False},
-                severity=Severity.LOW,
+                severity=Severity.INFO,
             )
         return self.finding(rule, p.message, path=sig_rel, key=p.kind.value, evidence=p.plain_evidence())
 

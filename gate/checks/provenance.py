@@ -112,7 +112,7 @@ RULES = (
         "The provenance is signed, but not by a key or identity the policy trusts.",
         "Anyone can sign a statement that claims a trusted builder: only the build "
         "platform's own key or identity makes the claim worth anything. Where the tier does not "
-        "require trusted provenance this is a low-severity note, and the subject is still compared "
+        "require trusted provenance this is an informational note, and the subject is still compared "
         "with the model: provenance of another model blocks.",
         "Provenance signed keyless by a personal account instead of the release workflow.",
         "Sign provenance in the build platform with a key or workload identity listed in the policy.",
@@ -556,7 +556,7 @@ class ProvenanceCheck(Check):
                 path=rel,
                 key=p.kind.value,
                 evidence={**p.plain_evidence(), "required_at_tier": False},
-                severity=Severity.LOW,
+                severity=Severity.INFO,
             )
         return self.finding(rule, p.message, path=rel, key=p.kind.value, evidence=p.plain_evidence())
 
