@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError
 
 from gate.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
 from gate.errors import InputError
+from gate.inventory import SUBJECT_FORMAT
 from gate.models.base import StrictModel
 from gate.models.report import CheckStatus, Report, Verdict, WaiverStatus
 from gate.release import Release
@@ -108,7 +109,13 @@ def build_statement(
     summary = {
         "verdict": report.verdict.value,
         "exitCode": report.exit_code,
-        "release": {"name": report.release.name, "version": report.release.version, "digest": digest},
+        "release": {
+            "name": report.release.name,
+            "version": report.release.version,
+            "digest": digest,
+            # How the digest was computed (gate.inventory.subject_listing): 2 binds symlink targets.
+            "digestFormat": SUBJECT_FORMAT,
+        },
         "tier": report.tier.level.value,
         "euAiAct": report.tier.eu_ai_act,
         "policy": {

@@ -271,6 +271,8 @@ def test_verdict_on_a_trusted_signed_release_names_the_model_root(
     assert res.exit_code == 0, res.output
     subjects = statement_of(att.read_bytes())["subject"]
     assert [s["name"] for s in subjects] == ["tiny@1.0.0", "tiny@1.0.0#model"]
+    summary = statement_of(att.read_bytes())["predicate"]["https://model-gate.dev/vsa-summary/v1"]
+    assert summary["release"]["digestFormat"] == 2
     assert "sha256:" + subjects[0]["digest"]["sha256"] == load_release_digest(w["rel"])
     assert "sha256:" + subjects[1]["digest"]["sha256"] == _signed_root(w["rel"])
     ok = _verify(att, w)
