@@ -13,7 +13,7 @@ import pytest
 
 from gate.checks.model_files import ModelFilesConfig
 from gate.scanner.cli import run_scan
-from tests.conftest import BAD, DEMO, ROOT, run_cli, run_json, write_release
+from tests.conftest import BAD, DEMO, MINIMAL_MANIFEST, ROOT, run_cli, run_json, write_release
 from tests.scanner.attacks import torch_zip
 
 
@@ -47,7 +47,7 @@ def test_scan_exit_codes(tmp_path: Path, benign_dir: Path) -> None:
 
 
 def test_scan_json_carries_the_same_findings_as_the_check_report(tmp_path: Path) -> None:
-    rel = write_release(tmp_path / "rel", files={})
+    rel = write_release(tmp_path / "rel", MINIMAL_MANIFEST.replace("safetensors", "pytorch"), files={})
     (rel / "model").mkdir()
     torch_zip(rel / "model", str(tmp_path / "marker"))
     (rel / "model" / "config.json").write_text(json.dumps({"auto_map": {"AutoModel": "x--m.M"}}))
