@@ -288,11 +288,11 @@ def _vulnerability(dep: AuditedDependency, v: VulnInfo, finding: tuple[str, bool
     if v.score is not None and v.severity is not None:
         method = None
         if v.vector:
-            method = (
-                VulnerabilityScoreSource.CVSS_V3_1
-                if v.vector.startswith("CVSS:3.1")
-                else VulnerabilityScoreSource.CVSS_V3
-            )
+            method = {
+                "CVSS:3.1": VulnerabilityScoreSource.CVSS_V3_1,
+                "CVSS:3.0": VulnerabilityScoreSource.CVSS_V3,
+                "CVSS:4.0": VulnerabilityScoreSource.CVSS_V4,
+            }.get(v.vector.partition("/")[0], VulnerabilityScoreSource.CVSS_V2)
         ratings.append(
             VulnerabilityRating(
                 score=Decimal(str(v.score)),
