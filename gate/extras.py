@@ -14,6 +14,7 @@ name. It names the checkout and the Git URL at this version's tag instead.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,28 +40,28 @@ EXTRAS: dict[str, Extra] = {
         Extra(
             "signing",
             "signature and provenance verification, signed waivers and attestations",
-            ("sigstore", "model_signing", "cryptography", "OpenSSL", "blake3"),
-            "the Action always installs it",
+            ("sigstore", "sigstore_models", "model_signing", "cryptography", "OpenSSL", "blake3"),
+            "always installed",
         ),
         Extra(
             "sbom",
             "the dependency audit, CVSS scores and the CycloneDX ML-BOM",
-            ("pip_audit", "cyclonedx", "packaging", "cvss"),
-            "the Action always installs it",
+            ("pip_audit", "cyclonedx", "packaging", "cvss", "jsonschema"),
+            "always installed",
         ),
         Extra(
             "redteam",
             "the adversarial suite (garak)",
             ("garak",),
-            "set the Action's `redteam` input to fast or broad",
+            "set the `redteam` input to fast or broad",
         ),
         Extra(
             "formats",
             "ONNX and Keras HDF5 model files",
             ("onnx", "google", "h5py"),
-            "the Action always installs it",
+            "always installed",
         ),
-        Extra("data", "Parquet training datasets", ("pyarrow",), "the Action always installs it"),
+        Extra("data", "Parquet training datasets", ("pyarrow",), "always installed"),
     )
 }
 
@@ -71,7 +72,7 @@ def install_hint(extra: str) -> str:
     action = EXTRAS[extra].action
     return (
         f"install the `{extra}` extra: pip install '.[{extra}]' from a model-gate checkout, "
-        f"or pip install 'model-gate[{extra}] @ git+{REPOSITORY}@{tag}' ({action} in the GitHub Action)"
+        f"or pip install 'model-gate[{extra}] @ git+{REPOSITORY}@{tag}'; in the GitHub Action: {action}"
     )
 
 
@@ -115,6 +116,20 @@ def needs(extra: str, needed_for: str) -> Iterator[None]:
         raise MissingExtraError(extra_of(module) or extra, module, needed_for) from None
 
 
+def installed(module: str) -> bool:
+    """Whether a module can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def need_installed(module: str, needed_for: str) -> None:
+    """Raise MissingExtraError when an extra's module (run as a tool, not imported) is absent."""
+    if not installed(module):
+        raise MissingExtraError(extra_of(module) or "", module, needed_for)
+
+
 def require(module: str, needed_for: str) -> ModuleType:
     """Import an extra's module by name (the extra is looked up from the module)."""
     extra = extra_of(module)
@@ -122,3 +137,12 @@ def require(module: str, needed_for: str) -> ModuleType:
         raise ValueError(f"{module!r} belongs to no extra")
     with needs(extra, needed_for):
         return importlib.import_module(module)
+
+
+def extras_table() -> str:
+    """The README's table of extras (generated, so it cannot drift from the table above)."""
+    lines = ["| Extra | For | Modules | In the GitHub Action |", "|---|---|---|---|"]
+    for e in EXTRAS.values():
+        mods = ", ".join(f"`{m}`" for m in e.modules)
+        lines.append(f"| `{e.name}` | {e.purpose} | {mods} | {e.action} |")
+    return "\n".join(lines)

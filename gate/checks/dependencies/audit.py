@@ -42,7 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gate.checks.dependencies.cvss import OSV_TYPES, QUALITATIVE_SCORE, CvssError, base_score, severity_of
 from gate.checks.dependencies.pins import Pin
-from gate.errors import CheckError, ToolMissingError
+from gate.errors import CheckError
+from gate.extras import MissingExtraError, need_installed
 from gate.models.base import StrictModel
 from gate.models.finding import Severity
 
@@ -190,15 +191,13 @@ def _is_loopback(url: str) -> bool:
 
 
 def pip_audit_version() -> str:
+    need_installed("pip_audit", "the dependency audit")
     try:
         from importlib.metadata import version
 
         return version("pip-audit")
     except Exception:
-        raise ToolMissingError(
-            "pip-audit is not installed",
-            hint="Install the sbom extra: pip install 'model-gate[sbom]'.",
-        ) from None
+        raise MissingExtraError("sbom", "pip_audit", "the dependency audit") from None
 
 
 def _layers(pins: list[Pin]) -> list[list[Pin]]:
