@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -332,9 +333,24 @@ def choose_model(found: Found) -> Model | None:
     return Model(path=path, format=fmt, source=f"{n} {fmt} file(s) identified by their bytes")
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n"})
+
+
 def q(value: str) -> str:
-    """A YAML scalar for any string: JSON's double-quoted form is valid YAML and escapes all."""
+    """A YAML scalar for any string (file names are the folder's, not ours): plain when it cannot
+    be read as anything else, else JSON's double-quoted form, which is valid YAML and escapes all."""
+    if _PLAIN.fullmatch(value) and value.lower() not in _YAML_WORDS and not _number(value):
+        return value
     return json.dumps(value)
+
+
+def _number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return value[:1].isdigit()  # 1_000, 0x1f, 1e3 and dates are YAML numbers or timestamps
+    return True
 
 
 def render(root: Path) -> str:
