@@ -512,8 +512,9 @@ def policy_show(ref: str, tier_name: str | None) -> None:
 def init(path: Path, force: bool) -> None:
     """Write release.yaml from the folder's files.
 
-    TODOs mark what is left to write. Model files (by their bytes), a signature, provenance, requirements and lock files, serving
-    manifests, monitoring files and datasets are found and declared; `check` blocks on every TODO.
+    TODOs mark what is left to write. Model files (by their bytes), a signature, provenance,
+    requirements and lock files, serving manifests, monitoring files and datasets are found and
+    declared; `check` blocks on every TODO.
     """
     from gate.init import write_template
 
