@@ -85,9 +85,10 @@ class MissingExtraError(ToolMissingError):
 
     exit_code = ExitCode.USAGE
 
-    def __init__(self, extra: str, module: str, needed_for: str) -> None:
+    def __init__(self, extra: str, module: str, needed_for: str, broken: str | None = None) -> None:
+        problem = f"cannot be imported ({broken[:200]})" if broken else "which is not installed"
         super().__init__(
-            f"{needed_for} needs the Python module '{module}', which is not installed",
+            f"{needed_for} needs the Python module '{module}', {problem}",
             hint=install_hint(extra),
         )
         self.extra = extra
@@ -113,7 +114,10 @@ def needs(extra: str, needed_for: str) -> Iterator[None]:
         yield
     except ImportError as exc:
         module = exc.name or str(exc)
-        raise MissingExtraError(extra_of(module) or extra, module, needed_for) from None
+        # ModuleNotFoundError: absent. Any other ImportError: present but broken (a version
+        # mismatch, a missing native library); reinstalling the extra is the fix for both.
+        broken = None if isinstance(exc, ModuleNotFoundError) else str(exc)
+        raise MissingExtraError(extra_of(module) or extra, module, needed_for, broken) from None
 
 
 def installed(module: str) -> bool:

@@ -272,6 +272,11 @@ def test_needs_turns_an_import_error_into_a_missing_extra_error_with_exit_2() ->
     with pytest.raises(MissingExtraError) as other, needs("sbom", "the test"):
         raise ModuleNotFoundError("No module named 'OpenSSL'", name="OpenSSL")
     assert other.value.extra == "signing"
+    # present but broken: said so, still with the extra to reinstall
+    with pytest.raises(MissingExtraError) as broken, needs("sbom", "the test"):
+        raise ImportError("cannot import name 'CVSS4' from 'cvss'", name="cvss")
+    assert "cannot be imported (cannot import name 'CVSS4'" in broken.value.message
+    assert broken.value.hint == install_hint("sbom")
 
 
 @pytest.mark.parametrize("extra", sorted(EXTRAS))
