@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gate.checks.release_integrity import RULES
 from gate.errors import ExitCode
@@ -192,3 +194,34 @@ def test_an_empty_folder_gets_todos_where_nothing_was_found(tmp_path: Path) -> N
     text = render(tmp_path)
     assert "  path: TODO" in text and "  task: TODO" in text
     assert "# signature: model.sig" in text
+
+
+NAMES = st.text(
+    alphabet=st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)), min_size=1
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            NAMES.filter(lambda n: n not in (".", "..") and len(n.encode()) < 200),
+            st.sampled_from(["", ".yaml", ".json", ".jsonl", ".sig", ".bin", ".safetensors", ".csv", ".zip"]),
+            st.binary(max_size=600),
+        ),
+        max_size=8,
+    )
+)
+def test_any_folder_gives_a_manifest_that_loads_or_a_todo(
+    tmp_path_factory: pytest.TempPathFactory, files: list[tuple[str, str, bytes]]
+) -> None:
+    root = tmp_path_factory.mktemp("f")
+    for name, suffix, data in files:
+        (root / (name + suffix)).write_bytes(data)
+    text = render(root)  # never raises on hostile bytes or names
+    data = yaml.safe_load(text)
+    assert data["model"]["format"]
+    if data["model"]["path"] != "TODO":
+        (root / "release.yaml").write_text(text, "utf-8")
+        loaded = load_manifest(root).manifest  # paths the folder holds are valid release paths
+        assert (root / loaded.model.path).exists()
