@@ -130,8 +130,11 @@ def installed(module: str) -> bool:
 
 def need_installed(module: str, needed_for: str) -> None:
     """Raise MissingExtraError when an extra's module (run as a tool, not imported) is absent."""
+    extra = extra_of(module)
+    if extra is None:  # pragma: no cover - a typo in the gate's own code
+        raise ValueError(f"{module!r} belongs to no extra")
     if not installed(module):
-        raise MissingExtraError(extra_of(module) or "", module, needed_for)
+        raise MissingExtraError(extra, module, needed_for)
 
 
 def require(module: str, needed_for: str) -> ModuleType:
