@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError
 
 from gate.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
 from gate.errors import InputError
+from gate.extras import needs
 from gate.inventory import SUBJECT_FORMAT
 from gate.models.base import StrictModel
 from gate.models.report import CheckStatus, Report, Verdict, WaiverStatus
@@ -188,10 +189,8 @@ def keyless_signer() -> Callable[[dict[str, Any]], bytes]:
     """
     import os
 
-    try:
+    with needs("signing", "keyless attestations"):
         from sigstore.oidc import IdentityToken, detect_credential
-    except ImportError:
-        raise InputError("keyless attestations need the 'sigstore' package (model-gate[signing])") from None
     try:
         raw = os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
     except Exception as exc:
@@ -207,9 +206,10 @@ def keyless_signer() -> Callable[[dict[str, Any]], bytes]:
         raise InputError(f"keyless attestation: unusable identity token: {exc}") from None
 
     def sign(statement: dict[str, Any]) -> bytes:
-        from sigstore.dsse import Statement as SigstoreStatement
-        from sigstore.models import ClientTrustConfig
-        from sigstore.sign import SigningContext
+        with needs("signing", "signed attestations"):
+            from sigstore.dsse import Statement as SigstoreStatement
+            from sigstore.models import ClientTrustConfig
+            from sigstore.sign import SigningContext
 
         try:
             ctx = SigningContext.from_trust_config(ClientTrustConfig.production())

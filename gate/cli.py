@@ -510,7 +510,12 @@ def policy_show(ref: str, tier_name: str | None) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing release.yaml.")
 @handle_errors
 def init(path: Path, force: bool) -> None:
-    """Write a commented release.yaml to fill in, guessing the model files."""
+    """Write release.yaml from the folder's files.
+
+    TODOs mark what is left to write. Model files (by their bytes), a signature, provenance,
+    requirements and lock files, serving manifests, monitoring files and datasets are found and
+    declared; `check` blocks on every TODO.
+    """
     from gate.init import write_template
 
     written = write_template(path, force=force)

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from gate.errors import InputError
+from gate.extras import needs
 from gate.models.base import StrictModel
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -57,11 +58,9 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def _crypto() -> Any:
-    try:
+    with needs("signing", "DSSE signing and verification"):
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-    except ImportError as exc:  # pragma: no cover - part of the signing extra
-        raise InputError("signing needs the 'cryptography' package (model-gate[signing])") from exc
     return hashes, serialization, ec, ed25519
 
 
@@ -110,9 +109,9 @@ def _sign_bytes(key: Any, data: bytes) -> bytes:
 
 
 def _verify_bytes(key: Any, sig: bytes, data: bytes) -> bool:
+    _, _, ec, ed25519 = _crypto()
     from cryptography.exceptions import InvalidSignature
 
-    _, _, ec, ed25519 = _crypto()
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(sig, data)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from pydantic import Field
 
 from gate.errors import InputError
+from gate.extras import needs
 from gate.models.base import StrictModel
 
 CHUNK = 1024 * 1024
@@ -119,10 +120,8 @@ class _Hasher(Protocol):
 
 def _new_hasher(algorithm: str) -> _Hasher:
     if algorithm == "blake3":
-        try:
+        with needs("signing", "blake3 digests"):
             import blake3
-        except ImportError as exc:
-            raise InputError("blake3 digests need the 'blake3' package") from exc
         hasher: _Hasher = blake3.blake3()
         return hasher
     try:

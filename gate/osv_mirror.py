@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from gate.extras import MissingExtraError, need_installed, needs
+
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1000  # the public OSV API's own limit
@@ -65,7 +67,8 @@ def normalize_name(ecosystem: str, name: str) -> str:
 
 
 def _version_key(text: str) -> Any:
-    from packaging.version import InvalidVersion, Version
+    with needs("sbom", "the OSV mirror"):
+        from packaging.version import InvalidVersion, Version
 
     try:
         return Version(text)
@@ -198,10 +201,7 @@ class RecordStore:
     def load(cls, directory: Path) -> RecordStore:
         if not directory.is_dir():
             raise RecordError(f"{directory}: not a directory of OSV records")
-        try:
-            import packaging.version  # noqa: F401  (PEP 440 ordering of ECOSYSTEM ranges)
-        except ImportError:
-            raise RecordError("the mirror needs the 'packaging' package (pip install packaging)") from None
+        need_installed("packaging", "the OSV mirror (PEP 440 ordering of ECOSYSTEM ranges)")
         store = cls()
         files = sorted(p for p in directory.rglob("*.json") if p.is_file())
         if len(files) > MAX_RECORDS:
@@ -429,6 +429,9 @@ def _serve(args: argparse.Namespace) -> int:
         server = MirrorServer(store, args.port, quiet=args.quiet)
     except RecordError as exc:
         print(f"osv-mirror: error: {exc}", file=sys.stderr)
+        return 2
+    except MissingExtraError as exc:
+        print(f"osv-mirror: error: {exc}\n  hint: {exc.hint}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(

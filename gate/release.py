@@ -10,6 +10,7 @@ from gate.errors import InputError, ManifestError
 from gate.inventory import DigestRequest, Inventory, build_inventory
 from gate.models.base import validate_doc
 from gate.models.manifest import MANIFEST_NAME, Manifest
+from gate.risk import check_ids
 from gate.yamlsafe import YamlDoc, load_file
 
 MANIFEST_MAX_BYTES = 1024 * 1024
@@ -94,6 +95,7 @@ def load_manifest(release_dir: Path) -> LoadedManifest:
         )
     doc = load_file(mpath, max_bytes=MANIFEST_MAX_BYTES)
     manifest = validate_doc(Manifest, doc)
+    check_ids(manifest, doc)
     for field, rel in manifest.declared_paths():
         resolve_inside(root, rel, field)
     return LoadedManifest(root=root, manifest=manifest, doc=doc)

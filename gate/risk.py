@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 
 from pydantic import Field
 
+from gate.errors import ManifestError
 from gate.models.base import StrictModel
-from gate.models.manifest import Deployment, Manifest
-from gate.yamlsafe import load_text
+from gate.models.manifest import Deployment, Manifest, is_placeholder
+from gate.yamlsafe import YamlDoc, format_path, load_text
 
 
 class Tier(StrEnum):
@@ -48,9 +51,20 @@ class RiskTables(StrictModel):
     version: int
     prohibited_practices: dict[str, str]
     annex_iii: dict[str, str]
+    other_domains: dict[str, str]
     factors: FactorTables
     generative_tasks: tuple[str, ...]
+    other_tasks: tuple[str, ...]
     tiers: dict[Tier, int]
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Every id deployment.domains may hold."""
+        return (*self.prohibited_practices, *self.annex_iii, *self.other_domains)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (*self.generative_tasks, *self.other_tasks)
 
 
 class Factor(StrictModel):
@@ -75,6 +89,71 @@ def tables() -> RiskTables:
     return RiskTables.model_validate(load_text(text, "gate/data/risk.yaml").data)
 
 
+@dataclass(frozen=True)
+class UnknownId:
+    """An id of release.yaml that the tier tables do not know."""
+
+    path: tuple[str | int, ...]  # e.g. ("deployment", "domains", 0)
+    kind: str  # "domain" or "task"
+    value: str
+    suggestions: tuple[str, ...]
+
+    def describe(self, doc: YamlDoc | None = None) -> str:
+        line = doc.line_of(self.path) if doc else None
+        where = f"{doc.source}:{line}: " if doc and line else f"{doc.source}: " if doc else ""
+        text = f"{where}{format_path(self.path)}: unknown {self.kind} {self.value[:80]!r}"
+        if self.suggestions:
+            text += " (did you mean " + " or ".join(repr(x) for x in self.suggestions) + "?)"
+        return text
+
+
+def _nearest(value: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The known ids closest to value: by similarity, and any id that contains it or that it contains."""
+    norm = value.strip().lower().replace("_", "-").replace(" ", "-")
+    close = difflib.get_close_matches(norm, known, n=3, cutoff=0.6)
+    within = [k for k in known if len(norm) >= 4 and (norm in k or k in norm)]
+    return tuple(dict.fromkeys([*close, *within]))[:3]
+
+
+def unknown_ids(manifest: Manifest) -> list[UnknownId]:
+    """The ids the tier is scored from that the tables do not know (placeholders are left to the
+    release-integrity check, which blocks on them)."""
+    t = tables()
+    out = [
+        UnknownId(("deployment", "domains", i), "domain", d, _nearest(d, t.domains))
+        for i, d in enumerate(manifest.deployment.domains)
+        if d not in t.domains and not is_placeholder(d)
+    ]
+    task = manifest.model.task
+    # The task only counts when `generative` is unset: then an unknown one would silently count
+    # as not generative.
+    if (
+        manifest.model.generative is None
+        and task is not None
+        and not is_placeholder(task)
+        and task not in t.tasks
+    ):
+        out.append(UnknownId(("model", "task"), "task", task, _nearest(task, t.tasks)))
+    return out
+
+
+def check_ids(manifest: Manifest, doc: YamlDoc | None = None) -> None:
+    """Raise ManifestError (exit 2) naming every unknown id, its file and line."""
+    unknown = unknown_ids(manifest)
+    if not unknown:
+        return
+    kinds = {u.kind for u in unknown}
+    hints = []
+    if "domain" in kinds:
+        hints.append(
+            "deployment.domains takes the ids of gate/data/risk.yaml: "
+            "EU AI Act Art. 5 practices, Annex III areas and other domains ('other' when none fits)"
+        )
+    if "task" in kinds:
+        hints.append("use a task id of gate/data/risk.yaml, or say `model.generative: true` or `false`")
+    raise ManifestError("; ".join(u.describe(doc) for u in unknown), hint="; ".join(hints) + ".")
+
+
 def is_generative(manifest: Manifest) -> bool:
     if manifest.model.generative is not None:
         return manifest.model.generative
@@ -89,6 +168,8 @@ def _scale_points(users: int, table: UserScaleTable) -> int:
 
 
 def score(manifest: Manifest) -> TierResult:
+    # A manifest loaded from a release was checked with its lines already; this catches the rest.
+    check_ids(manifest)
     t = tables()
     d: Deployment = manifest.deployment
     gen = is_generative(manifest)

@@ -37,7 +37,8 @@ from gate import __version__
 from gate.checks.dependencies.audit import AuditDetails, AuditedDependency, VulnInfo
 from gate.checks.dependencies.pins import PinSet, dependency_files, read_pins
 from gate.checks.interface import Clock, utc_now
-from gate.errors import GateError, ToolMissingError
+from gate.errors import GateError
+from gate.extras import need_installed
 from gate.inventory import Entry
 from gate.models.manifest import Manifest
 from gate.models.report import CheckStatus, Report
@@ -77,13 +78,7 @@ class AuditInput:
 
 
 def _need_lib() -> None:
-    try:
-        import cyclonedx  # noqa: F401
-    except ImportError:
-        raise ToolMissingError(
-            "cyclonedx-python-lib is not installed",
-            hint="Install the sbom extra: pip install 'model-gate[sbom]'.",
-        ) from None
+    need_installed("cyclonedx", "the CycloneDX ML-BOM")
 
 
 def _hashes(entry: Entry) -> list[Any]:
@@ -288,11 +283,11 @@ def _vulnerability(dep: AuditedDependency, v: VulnInfo, finding: tuple[str, bool
     if v.score is not None and v.severity is not None:
         method = None
         if v.vector:
-            method = (
-                VulnerabilityScoreSource.CVSS_V3_1
-                if v.vector.startswith("CVSS:3.1")
-                else VulnerabilityScoreSource.CVSS_V3
-            )
+            method = {
+                "CVSS:3.1": VulnerabilityScoreSource.CVSS_V3_1,
+                "CVSS:3.0": VulnerabilityScoreSource.CVSS_V3,
+                "CVSS:4.0": VulnerabilityScoreSource.CVSS_V4,
+            }.get(v.vector.partition("/")[0], VulnerabilityScoreSource.CVSS_V2)
         ratings.append(
             VulnerabilityRating(
                 score=Decimal(str(v.score)),
@@ -524,6 +519,7 @@ def write_bom(path: Path, text: str) -> None:
 def validate_bom(text: str) -> None:
     """Validate against the CycloneDX 1.6 JSON schema bundled with cyclonedx-python-lib (offline)."""
     _need_lib()
+    need_installed("jsonschema", "validating the BOM against the CycloneDX schema")
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 

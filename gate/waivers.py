@@ -44,6 +44,7 @@ from gate.dsse import (
     sign_envelope,
 )
 from gate.errors import InputError
+from gate.extras import MissingExtraError, needs
 from gate.models.base import StrictModel
 from gate.models.finding import RULE_CODE, AppliedWaiver, Finding, Severity, new_finding
 from gate.models.policy import Reviewer, TierPolicy
@@ -412,13 +413,11 @@ def sign_waiver_keyless(raw: bytes, source: str, now: dt.datetime, offline: bool
         raise InputError(f"{source}: the waiver expired on {rfc3339(doc.predicate.expires)}; not signing it")
     if offline:
         raise InputError("keyless signing needs the network (Fulcio, Rekor); sign with --key offline")
-    try:
+    with needs("signing", "keyless signing"):
         from sigstore.dsse import Statement as SigstoreStatement
         from sigstore.models import ClientTrustConfig
         from sigstore.oidc import IdentityToken, Issuer, detect_credential
         from sigstore.sign import SigningContext
-    except ImportError:
-        raise InputError("keyless signing needs the 'sigstore' package (model-gate[signing])") from None
     try:
         config = ClientTrustConfig.production()
         token_text = os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
@@ -569,8 +568,10 @@ def verify_bundle(
         from sigstore.errors import Error as SigstoreError
         from sigstore.models import Bundle
         from sigstore.verify.policy import AnyOf, Identity
-    except ImportError:
-        return "Sigstore bundles need the 'sigstore' package (model-gate[signing])"
+    except ImportError as exc:
+        # A reason, not an exception: the waiver is rejected (and the report says how to fix it).
+        missing = MissingExtraError("signing", exc.name or "sigstore", "Sigstore-signed waivers")
+        return f"{missing.message}; {missing.hint}"
     try:
         bundle = Bundle.from_json(raw)
     except Exception as exc:
@@ -608,7 +609,8 @@ def _holds(policy: Any, cert: Any) -> bool:
 
 def _cert_identity(cert: Any) -> str:
     """The SANs and issuer a certificate claims, for error messages only."""
-    from cryptography import x509
+    with needs("signing", "signed waivers"):
+        from cryptography import x509
 
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -635,12 +637,12 @@ def _sigstore_verifier(offline: bool, trust_root: str | None) -> Any:
     """The policy's trusted root, else Sigstore's public good (offline: only from the local TUF cache)."""
     key = (offline, trust_root)
     if key not in _VERIFIERS:
-        from sigstore.verify import Verifier
-
-        if trust_root is not None:
+        with needs("signing", "Sigstore-signed waivers"):
             from sigstore.models import TrustedRoot
+            from sigstore.verify import Verifier
             from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
+        if trust_root is not None:
             _VERIFIERS[key] = Verifier(trusted_root=TrustedRoot(TrustedRootModel.from_json(trust_root)))
         else:
             _VERIFIERS[key] = Verifier.production(offline=offline)

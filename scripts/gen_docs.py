@@ -27,8 +27,10 @@ def cli_help(*args: str) -> str:
 
 def sections() -> dict[str, str]:
     from gate.docs import checks_table, rules_table
+    from gate.extras import extras_table
 
     return {
+        "extras": extras_table(),
         "checks": checks_table(),
         "rules": rules_table(),
         "help": cli_help(),

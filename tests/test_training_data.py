@@ -511,7 +511,7 @@ def test_parquet_without_pyarrow_is_a_check_error_naming_the_extra(tmp_path: Pat
     assert proc.returncode == 3, proc.stderr
     report = json.loads(proc.stdout)
     result = next(c for c in report["checks"] if c["id"] == "training-data")
-    assert result["status"] == "error" and "'data' extra" in result["summary"]
+    assert result["status"] == "error" and "install the `data` extra" in result["summary"]
     assert "Traceback" not in proc.stderr
 
 

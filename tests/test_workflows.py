@@ -20,6 +20,13 @@ SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 PLACEHOLDER = "MODEL_GATE_SHA"
 
 
+# Only the release workflow's attest and publish jobs mint an OIDC token (to sign).
+SIGNING_JOBS = {
+    ("release.yml", "attest"): {("id-token", "write"), ("attestations", "write")},
+    ("release.yml", "publish"): {("id-token", "write")},
+}
+
+
 def load(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     return data
@@ -55,13 +62,32 @@ def test_least_privilege_and_no_expressions_in_scripts(path: Path) -> None:
     top = wf["permissions"]
     assert top in ({}, {"contents": "read"}), f"{path.name}: top-level permissions {top}"
     for name, job in wf["jobs"].items():
+        allowed = {("contents", "read"), ("security-events", "write")} | SIGNING_JOBS.get(
+            (path.name, name), set()
+        )
         for perm, level in (job.get("permissions") or {}).items():
-            assert (perm, level) in {("contents", "read"), ("security-events", "write")}, (name, perm)
+            assert (perm, level) in allowed, (name, perm)
     for step in steps(wf):
         if "run" in step:
             assert not ANY_EXPR.search(step["run"]), f"{path.name}: ${{{{ }}}} inside run: {step['run'][:60]}"
         if step.get("uses", "").startswith("actions/checkout@"):
             assert step.get("with", {}).get("persist-credentials") is False
+
+
+def test_release_builds_attests_and_publishes_only_when_the_name_is_claimed() -> None:
+    wf = load(ROOT / ".github" / "workflows" / "release.yml")
+    jobs = wf["jobs"]
+    build = " ".join(s.get("run", "") for s in jobs["build"]["steps"])
+    assert "python -m build --sdist --wheel" in build
+    assert jobs["build"]["permissions"] == {"contents": "read"}
+    attest = [s for s in jobs["attest"]["steps"] if "attest-build-provenance" in s.get("uses", "")]
+    assert attest and "dist/*.whl" in attest[0]["with"]["subject-path"]
+    publish = jobs["publish"]
+    # Gated: nothing is published until a maintainer claims the name and sets the variable.
+    assert "vars.PUBLISH_TO_PYPI == 'true'" in publish["if"]
+    assert publish["environment"]["name"] == "pypi"
+    [upload] = [s for s in publish["steps"] if "pypa/gh-action-pypi-publish" in s.get("uses", "")]
+    assert upload["with"] == {"attestations": True}  # trusted publishing: no password, no token
 
 
 def test_ci_runs_lint_types_and_tests_on_every_python() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
@@ -13,7 +14,9 @@ from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.inventory import Entry
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
+from gate.models.manifest import is_placeholder
 from gate.models.policy import Stricter
+from gate.yamlsafe import YamlPath, format_path
 
 CHECK = "release-integrity"
 
@@ -153,7 +156,22 @@ RULES = (
         "`model: {path: model/}` with an empty model/ directory.",
         "Point `model.path` at the model files.",
     ),
+    _rule(
+        "GATE-RI009",
+        "manifest-field-not-filled-in",
+        Severity.HIGH,
+        "A field of release.yaml still holds a placeholder (`TODO ...`, `TBD`, `FIXME`, `<...>`).",
+        "The manifest is what reviewers, the model card, the BOM and the risk tier read: a "
+        "placeholder where the description, the task or the intended use belongs means nobody "
+        "stated what the model is for, and the tier may be scored from a guess. It blocks at "
+        "every tier, whatever the policy says.",
+        "`description: TODO one line on what the model does`, as `model-gate init` writes it.",
+        "Write the real value, or delete an optional field you do not need.",
+        always_blocks=True,
+        waivable=False,
+    ),
 )
+MAX_PLACEHOLDER_FINDINGS = 50
 
 
 class ReleaseIntegrityConfig(StrictModel):
@@ -184,8 +202,8 @@ class ReleaseIntegrityCheck(Check):
     id = CHECK
     title = "Release integrity"
     description = (
-        "The manifest is valid, every declared path exists, nothing links out of the release, "
-        "no file is over the size limit, and any code shipped with the model is declared."
+        "The manifest is valid and filled in, every declared path exists, nothing links out of the "
+        "release, no file is over the size limit, and any code shipped with the model is declared."
     )
     rules = RULES
     Config = ReleaseIntegrityConfig
@@ -219,6 +237,7 @@ class ReleaseIntegrityCheck(Check):
                         key=rel,
                     )
                 )
+        findings += self._placeholders(ctx)
         limit = int(cfg.max_file_size_mb * 1024 * 1024)
         for e in inv.entries:
             if e.kind == "symlink":
@@ -285,6 +304,41 @@ class ReleaseIntegrityCheck(Check):
             summary=summary,
             details={"files": n, "bytes": inv.total_bytes, "excluded": list(inv.excluded)},
         )
+
+    def _placeholders(self, ctx: CheckContext) -> list[Finding]:
+        out = []
+        for path, value in _strings(ctx.release.doc.data, ()):
+            if not is_placeholder(value):
+                continue
+            field = format_path(path)
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            out.append(
+                self.finding(
+                    "manifest-field-not-filled-in",
+                    f"release.yaml field {field} is not filled in ({shown!r})",
+                    path="release.yaml",
+                    line=ctx.release.doc.line_of(path),
+                    key=field,
+                    detail=field,
+                    evidence={"field": field, "value": shown},
+                )
+            )
+            if len(out) >= MAX_PLACEHOLDER_FINDINGS:
+                break
+        return out
+
+
+def _strings(node: Any, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
+    """Every string value of a YAML document with its path (the manifest is bounded in size)."""
+    stack: list[tuple[Any, YamlPath]] = [(node, path)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, str):
+            yield at, value
+        elif isinstance(value, dict):
+            stack.extend((v, (*at, str(k))) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((v, (*at, i)) for i, v in reversed(list(enumerate(value))))
 
 
 def _allowed(path: str, allowed: tuple[str, ...]) -> bool:

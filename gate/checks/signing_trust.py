@@ -41,6 +41,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from gate.dsse import Statement, Verified, key_id, load_public_key, verify_envelope
 from gate.errors import CheckError, InputError
+from gate.extras import needs
 from gate.models.base import StrictModel
 from gate.models.policy import Stricter, TrustFile
 
@@ -168,7 +169,8 @@ def load_trusted_keys(trust: TrustSettings, policy_dir: Path | None, setting: st
 
 
 def load_cas(trust: TrustSettings, policy_dir: Path | None, setting: str) -> list[Any]:
-    from cryptography import x509
+    with needs("signing", "signature verification"):
+        from cryptography import x509
 
     cas = []
     for value in trust.certificate_authorities:
@@ -419,7 +421,8 @@ def _statement(verified: Verified, source: str) -> Statement | Problem:
 
 def model_signing_key_hint(public_key: Any) -> str:
     """model-signing's key hint: sha256 of the PEM SubjectPublicKeyInfo."""
-    from cryptography.hazmat.primitives import serialization
+    with needs("signing", "signature verification"):
+        from cryptography.hazmat.primitives import serialization
 
     pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(pem).hexdigest()
@@ -470,7 +473,8 @@ def _envelope_keyids(envelope: bytes) -> set[str]:
 
 
 def _load_der(raw_b64: str, source: str, index: int) -> Any:
-    from cryptography import x509
+    with needs("signing", "signature verification"):
+        from cryptography import x509
 
     try:
         return x509.load_der_x509_certificate(base64.b64decode(raw_b64, validate=True))
@@ -479,7 +483,8 @@ def _load_der(raw_b64: str, source: str, index: int) -> Any:
 
 
 def cert_fingerprint(cert: Any) -> str:
-    from cryptography.hazmat.primitives import hashes
+    with needs("signing", "signature verification"):
+        from cryptography.hazmat.primitives import hashes
 
     return bytes(cert.fingerprint(hashes.SHA256())).hex()
 
@@ -487,10 +492,11 @@ def cert_fingerprint(cert: Any) -> str:
 def _verify_certificate(
     envelope: bytes, chain: Sequence[X509Cert], source: str, vctx: VerifyContext
 ) -> VerifyOutcome:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-    from cryptography.x509 import verification as xv
-    from cryptography.x509.oid import ExtendedKeyUsageOID
+    with needs("signing", "signature verification"):
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+        from cryptography.x509 import verification as xv
+        from cryptography.x509.oid import ExtendedKeyUsageOID
 
     cas = load_cas(vctx.trust, vctx.policy_dir, vctx.setting)
     try:
@@ -641,7 +647,8 @@ def _der_utf8(value: bytes) -> str | None:
 
 
 def _ext(cert: Any, oid: str, v2: bool) -> str | None:
-    from cryptography import x509
+    with needs("signing", "signature verification"):
+        from cryptography import x509
 
     try:
         raw = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value.value
@@ -657,7 +664,8 @@ def _ext(cert: Any, oid: str, v2: bool) -> str | None:
 
 def certificate_identity(cert: Any) -> dict[str, Any]:
     """What a Fulcio certificate says about who signed: the fields identities are matched on."""
-    from cryptography import x509
+    with needs("signing", "signature verification"):
+        from cryptography import x509
 
     sans: list[str] = []
     try:
@@ -726,8 +734,9 @@ class _RecordingPolicy:
 
 
 def _sigstore_verifier(vctx: VerifyContext) -> Any:
-    from sigstore.models import ClientTrustConfig, TrustedRoot
-    from sigstore.verify import Verifier
+    with needs("signing", "keyless (Sigstore) signature verification"):
+        from sigstore.models import ClientTrustConfig, TrustedRoot
+        from sigstore.verify import Verifier
 
     value = vctx.trust.trust_root
     if value is None:
@@ -759,11 +768,9 @@ def _sigstore_verifier(vctx: VerifyContext) -> Any:
 
 
 def _verify_sigstore(raw: bytes, source: str, vctx: VerifyContext) -> VerifyOutcome:
-    try:
+    with needs("signing", "keyless (Sigstore) signature verification"):
         from sigstore.errors import VerificationError
         from sigstore.models import Bundle
-    except ImportError as exc:  # pragma: no cover - part of the signing extra
-        raise CheckError("keyless verification needs the 'sigstore' package (model-gate[signing])") from exc
 
     identities = vctx.trust.sigstore_identities
     if not identities:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.datacheck.rows import FieldMap, Row, RowError, normalise
-from gate.errors import ToolMissingError
+from gate.extras import needs
 
 BATCH = 2048
 FORMATS = ("jsonl", "csv", "parquet")
@@ -300,14 +300,9 @@ def _has_surrogates(value: str) -> bool:
 
 
 def _parquet(path: Path, fields: FieldMap, bad: BadRows, batch: int) -> Iterator[list[Row]]:
-    try:
+    with needs("data", f"{path.name}: reading Parquet datasets"):
         import pyarrow as pa
         import pyarrow.parquet as pq
-    except ImportError:
-        raise ToolMissingError(
-            f"{path.name}: reading Parquet datasets needs pyarrow",
-            hint="Install the 'data' extra: pip install 'model-gate[data]'",
-        ) from None
     try:
         pf = pq.ParquetFile(path)
         names = list(pf.schema_arrow.names)

@@ -13,6 +13,15 @@ from gate.models.base import StrictModel
 
 MANIFEST_NAME = "release.yaml"
 MANIFEST_SCHEMA_VERSION = 1
+# What `model-gate init` (or a person) leaves where a value is still to be written.
+# Upper case as written in templates ("TODO who uses it"); any case when the value is only the word.
+_PLACEHOLDER = re.compile(r"^\s*(?:TODO|TBD|FIXME|XXX+|CHANGEME)(?![A-Za-z0-9])|^\s*<[^<>]*>\s*$")
+_PLACEHOLDER_WORD = re.compile(r"^\s*(?:todo|tbd|fixme|xxx+|change[ _-]?me)\s*[:.!]*\s*$", re.I)
+
+
+def is_placeholder(value: str) -> bool:
+    """'TODO ...', 'TBD', 'FIXME', 'CHANGEME', '<your model>': a value nobody filled in."""
+    return bool(_PLACEHOLDER.search(value) or _PLACEHOLDER_WORD.match(value))
 
 
 def _relative_path(value: str) -> str:
@@ -117,8 +126,8 @@ class Deployment(StrictModel):
     safety_critical: bool = False
     domains: tuple[str, ...] = Field(
         (),
-        description="Application domains, including EU AI Act Annex III areas and Art. 5 "
-        "practices by their ids (see `model-gate tier --help`).",
+        description="Application domains by their ids in gate/data/risk.yaml: EU AI Act Art. 5 "
+        "practices, Annex III areas and other domains. An unknown id is an error.",
     )
     user_scale: int = Field(0, ge=0, description="Expected number of users.")
 

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import CheckError, ToolMissingError
+from gate.extras import install_hint, installed
 from gate.models.manifest import Endpoint, EndpointType
 from gate.redteam.models import Settings
 
-EXTRA_HINT = "Install the red-team extra: pip install 'model-gate[redteam]'"
+EXTRA_HINT = install_hint("redteam")
 SUPPORTED = ((0, 17), (0, 18))  # >=0.17,<0.18, as pinned by the extra
 CALLABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 # The variable garak's generator reads its key from, per endpoint type.
@@ -53,7 +54,7 @@ def garak_command(configured: tuple[str, ...] | None) -> list[str]:
 def garak_version(command: list[str], timeout: float = 60.0) -> str:
     """The version of the garak that `command` runs; ToolMissingError when there is none."""
     if command[1:] == ["-m", "garak"] and command[0] == sys.executable:
-        spec = importlib.util.find_spec("garak")
+        spec = importlib.util.find_spec("garak") if installed("garak") else None
         if spec is None or spec.origin is None:
             raise ToolMissingError("garak is not installed in this Python environment", hint=EXTRA_HINT)
         version = _declared_version(Path(spec.origin)) or importlib.metadata.version("garak")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gate.extras import install_hint
 from gate.scanner.interface import AnalysisError, Context, Issue, IssueKind, Target
 
 KERAS_MODULES = ("keras", "keras_nlp", "keras_hub", "keras_cv", "tf_keras", "tensorflow.keras")
@@ -95,7 +96,7 @@ def analyse_h5(target: Target, ctx: Context) -> None:
     try:
         import h5py
     except ImportError as exc:
-        raise AnalysisError("HDF5 files need the 'h5py' package") from exc
+        raise AnalysisError(f"HDF5 files need the 'h5py' package; {install_hint('formats')}") from exc
     where = target.display
     try:
         src: Any = target.path if target.path is not None else target.open()

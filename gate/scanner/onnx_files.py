@@ -10,6 +10,7 @@ import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from gate.extras import install_hint
 from gate.scanner.interface import Context, Issue, IssueKind, Target
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"})
@@ -49,7 +50,7 @@ def analyse(target: Target, ctx: Context) -> None:
     except ImportError as exc:
         from gate.scanner.interface import AnalysisError
 
-        raise AnalysisError("ONNX files need the 'onnx' package") from exc
+        raise AnalysisError(f"ONNX files need the 'onnx' package; {install_hint('formats')}") from exc
     where = target.display
     if target.size > MAX_ONNX_BYTES:
         ctx.add(

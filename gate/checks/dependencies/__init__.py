@@ -2,7 +2,7 @@
 
 - pins.py: requirements files and lock files -> exact pins (and problems);
 - audit.py: pip-audit as a subprocess, its JSON, OSV records for severities;
-- cvss.py: CVSS v3 base scores from vectors;
+- cvss.py: CVSS v2, v3 and v4 base scores from vectors (the `cvss` library);
 - check.py: policy, rules and findings.
 """
 

@@ -19,7 +19,7 @@ Two facts shape the error handling (both checked against pip-audit 2.10):
 
 pip-audit's JSON carries no severity, so the gate fetches each vulnerability's
 OSV records (its id and every alias) from the same OSV endpoint
-(`GET /v1/vulns/ID`) and computes the CVSS v3 base score from the vectors.
+(`GET /v1/vulns/ID`) and scores their CVSS vectors (v2, v3, v4).
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gate.checks.dependencies.cvss import QUALITATIVE_SCORE, CvssError, base_score, severity_of
+from gate.checks.dependencies.cvss import OSV_TYPES, QUALITATIVE_SCORE, CvssError, base_score, severity_of
 from gate.checks.dependencies.pins import Pin
-from gate.errors import CheckError, ToolMissingError
+from gate.errors import CheckError
+from gate.extras import MissingExtraError, need_installed
 from gate.models.base import StrictModel
 from gate.models.finding import Severity
 
@@ -112,7 +113,7 @@ class VulnInfo(StrictModel):
     aliases: tuple[str, ...] = ()
     fix_versions: tuple[str, ...] = ()
     description: str = ""
-    score: float | None = None  # CVSS v3 base score, or the top of a qualitative band
+    score: float | None = None  # CVSS base score, or the top of a qualitative band
     severity: Severity | None = None  # None: no record carries a severity
     vector: str | None = None
     severity_source: str = "none"  # e.g. "CVSS_V3 of GHSA-x84v-xcm2-53pg"
@@ -190,15 +191,13 @@ def _is_loopback(url: str) -> bool:
 
 
 def pip_audit_version() -> str:
+    need_installed("pip_audit", "the dependency audit")
     try:
         from importlib.metadata import version
 
         return version("pip-audit")
     except Exception:
-        raise ToolMissingError(
-            "pip-audit is not installed",
-            hint="Install the sbom extra: pip install 'model-gate[sbom]'.",
-        ) from None
+        raise MissingExtraError("sbom", "pip_audit", "the dependency audit") from None
 
 
 def _layers(pins: list[Pin]) -> list[list[Pin]]:
@@ -390,22 +389,27 @@ def _qualitative(record: OsvRecord) -> str | None:
 
 
 def score_vuln(records: Iterable[OsvRecord]) -> tuple[float | None, str | None, str]:
-    """The worst CVSS v3 base score across a vulnerability's records, else a qualitative rating."""
+    """The worst CVSS base score (v2, v3 or v4) across a vulnerability's records, else a qualitative
+    rating.
+
+    The worst, not the newest version's: records from several databases (and several CVSS
+    versions) may disagree, and the gate reads the most severe of them.
+    """
     best: tuple[float, str | None, str] | None = None
     qualitative: tuple[float, str] | None = None
     for rec in records:
         for sev in rec.severity:
-            if sev.type != "CVSS_V3":
-                continue  # CVSS v2 and v4 vectors are not scored here; v3 is what OSV sources carry
+            if sev.type not in OSV_TYPES:
+                continue  # e.g. Ubuntu's own ratings: not a CVSS vector
             try:
-                s = base_score(sev.score)
+                s = base_score(sev.score, sev.type)
             except CvssError:
                 continue
             if best is None or s.score > best[0]:
-                best = (s.score, s.vector, f"CVSS_V3 of {rec.id}")
+                best = (s.score, s.vector, f"{sev.type} of {rec.id}")
         q = _qualitative(rec)
         if q and (qualitative is None or QUALITATIVE_SCORE[q] > qualitative[0]):
-            qualitative = (QUALITATIVE_SCORE[q], f"{q} rating of {rec.id} (no CVSS v3 vector)")
+            qualitative = (QUALITATIVE_SCORE[q], f"{q} rating of {rec.id} (no CVSS vector)")
     if best is not None:
         return best
     if qualitative is not None:

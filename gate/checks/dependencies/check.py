@@ -23,6 +23,7 @@ from gate.checks.dependencies.pins import (
 )
 from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.errors import CheckError
+from gate.extras import needs
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, fingerprint, rule_maker
 from gate.models.policy import Stricter
@@ -186,7 +187,8 @@ def vulnerability_source(cfg: DependenciesConfig, offline: bool) -> Source:
 
 
 def _version_key(version: str) -> str:
-    from packaging.version import InvalidVersion, Version
+    with needs("sbom", "comparing package versions"):
+        from packaging.version import InvalidVersion, Version
 
     try:
         return str(Version(version))
@@ -195,7 +197,8 @@ def _version_key(version: str) -> str:
 
 
 def _fix_target(installed: str, fixes: tuple[str, ...]) -> str | None:
-    from packaging.version import InvalidVersion, Version
+    with needs("sbom", "comparing package versions"):
+        from packaging.version import InvalidVersion, Version
 
     try:
         current = Version(installed)

@@ -1,63 +1,33 @@
-"""CVSS v3.x base scores computed from the vector string.
+"""CVSS base scores (v2, v3.0, v3.1, v4.0) from vector strings, scored by the `cvss` library.
 
-OSV records carry severity as a CVSS vector, not a score. The formula is short
-and fully specified (FIRST, CVSS v3.1 specification, section 7), so the gate
-computes it here rather than taking a dependency. v3.0 vectors use the same
-metrics and weights; only the rounding helper differs, and the v3.1 helper is
-the one the specification asks implementations to use for both (it removes
-floating-point artefacts, e.g. 4.000000001 rounding up to 4.1).
+OSV records carry severity as vectors, not scores. The library implements each version's
+specification (v4's scoring is a lookup over macro-vectors, not a short formula), so the gate
+only picks the version from the vector and bounds its input. It is part of the `sbom` extra,
+imported on first use so that the core install stays small.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
+from gate.extras import needs
 from gate.models.finding import Severity
 
-_AV = {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}
-_AC = {"L": 0.77, "H": 0.44}
-_PR_UNCHANGED = {"N": 0.85, "L": 0.62, "H": 0.27}
-_PR_CHANGED = {"N": 0.85, "L": 0.68, "H": 0.5}
-_UI = {"N": 0.85, "R": 0.62}
-_CIA = {"H": 0.56, "L": 0.22, "N": 0.0}
-_BASE_VALUES = {
-    "AV": set(_AV),
-    "AC": set(_AC),
-    "PR": set(_PR_UNCHANGED),
-    "UI": set(_UI),
-    "S": {"U", "C"},
-    "C": set(_CIA),
-    "I": set(_CIA),
-    "A": set(_CIA),
-}
-# Temporal and environmental metrics may follow the base metrics; they do not change the base score.
-_OTHER_METRICS = {
-    "E": {"X", "U", "P", "F", "H"},
-    "RL": {"X", "O", "T", "W", "U"},
-    "RC": {"X", "U", "R", "C"},
-    "CR": {"X", "L", "M", "H"},
-    "IR": {"X", "L", "M", "H"},
-    "AR": {"X", "L", "M", "H"},
-    "MAV": {"X", "N", "A", "L", "P"},
-    "MAC": {"X", "L", "H"},
-    "MPR": {"X", "N", "L", "H"},
-    "MUI": {"X", "N", "R"},
-    "MS": {"X", "U", "C"},
-    "MC": {"X", "N", "L", "H"},
-    "MI": {"X", "N", "L", "H"},
-    "MA": {"X", "N", "L", "H"},
-}
 MAX_VECTOR_LENGTH = 200
+# OSV's severity types and the version prefixes their vectors carry (v2 vectors have none).
+_V4_BASE = {"CVSS", "AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA"}
+OSV_TYPES = {"CVSS_V2": ("2.0",), "CVSS_V3": ("3.0", "3.1"), "CVSS_V4": ("4.0",)}
 
 
 class CvssError(ValueError):
-    """The text is not a valid CVSS v3.x vector."""
+    """The text is not a valid CVSS vector."""
 
 
 @dataclass(frozen=True)
 class CvssScore:
-    version: str  # "3.0" or "3.1"
+    version: str  # "2.0", "3.0", "3.1" or "4.0"
     vector: str
     score: float
 
@@ -66,59 +36,51 @@ class CvssScore:
         return severity_of(self.score)
 
 
-def roundup(value: float) -> float:
-    """CVSS v3.1 Roundup: the smallest number with one decimal that is >= value."""
-    as_int = round(value * 100_000)
-    if as_int % 10_000 == 0:
-        return as_int / 100_000.0
-    return (math.floor(as_int / 10_000) + 1) / 10.0
+def version_of(vector: str) -> str:
+    """The CVSS version a vector is written in ('2.0' for the unprefixed v2 form)."""
+    head = vector.partition("/")[0]
+    if head in ("CVSS:3.0", "CVSS:3.1", "CVSS:4.0"):
+        return head[5:]
+    if head.startswith("CVSS:"):
+        raise CvssError(f"unsupported CVSS version (starts with {head[:20]!r})")
+    if head.startswith("AV:"):
+        return "2.0"
+    raise CvssError(f"not a CVSS vector (starts with {head[:20]!r})")
 
 
-def parse_vector(vector: str) -> tuple[str, dict[str, str]]:
+def base_score(vector: str, osv_type: str | None = None) -> CvssScore:
+    """The base score of a vector such as 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N'.
+
+    With `osv_type` (CVSS_V2, CVSS_V3, CVSS_V4), a vector of another version is refused: a record
+    that says v3 and carries something else is malformed, not reinterpreted.
+    """
     if not isinstance(vector, str) or len(vector) > MAX_VECTOR_LENGTH:
         raise CvssError("not a CVSS vector string")
-    parts = vector.strip().split("/")
-    head = parts[0]
-    if head not in ("CVSS:3.0", "CVSS:3.1"):
-        raise CvssError(f"not a CVSS v3 vector (starts with {head[:20]!r})")
-    metrics: dict[str, str] = {}
-    for part in parts[1:]:
-        key, sep, value = part.partition(":")
-        if not sep:
-            raise CvssError(f"malformed metric {part[:20]!r}")
-        allowed = _BASE_VALUES.get(key) or _OTHER_METRICS.get(key)
-        if allowed is None:
-            raise CvssError(f"unknown metric {key[:10]!r}")
-        if value not in allowed:
-            raise CvssError(f"invalid value {value[:10]!r} for {key}")
-        if key in metrics:
-            raise CvssError(f"metric {key} given twice")
-        metrics[key] = value
-    missing = [k for k in _BASE_VALUES if k not in metrics]
-    if missing:
-        raise CvssError(f"missing base metrics: {', '.join(missing)}")
-    return head[5:], metrics
-
-
-def base_score(vector: str) -> CvssScore:
-    """The CVSS v3.x base score of a vector such as 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N'."""
-    version, m = parse_vector(vector)
-    changed = m["S"] == "C"
-    iss = 1 - (1 - _CIA[m["C"]]) * (1 - _CIA[m["I"]]) * (1 - _CIA[m["A"]])
-    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
-    pr = (_PR_CHANGED if changed else _PR_UNCHANGED)[m["PR"]]
-    exploitability = 8.22 * _AV[m["AV"]] * _AC[m["AC"]] * pr * _UI[m["UI"]]
-    if impact <= 0:
-        score = 0.0
-    elif changed:
-        score = roundup(min(1.08 * (impact + exploitability), 10.0))
-    else:
-        score = roundup(min(impact + exploitability, 10.0))
-    return CvssScore(version=version, vector=vector.strip(), score=score)
+    text = vector.strip()
+    version = version_of(text)
+    if osv_type is not None and version not in OSV_TYPES.get(osv_type, ()):
+        raise CvssError(f"{osv_type} severity holds a CVSS {version} vector")
+    with needs("sbom", "scoring CVSS vectors"):
+        import cvss
+        from cvss.exceptions import CVSSError
+    cls: Any = {"2.0": cvss.CVSS2, "4.0": cvss.CVSS4}.get(version, cvss.CVSS3)
+    try:
+        parsed = cls(text)
+    except CVSSError as exc:
+        raise CvssError(f"invalid CVSS {version} vector: {str(exc)[:80]}") from None
+    if version == "4.0":
+        # The library's v4 score includes any threat and environmental metrics the vector
+        # carries (CVSS-BT, CVSS-BE); the gate compares base scores (CVSS-B), as for v2 and v3,
+        # whose temporal metrics never change the base score either.
+        parsed = cls("/".join(p for p in text.split("/") if p.partition(":")[0] in _V4_BASE))
+    score = parsed.base_score
+    if not isinstance(score, (Decimal, float, int)):  # pragma: no cover - the library's contract
+        raise CvssError(f"CVSS {version} vector without a base score")
+    return CvssScore(version=version, vector=text, score=float(score))
 
 
 def severity_of(score: float) -> Severity:
-    """The CVSS qualitative rating (none is reported as info)."""
+    """The CVSS qualitative rating (v3 and v4 share the bands; none is reported as info)."""
     if score >= 9.0:
         return Severity.CRITICAL
     if score >= 7.0:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gate.extras import needs
+
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_LINES = 100_000
 MAX_INCLUDE_DEPTH = 5
@@ -192,7 +194,8 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 
 def _parse_requirements(root: Path, rel: str, out: PinSet, depth: int, seen: set[str]) -> None:
-    from packaging.requirements import InvalidRequirement, Requirement
+    with needs("sbom", "reading requirement pins"):
+        from packaging.requirements import InvalidRequirement, Requirement
 
     if rel in seen:
         out.problems.append(Problem(UNREADABLE, rel, None, "included more than once (include cycle)"))
@@ -298,7 +301,8 @@ def _exact_version(req: Any) -> str | None:
 
 
 def _valid_version(text: str) -> bool:
-    from packaging.version import InvalidVersion, Version
+    with needs("sbom", "reading requirement pins"):
+        from packaging.version import InvalidVersion, Version
 
     try:
         Version(text)
