@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 
 from gate.errors import InputError
-from gate.scanner.allowlist import NAME, WILDCARD, shipped
+from gate.scanner.allowlist import NAME, extension_problem, shipped
 from gate.yamlsafe import load_text
 
 DATA_FILE = "pickle_vetted_callables.yaml"
@@ -35,8 +35,9 @@ def vetted() -> frozenset[str]:
 
 def policy_entry_problem(name: str) -> str | None:
     """Why a policy may not list `name` in allow_pickle_callables, or None when it may."""
-    if WILDCARD.search(name):
-        return f"'{name}' is a wildcard; list exact names from the vetted list"
+    problem = extension_problem(name)  # wildcards, malformed names, never-allowed modules and names
+    if problem:
+        return problem
     if name in shipped().names or name in vetted():
         return None
     return (
