@@ -86,7 +86,7 @@ def _read(ref: str, base: Path | None) -> PolicySource:
         return PolicySource(ref, src, None, doc, hashlib.sha256(text.encode()).hexdigest())
     path = Path(ref)
     if base is not None and not path.is_absolute():
-        path = base / path
+        path = (base / path).resolve()  # messages name the file itself, not 'team/../org/org.yaml'
     if not path.exists():
         raise PolicyError(f"{path}: policy file not found")
     doc = load_file(path, max_bytes=POLICY_MAX_BYTES)
@@ -309,7 +309,11 @@ def _file_problems(source: str, directory: Path | None, doc: YamlDoc) -> list[st
 
 def _raise_first(problems: list[str]) -> None:
     if problems:
-        more = f" (and {len(problems) - 1} more; `model-gate policy lint` lists them)" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more; `model-gate policy lint` lists them)"
+            if len(problems) > 1
+            else ""
+        )
         raise PolicyError(problems[0] + more)
 
 

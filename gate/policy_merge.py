@@ -99,7 +99,9 @@ def stricter_value(rule: Rule, parent: Any, child: Any) -> Any:
         return parent
     if isinstance(parent, dict) and isinstance(child, dict):
         # Per key (a lifetime per severity, a threshold per category): a key on one side is kept.
-        return {k: stricter_value(rule, parent.get(k), child.get(k)) for k in dict.fromkeys([*parent, *child])}
+        return {
+            k: stricter_value(rule, parent.get(k), child.get(k)) for k in dict.fromkeys([*parent, *child])
+        }
     if rule is Stricter.MIN:
         return min(parent, child)
     if rule is Stricter.MAX:
@@ -189,7 +191,14 @@ def compose(parent: Composed, layer: Layer) -> Composed:
             state.section[key] = value if p is None else stricter_value(rule, p, value)
         else:
             eff = TierPolicy.model_fields[key].get_default(call_default_factory=True)
-            ctx.one(rule or Stricter.FIXED, key, (key,), parent.section.get(key, jsonable(eff)), value, state.section)
+            ctx.one(
+                rule or Stricter.FIXED,
+                key,
+                (key,),
+                parent.section.get(key, jsonable(eff)),
+                value,
+                state.section,
+            )
     if "required" in child or "optional" in child:
         # A check any policy in the chain requires stays required, never optional.
         required = set(state.section.get("required", ()))
@@ -260,7 +269,7 @@ class _Ctx:
         out = dict(parent)
         for key in child:
             rule = merge_rule(section_model, key) or Stricter.FIXED
-            yaml_path = tuple(prefix.split(".")) + (key,)
+            yaml_path = (*prefix.split("."), key)
             self.one(
                 rule,
                 f"{prefix}.{key}",

@@ -136,7 +136,9 @@ def tier_section() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def policy_doc() -> st.SearchStrategy[dict[str, Any]]:
-    tiers = st.dictionaries(st.sampled_from(["low", "medium", "high", "critical", "prohibited"]), tier_section(), max_size=2)
+    tiers = st.dictionaries(
+        st.sampled_from(["low", "medium", "high", "critical", "prohibited"]), tier_section(), max_size=2
+    )
     return st.fixed_dictionaries({"defaults": tier_section(), "tiers": tiers})
 
 
@@ -173,7 +175,9 @@ def looser(rule: Any, p: Any, c: Any) -> bool:
     raise AssertionError(rule)
 
 
-def looser_fields(model: type[BaseModel], p: BaseModel, c: BaseModel, skip: set[str], where: str) -> list[str]:
+def looser_fields(
+    model: type[BaseModel], p: BaseModel, c: BaseModel, skip: set[str], where: str
+) -> list[str]:
     out = []
     for name in model.model_fields:
         if f"{where}.{name}" in skip:
@@ -184,7 +188,9 @@ def looser_fields(model: type[BaseModel], p: BaseModel, c: BaseModel, skip: set[
     return out
 
 
-def loosenings(parent: TierPolicy, composed: TierPolicy, parent_sets_allow_skip: bool, skip: set[str]) -> list[str]:
+def loosenings(
+    parent: TierPolicy, composed: TierPolicy, parent_sets_allow_skip: bool, skip: set[str]
+) -> list[str]:
     """Every axis on which `composed` is looser than `parent` (delegated settings in `skip` aside)."""
     from gate.checks import find_rule
 

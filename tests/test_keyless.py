@@ -150,7 +150,7 @@ def test_child_policy_cannot_replace_the_trust_root(tmp_path: Path, sigstore) ->
         "defaults:\n  waivers:\n    sigstore_trust_root: rogue.json\n"
     )
     # A replaced trust root is an error naming the setting and both files (exit 2), not a silent keep.
-    with pytest.raises(PolicyError, match="waivers.sigstore_trust_root") as info:
+    with pytest.raises(PolicyError, match=r"waivers\.sigstore_trust_root") as info:
         load_policy(str(child))
     assert str(child) in info.value.message and str(parent) in info.value.message
     # Repeating the parent's own root is no change.

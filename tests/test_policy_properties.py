@@ -74,7 +74,9 @@ def test_random_child_never_loosens_random_parent(
 @SETTINGS
 @pytest.mark.parametrize("name", packaged_policies())
 @given(child=st.fixed_dictionaries({"defaults": tier_section()}))
-def test_random_child_never_loosens_a_packaged_policy(tmp_path: Path, name: str, child: dict[str, Any]) -> None:
+def test_random_child_never_loosens_a_packaged_policy(
+    tmp_path: Path, name: str, child: dict[str, Any]
+) -> None:
     # The packaged policies delegate who is trusted (their `delegate:`): those settings are the
     # child's; everything else must hold.
     c = _write(tmp_path / "child.yaml", {"version": 1, "name": "c", "extends": [name], **child})

@@ -30,11 +30,15 @@ TEST_CARD_NUMBERS = (
 
 class TrainingDataConfig(StrictModel):
     # Reading
-    fields: Annotated[FieldMap, Stricter.FIXED] = Field(default_factory=FieldMap, description="Which keys or columns hold what.")
+    fields: Annotated[FieldMap, Stricter.FIXED] = Field(
+        default_factory=FieldMap, description="Which keys or columns hold what."
+    )
     max_row_bytes: Annotated[int, Stricter.MAX] = Field(
         1_048_576, gt=0, le=64 * 1_048_576, description="Longest row read; longer rows are malformed."
     )
-    max_examples: Annotated[int, Stricter.TUNING] = Field(5, ge=1, le=100, description="Row numbers shown per finding.")
+    max_examples: Annotated[int, Stricter.TUNING] = Field(
+        5, ge=1, le=100, description="Row numbers shown per finding."
+    )
     max_malformed_fraction: Annotated[float, Stricter.MIN] = Field(
         0.01, ge=0, le=1, description="Above this share of malformed rows the finding is high severity."
     )

@@ -142,8 +142,12 @@ class DependenciesConfig(StrictModel):
     require_hashes: Annotated[bool, Stricter.ANY_TRUE] = Field(
         False, description="Every pin must carry a hash (`--hash` or a lock file's hashes)."
     )
-    timeout_s: Annotated[int, Stricter.MAX] = Field(15, ge=1, le=300, description="Socket timeout for each request to the service.")
-    audit_timeout_s: Annotated[float, Stricter.MAX] = Field(600, gt=0, le=3600, description="Limit for the whole pip-audit run.")
+    timeout_s: Annotated[int, Stricter.MAX] = Field(
+        15, ge=1, le=300, description="Socket timeout for each request to the service."
+    )
+    audit_timeout_s: Annotated[float, Stricter.MAX] = Field(
+        600, gt=0, le=3600, description="Limit for the whole pip-audit run."
+    )
 
     @field_validator("osv_url")
     @classmethod
