@@ -322,3 +322,47 @@ def merge_rules(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]
     for code, ov in child.items():
         out[code] = merge_override(code, out.get(code), ov)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Documentation, generated from the marks (docs/policy.md)
+
+RULE_WORDS: dict[Stricter, str] = {
+    Stricter.MIN: "lower wins",
+    Stricter.MAX: "higher wins",
+    Stricter.ANY_TRUE: "true wins",
+    Stricter.ALL_TRUE: "false wins",
+    Stricter.UNION: "union",
+    Stricter.INTERSECTION: "intersection",
+    Stricter.INTERSECTION_OF_SET: "intersection of the policies that set it (unset: no opinion)",
+    Stricter.SUBSET: "source of truth: a child may drop entries; adding one is an error",
+    Stricter.FIXED: "source of truth: a different value is an error",
+    Stricter.TUNING: "the child's value (cost or presentation only)",
+    Stricter.BLOCKING: "true wins; false only where every policy says false",
+    Stricter.NESTED: "field by field, below",
+    Stricter.PER_RULE: "rule by rule: higher severity wins, blocking as below",
+    Stricter.PER_CHECK: "setting by setting, below",
+    Stricter.PER_FILE: "not inherited",
+}
+
+
+def rule_words(rule: Rule | None) -> str:
+    if isinstance(rule, Ordered):
+        return "stricter wins (loosest to strictest: " + ", ".join(f"`{v}`" for v in rule.values) + ")"
+    return RULE_WORDS[rule] if rule is not None else "(none)"
+
+
+def composition_table() -> str:
+    """Every policy setting and how it composes across `extends:`, from the models' marks."""
+    from gate.checks import CHECKS, load_check
+    from gate.models.policy import RuleOverride
+
+    rows = [("`" + k + "`", merge_rule(TierSection, k)) for k in TierSection.model_fields]
+    rows += [(f"`rules.*.{k}`", merge_rule(RuleOverride, k)) for k in RuleOverride.model_fields]
+    rows += [(f"`waivers.{k}`", merge_rule(WaiverSection, k)) for k in WaiverSection.model_fields]
+    for cid in CHECKS:
+        model = load_check(cid).Config
+        rows += [(f"`checks.{cid}.{k}`", merge_rule(model, k)) for k in model.model_fields]
+    lines = ["| Setting | Across `extends:` |", "|---|---|"]
+    lines += [f"| {name} | {rule_words(rule)} |" for name, rule in rows]
+    return "\n".join(lines)

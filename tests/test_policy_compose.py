@@ -417,3 +417,61 @@ def test_check_names_the_first_unknown_id_with_a_suggestion(tmp_path: Path, rele
     result = run_cli("check", str(release), "--policy", str(p))
     assert result.exit_code == 2 and f"{p}:5: defaults.rules.GATE-MF0001: unknown rule" in result.stderr
     assert "did you mean" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The docs say what the code does
+
+DOC_WORDS = {
+    "lower wins": Stricter.MIN,
+    "min, per severity": Stricter.MIN,
+    "higher wins": Stricter.MAX,
+    "max": Stricter.MAX,
+    "true wins": Stricter.ANY_TRUE,
+    "true if any says true": Stricter.ANY_TRUE,
+    "false wins": Stricter.ALL_TRUE,
+    "all must allow": Stricter.ALL_TRUE,
+    "true only if all say true": Stricter.ALL_TRUE,
+    "union": Stricter.UNION,
+    "intersection": Stricter.INTERSECTION,
+    "source of truth: a different value is an error": Stricter.FIXED,
+    "source of truth: a child may drop entries; adding one is an error": Stricter.SUBSET,
+}
+DOC_TABLES = {
+    "dependencies-and-sbom.md": ["dependencies"],
+    "monitoring-and-deployment.md": ["monitoring", "deployment"],
+    "waivers-and-attestations.md": ["waivers"],
+}
+
+
+def test_docs_composition_columns_match_the_rules() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    checked = 0
+    for name, owners in DOC_TABLES.items():
+        column = None
+        for line in (docs / name).read_text("utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+            if not cells:
+                column = None
+                continue
+            header = [i for i, c in enumerate(cells) if "extends" in c or c.startswith("Compos")]
+            if header:
+                column = header[0]
+                continue
+            if column is None or not cells[0].startswith("`") or set(cells[0]) <= {"-"}:
+                continue
+            key = cells[0].strip("`")
+            models = [WaiverSection if o == "waivers" else load_check(o).Config for o in owners]
+            model = next((m for m in models if key in m.model_fields), None)
+            if model is None:
+                continue
+            assert DOC_WORDS.get(cells[column]) is merge_rule(model, key), (name, key, cells[column])
+            checked += 1
+    assert checked >= 30
+
+
+def test_generated_composition_table_is_current() -> None:
+    from gate.policy_merge import composition_table
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "policy.md").read_text("utf-8")
+    assert composition_table() in text
