@@ -239,13 +239,24 @@ class _Ctx:
         parent_value: Any,
         child_value: Any,
         out: dict[str, Any],
+        child_raw: Any = None,
     ) -> None:
+        """Compose one setting into `out` (which starts as the parent's settings).
+
+        Where one side wins outright its own spelling is kept (1024, not 1024.0), so a policy
+        that extends X and sets what X could have set has X's digest.
+        """
         key = path.rsplit(".", 1)[-1]
+        raw = child_value if child_raw is None else child_raw
         if path in self.parent.delegated:
-            out[key] = child_value
+            out[key] = raw
             return
         try:
-            out[key] = stricter_value(rule, parent_value, child_value)
+            result = stricter_value(rule, parent_value, child_value)
+            if result == child_value:
+                out[key] = raw
+            elif not (result == parent_value and key in out):
+                out[key] = result
         except Conflict as exc:
             # `out` started as the parent's settings: leaving it untouched keeps the parent's value.
             owner = self.parent.owners.get(path)
@@ -277,6 +288,7 @@ class _Ctx:
                 jsonable(getattr(eff, key)),
                 jsonable(getattr(given, key)),
                 out,
+                child[key],
             )
         return out
 
