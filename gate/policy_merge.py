@@ -278,7 +278,7 @@ class _Ctx:
         eff = effective_model.model_validate(parent)
         given = section_model.model_validate(child)
         out = dict(parent)
-        for key in child:
+        for key, raw in child.items():
             rule = merge_rule(section_model, key) or Stricter.FIXED
             yaml_path = (*prefix.split("."), key)
             self.one(
@@ -288,7 +288,7 @@ class _Ctx:
                 jsonable(getattr(eff, key)),
                 jsonable(getattr(given, key)),
                 out,
-                child[key],
+                raw,
             )
         return out
 
