@@ -475,3 +475,18 @@ def test_generated_composition_table_is_current() -> None:
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "policy.md").read_text("utf-8")
     assert composition_table() in text
+
+
+def _yaml_blocks(text: str) -> list[str]:
+    return [b.split("\n", 1)[1] for b in text.split("```yaml")[1:] for b in [b.split("```")[0]]]
+
+
+@pytest.mark.parametrize(
+    ("doc", "start"), [("README.md", "## Policy"), ("docs/policy.md", ""), ("docs/model-files.md", "")]
+)
+def test_policy_examples_in_the_docs_lint_clean(tmp_path: Path, doc: str, start: str) -> None:
+    text = (Path(__file__).resolve().parent.parent / doc).read_text("utf-8")
+    blocks = [b for b in _yaml_blocks(text[text.index(start) :]) if b.startswith("version: 1")]
+    assert blocks
+    for i, block in enumerate(blocks):
+        assert lint(write(tmp_path / f"example{i}.yaml", block)) == [], block
