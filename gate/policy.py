@@ -289,6 +289,15 @@ def _file_problems(source: str, directory: Path | None, doc: YamlDoc) -> list[st
             if find_rule(str(code)) is None:
                 known = [k for r in all_rules() for k in (r.code, r.name)]
                 at((*prefix, "rules", code), f"unknown rule '{code}'{_suggest(str(code), known)}")
+        waivers = sec.get("waivers")
+        unwaivable = waivers.get("unwaivable_rules") if isinstance(waivers, dict) else None
+        for i, entry in enumerate(unwaivable if isinstance(unwaivable, list) else ()):
+            if isinstance(entry, str) and not _names_a_rule(entry):
+                known = [k for r in all_rules() for k in (r.code, r.name)]
+                at(
+                    (*prefix, "waivers", "unwaivable_rules", i),
+                    f"unknown rule '{entry}'{_suggest(entry, known)}",
+                )
         checks = sec.get("checks")
         for cid, cfg in checks.items() if isinstance(checks, dict) else ():
             if cid not in CHECKS:
@@ -305,6 +314,16 @@ def _file_problems(source: str, directory: Path | None, doc: YamlDoc) -> list[st
             if isinstance(d, str) and d not in known:
                 at(("delegate", i), f"unknown setting '{d}'{_suggest(d, known)}")
     return out
+
+
+def _names_a_rule(entry: str) -> bool:
+    """An unwaivable_rules entry: a rule's code or name, or a code prefix ending in '*' that matches one."""
+    from gate.checks import all_rules, find_rule
+
+    e = entry.strip()
+    if e.endswith("*"):
+        return any(r.code.startswith(e[:-1].upper()) for r in all_rules())
+    return find_rule(e) is not None
 
 
 def _raise_first(problems: list[str]) -> None:

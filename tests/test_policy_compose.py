@@ -382,6 +382,8 @@ defaults:
   checks:
     monitorin: {}
     release-integrity: {max_file_size_mb: lots}
+  waivers:
+    unwaivable_rules: ["GATE-MF*", GATE-XY*, unsafe-pickel-import]
 """,
     )
     problems = lint(p)
@@ -403,7 +405,12 @@ defaults:
         f"{p}:12: defaults.checks.monitorin: unknown check 'monitorin' (did you mean 'monitoring'?)" in text
     )
     assert f"{p}:13: defaults.checks.release-integrity.max_file_size_mb" in text
-    assert len(problems) == 9, problems
+    assert f"{p}:15: defaults.waivers.unwaivable_rules[1]: unknown rule 'GATE-XY*'" in text
+    assert (
+        f"{p}:15: defaults.waivers.unwaivable_rules[2]: unknown rule 'unsafe-pickel-import' "
+        "(did you mean 'unsafe-pickle-import'?)" in text
+    )
+    assert len(problems) == 11, problems
     result = run_cli("policy", "lint", str(p))
     assert result.exit_code == 2
 
