@@ -336,17 +336,24 @@ def _raise_first(problems: list[str]) -> None:
         raise PolicyError(problems[0] + more)
 
 
-def _chain(ref: str, base: Path | None, seen: tuple[str, ...]) -> list[tuple[PolicySource, PolicyFile]]:
+def _chain(
+    ref: str, base: Path | None, seen: tuple[str, ...], lenient: bool = False
+) -> list[tuple[PolicySource, PolicyFile]]:
+    """The files of an `extends:` chain, parents first. `lenient` (lint, for the file linted):
+    its own problems are reported apart, so composition goes on past them."""
     if len(seen) > MAX_EXTENDS_DEPTH:
         raise PolicyError(f"policy '{ref}': extends chain deeper than {MAX_EXTENDS_DEPTH}")
     src = _read(ref, base)
     if src.path in seen:
         raise PolicyError(f"{src.path}: extends cycle ({' → '.join([*seen, src.path])})")
     parsed = _parse(src)
-    _raise_first(_file_problems(src.path, src.directory, src.doc))
+    if not lenient:
+        _raise_first(_file_problems(src.path, src.directory, src.doc))
     pf = _embed_check_trust_files(_embed_keys(parsed, src), src)
     out: list[tuple[PolicySource, PolicyFile]] = []
     for parent in pf.extends:
+        if lenient and _extends_problem(parent, src.directory):
+            continue
         out += _chain(parent, src.directory, (*seen, src.path))
     out.append((src, pf))
     return out
@@ -384,8 +391,10 @@ def _finalise(
     return TierPolicy(tier=tier, **section)
 
 
-def _compose_chain(ref: str) -> tuple[list[tuple[PolicySource, PolicyFile]], dict[Tier, Composed]]:
-    chain = _chain(ref, None, ())
+def _compose_chain(
+    ref: str, lenient: bool = False
+) -> tuple[list[tuple[PolicySource, PolicyFile]], dict[Tier, Composed]]:
+    chain = _chain(ref, None, (), lenient)
     # A parent reached twice (diamond) counts once.
     unique: dict[str, tuple[PolicySource, PolicyFile]] = {}
     for src, pf in chain:
@@ -402,9 +411,9 @@ def _compose_chain(ref: str) -> tuple[list[tuple[PolicySource, PolicyFile]], dic
     return files, composed
 
 
-def composition_problems(ref: str) -> list[str]:
+def composition_problems(ref: str, lenient: bool = False) -> list[str]:
     """Every setting in the chain that would loosen its parent (each once, in order)."""
-    _files, composed = _compose_chain(ref)
+    _files, composed = _compose_chain(ref, lenient)
     return list(dict.fromkeys(p for state in composed.values() for p in state.problems))
 
 
@@ -452,10 +461,15 @@ def lint(path: Path) -> list[str]:
         PolicyFile.model_validate(doc.data)
     except ValidationError as exc:
         problems += describe_validation_error(exc, src, doc)
+        return problems + _file_problems(src, path.parent.resolve(), doc)
     problems += _file_problems(src, path.parent.resolve(), doc)
-    if not problems:
-        try:
-            problems += composition_problems(str(path))
-        except InputError as exc:
-            problems.append(exc.message)
+    try:
+        composed = composition_problems(str(path), lenient=True)
+    except InputError as exc:  # a problem in a parent file
+        composed = [exc.message]
+    except ValidationError:  # the file's own settings are invalid: reported above
+        composed = []
+    # A setting already reported (an unknown delegated path, say) is not reported twice.
+    seen = {tuple(p.split(": ", 2)[:2]) for p in problems}
+    problems += [p for p in composed if tuple(p.split(": ", 2)[:2]) not in seen]
     return list(dict.fromkeys(problems))

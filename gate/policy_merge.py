@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
 from gate.models.policy import (
@@ -301,7 +301,10 @@ def _merge_checks(ctx: _Ctx, parent: dict[str, Any], child: dict[str, Any]) -> d
         if cid not in CHECKS:  # reported as an unknown check when the file is read
             continue
         model = load_check(cid).Config
-        merged[cid] = ctx.fields(model, model, parent.get(cid, {}), cfg, f"checks.{cid}")
+        try:
+            merged[cid] = ctx.fields(model, model, parent.get(cid, {}), cfg, f"checks.{cid}")
+        except ValidationError:  # invalid settings: reported (with their line) where the file is read
+            continue
     return merged
 
 

@@ -497,3 +497,21 @@ def test_policy_examples_in_the_docs_lint_clean(tmp_path: Path, doc: str, start:
     assert blocks
     for i, block in enumerate(blocks):
         assert lint(write(tmp_path / f"example{i}.yaml", block)) == [], block
+
+
+def test_lint_reports_file_and_composition_problems_together(tmp_path: Path) -> None:
+    org = _org_with(tmp_path, "    dependencies:\n      osv_url: http://127.0.0.1:1/\n")
+    team = write(
+        tmp_path / "team" / "team.yaml",
+        "version: 1\nname: team\nextends: [../org/org.yaml]\n"
+        "delegate: [checks.model-signature.trusted_keys]\n"
+        "defaults:\n  checks:\n    dependencies:\n      osv_url: http://127.0.0.1:2/\n"
+        "    model-files:\n      allow_pickle_callables: [os.system]\n",
+    )
+    problems = lint(team)
+    assert [p.split(": ", 2)[:2] for p in problems] == [
+        [f"{team}:10", "defaults.checks.model-files.allow_pickle_callables"],
+        [f"{team}:8", "checks.dependencies.osv_url"],
+        [f"{team}:4", "delegate[0]"],
+    ]
+    assert all(str(org) in p for p in problems[1:])
