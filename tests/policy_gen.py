@@ -135,6 +135,22 @@ def tier_section() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+DELEGABLE = [
+    "checks.dependencies.osv_url",
+    "checks.provenance.trusted_keys",
+    "checks.model-signature.trust_root",
+    "checks.model-files.allow_pickle_callables",
+    "waivers.reviewers",
+    "waivers.sigstore_trust_root",
+]
+
+
+def parent_doc() -> st.SearchStrategy[dict[str, Any]]:
+    """A parent policy, sometimes delegating settings to the policies that extend it."""
+    delegate = st.lists(st.sampled_from(DELEGABLE), max_size=3, unique=True)
+    return st.tuples(policy_doc(), delegate).map(lambda t: {**t[0], "delegate": t[1]})
+
+
 def policy_doc() -> st.SearchStrategy[dict[str, Any]]:
     tiers = st.dictionaries(
         st.sampled_from(["low", "medium", "high", "critical", "prohibited"]), tier_section(), max_size=2

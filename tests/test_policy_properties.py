@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gate.errors import PolicyError
 from gate.policy import load_policy, packaged_policies
 from gate.risk import Tier
-from tests.policy_gen import loosenings, policy_doc, tier_section
+from tests.policy_gen import loosenings, parent_doc, policy_doc, tier_section
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -62,7 +62,7 @@ def _delegated(policy: Any) -> set[str]:
 
 
 @SETTINGS
-@given(parent=policy_doc(), child=policy_doc())
+@given(parent=parent_doc(), child=policy_doc())
 def test_random_child_never_loosens_random_parent(
     tmp_path: Path, parent: dict[str, Any], child: dict[str, Any]
 ) -> None:
