@@ -177,7 +177,10 @@ def compose(parent: Composed, layer: Layer) -> Composed:
     ctx = _Ctx(parent, state, layer)
     for key, value in child.items():
         rule = merge_rule(TierSection, key)
-        if rule is Stricter.PER_CHECK:
+        if key in parent.delegated:  # a tier-section setting the parent handed on
+            # Delegated rule overrides replace the parent's rule by rule; other settings whole.
+            state.section[key] = {**parent.section.get(key, {}), **value} if key == "rules" else value
+        elif rule is Stricter.PER_CHECK:
             state.section["checks"] = _merge_checks(ctx, parent.section.get("checks", {}), value)
         elif rule is Stricter.NESTED:
             state.section["waivers"] = ctx.fields(

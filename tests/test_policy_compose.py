@@ -515,3 +515,21 @@ def test_lint_reports_file_and_composition_problems_together(tmp_path: Path) -> 
         [f"{team}:4", "delegate[0]"],
     ]
     assert all(str(org) in p for p in problems[1:])
+
+
+def test_delegated_tier_settings_are_the_childs(tmp_path: Path) -> None:
+    write(
+        tmp_path / "org.yaml",
+        "version: 1\nname: org\ndelegate: [allow_skip, rules]\n"
+        "defaults:\n  required: [release-integrity, monitoring]\n  allow_skip: []\n"
+        "  rules: {GATE-RI003: {severity: critical}, GATE-RI004: {blocking: true}}\n",
+    )
+    team = write(
+        tmp_path / "team.yaml",
+        "version: 1\nname: team\nextends: [org.yaml]\n"
+        "defaults:\n  allow_skip: [monitoring]\n  rules: {GATE-RI003: {severity: low}}\n",
+    )
+    tp = load_policy(str(team)).for_tier(Tier.LOW)
+    assert tp.allow_skip == ("monitoring",)
+    assert tp.rules["GATE-RI003"].severity is Severity.LOW
+    assert tp.rules["GATE-RI004"].blocking is True  # replaced rule by rule, the others stay
