@@ -533,3 +533,17 @@ def test_delegated_tier_settings_are_the_childs(tmp_path: Path) -> None:
     assert tp.allow_skip == ("monitoring",)
     assert tp.rules["GATE-RI003"].severity is Severity.LOW
     assert tp.rules["GATE-RI004"].blocking is True  # replaced rule by rule, the others stay
+
+
+def test_every_test_the_policy_docs_name_exists() -> None:
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", (root / "docs" / "policy.md").read_text("utf-8")))
+    defined = {
+        m
+        for f in (root / "tests").rglob("test_*.py")
+        for m in re.findall(r"^def (test_\w+)", f.read_text(), re.M)
+    }
+    assert len(named) >= 15
+    assert named <= defined, named - defined
