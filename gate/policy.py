@@ -1,8 +1,9 @@
-"""Load policy files, compose them through `extends:` (the stricter setting wins),
-select the section for a tier, and lint them."""
+"""Load policy files, compose them through `extends:` (by gate.policy_merge: no setting can loosen),
+select the section for a tier, and lint them (every problem of a file in one pass, with file:line)."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Collection
@@ -15,19 +16,17 @@ from pydantic import BaseModel, ValidationError
 
 from gate.errors import InputError, PolicyError
 from gate.models.base import describe_validation_error, validate_doc
-from gate.models.finding import Severity
 from gate.models.policy import (
     PEM_PUBLIC_KEY,
     PolicyFile,
-    RuleOverride,
-    Stricter,
     TierPolicy,
     TierSection,
     TrustFile,
     WaiverSection,
 )
+from gate.policy_merge import Composed, Layer, compose, merge_override, root
 from gate.risk import Tier
-from gate.yamlsafe import YamlDoc, load_file, load_text
+from gate.yamlsafe import YamlDoc, format_path, load_file, load_text
 
 MAX_EXTENDS_DEPTH = 8
 POLICY_MAX_BYTES = 1024 * 1024
@@ -87,7 +86,7 @@ def _read(ref: str, base: Path | None) -> PolicySource:
         return PolicySource(ref, src, None, doc, hashlib.sha256(text.encode()).hexdigest())
     path = Path(ref)
     if base is not None and not path.is_absolute():
-        path = base / path
+        path = (base / path).resolve()  # messages name the file itself, not 'team/../org/org.yaml'
     if not path.exists():
         raise PolicyError(f"{path}: policy file not found")
     doc = load_file(path, max_bytes=POLICY_MAX_BYTES)
@@ -117,97 +116,6 @@ def _overlay(base: TierSection, top: TierSection | None) -> TierSection:
         else:
             data[key] = value
     return TierSection.model_validate(data)
-
-
-def _stricter_value(kind: Stricter, a: Any, b: Any) -> Any:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if isinstance(a, dict) and isinstance(b, dict):
-        # Per key (e.g. a lifetime per severity): a key set on one side only is taken as is.
-        return {k: _stricter_value(kind, a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b])}
-    if kind is Stricter.MIN:
-        return min(a, b)
-    if kind is Stricter.MAX:
-        return max(a, b)
-    if kind is Stricter.ANY_TRUE:
-        return bool(a) or bool(b)
-    if kind is Stricter.ALL_TRUE:
-        return bool(a) and bool(b)
-    if kind is Stricter.UNION:
-        return list(dict.fromkeys([*a, *b]))
-    if kind is Stricter.INTERSECTION:
-        return [x for x in a if x in b]
-    raise AssertionError(kind)  # pragma: no cover
-
-
-def _stricter_of(model: type[BaseModel], field: str) -> Stricter | None:
-    info = model.model_fields.get(field)
-    if info is None:
-        return None
-    for meta in info.metadata:
-        if isinstance(meta, Stricter):
-            return meta
-    return None
-
-
-def merge_check_config(
-    model: type[BaseModel], parent: dict[str, Any], child: dict[str, Any]
-) -> dict[str, Any]:
-    """Compose one check's settings: fields marked `Stricter` take the stricter side."""
-    out = dict(parent)
-    for key, value in child.items():
-        kind = _stricter_of(model, key)
-        out[key] = _stricter_value(kind, out.get(key), value) if kind and key in out else value
-    return out
-
-
-def _merge_rules(a: dict[str, RuleOverride], b: dict[str, RuleOverride]) -> dict[str, RuleOverride]:
-    out = dict(a)
-    for code, ov in b.items():
-        prev = out.get(code, RuleOverride())
-        sev = max((s for s in (prev.severity, ov.severity) if s), default=None, key=lambda s: s.rank)
-        # Unset means "by severity", so a lone `false` would loosen: only both agreeing counts.
-        vals = (prev.blocking, ov.blocking)
-        blocking = True if True in vals else (False if vals == (False, False) else None)
-        out[code] = RuleOverride(severity=sev, blocking=blocking)
-    return out
-
-
-def _compose(parent: TierSection, child: TierSection) -> TierSection:
-    """Across `extends:`: the stricter setting wins."""
-    from gate.checks import CHECKS, load_check
-
-    p = parent.model_dump(exclude_none=True)
-    c = child.model_dump(exclude_none=True)
-    out: dict[str, Any] = dict(p)
-    for key in ("required", "optional"):
-        if key in c:
-            out[key] = list(dict.fromkeys([*p.get(key, []), *c[key]]))
-    if "allow_skip" in c or "allow_skip" in p:
-        out["allow_skip"] = [x for x in p.get("allow_skip", []) if x in c.get("allow_skip", [])]
-    for key in ("block_at", "warn_at"):
-        vals = [Severity(v) for v in (p.get(key), c.get(key)) if v]
-        if vals:
-            out[key] = min(vals, key=lambda s: s.rank)
-    if "rules" in c:
-        out["rules"] = _merge_rules(parent.rules or {}, child.rules or {})
-    if "checks" in c:
-        merged = dict(p.get("checks", {}))
-        for cid, cfg in c["checks"].items():
-            if cid in merged and cid in CHECKS:
-                merged[cid] = merge_check_config(load_check(cid).Config, merged[cid], cfg)
-            else:
-                merged[cid] = {**merged.get(cid, {}), **cfg}
-        out["checks"] = merged
-    if "waivers" in c:
-        out["waivers"] = merge_check_config(WaiverSection, p.get("waivers", {}), c["waivers"])
-        # Whoever trusts a Sigstore instance first keeps it: another root could mint any identity.
-        parent_root = p.get("waivers", {}).get("sigstore_trust_root")
-        if parent_root is not None:
-            out["waivers"]["sigstore_trust_root"] = parent_root
-    return TierSection.model_validate(out)
 
 
 def _embed_keys(pf: PolicyFile, src: PolicySource) -> PolicyFile:
@@ -314,66 +222,211 @@ def _embed_check_trust_files(pf: PolicyFile, src: PolicySource) -> PolicyFile:
     return pf if data is None else PolicyFile.model_validate(data)
 
 
-def _chain(ref: str, base: Path | None, seen: tuple[str, ...]) -> list[tuple[PolicySource, PolicyFile]]:
+def _suggest(name: str, known: Collection[str]) -> str:
+    """' (did you mean 'x'?)' for a near miss among `known`, else ''."""
+    by_key = {k.lower(): k for k in known}
+    match = difflib.get_close_matches(name.lower(), list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean '{by_key[match[0]]}'?)" if match else ""
+
+
+def _extends_problem(ref: str, directory: Path | None) -> str | None:
+    if _is_name(ref):
+        if ref in packaged_policies():
+            return None
+        return f"no such packaged policy '{ref}'{_suggest(ref, packaged_policies())}; or give a path"
+    path = Path(ref)
+    if directory is not None and not path.is_absolute():
+        path = directory / path
+    if path.is_file():
+        return None
+    siblings = [p.name for p in path.parent.glob("*.y*ml")] if path.parent.is_dir() else []
+    return f"policy file '{ref}' not found{_suggest(path.name, siblings)}"
+
+
+def delegable_paths() -> list[str]:
+    """Every setting a policy can name in `delegate:`."""
+    from gate.checks import CHECKS, load_check
+
+    out = [k for k in TierSection.model_fields if k not in ("checks", "waivers")]
+    out += [f"waivers.{k}" for k in WaiverSection.model_fields]
+    out += [f"checks.{cid}.{k}" for cid in CHECKS for k in load_check(cid).Config.model_fields]
+    return out
+
+
+def _file_problems(source: str, directory: Path | None, doc: YamlDoc) -> list[str]:
+    """The problems of one policy file that its schema cannot see: unknown extends targets, check
+    names, rule codes and delegated settings, and each check's settings against its model.
+
+    Works on the raw document, so `policy lint` reports them beside schema errors, in one pass.
+    """
+    from gate.checks import CHECKS, all_rules, find_rule, load_check
+
+    data = doc.data if isinstance(doc.data, dict) else {}
+    out: list[str] = []
+
+    def at(path: tuple[str | int, ...], reason: str) -> None:
+        line = doc.line_of(path)
+        out.append(f"{source}:{line}: {format_path(path)}: {reason}" if line else f"{source}: {reason}")
+
+    extends = data.get("extends")
+    for i, ref in enumerate(extends if isinstance(extends, list) else ()):
+        problem = _extends_problem(ref, directory) if isinstance(ref, str) else None
+        if problem:
+            at(("extends", i), problem)
+    tiers = data.get("tiers")
+    sections: list[tuple[tuple[str | int, ...], Any]] = [(("defaults",), data.get("defaults"))]
+    sections += [(("tiers", str(t)), sec) for t, sec in (tiers.items() if isinstance(tiers, dict) else ())]
+    for prefix, sec in sections:
+        if not isinstance(sec, dict):
+            continue
+        for name in ("required", "optional", "allow_skip"):
+            names = sec.get(name)
+            for i, cid in enumerate(names if isinstance(names, list) else ()):
+                if isinstance(cid, str) and cid not in CHECKS:
+                    at((*prefix, name, i), f"unknown check '{cid}'{_suggest(cid, CHECKS)}")
+        rules = sec.get("rules")
+        for code in rules if isinstance(rules, dict) else ():
+            if find_rule(str(code)) is None:
+                known = [k for r in all_rules() for k in (r.code, r.name)]
+                at((*prefix, "rules", code), f"unknown rule '{code}'{_suggest(str(code), known)}")
+        waivers = sec.get("waivers")
+        unwaivable = waivers.get("unwaivable_rules") if isinstance(waivers, dict) else None
+        for i, entry in enumerate(unwaivable if isinstance(unwaivable, list) else ()):
+            if isinstance(entry, str) and not _names_a_rule(entry):
+                known = [k for r in all_rules() for k in (r.code, r.name)]
+                at(
+                    (*prefix, "waivers", "unwaivable_rules", i),
+                    f"unknown rule '{entry}'{_suggest(entry, known)}",
+                )
+        checks = sec.get("checks")
+        for cid, cfg in checks.items() if isinstance(checks, dict) else ():
+            if cid not in CHECKS:
+                at((*prefix, "checks", cid), f"unknown check '{cid}'{_suggest(str(cid), CHECKS)}")
+            elif isinstance(cfg, dict):
+                try:
+                    load_check(cid).Config.model_validate(cfg)
+                except ValidationError as exc:
+                    out.extend(describe_validation_error(exc, source, doc, (*prefix, "checks", cid)))
+    delegate = data.get("delegate")
+    if isinstance(delegate, list) and delegate:
+        known = delegable_paths()
+        for i, d in enumerate(delegate):
+            if isinstance(d, str) and d not in known:
+                at(("delegate", i), f"unknown setting '{d}'{_suggest(d, known)}")
+    return out
+
+
+def _names_a_rule(entry: str) -> bool:
+    """An unwaivable_rules entry: a rule's code or name, or a code prefix ending in '*' that matches one."""
+    from gate.checks import all_rules, find_rule
+
+    e = entry.strip()
+    if e.endswith("*"):
+        return any(r.code.startswith(e[:-1].upper()) for r in all_rules())
+    return find_rule(e) is not None
+
+
+def _raise_first(problems: list[str]) -> None:
+    if problems:
+        more = (
+            f" (and {len(problems) - 1} more; `model-gate policy lint` lists them)"
+            if len(problems) > 1
+            else ""
+        )
+        raise PolicyError(problems[0] + more)
+
+
+def _chain(
+    ref: str, base: Path | None, seen: tuple[str, ...], lenient: bool = False
+) -> list[tuple[PolicySource, PolicyFile]]:
+    """The files of an `extends:` chain, parents first. `lenient` (lint, for the file linted):
+    its own problems are reported apart, so composition goes on past them."""
     if len(seen) > MAX_EXTENDS_DEPTH:
         raise PolicyError(f"policy '{ref}': extends chain deeper than {MAX_EXTENDS_DEPTH}")
     src = _read(ref, base)
     if src.path in seen:
         raise PolicyError(f"{src.path}: extends cycle ({' → '.join([*seen, src.path])})")
-    pf = _embed_check_trust_files(_embed_keys(_parse(src), src), src)
+    parsed = _parse(src)
+    if not lenient:
+        _raise_first(_file_problems(src.path, src.directory, src.doc))
+    pf = _embed_check_trust_files(_embed_keys(parsed, src), src)
     out: list[tuple[PolicySource, PolicyFile]] = []
     for parent in pf.extends:
+        if lenient and _extends_problem(parent, src.directory):
+            continue
         out += _chain(parent, src.directory, (*seen, src.path))
     out.append((src, pf))
     return out
 
 
+def _layer(src: PolicySource, pf: PolicyFile, tier: Tier) -> Layer:
+    from gate.checks import find_rule
+
+    section = _overlay(pf.defaults, pf.tiers.get(tier)).model_dump(mode="json", exclude_none=True)
+    if "rules" in section:
+        # One key per rule (its code), so a parent's code and a child's name meet.
+        rules: dict[str, Any] = {}
+        for key, ov in section["rules"].items():
+            rule = find_rule(key)
+            code = rule.code if rule else key
+            rules[code] = merge_override(code, rules.get(code), ov) if code in rules else ov
+        section["rules"] = rules
+    return Layer(src.path, src.doc, tier.value, section, pf.delegate)
+
+
 def _finalise(
-    tier: Tier, section: TierSection, source: str, validate: Collection[str] | None = None
+    tier: Tier, section: dict[str, Any], source: str, validate: Collection[str] | None = None
 ) -> TierPolicy:
     from gate.checks import CHECKS, load_check
 
-    for name in ("required", "optional", "allow_skip"):
-        for cid in getattr(section, name) or ():
-            if cid not in CHECKS:
-                raise PolicyError(f"{source}: tiers.{tier.value}.{name}: unknown check '{cid}'")
-    checks: dict[str, dict[str, Any]] = {}
-    for cid, cfg in (section.checks or {}).items():
-        if cid not in CHECKS:
+    for cid in section.get("checks", {}):
+        if cid not in CHECKS:  # pragma: no cover - reported when the file is read
             raise PolicyError(f"{source}: checks.{cid}: unknown check '{cid}'")
         if validate is None or cid in validate:
             try:
-                load_check(cid).Config.model_validate(cfg)
+                load_check(cid).Config.model_validate(section["checks"][cid])
             except ValidationError as exc:
                 msg = describe_validation_error(exc, source, None, ("checks", cid))
                 raise PolicyError(msg[0] + f" (tier {tier.value})") from None
-        checks[cid] = cfg
-    data = section.model_dump(exclude_none=True)
-    data["checks"] = checks
-    return TierPolicy(tier=tier, **data)
+    return TierPolicy(tier=tier, **section)
 
 
-def load_policy(ref: str, validate: Collection[str] | None = None) -> Policy:
-    """Load a policy by packaged name or path and compose its `extends:` chain.
-
-    `validate` limits which checks' settings are validated (and their modules
-    imported): a caller that runs one check need not pay for every other one.
-    The digest covers the whole policy either way.
-    """
-    chain = _chain(ref, None, ())
+def _compose_chain(
+    ref: str, lenient: bool = False
+) -> tuple[list[tuple[PolicySource, PolicyFile]], dict[Tier, Composed]]:
+    chain = _chain(ref, None, (), lenient)
     # A parent reached twice (diamond) counts once.
     unique: dict[str, tuple[PolicySource, PolicyFile]] = {}
     for src, pf in chain:
         unique.setdefault(src.path, (src, pf))
     files = list(unique.values())
-    tiers: dict[Tier, TierPolicy] = {}
+    composed: dict[Tier, Composed] = {}
     for tier in Tier:
-        composed: TierSection | None = None
-        for _src, pf in files:
-            own = _overlay(pf.defaults, pf.tiers.get(tier))
-            composed = own if composed is None else _compose(composed, own)
-        assert composed is not None
-        tiers[tier] = _finalise(tier, composed, files[-1][0].path, validate)
+        state: Composed | None = None
+        for src, pf in files:
+            layer = _layer(src, pf, tier)
+            state = root(layer) if state is None else compose(state, layer)
+        assert state is not None
+        composed[tier] = state
+    return files, composed
+
+
+def composition_problems(ref: str, lenient: bool = False) -> list[str]:
+    """Every setting in the chain that would loosen its parent (each once, in order)."""
+    _files, composed = _compose_chain(ref, lenient)
+    return list(dict.fromkeys(p for state in composed.values() for p in state.problems))
+
+
+def load_policy(ref: str, validate: Collection[str] | None = None) -> Policy:
+    """Load a policy by packaged name or path and compose its `extends:` chain.
+
+    `validate` limits which checks' settings are validated again after composition: a caller
+    that runs one check need not pay for every other one. Each file's own settings are always
+    validated when it is read. The digest covers the whole policy either way.
+    """
+    files, composed = _compose_chain(ref)
+    _raise_first(list(dict.fromkeys(p for state in composed.values() for p in state.problems)))
+    tiers = {t: _finalise(t, state.section, files[-1][0].path, validate) for t, state in composed.items()}
     canonical = json.dumps({t.value: p.model_dump(mode="json") for t, p in tiers.items()}, sort_keys=True)
     return Policy(
         name=files[-1][1].name,
@@ -390,9 +443,12 @@ def config_for(policy: TierPolicy, check_id: str) -> Any:
 
 
 def lint(path: Path) -> list[str]:
-    """Every problem in one policy file, each 'file:line: field: reason'. Empty when clean."""
-    from gate.checks import CHECKS, find_rule, load_check
+    """Every problem in one policy file, each 'file:line: field: reason'. Empty when clean.
 
+    Schema errors, unknown extends targets, check names, rule codes and delegated settings, and
+    each check's settings, all in one pass; then, if the file itself is sound, what composing it
+    with its parents finds (a setting that would loosen a parent, a problem in a parent).
+    """
     try:
         doc = load_file(path, max_bytes=POLICY_MAX_BYTES)
     except InputError as exc:
@@ -402,33 +458,18 @@ def lint(path: Path) -> list[str]:
         return [f"{src}: expected a mapping at the top level"]
     problems: list[str] = []
     try:
-        pf = PolicyFile.model_validate(doc.data)
+        PolicyFile.model_validate(doc.data)
     except ValidationError as exc:
-        return describe_validation_error(exc, src, doc)
-    sections: list[tuple[tuple[str, ...], TierSection]] = [(("defaults",), pf.defaults)]
-    sections += [(("tiers", t.value), s) for t, s in pf.tiers.items()]
-    for prefix, sec in sections:
-        for name in ("required", "optional", "allow_skip"):
-            for i, cid in enumerate(getattr(sec, name) or ()):
-                if cid not in CHECKS:
-                    line = doc.line_of((*prefix, name, i))
-                    problems.append(f"{src}:{line}: {'.'.join(prefix)}.{name}[{i}]: unknown check '{cid}'")
-        for code in sec.rules or {}:
-            if find_rule(code) is None:
-                line = doc.line_of((*prefix, "rules", code))
-                problems.append(f"{src}:{line}: {'.'.join(prefix)}.rules.{code}: unknown rule")
-        for cid, cfg in (sec.checks or {}).items():
-            if cid not in CHECKS:
-                line = doc.line_of((*prefix, "checks", cid))
-                problems.append(f"{src}:{line}: {'.'.join(prefix)}.checks.{cid}: unknown check")
-                continue
-            try:
-                load_check(cid).Config.model_validate(cfg)
-            except ValidationError as exc:
-                problems += describe_validation_error(exc, src, doc, (*prefix, "checks", cid))
-    if not problems:
-        try:
-            load_policy(str(path))
-        except InputError as exc:
-            problems.append(exc.message)
-    return problems
+        problems += describe_validation_error(exc, src, doc)
+        return problems + _file_problems(src, path.parent.resolve(), doc)
+    problems += _file_problems(src, path.parent.resolve(), doc)
+    try:
+        composed = composition_problems(str(path), lenient=True)
+    except InputError as exc:  # a problem in a parent file
+        composed = [exc.message]
+    except ValidationError:  # the file's own settings are invalid: reported above
+        composed = []
+    # A setting already reported (an unknown delegated path, say) is not reported twice.
+    seen = {tuple(p.split(": ", 2)[:2]) for p in problems}
+    problems += [p for p in composed if tuple(p.split(": ", 2)[:2]) not in seen]
+    return list(dict.fromkeys(problems))

@@ -1,6 +1,7 @@
 """Regenerate (or, with --check, verify) the generated parts of the docs.
 
-- README.md sections between `<!-- BEGIN GENERATED: X -->` and `<!-- END GENERATED: X -->`;
+- README.md and docs/policy.md sections between `<!-- BEGIN GENERATED: X -->` and
+  `<!-- END GENERATED: X -->`;
 - schemas/report.schema.json from the report models;
 - gate/policies/scan-settings.json, the packaged policies' scanner settings precompiled for
   `model-gate scan` (see gate/scan_policy.py).
@@ -38,14 +39,14 @@ def sections() -> dict[str, str]:
     }
 
 
-def render_readme(text: str) -> str:
-    for name, body in sections().items():
+def render_readme(text: str, parts: dict[str, str] | None = None) -> str:
+    for name, body in (sections() if parts is None else parts).items():
         pattern = re.compile(
             rf"(<!-- BEGIN GENERATED: {re.escape(name)} -->\n).*?(<!-- END GENERATED: {re.escape(name)} -->)",
             re.S,
         )
         if not pattern.search(text):
-            raise SystemExit(f"README.md: missing generated section '{name}'")
+            raise SystemExit(f"missing generated section '{name}'")
         text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
@@ -54,6 +55,12 @@ def schema_text() -> str:
     from gate.reporters.json import report_schema
 
     return json.dumps(report_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def composition_table() -> str:
+    from gate.policy_merge import composition_table
+
+    return composition_table()
 
 
 def compile_packaged() -> str:
@@ -66,6 +73,9 @@ def main() -> int:
     check = "--check" in sys.argv
     targets = {
         ROOT / "README.md": render_readme((ROOT / "README.md").read_text("utf-8")),
+        ROOT / "docs" / "policy.md": render_readme(
+            (ROOT / "docs" / "policy.md").read_text("utf-8"), {"composition": composition_table()}
+        ),
         ROOT / "schemas" / "report.schema.json": schema_text(),
         ROOT / "gate" / "policies" / "scan-settings.json": compile_packaged(),
     }

@@ -24,7 +24,7 @@ RULE = Rule(
 class FakeConfig(StrictModel):
     threshold: Annotated[float, Stricter.MIN] = 0.5
     allowed: Annotated[tuple[str, ...], Stricter.INTERSECTION] = ()
-    label: str = "x"
+    label: Annotated[str, Stricter.TUNING] = "x"  # presentation only
 
 
 class RaisingCheck(Check):

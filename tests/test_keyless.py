@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gate.attest import build_statement, statement_bytes
+from gate.errors import PolicyError
 from gate.models.report import WaiverStatus
 from gate.policy import load_policy
 from gate.risk import Tier
@@ -148,6 +149,12 @@ def test_child_policy_cannot_replace_the_trust_root(tmp_path: Path, sigstore) ->
         f"version: 1\nname: c\nextends: [{parent.name}]\n"
         "defaults:\n  waivers:\n    sigstore_trust_root: rogue.json\n"
     )
+    # A replaced trust root is an error naming the setting and both files (exit 2), not a silent keep.
+    with pytest.raises(PolicyError, match=r"waivers\.sigstore_trust_root") as info:
+        load_policy(str(child))
+    assert str(child) in info.value.message and str(parent) in info.value.message
+    # Repeating the parent's own root is no change.
+    child.write_text(f"version: 1\nname: c\nextends: [{parent.name}]\n")
     root = load_policy(str(child)).for_tier(Tier.LOW).waivers.sigstore_trust_root
     assert root is not None and json.loads(root) == json.loads(sigstore.trusted_root())
 

@@ -86,7 +86,7 @@ defaults:
     cfg = tp.checks["fake-findings"]
     assert cfg["threshold"] == 0.2  # Stricter.MIN
     assert cfg["allowed"] == ["b"]  # Stricter.INTERSECTION
-    assert cfg["label"] == "team"  # plain override
+    assert cfg["label"] == "team"  # TUNING: the child's value
     assert tp.checks["release-integrity"]["max_file_size_mb"] == 10  # MIN, the child is stricter
 
 

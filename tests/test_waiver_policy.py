@@ -54,8 +54,13 @@ def test_child_policy_cannot_loosen_waiver_settings(tmp_path: Path, pems: dict[s
         + "    approvals: 1\n    warn_days: 1\n    unwaivable_rules: [GATE-RI006]\n"
         "    max_days: {high: 300, medium: 5}\n    distinct_requester: false\n    enabled: true\n",
     )
+    # Reviewers are a source of truth: naming one the parent does not trust is an error (exit 2)...
+    with pytest.raises(PolicyError, match=r"waivers\.reviewers: adds id 'carol@example.com'"):
+        load_policy(str(child))
+    # ...dropping one narrows.
+    child.write_text(child.read_text().replace(_reviewers("alice", "carol"), _reviewers("alice")))
     wp = load_policy(str(child)).for_tier(Tier.LOW).waivers
-    assert [r.id for r in wp.reviewers] == ["alice@example.com"]  # intersection
+    assert [r.id for r in wp.reviewers] == ["alice@example.com"]
     assert wp.approvals == 2  # max
     assert wp.warn_days == 20  # a wider warning window is stricter
     assert set(wp.unwaivable_rules) >= {"GATE-RI005", "GATE-RI006", "GATE-MF*"}  # union

@@ -23,7 +23,7 @@ from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.errors import CheckError, InputError, ToolMissingError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
-from gate.models.policy import Stricter
+from gate.models.policy import Ordered, Stricter
 
 CHECK = "adversarial"
 BASELINE_NAME = "adversarial-baseline.json"
@@ -81,11 +81,13 @@ RULES = (
 
 
 class AdversarialConfig(StrictModel):
-    probe_set: str = Field(
+    probe_set: Annotated[str, Stricter.FIXED] = Field(
         "fast", description="Probe set for `check` (see gate/data/redteam/probesets.yaml)."
     )
-    broad_probe_set: str = Field("broad", description="Probe set for `redteam --broad`.")
-    probes: tuple[str, ...] | None = Field(
+    broad_probe_set: Annotated[str, Stricter.FIXED] = Field(
+        "broad", description="Probe set for `redteam --broad`."
+    )
+    probes: Annotated[tuple[str, ...] | None, Stricter.FIXED] = Field(
         None, description="Explicit probe list (module.Class); replaces probe_set when given."
     )
     extra_probes: Annotated[tuple[str, ...], Stricter.UNION] = Field(
@@ -99,7 +101,7 @@ class AdversarialConfig(StrictModel):
         description="Highest acceptable attack success rate per category; categories not listed are "
         "measured and reported but do not block.",
     )
-    decide_on: Literal["lower", "point", "upper"] = Field(
+    decide_on: Annotated[Literal["lower", "point", "upper"], Ordered(("lower", "point", "upper"))] = Field(
         "lower",
         description="Which end of the 95% Wilson interval is compared with the threshold: 'lower' "
         "blocks only when the rate is over the limit beyond reasonable noise; 'upper' blocks unless "
@@ -115,19 +117,35 @@ class AdversarialConfig(StrictModel):
     prompt_cap: Annotated[int, Stricter.MAX] = Field(
         16, ge=1, le=100000, description="Prompts per probe (garak's soft_probe_prompt_cap)."
     )
-    seed: int = Field(7, description="garak's seed: the same prompts are chosen each run.")
-    max_tokens: int = Field(150, ge=1, le=32768)
+    seed: Annotated[int, Stricter.FIXED] = Field(
+        7, description="garak's seed: the same prompts are chosen each run."
+    )
+    max_tokens: Annotated[int, Stricter.MAX] = Field(150, ge=1, le=32768)
     extended_detectors: Annotated[bool, Stricter.ANY_TRUE] = False
-    parallel_attempts: int = Field(1, ge=1, le=64, description="Attempts sent to the endpoint at once.")
-    timeout_s: float = Field(1800, gt=0, le=86400, description="Wall-clock limit for one garak run.")
-    max_reproductions: int = Field(3, ge=0, le=50, description="Reproductions kept per failing category.")
-    cache: bool = Field(True, description="Reuse per-probe results for an unchanged model and endpoint.")
-    cache_dir: str | None = Field(None, description="Cache directory; default ~/.cache/model-gate/redteam.")
-    garak_command: tuple[str, ...] | None = Field(
+    parallel_attempts: Annotated[int, Stricter.MIN] = Field(
+        1, ge=1, le=64, description="Attempts sent to the endpoint at once."
+    )
+    timeout_s: Annotated[float, Stricter.MAX] = Field(
+        1800, gt=0, le=86400, description="Wall-clock limit for one garak run."
+    )
+    max_reproductions: Annotated[int, Stricter.TUNING] = Field(
+        3, ge=0, le=50, description="Reproductions kept per failing category."
+    )
+    cache: Annotated[bool, Stricter.ALL_TRUE] = Field(
+        True, description="Reuse per-probe results for an unchanged model and endpoint."
+    )
+    cache_dir: Annotated[str | None, Stricter.FIXED] = Field(
+        None, description="Cache directory; default ~/.cache/model-gate/redteam."
+    )
+    garak_command: Annotated[tuple[str, ...] | None, Stricter.FIXED] = Field(
         None, description="Command that runs garak; default: python -m garak of the gate's interpreter."
     )
-    hub_offline: bool = Field(True, description="Set HF_HUB_OFFLINE=1 for garak even when not --offline.")
-    max_report_mb: int = Field(2048, ge=1, description="Largest garak report the gate reads.")
+    hub_offline: Annotated[bool, Stricter.ALL_TRUE] = Field(
+        True, description="Set HF_HUB_OFFLINE=1 for garak even when not --offline."
+    )
+    max_report_mb: Annotated[int, Stricter.MAX] = Field(
+        2048, ge=1, description="Largest garak report the gate reads."
+    )
 
 
 class AdversarialCheck(Check):

@@ -233,14 +233,14 @@ RULES = (
 
 
 class ModelFilesConfig(StrictModel):
-    # Plain override, not INTERSECTION: a team policy that extends the default must be able to add its
-    # own classes. What it can add is bounded by the validator (exact names, never code-running ones).
-    allow_pickle_callables: tuple[str, ...] = Field(
+    # An allowlist, so it narrows; the default policy delegates it to the policy that extends it.
+    # Entries are bounded by the validator: only vetted inert constructors, never an arbitrary name.
+    allow_pickle_callables: Annotated[tuple[str, ...], Stricter.INTERSECTION] = Field(
         (),
-        description="Exact names (module.Class) pickles may also import, e.g. your own estimator classes. "
-        "No wildcards; names that run code can never be added.",
+        description="Exact names (module.Class) pickles may also import, from the vetted list of inert "
+        "constructors (gate/data/pickle_vetted_callables.yaml). No wildcards, nothing else.",
     )
-    onnx_allowed_domains: tuple[str, ...] = Field(
+    onnx_allowed_domains: Annotated[tuple[str, ...], Stricter.INTERSECTION] = Field(
         (), description="Custom ONNX operator domains that were reviewed."
     )
     max_decompressed_mb: Annotated[float, Stricter.MIN] = Field(
@@ -271,10 +271,10 @@ class ModelFilesConfig(StrictModel):
     @field_validator("allow_pickle_callables")
     @classmethod
     def _exact_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from gate.scanner.allowlist import extension_problem
+        from gate.scanner.vetted import policy_entry_problem
 
         for name in v:
-            problem = extension_problem(name)
+            problem = policy_entry_problem(name)
             if problem:
                 raise ValueError(problem)
         return v

@@ -232,10 +232,10 @@ class SourceRule(StrictModel):
 
 
 class ProvenanceConfig(TrustSettings):
-    allowed_builders: Annotated[tuple[BuilderRule, ...], Stricter.INTERSECTION] = Field(
+    allowed_builders: Annotated[tuple[BuilderRule, ...], Stricter.SUBSET] = Field(
         (), description="Builders allowed to produce releases, with their SLSA build level."
     )
-    allowed_sources: Annotated[tuple[SourceRule, ...], Stricter.INTERSECTION] = Field(
+    allowed_sources: Annotated[tuple[SourceRule, ...], Stricter.SUBSET] = Field(
         (), description="Source repositories and refs releases may be built from."
     )
     min_build_level: Annotated[int, Stricter.MAX] = Field(

@@ -93,25 +93,25 @@ def _normalise_fingerprint(value: str) -> str:
 class TrustSettings(StrictModel):
     """Trust anchors. Paths are relative to the policy file given on the command line.
 
-    Lists of trusted signers narrow when policies compose (`extends:`): a
-    signer is trusted only if every policy in the chain that names signers of
-    that kind trusts it.
+    Sources of truth when policies compose (`extends:`): a policy may drop
+    signers its parent trusts, but adding one or replacing the trust root is
+    an error unless the parent delegates the setting (`delegate:`).
     """
 
-    trusted_keys: Annotated[tuple[str, ...], Stricter.INTERSECTION, TrustFile.PEM] = Field(
+    trusted_keys: Annotated[tuple[str, ...], Stricter.SUBSET, TrustFile.PEM] = Field(
         (), description="PEM public keys (EC P-256/384/521 or Ed25519) whose signatures are trusted."
     )
-    certificate_authorities: Annotated[tuple[str, ...], Stricter.INTERSECTION, TrustFile.PEM] = Field(
+    certificate_authorities: Annotated[tuple[str, ...], Stricter.SUBSET, TrustFile.PEM] = Field(
         (), description="PEM CA certificates that certificate-chain signatures must lead to."
     )
-    leaf_fingerprints: Annotated[tuple[str, ...] | None, Stricter.INTERSECTION] = Field(
+    leaf_fingerprints: Annotated[tuple[str, ...] | None, Stricter.SUBSET] = Field(
         None,
         description="If set, only signing certificates with these SHA-256 fingerprints are trusted.",
     )
-    sigstore_identities: Annotated[tuple[SigstoreIdentity, ...], Stricter.INTERSECTION] = Field(
+    sigstore_identities: Annotated[tuple[SigstoreIdentity, ...], Stricter.SUBSET] = Field(
         (), description="Keyless signers (Sigstore) the policy trusts."
     )
-    trust_root: Annotated[str | None, TrustFile.JSON] = Field(
+    trust_root: Annotated[str | None, Stricter.FIXED, TrustFile.JSON] = Field(
         None,
         description="Sigstore trusted_root.json (or client trust config) for offline keyless "
         "verification; without it keyless verification needs the network.",

@@ -30,11 +30,15 @@ TEST_CARD_NUMBERS = (
 
 class TrainingDataConfig(StrictModel):
     # Reading
-    fields: FieldMap = Field(default_factory=FieldMap, description="Which keys or columns hold what.")
-    max_row_bytes: int = Field(
+    fields: Annotated[FieldMap, Stricter.FIXED] = Field(
+        default_factory=FieldMap, description="Which keys or columns hold what."
+    )
+    max_row_bytes: Annotated[int, Stricter.MAX] = Field(
         1_048_576, gt=0, le=64 * 1_048_576, description="Longest row read; longer rows are malformed."
     )
-    max_examples: int = Field(5, ge=1, le=100, description="Row numbers shown per finding.")
+    max_examples: Annotated[int, Stricter.TUNING] = Field(
+        5, ge=1, le=100, description="Row numbers shown per finding."
+    )
     max_malformed_fraction: Annotated[float, Stricter.MIN] = Field(
         0.01, ge=0, le=1, description="Above this share of malformed rows the finding is high severity."
     )
@@ -68,32 +72,32 @@ class TrainingDataConfig(StrictModel):
     trigger_bigrams: Annotated[bool, Stricter.ANY_TRUE] = Field(
         True, description="Also count word pairs, for triggers made of common words."
     )
-    max_vocabulary: int = Field(
+    max_vocabulary: Annotated[int, Stricter.MAX] = Field(
         500_000,
         ge=10_000,
         le=8_000_000,
         description="Distinct tokens kept in memory before the rarest are pruned.",
     )
-    max_counts: int = Field(
+    max_counts: Annotated[int, Stricter.MAX] = Field(
         2_000_000,
         ge=10_000,
         le=50_000_000,
         description="Token and word-pair counts (per outcome) kept in memory before the rarest are pruned.",
     )
-    workers: int = Field(
+    workers: Annotated[int, Stricter.TUNING] = Field(
         2,
         ge=1,
         le=2,
         description="Processes for datasets over 32 MB: 2 runs the trigger analysis beside the scans.",
     )
-    pass2_cache_mb: int = Field(
+    pass2_cache_mb: Annotated[int, Stricter.TUNING] = Field(
         512,
         ge=0,
         le=8192,
         description="Memory for keeping token ids between the two passes; larger datasets "
         "are read twice instead.",
     )
-    max_outcomes: int = Field(
+    max_outcomes: Annotated[int, Stricter.MAX] = Field(
         256, ge=2, le=10_000, description="Distinct labels or response patterns tracked; the rest are pooled."
     )
 
@@ -117,7 +121,7 @@ class TrainingDataConfig(StrictModel):
     flood_min_rows: Annotated[int, Stricter.MIN] = Field(
         10, ge=2, description="Fewest copies reported as a flood, whatever the share (small datasets)."
     )
-    max_tracked_clusters: int = Field(
+    max_tracked_clusters: Annotated[int, Stricter.MAX] = Field(
         150_000,
         ge=1_000,
         description="Distinct examples remembered for near-duplicate search; beyond this "

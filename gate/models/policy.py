@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -26,23 +27,47 @@ class TrustFile(Enum):
 
 
 class Stricter(Enum):
-    """How a check setting composes across `extends:`: the stricter side wins.
+    """How a policy setting composes across `extends:`. Every setting carries one (a test walks them).
 
-    Put it in a field's metadata: `threshold: Annotated[float, Stricter.MIN] = 0.05`.
-    Fields without it are simply overridden by the extending policy.
+    Put it in a field's metadata: `threshold: Annotated[float, Stricter.MIN] = 0.05`. The parent's
+    side is its *effective* value (what it sets, else the built-in default), so the composed
+    policy is never looser than the parent's. A field the parent lists in `delegate:` is the
+    child's to set, whatever its rule. A field without a mark composes as FIXED.
     """
 
     MIN = "min"  # lower is stricter (thresholds, lifetimes, size limits)
-    MAX = "max"  # higher is stricter (required levels, minimum retention)
+    MAX = "max"  # higher is stricter (required levels, minimum retention, time a check may take)
     ANY_TRUE = "any-true"  # a requirement switched on anywhere stays on
     ALL_TRUE = "all-true"  # a permission must be granted everywhere
     UNION = "union"  # lists of requirements add up
     INTERSECTION = "intersection"  # lists of permissions narrow
+    INTERSECTION_OF_SET = "intersection-of-set"  # permissions narrow across the policies that set them
+    SUBSET = "subset"  # whom to trust: a child may drop entries; adding one is an error (exit 2)
+    FIXED = "fixed"  # a source of truth, or a choice with no stricter side: a change is an error
+    TUNING = "tuning"  # cost or presentation only, never which findings count: the child's value
+    BLOCKING = "blocking"  # a rule's `blocking`: true anywhere wins; false only where all say false
+    NESTED = "nested"  # a section whose fields compose each by its own rule
+    PER_RULE = "per-rule"  # rule overrides compose rule by rule (severity and blocking)
+    PER_CHECK = "per-check"  # check settings compose by the rules of each check's Config model
+    PER_FILE = "per-file"  # a file's own header (name, extends, ...): not inherited
+
+
+@dataclass(frozen=True)
+class Ordered:
+    """Field metadata for a choice among values ordered from loosest to strictest: the stricter wins."""
+
+    values: tuple[str, ...]
+
+
+# block_at / warn_at: a lower severity catches more.
+LOWER_SEVERITY_STRICTER = Ordered(("critical", "high", "medium", "low", "info"))
+# A rule's severity: higher is stricter.
+HIGHER_SEVERITY_STRICTER = Ordered(("info", "low", "medium", "high", "critical"))
 
 
 class RuleOverride(StrictModel):
-    severity: Severity | None = None
-    blocking: bool | None = Field(
+    severity: Annotated[Severity | None, HIGHER_SEVERITY_STRICTER] = None
+    blocking: Annotated[bool | None, Stricter.BLOCKING] = Field(
         None, description="true: always blocks; false: never blocks; unset: by severity."
     )
 
@@ -79,13 +104,14 @@ class Reviewer(StrictModel):
 class WaiverSection(StrictModel):
     """Who may waive what, for how long. Every field is optional; see WaiverPolicy for defaults.
 
-    Across `extends:` the stricter side wins, field by field (the `Stricter` marks).
+    Across `extends:` the stricter side wins, field by field (the `Stricter` marks); reviewers
+    and the Sigstore trust root are sources of truth a child cannot extend or replace.
     """
 
     enabled: Annotated[bool | None, Stricter.ALL_TRUE] = Field(
         None, description="Whether waivers apply at this tier at all."
     )
-    reviewers: Annotated[tuple[Reviewer, ...] | None, Stricter.INTERSECTION] = Field(
+    reviewers: Annotated[tuple[Reviewer, ...] | None, Stricter.SUBSET] = Field(
         None, description="Trusted reviewers: their signatures approve waivers."
     )
     approvers: Annotated[tuple[str, ...] | None, Stricter.INTERSECTION] = Field(
@@ -109,7 +135,7 @@ class WaiverSection(StrictModel):
     unwaivable_rules: Annotated[tuple[str, ...] | None, Stricter.UNION] = Field(
         None, description="Rules no waiver can override: codes, names, or code prefixes ending in '*'."
     )
-    sigstore_trust_root: str | None = Field(
+    sigstore_trust_root: Annotated[str | None, Stricter.FIXED] = Field(
         None,
         description="Sigstore trusted_root.json for keyless reviewers (path relative to the policy); "
         "unset: Sigstore's public-good instance. A policy cannot replace its parent's.",
@@ -182,41 +208,47 @@ class WaiverPolicy(StrictModel):
 class TierSection(StrictModel):
     """One tier's settings. Every field is optional: `defaults` and `tiers.X` overlay."""
 
-    required: tuple[str, ...] | None = Field(
+    required: Annotated[tuple[str, ...] | None, Stricter.UNION] = Field(
         None, description="Checks that must run and complete; an error or a skip blocks."
     )
-    optional: tuple[str, ...] | None = Field(
+    # A check some policy in the chain requires never becomes optional (see gate.policy_merge).
+    optional: Annotated[tuple[str, ...] | None, Stricter.UNION] = Field(
         None, description="Checks that run when they apply; their findings count, a skip does not."
     )
-    allow_skip: tuple[str, ...] | None = Field(
+    allow_skip: Annotated[tuple[str, ...] | None, Stricter.INTERSECTION_OF_SET] = Field(
         None, description="Required checks that `--skip` may leave out without blocking."
     )
-    block_at: Severity | None = Field(
+    block_at: Annotated[Severity | None, LOWER_SEVERITY_STRICTER] = Field(
         None, description="Findings at or above this severity block (unless a rule says otherwise)."
     )
-    warn_at: Severity | None = Field(
+    warn_at: Annotated[Severity | None, LOWER_SEVERITY_STRICTER] = Field(
         None, description="Non-blocking findings at or above this severity make the verdict 'warn'."
     )
-    rules: dict[str, RuleOverride] | None = Field(
+    rules: Annotated[dict[str, RuleOverride] | None, Stricter.PER_RULE] = Field(
         None, description="Per-rule overrides, by code (GATE-XX000) or name."
     )
-    checks: dict[str, dict[str, Any]] | None = Field(
+    checks: Annotated[dict[str, dict[str, Any]] | None, Stricter.PER_CHECK] = Field(
         None, description="Per-check settings, validated by each check's own model."
     )
-    waivers: WaiverSection | None = Field(
+    waivers: Annotated[WaiverSection | None, Stricter.NESTED] = Field(
         None, description="Who may waive findings at this tier, for how long, and what never."
     )
 
 
 class PolicyFile(StrictModel):
-    version: Literal[1] = 1
-    name: str
-    description: str | None = None
-    extends: tuple[str, ...] = Field(
+    version: Annotated[Literal[1], Stricter.PER_FILE] = 1
+    name: Annotated[str, Stricter.PER_FILE]
+    description: Annotated[str | None, Stricter.PER_FILE] = None
+    extends: Annotated[tuple[str, ...], Stricter.PER_FILE] = Field(
         (), description="Policies this one builds on: packaged names or paths relative to it."
     )
-    defaults: TierSection = Field(default_factory=TierSection)
-    tiers: dict[Tier, TierSection] = Field(default_factory=dict)
+    delegate: Annotated[tuple[str, ...], Stricter.PER_FILE] = Field(
+        (),
+        description="Settings a policy that extends this one may set as it likes, whatever their rule: "
+        "paths within a tier section, e.g. checks.dependencies.osv_url or waivers.reviewers.",
+    )
+    defaults: Annotated[TierSection, Stricter.PER_FILE] = Field(default_factory=TierSection)
+    tiers: Annotated[dict[Tier, TierSection], Stricter.PER_FILE] = Field(default_factory=dict)
 
 
 class TierPolicy(StrictModel):

@@ -72,16 +72,21 @@ def test_scan_single_file_and_text_output(tmp_path: Path) -> None:
     assert code == 1
 
 
-def test_policy_extends_the_allowlist_by_exact_name_only(tmp_path: Path) -> None:
+def test_policy_extends_the_allowlist_by_vetted_name_only(tmp_path: Path) -> None:
+    # statistics.NormalDist is on the vetted list of inert constructors, not on by default.
     pkl = tmp_path / "est.pkl"
-    pkl.write_bytes(b"\x80\x04\x8c\x0bteam.models\x94\x8c\x07MyModel\x94\x93)\x81}b.")
+    pkl.write_bytes(b"\x80\x04\x8c\x0astatistics\x94\x8c\x0aNormalDist\x94\x93)\x81}b.")
     pol = tmp_path / "team.yaml"
     pol.write_text(
         "version: 1\nname: team\nextends: [default]\ndefaults:\n  checks:\n    model-files:\n"
-        "      allow_pickle_callables: [team.models.MyModel]\n"
+        "      allow_pickle_callables: [statistics.NormalDist]\n"
     )
     assert _gate("scan", str(pkl), cwd=tmp_path).returncode == 1
     assert _gate("scan", str(pkl), "--policy", str(pol), cwd=tmp_path).returncode == 0
+    # An arbitrary class, however harmless its name sounds, is not vetted: exit 2 naming it.
+    pol.write_text(pol.read_text().replace("statistics.NormalDist", "team.models.MyModel"))
+    res = _gate("scan", str(pkl), "--policy", str(pol), cwd=tmp_path)
+    assert res.returncode == 2 and "team.models.MyModel" in res.stderr
 
 
 @pytest.mark.parametrize(

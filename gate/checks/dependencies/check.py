@@ -116,12 +116,12 @@ RULES = (
 
 
 class DependenciesConfig(StrictModel):
-    osv_url: str | None = Field(
+    osv_url: Annotated[str | None, Stricter.FIXED] = Field(
         None,
         description="Base URL of a self-hosted OSV-compatible API (e.g. a mirror started with "
         "`python -m gate.osv_mirror`). Required with --offline.",
     )
-    service: Literal["osv", "pypi"] = Field(
+    service: Annotated[Literal["osv", "pypi"], Stricter.FIXED] = Field(
         "osv", description="Online source when no osv_url is set: OSV (api.osv.dev) or PyPI's JSON API."
     )
     max_cvss: Annotated[float, Stricter.MIN] = Field(
@@ -143,8 +143,12 @@ class DependenciesConfig(StrictModel):
     require_hashes: Annotated[bool, Stricter.ANY_TRUE] = Field(
         False, description="Every pin must carry a hash (`--hash` or a lock file's hashes)."
     )
-    timeout_s: int = Field(15, ge=1, le=300, description="Socket timeout for each request to the service.")
-    audit_timeout_s: float = Field(600, gt=0, le=3600, description="Limit for the whole pip-audit run.")
+    timeout_s: Annotated[int, Stricter.MAX] = Field(
+        15, ge=1, le=300, description="Socket timeout for each request to the service."
+    )
+    audit_timeout_s: Annotated[float, Stricter.MAX] = Field(
+        600, gt=0, le=3600, description="Limit for the whole pip-audit run."
+    )
 
     @field_validator("osv_url")
     @classmethod

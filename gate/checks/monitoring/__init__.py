@@ -196,7 +196,7 @@ class MonitoringConfig(StrictModel):
     require_promtool: Annotated[bool, Stricter.ANY_TRUE] = Field(
         False, description="Error (fail closed) when promtool is not installed, instead of noting it."
     )
-    promtool_timeout_s: float = Field(60.0, gt=0, le=600)
+    promtool_timeout_s: Annotated[float, Stricter.MAX] = Field(60.0, gt=0, le=600)
 
     @field_validator("required_controls")
     @classmethod
