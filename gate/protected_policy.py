@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gate.childenv import child_env
 from gate.errors import GateError, InputError, PolicyError
 from gate.policy import POLICY_MAX_BYTES, Policy, PolicySource, _is_name, load_policy
 from gate.yamlsafe import load_text
@@ -50,7 +51,7 @@ def _git(repo: Path, *args: str, binary: bool = False) -> Any:
             capture_output=True,
             timeout=GIT_TIMEOUT_S,
             check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
+            env=child_env(extra={"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}),
         )
     except FileNotFoundError:
         raise InputError("--policy-ref needs git on PATH") from None

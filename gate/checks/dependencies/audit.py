@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gate.checks.dependencies.cvss import QUALITATIVE_SCORE, CvssError, base_score, severity_of
 from gate.checks.dependencies.pins import Pin
+from gate.childenv import child_env
 from gate.errors import CheckError, ToolMissingError
 from gate.models.base import StrictModel
 from gate.models.finding import Severity
@@ -215,9 +215,9 @@ def _layers(pins: list[Pin]) -> list[list[Pin]]:
 
 
 def _child_env(source: Source) -> dict[str, str]:
-    # pip-audit reads PIP_AUDIT_* variables as defaults; the gate's arguments must be the whole story.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_AUDIT_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # An allowlist: no secret of the job reaches pip-audit, and none of its PIP_AUDIT_* defaults
+    # (the gate's arguments must be the whole story).
+    env = child_env(network=True, extra={"PYTHONDONTWRITEBYTECODE": "1"})
     if source.custom and _is_loopback(source.osv_base):
         host = urlsplit(source.osv_base).hostname or "127.0.0.1"
         for key in ("NO_PROXY", "no_proxy"):
