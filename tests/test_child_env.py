@@ -185,7 +185,8 @@ def test_credential_is_never_sent_to_a_host_the_policy_does_not_allow(
         credential_env="TARGET_KEY",
         credential_hosts=("127.0.0.1",),
     )
-    assert isinstance(out, CheckError) and "not sent" in out.message or "no credential" in out.message
+    assert isinstance(out, CheckError)
+    assert "not sent" in out.message or "no credential" in out.message
     assert seen == []
 
 
