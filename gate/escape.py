@@ -91,9 +91,15 @@ _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
 
 def _md_plain(s: str) -> str:
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # Backslash-escaping punctuation is inert in CommonMark: no link, image, emphasis,
-    # heading, list or table cell can start from release text.
-    return re.sub(r"([\\`*_\[\]|~!#])", r"\\\1", s)
+    # Backslash escapes are inert in CommonMark. Escaped: what can start a link or image
+    # (`](`, `![`), emphasis and strikethrough, a table cell, a stray backtick, a heading
+    # at the start; `_` only where it can open or close emphasis (not inside a word).
+    s = re.sub(r"([\\`*|~])", r"\\\1", s)
+    s = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", s)
+    s = re.sub(r"\](?=[(\[:])", r"\\]", s)
+    s = re.sub(r"!(?=\[)", r"\\!", s)
+    s = re.sub(r"\[(?=[^\]]*\\\])", r"\\[", s)
+    return re.sub(r"^#", r"\\#", s)
 
 
 def markdown(value: str | None, limit: int | None = None) -> str:
