@@ -340,11 +340,9 @@ def _emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
         if out is None:
             click.echo(reporter.render(report, color=use_color(sys.stdout)), nl=False)
         else:
-            try:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(reporter.render(report), encoding="utf-8")
-            except OSError as exc:
-                raise GateError(f"{out}: cannot write report: {exc.strerror or exc}") from None
+            from gate.safewrite import write_file
+
+            write_file(out, reporter.render(report), what="the report")
 
 
 @main.command()
@@ -596,11 +594,9 @@ def waiver_new(
 
 
 def _write(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise GateError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    from gate.safewrite import write_file
+
+    write_file(path, data)
 
 
 @waiver.command("sign")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gate.errors import InputError
 from gate.models.manifest import MANIFEST_NAME
+from gate.safewrite import write_file
 
 SUFFIX_FORMAT = {
     ".safetensors": "safetensors",
@@ -104,5 +105,6 @@ def write_template(path: Path, *, force: bool = False) -> Path:
     model_path, fmt = guess_model(path)
     name = path.resolve().name or "model"
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-.") or "model"
-    target.write_text(TEMPLATE.format(name=safe, model_path=model_path, fmt=fmt), "utf-8")
+    text = TEMPLATE.format(name=safe, model_path=model_path, fmt=fmt)
+    write_file(target, text, what="release.yaml", overwrite=force)
     return target

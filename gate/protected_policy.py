@@ -309,10 +309,9 @@ def sign_policy_file(path: Path, private_key: Any) -> Path:
     }
     out = path.with_name(path.name + SIG_SUFFIX)
     payload = json.dumps(statement, sort_keys=True, indent=2).encode()
-    try:
-        out.write_bytes(sign_envelope(payload, private_key))
-    except OSError as exc:
-        raise InputError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    from gate.safewrite import write_file
+
+    write_file(out, sign_envelope(payload, private_key), what="the policy signature")
     return out
 
 
