@@ -19,14 +19,17 @@ FORMATS = ["text", "json", "markdown", "sarif", "junit"]
 
 
 def one_line(text: str) -> str:
-    """Names and values from hostile files may hold newlines: an error stays on one line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """Names and values from hostile files may hold newlines or workflow commands: an error
+    stays one printable line (gate.escape)."""
+    from gate.escape import text as printable_line
+
+    return printable_line(text)
 
 
 def _fail(message: str, hint: str | None, code: int) -> None:
     click.echo(f"model-gate: error: {one_line(message)}", err=True)
     if hint:
-        click.echo(f"  hint: {hint}", err=True)
+        click.echo(f"  hint: {one_line(hint)}", err=True)
     sys.exit(code)
 
 

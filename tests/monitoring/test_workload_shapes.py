@@ -37,29 +37,45 @@ def template(indent: int, privileged: bool) -> str:
 
 
 MANIFESTS = {
-    "Pod": lambda p: "apiVersion: v1\nkind: Pod\nmetadata: {name: m}\nspec:\n  containers:\n"
-    + containers(4, p),
-    "Deployment": lambda p: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m}\nspec:\n"
-    "  template:\n" + template(4, p),
-    "StatefulSet": lambda p: "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: m}\nspec:\n"
-    "  template:\n" + template(4, p),
-    "DaemonSet": lambda p: "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: m}\nspec:\n"
-    "  template:\n" + template(4, p),
-    "ReplicaSet": lambda p: "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: m}\nspec:\n"
-    "  template:\n" + template(4, p),
-    "Job": lambda p: "apiVersion: batch/v1\nkind: Job\nmetadata: {name: m}\nspec:\n  template:\n"
-    + template(4, p),
-    "CronJob": lambda p: "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: m}\nspec:\n"
-    "  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n" + template(8, p),
-    "Rollout": lambda p: "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: m}\n"
-    "spec:\n  strategy: {canary: {}}\n  template:\n" + template(4, p),
-    "KnativeService": lambda p: "apiVersion: serving.knative.dev/v1\nkind: Service\n"
-    "metadata: {name: m}\nspec:\n  template:\n" + template(4, p),
-    "InferenceService": lambda p: "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
-    "metadata: {name: m}\nspec:\n  predictor:\n    containers:\n" + containers(6, p),
-    "NestedList": lambda p: "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n"
-    "  items:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: m}\n    spec:\n"
-    "      template:\n" + template(8, p),
+    "Pod": lambda p: (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: m}\nspec:\n  containers:\n" + containers(4, p)
+    ),
+    "Deployment": lambda p: (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: m}\nspec:\n  template:\n" + template(4, p)
+    ),
+    "StatefulSet": lambda p: (
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: m}\nspec:\n  template:\n" + template(4, p)
+    ),
+    "DaemonSet": lambda p: (
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: m}\nspec:\n  template:\n" + template(4, p)
+    ),
+    "ReplicaSet": lambda p: (
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: m}\nspec:\n  template:\n" + template(4, p)
+    ),
+    "Job": lambda p: (
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: m}\nspec:\n  template:\n" + template(4, p)
+    ),
+    "CronJob": lambda p: (
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: m}\nspec:\n"
+        "  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n" + template(8, p)
+    ),
+    "Rollout": lambda p: (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: m}\n"
+        "spec:\n  strategy: {canary: {}}\n  template:\n" + template(4, p)
+    ),
+    "KnativeService": lambda p: (
+        "apiVersion: serving.knative.dev/v1\nkind: Service\n"
+        "metadata: {name: m}\nspec:\n  template:\n" + template(4, p)
+    ),
+    "InferenceService": lambda p: (
+        "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
+        "metadata: {name: m}\nspec:\n  predictor:\n    containers:\n" + containers(6, p)
+    ),
+    "NestedList": lambda p: (
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n"
+        "  items:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: m}\n    spec:\n"
+        "      template:\n" + template(8, p)
+    ),
 }
 CUSTOM = lambda p: (  # noqa: E731 - a custom kind embedding pod specs deep inside
     "apiVersion: example.com/v1\nkind: ModelServer\nmetadata: {name: m}\nspec:\n  stages:\n"
