@@ -20,6 +20,7 @@ from typing import Any
 _INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
 )
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -37,9 +38,9 @@ def _escape_char(ch: str) -> str:
 def unsurrogate(text: str) -> str:
     """A file name read with surrogateescape (bytes that are not UTF-8) as encodable text:
     each such byte becomes `\\xNN`. Other text is returned unchanged."""
-    if not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+    if not _SURROGATE.search(text):  # the common case, at C speed
         return text
-    return "".join(_escape_char(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return _SURROGATE.sub(lambda m: _escape_char(m.group()), text)
 
 
 def unsurrogate_deep(value: Any, depth: int = 0) -> Any:
