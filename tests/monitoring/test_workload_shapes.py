@@ -121,3 +121,15 @@ def test_lists_nested_too_deep_are_a_problem(tmp_path: Path) -> None:
         text = "apiVersion: v1\nkind: List\nitems:\n-" + body[1:]
     out = deployment(tmp_path, text)
     assert any("nested more than" in f.title for f in of(out, "serving-manifest-invalid"))
+
+
+def test_a_knative_service_is_a_public_route_unless_cluster_local(tmp_path: Path) -> None:
+    out = deployment(tmp_path / "pub", MANIFESTS["KnativeService"](False))
+    routes = [e for e in out.details["endpoints"] if "Knative" in str(e)]
+    assert routes, out.details["endpoints"]
+    assert of(out, "endpoint-without-auth") and of(out, "exposed-endpoint-without-tls")
+    local = MANIFESTS["KnativeService"](False).replace(
+        "metadata: {name: m}", "metadata: {name: m, labels: {networking.knative.dev/visibility: cluster-local}}", 1
+    )
+    out = deployment(tmp_path / "local", local)
+    assert not of(out, "exposed-endpoint-without-tls")

@@ -318,6 +318,26 @@ def _workload(d: _Doc, view: ServingView, specs: list[YamlPath]) -> None:
         _pod(d, w, spec)
     _declared(w)
     view.workloads.append(w)
+    if kind == "Service":  # Knative: the object is also its own route, public unless cluster-local
+        _knative_route(d, view, w)
+
+
+def _knative_route(d: _Doc, view: ServingView, w: Workload) -> None:
+    labels = _strings(d, "metadata", "labels")
+    visibility = labels.get("networking.knative.dev/visibility", "")
+    exposed = visibility != "cluster-local"
+    ep = Endpoint(
+        kind="KnativeService",
+        name=d.name,
+        where=d.object_where(),
+        exposed=exposed,
+        exposure="Knative Service route" + ("" if exposed else " (cluster-local)"),
+        targets=[w],
+    )
+    for key, what in INGRESS_AUTH_ANNOTATIONS.items():
+        if key in w.annotations:
+            ep.auth.append(f"{what} ({key})")
+    view.endpoints.append(ep)
 
 
 def _kserve(d: _Doc, w: Workload) -> None:
