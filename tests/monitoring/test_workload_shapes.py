@@ -128,8 +128,7 @@ def test_a_knative_service_is_a_public_route_unless_cluster_local(tmp_path: Path
     routes = [e for e in out.details["endpoints"] if "Knative" in str(e)]
     assert routes, out.details["endpoints"]
     assert of(out, "endpoint-without-auth") and of(out, "exposed-endpoint-without-tls")
-    local = MANIFESTS["KnativeService"](False).replace(
-        "metadata: {name: m}", "metadata: {name: m, labels: {networking.knative.dev/visibility: cluster-local}}", 1
-    )
+    local_only = "metadata: {name: m, labels: {networking.knative.dev/visibility: cluster-local}}"
+    local = MANIFESTS["KnativeService"](False).replace("metadata: {name: m}", local_only, 1)
     out = deployment(tmp_path / "local", local)
     assert not of(out, "exposed-endpoint-without-tls")
