@@ -269,7 +269,9 @@ def test_pip_audit_sees_no_secret(tmp_path: Path, secret_env: None, monkeypatch:
         config=DependenciesConfig(osv_url="http://127.0.0.1:9/"),
         options=RunOptions(workdir=tmp_path),
     )
-    DependenciesCheck().run(ctx)
+    # Nothing answers on port 9: after the stand-in ran, the gate's own OSV query fails closed.
+    with pytest.raises(CheckError, match="cannot reach the OSV service"):
+        DependenciesCheck().run(ctx)
     seen = calls(log)
     assert seen, "the stand-in did not run"
     for call in seen:
