@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gate.checks.adversarial import AdversarialCheck, AdversarialConfig
 from gate.checks.interface import CheckContext, RunOptions
@@ -359,3 +361,37 @@ def test_every_subprocess_call_in_the_gate_builds_its_environment_with_child_env
             if not ok and rel not in SELF_RUNS:
                 offenders.append(f"{rel}:{node.lineno}")
     assert not offenders, offenders
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet="abc.:/@#?\\[]%1 9-_é\t", max_size=30).map(lambda s: "http://" + s)
+    | st.from_regex(r"\Ahttps?://[a-z0-9.@:\[\]#?/%-]{1,30}\Z")
+)
+def test_the_host_we_allow_is_the_host_the_http_clients_reach(url: str) -> None:
+    """garak reaches endpoints through httpx (OpenAI client) and requests (REST): a URL we accept
+    must name the same host and port for both, or a key could go elsewhere."""
+    import httpx
+    import urllib3.exceptions
+    import urllib3.util
+
+    try:
+        host, port = endpoint_host(url)
+    except ValueError:
+        return  # refused: no credential is sent
+    default = 443 if url.startswith("https") else 80
+    try:
+        h = httpx.URL(url)
+    except httpx.InvalidURL:
+        pass  # a client that cannot parse the URL sends nothing
+    else:
+        assert (h.host.lower().rstrip("."), default if h.port is None else h.port) == (host, port)
+    try:
+        u = urllib3.util.parse_url(url)
+    except urllib3.exceptions.LocationParseError:
+        pass
+    else:
+        assert ((u.host or "").lower().strip("[]").rstrip("."), default if u.port is None else u.port) == (
+            host,
+            port,
+        )

@@ -23,6 +23,7 @@ from gate.models.manifest import Endpoint, EndpointType
 
 URL_TYPES = (EndpointType.OPENAI, EndpointType.REST)
 _SAFE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[\x21-\x7e]+$")
+_NETLOC = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.?)(?::\d{1,5})?$")
 _HOST_ENTRY = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$")
 
 
@@ -45,6 +46,10 @@ def endpoint_host(url: str) -> tuple[str, int]:
         raise ValueError(f"scheme '{parts.scheme}' is not http or https")
     if "@" in parts.netloc:
         raise ValueError("the URL must not carry user information ('user@host')")
+    if not _NETLOC.match(parts.netloc):
+        # Percent-escapes, underscores or stray brackets in a host are read differently by
+        # different clients: only plain names, IPv4 and bracketed IPv6 are compared.
+        raise ValueError(f"host '{parts.netloc}' is not a plain host name or address")
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise ValueError("the URL has no host")
