@@ -30,6 +30,7 @@ from typing import Any
 
 from gate.childenv import child_env
 from gate.errors import CheckError, ToolMissingError
+from gate.safewrite import write_file
 from gate.models.manifest import Endpoint, EndpointType
 from gate.redteam.models import Settings
 
@@ -233,7 +234,7 @@ def run_garak(
         },
     }
     cfg_path = workdir / "garak-config.json"
-    cfg_path.write_text(json.dumps(config, indent=1), "utf-8")
+    write_file(cfg_path, json.dumps(config, indent=1), what="garak's configuration")
     env = child_env(network=True, hf=True)
     env.update(
         XDG_CONFIG_HOME=str(home / "config"),
