@@ -30,9 +30,9 @@ from typing import Any
 
 from gate.childenv import child_env
 from gate.errors import CheckError, ToolMissingError
-from gate.safewrite import write_file
 from gate.models.manifest import Endpoint, EndpointType
 from gate.redteam.models import Settings
+from gate.safewrite import write_file
 
 EXTRA_HINT = "Install the red-team extra: pip install 'model-gate[redteam]'"
 SUPPORTED = ((0, 17), (0, 18))  # >=0.17,<0.18, as pinned by the extra
