@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["docs/monitoring-and-deployment.md"]
+PAGES = ["docs/monitoring-and-deployment.md", "docs/adversarial.md"]
 ROW = re.compile(r"^\| (?P<promise>[^|]+) \| (?P<tests>.+) \|$")
 TEST = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
@@ -38,7 +38,7 @@ def functions_in(path: str) -> set[str]:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_guarantee_names_a_test_that_exists(page: str) -> None:
     rows = guarantees(page)
-    assert len(rows) >= 10
+    assert len(rows) >= 5
     for promise, tests in rows:
         assert tests, f"{page}: '{promise}' names no test"
         for path, name in tests:
