@@ -54,6 +54,8 @@ def check_path(path: Path, release_dir: Path | None) -> Path:
             f"{path}: the decision log must not be inside the release directory",
             hint="Each appended line would change the release digest; keep the log elsewhere.",
         )
+    if path.is_symlink():
+        raise InputError(f"{path}: is a symbolic link; the gate never writes the decision log through a link")
     if path.exists() and not path.is_file():
         raise InputError(f"{path}: the decision log is not a regular file")
     return path
