@@ -203,6 +203,11 @@ def check(
     from gate.protected_policy import protected_policy
 
     plan = _output_plan(formats, outputs)
+    from gate.safewrite import refuse_link
+
+    for path, what in ((sbom_path, "the BOM"), (attest_path, "the attestation")):
+        if path is not None:
+            refuse_link(path, what)
     log = None
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
@@ -332,6 +337,11 @@ def _output_plan(formats: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tu
     ]
     if sum(1 for _, o in plan if o is None) > 1:
         raise GateError("only one report can go to standard output: add --output for the others")
+    from gate.safewrite import refuse_link
+
+    for _, out in plan:
+        if out is not None:
+            refuse_link(out, "the report")  # now, not after the whole run
     return plan
 
 

@@ -49,6 +49,15 @@ def _refuse_existing(path: Path, dfd: int, overwrite: bool, what: str) -> None:
         raise UnsafeWriteError(f"{path}: already exists", hint="Use --force to overwrite it.")
 
 
+def refuse_link(path: Path, what: str = "the file") -> None:
+    """Before a long run: refuse now an output path that write_file would refuse later."""
+    path = Path(path)
+    if path.is_symlink():
+        raise UnsafeWriteError(f"{path}: is a symbolic link; the gate never writes {what} through a link")
+    if path.exists() and not path.is_file():
+        raise UnsafeWriteError(f"{path}: exists and is not a regular file; {what} not written")
+
+
 def write_file(
     path: Path, data: bytes | str, *, what: str = "the file", overwrite: bool = True, mode: int = 0o644
 ) -> None:

@@ -132,3 +132,12 @@ def test_decision_log_link_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeWriteError, match="symbolic link"):
         open_append(_link(tmp_path / "log.jsonl", victim))
     assert victim.read_bytes() == ORIGINAL
+
+
+def test_a_linked_output_is_refused_before_the_check_runs(tmp_path: Path) -> None:
+    rel, pol = _release(tmp_path)
+    victim = _victim(tmp_path)
+    out = _link(tmp_path / "report.json", victim)
+    res = run_cli("check", str(rel), "--policy", str(pol), "--format", "json", "--output", str(out))
+    assert res.exit_code == 2 and "symbolic link" in res.output
+    assert "release-integrity" not in res.output  # nothing was judged, so nothing was printed
