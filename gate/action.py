@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gate.escape import printable, text, workflow_data, workflow_property
 from gate.models.finding import Finding, Severity
 from gate.models.report import CheckStatus, Report
 
@@ -43,23 +44,21 @@ class ActionInputError(Exception):
 # workflow commands --------------------------------------------------------------------------
 
 
-def escape_data(text: str) -> str:
-    """Escape a workflow command's message (GitHub's rules: %, CR, LF)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """Escape a workflow command's property value (also ':' and ',')."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+escape_data = workflow_data
+escape_property = workflow_property
 
 
 def command(kind: str, message: str, **props: str | int | None) -> str:
-    """One workflow command line, e.g. `::error file=a.py,line=3,title=T::message`."""
+    """One workflow command line, e.g. `::error file=a.py,line=3,title=T::message`.
+
+    Message and properties are release text: invisible characters become visible escapes
+    (gate.escape.printable), then GitHub's percent-encoding keeps them on one line.
+    """
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "…"
-    parts = [f"{k}={escape_property(str(v))}" for k, v in props.items() if v not in (None, "")]
+    parts = [f"{k}={escape_property(printable(str(v)))}" for k, v in props.items() if v not in (None, "")]
     head = f"::{kind}" + (" " + ",".join(parts) if parts else "")
-    return f"{head}::{escape_data(message)}"
+    return f"{head}::{escape_data(printable(message, newlines=True))}"
 
 
 @dataclass(frozen=True)
@@ -417,12 +416,21 @@ def run(env: Mapping[str, str] | None = None, python: str | None = None) -> int:
             set_outputs(Path(env["GITHUB_OUTPUT"]), {"verdict": "error", "exit-code": str(INPUT_ERROR)})
         return INPUT_ERROR
     cmd = [python or sys.executable, "-m", "gate", "check", *plan.args]
-    _emit([f"model-gate check {' '.join(_quote(a) for a in plan.args)}"])
+    # Everything the check prints quotes the release (file names, tool output): GitHub must not
+    # read any of it as a workflow command, so command processing is off until our own
+    # annotations, with a token nobody can guess.
+    token = f"model-gate-{uuid.uuid4().hex}"
+    _emit([f"::stop-commands::{token}"])
+    _emit([text(f"model-gate check {' '.join(_quote(a) for a in plan.args)}")])
+    # The child is the gate itself: it keeps the environment (its signing key's password).
     child_env = dict(env)
     child_env.setdefault("MODEL_GATE_SARIF_ROOT", str(_workspace(env)))
-    proc = subprocess.run(cmd, env=child_env, stderr=subprocess.PIPE, text=True, check=False)
-    sys.stderr.write(proc.stderr)
-    sys.stderr.flush()
+    try:
+        proc = subprocess.run(cmd, env=child_env, stderr=subprocess.PIPE, text=True, check=False)
+        sys.stderr.write(proc.stderr)
+        sys.stderr.flush()
+    finally:
+        _emit([f"::{token}::"])
     return finish(exit_code=proc.returncode, plan=plan, inputs=inputs, env=env, stderr=proc.stderr)
 
 

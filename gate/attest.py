@@ -224,12 +224,10 @@ def keyless_signer() -> Callable[[dict[str, Any]], bytes]:
 
 def write_attestation(path: Path, data: bytes, release_root: Path | None) -> str:
     """Write the attestation; returns its sha256. Never inside the release (it would change its digest)."""
+    from gate.safewrite import write_file
+
     refuse_inside(path, release_root, "--attest")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the attestation: {exc.strerror or exc}") from None
+    write_file(path, data, what="the attestation")
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

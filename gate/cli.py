@@ -19,14 +19,17 @@ FORMATS = ["text", "json", "markdown", "sarif", "junit"]
 
 
 def one_line(text: str) -> str:
-    """Names and values from hostile files may hold newlines: an error stays on one line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """Names and values from hostile files may hold newlines or workflow commands: an error
+    stays one printable line (gate.escape)."""
+    from gate.escape import text as printable_line
+
+    return printable_line(text)
 
 
 def _fail(message: str, hint: str | None, code: int) -> None:
     click.echo(f"model-gate: error: {one_line(message)}", err=True)
     if hint:
-        click.echo(f"  hint: {hint}", err=True)
+        click.echo(f"  hint: {one_line(hint)}", err=True)
     sys.exit(code)
 
 
@@ -200,6 +203,11 @@ def check(
     from gate.protected_policy import protected_policy
 
     plan = _output_plan(formats, outputs)
+    from gate.safewrite import refuse_link
+
+    for path, what in ((sbom_path, "the BOM"), (attest_path, "the attestation")):
+        if path is not None:
+            refuse_link(path, what)
     log = None
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
@@ -329,6 +337,11 @@ def _output_plan(formats: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tu
     ]
     if sum(1 for _, o in plan if o is None) > 1:
         raise GateError("only one report can go to standard output: add --output for the others")
+    from gate.safewrite import refuse_link
+
+    for _, out in plan:
+        if out is not None:
+            refuse_link(out, "the report")  # now, not after the whole run
     return plan
 
 
@@ -340,11 +353,9 @@ def _emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
         if out is None:
             click.echo(reporter.render(report, color=use_color(sys.stdout)), nl=False)
         else:
-            try:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(reporter.render(report), encoding="utf-8")
-            except OSError as exc:
-                raise GateError(f"{out}: cannot write report: {exc.strerror or exc}") from None
+            from gate.safewrite import write_file
+
+            write_file(out, reporter.render(report), what="the report")
 
 
 @main.command()
@@ -619,11 +630,9 @@ def waiver_new(
 
 
 def _write(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    except OSError as exc:
-        raise GateError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    from gate.safewrite import write_file
+
+    write_file(path, data)
 
 
 @waiver.command("sign")

@@ -54,6 +54,8 @@ def check_path(path: Path, release_dir: Path | None) -> Path:
             f"{path}: the decision log must not be inside the release directory",
             hint="Each appended line would change the release digest; keep the log elsewhere.",
         )
+    if path.is_symlink():
+        raise InputError(f"{path}: is a symbolic link; the gate never writes the decision log through a link")
     if path.exists() and not path.is_file():
         raise InputError(f"{path}: the decision log is not a regular file")
     return path
@@ -144,11 +146,9 @@ def append(path: Path, entry: dict[str, Any]) -> str:
     """Append one line; returns its sha256 (the next line's `prev`)."""
     import fcntl
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o640)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open the decision log: {exc.strerror or exc}") from None
+    from gate.safewrite import open_append
+
+    fd = open_append(path, what="the decision log")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size

@@ -23,6 +23,7 @@ from typing import Any
 
 from gate.errors import InputError
 from gate.models.manifest import MANIFEST_NAME
+from gate.safewrite import write_file
 from gate.scanner.identify import HEAD_LARGE, identify
 from gate.scanner.interface import Format
 
@@ -484,5 +485,5 @@ def write_template(path: Path, *, force: bool = False) -> Path:
     if target.exists() and not force:
         raise InputError(f"{target}: already exists", hint="Use --force to overwrite it.")
     text = render(path)
-    target.write_text(text, "utf-8")
+    write_file(target, text, what="release.yaml", overwrite=force)
     return target

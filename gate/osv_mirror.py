@@ -491,6 +491,8 @@ def _stop(pidfile: Path, wait_s: float = 10.0) -> int:
 
 def _background(args: argparse.Namespace) -> int:
     """Start a detached mirror, wait until it accepts connections, record its pid."""
+    from gate.childenv import child_env
+
     pidfile = Path(args.pidfile)
     _stop(pidfile)  # a mirror left over from an interrupted run holds the port
     cmd = [sys.executable, "-m", "gate.osv_mirror", "--records", args.records, "--port", str(args.port)]
@@ -500,7 +502,9 @@ def _background(args: argparse.Namespace) -> int:
     log = pidfile.with_suffix(".log")
     # The detached mirror outlives this process: its stderr goes to a file, not to a pipe nobody reads.
     with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_fh, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=log_fh, start_new_session=True, env=child_env()
+        )
     assert proc.stdout is not None
     line = proc.stdout.readline().decode(errors="replace").strip()
     proc.stdout.close()

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gate.childenv import child_env
 from gate.errors import GateError, InputError, PolicyError
 from gate.policy import POLICY_MAX_BYTES, Policy, PolicySource, _is_name, load_policy
 from gate.yamlsafe import load_text
@@ -50,7 +51,7 @@ def _git(repo: Path, *args: str, binary: bool = False) -> Any:
             capture_output=True,
             timeout=GIT_TIMEOUT_S,
             check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
+            env=child_env(extra={"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}),
         )
     except FileNotFoundError:
         raise InputError("--policy-ref needs git on PATH") from None
@@ -308,10 +309,9 @@ def sign_policy_file(path: Path, private_key: Any) -> Path:
     }
     out = path.with_name(path.name + SIG_SUFFIX)
     payload = json.dumps(statement, sort_keys=True, indent=2).encode()
-    try:
-        out.write_bytes(sign_envelope(payload, private_key))
-    except OSError as exc:
-        raise InputError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    from gate.safewrite import write_file
+
+    write_file(out, sign_envelope(payload, private_key), what="the policy signature")
     return out
 
 

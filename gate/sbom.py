@@ -509,11 +509,9 @@ def _pins(release: Release) -> PinSet | None:
 
 
 def write_bom(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise GateError(f"{path}: cannot write the BOM: {exc.strerror or exc}") from None
+    from gate.safewrite import write_file
+
+    write_file(path, text, what="the BOM")
 
 
 def validate_bom(text: str) -> None:

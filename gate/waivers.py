@@ -984,9 +984,16 @@ def default_requester() -> str | None:
     """The requester when --requester is not given: git's configured e-mail address."""
     import subprocess
 
+    from gate.childenv import child_env
+
     try:
         proc = subprocess.run(
-            ["git", "config", "user.email"], capture_output=True, text=True, timeout=10, check=False
+            ["git", "config", "user.email"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            env=child_env(),
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -82,6 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             srv.requests += 1
+            srv.authorizations.add(self.headers.get("Authorization") or "")
             over = srv.requests > MAX_REQUESTS
         length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
         body = json.loads(self.rfile.read(length) or b"{}")
@@ -129,6 +130,7 @@ class _Server(ThreadingHTTPServer):
         self.api_key = api_key
         self.requests = 0
         self.gets = 0
+        self.authorizations: set[str] = set()  # every Authorization header received
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 

@@ -366,7 +366,8 @@ def test_hostile_finding_text_stays_one_annotation(tmp_path: Path) -> None:
     assert "\n" not in line and "\r" not in line
     header, message = line.split("::")[1], line.split("::", 2)[2]
     assert header == "error file=rel/model/a%2Cb%3Ac.bin,title=GATE-RI002 link-escapes-release (critical)"
-    assert message.startswith("evil%0A::error file=x::forged%0D")
+    # The carriage return is shown as an escape; the newline stays, percent-encoded.
+    assert message.startswith("evil%0A::error file=x::forged\\r%0A")
 
 
 def _many(r: Report, blocking: int, warnings: int) -> Report:

@@ -112,6 +112,10 @@ def openai_endpoint(url: str, key_env: str | None = None) -> str:
     return f"endpoint:\n  type: openai\n  url: {url}/v1\n  model: target{key}\n"
 
 
+# The policy grants the endpoint's key, held in TARGET_KEY, to the test servers' host only.
+KEYED = "credential_env: TARGET_KEY\ncredential_hosts: [127.0.0.1]\n"
+
+
 def rest_endpoint(url: str) -> str:
     return (
         "endpoint:\n  type: rest\n"
@@ -141,7 +145,7 @@ def test_openai_vulnerable_is_blocked_with_reproductions(
 ) -> None:
     monkeypatch.setenv("TARGET_KEY", "k-123")
     rel = release(tmp_path / "rel", openai_endpoint(url_of(vulnerable_server), "TARGET_KEY"))
-    code, rep = check(rel, policy(tmp_path))
+    code, rep = check(rel, policy(tmp_path, more=KEYED))
     assert code == 1, rep
     res = adv(rep)
     assert res["status"] == "failed"
@@ -453,9 +457,35 @@ def test_empty_run_is_an_error(tmp_path: Path) -> None:
 
 def test_missing_api_key_variable_is_an_error(tmp_path: Path, vulnerable_server: Any) -> None:
     rel = release(tmp_path / "rel", openai_endpoint(url_of(vulnerable_server), "NOT_SET_ANYWHERE_KEY"))
-    _, rep = check(rel, policy(tmp_path))
+    more = "credential_env: NOT_SET_ANYWHERE_KEY\ncredential_hosts: [127.0.0.1]\n"
+    _, rep = check(rel, policy(tmp_path, more=more))
     why = errored(rep)
-    assert "NOT_SET_ANYWHERE_KEY" in why and "endpoint.api_key_env" in why
+    assert "NOT_SET_ANYWHERE_KEY" in why and "credential_env" in why and "not set" in why
+
+
+def test_release_cannot_send_a_secret_of_its_choice_to_a_host_of_its_choice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """release.yaml names the gate's own key password and a server of its own: nothing arrives."""
+    monkeypatch.setenv("MODEL_GATE_KEY_PASSWORD", "gate-own-password")
+    monkeypatch.setenv("TARGET_KEY", "k-123")
+    probes = ["goodside.ThreatenJSON"]
+    with serve(hardened_reply) as capture:
+        rel = release(tmp_path / "a", openai_endpoint(url_of(capture), "MODEL_GATE_KEY_PASSWORD"))
+        why = errored(check(rel, policy(tmp_path, probes=probes))[1])
+        assert "MODEL_GATE_KEY_PASSWORD" in why and "credential_env" in why
+        # The policy's credential is for another host: asking for it is refused, not sent.
+        elsewhere = "credential_env: TARGET_KEY\ncredential_hosts: [llm.internal.example]\n"
+        rel = release(tmp_path / "b", openai_endpoint(url_of(capture), "TARGET_KEY"))
+        why = errored(check(rel, policy(tmp_path, probes=probes, more=elsewhere))[1])
+        assert "not a host the policy allows" in why
+        assert capture.requests == 0
+        # Benign twin: a keyless endpoint on that host is attacked, without the key.
+        rel = release(tmp_path / "c", openai_endpoint(url_of(capture)))
+        code, rep = check(rel, policy(tmp_path, probes=probes, more=elsewhere))
+        assert code == 0, adv(rep)["summary"]
+        assert capture.requests > 0
+        assert not any("k-123" in a or "gate-own" in a for a in capture.authorizations)
 
 
 def test_cache_inside_the_release_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The supply-chain and waiver docs say what the code does.
+"""Docs say what the code does: every guarantee table names tests that exist.
 
 Each doc ends with a table naming, for every guarantee it makes, the test that fails when the
 guarantee breaks: the tests named there must exist. And the waiver page's `waiver new` example is
@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tests.waiverkit import code_release, make_keys, write_keys, write_policy
 
-DOCS = ("supply-chain.md", "waivers-and-attestations.md")
+DOCS = ("supply-chain.md", "waivers-and-attestations.md", "monitoring-and-deployment.md", "adversarial.md")
 SECTION = "## Guarantees and the tests that hold them"
 REF = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
@@ -36,7 +36,7 @@ def test_every_guarantee_names_a_test_that_exists(doc: str) -> None:
     rows = [
         line for line in text.split(SECTION, 1)[1].splitlines() if line.startswith("| ") and "`tests/" in line
     ]
-    assert len(rows) >= 15
+    assert len(rows) >= 5
     for row in rows:
         refs = REF.findall(row)
         assert refs, f"docs/{doc}: a guarantee without a test: {row[:80]}"

@@ -14,16 +14,18 @@ import functools
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.errors import CheckError, InputError, ToolMissingError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Ordered, Stricter
+from gate.redteam.credential import CredentialRefused, grant
 
 CHECK = "adversarial"
 BASELINE_NAME = "adversarial-baseline.json"
@@ -146,6 +148,35 @@ class AdversarialConfig(StrictModel):
     max_report_mb: Annotated[int, Stricter.MAX] = Field(
         2048, ge=1, description="Largest garak report the gate reads."
     )
+    credential_env: Annotated[str | None, Stricter.FIXED] = Field(
+        None,
+        description="Environment variable holding the endpoint's API key. Only the policy names it: "
+        "release.yaml's `endpoint.api_key_env`, when set, must name the same variable.",
+    )
+    credential_hosts: Annotated[tuple[str, ...], Stricter.SUBSET] = Field(
+        (),
+        description="Hosts (`host` for any port, or `host:port`) the credential may be sent to; "
+        "an endpoint elsewhere gets no key.",
+    )
+
+    @field_validator("credential_env")
+    @classmethod
+    def _credential_env(cls, v: str | None) -> str | None:
+        if v is not None:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+                raise ValueError("must be an environment variable name")
+            if v.upper().startswith("MODEL_GATE_"):
+                raise ValueError("the gate's own variables (MODEL_GATE_*) are never sent to an endpoint")
+        return v
+
+    @field_validator("credential_hosts")
+    @classmethod
+    def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from gate.redteam.credential import host_entry
+
+        for entry in v:
+            host_entry(entry)
+        return v
 
 
 class AdversarialCheck(Check):
@@ -169,16 +200,17 @@ class AdversarialCheck(Check):
                 skipped=True, summary="no endpoint declared in release.yaml: nothing to attack"
             )
         extra = ctx.options.extra
-        api_key = None
-        if endpoint.api_key_env:
-            api_key = os.environ.get(endpoint.api_key_env)
-            if not api_key:
-                raise CheckError(
-                    f"environment variable {endpoint.api_key_env} "
-                    "(release.yaml endpoint.api_key_env) is not set",
-                    hint="Export the endpoint's API key in that variable; "
-                    "the gate never reads keys from files.",
-                )
+        try:
+            api_key = grant(endpoint, cfg.credential_env, cfg.credential_hosts, os.environ).key
+        except CredentialRefused as exc:
+            hint = (
+                "Name the endpoint's key variable and its hosts in the policy "
+                "(checks.adversarial.credential_env and credential_hosts); the gate never reads "
+                "keys from files."
+            )
+            if ctx.required:
+                raise CheckError(str(exc), hint=hint) from None
+            return CheckOutcome(skipped=True, summary=f"{exc}. {hint}")
         if extra.get("probe_set"):
             set_name, explicit = str(extra["probe_set"]), None
         elif cfg.probes is not None:

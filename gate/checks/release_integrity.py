@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
+from gate.escape import printable
 from gate.inventory import Entry
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
@@ -170,6 +171,17 @@ RULES = (
         always_blocks=True,
         waivable=False,
     ),
+    _rule(
+        "GATE-RI012",
+        "file-name-not-printable",
+        Severity.MEDIUM,
+        "A file name in the release is not UTF-8, or holds control or invisible characters.",
+        "Tools disagree about such names (some skip them, some cannot encode them), and a name "
+        "with a newline or a bidirectional override reads differently in a log than on disk. "
+        "The name is reported with each unprintable byte or character escaped.",
+        "A file named `weights\\xff.bin` (byte 0xff) or `model\\n::error::x.pkl`.",
+        "Rename the file to plain UTF-8 without control characters.",
+    ),
 )
 MAX_PLACEHOLDER_FINDINGS = 50
 
@@ -240,6 +252,15 @@ class ReleaseIntegrityCheck(Check):
         findings += self._placeholders(ctx)
         limit = int(cfg.max_file_size_mb * 1024 * 1024)
         for e in inv.entries:
+            if printable(e.path) != e.path:
+                findings.append(
+                    self.finding(
+                        "file-name-not-printable",
+                        f"file name '{printable(e.path)}' is not printable UTF-8",
+                        path=e.path,
+                        evidence={"escaped": printable(e.path)},
+                    )
+                )
             if e.kind == "symlink":
                 if e.link_escapes:
                     findings.append(

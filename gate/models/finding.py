@@ -7,8 +7,9 @@ import re
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from gate.escape import unsurrogate, unsurrogate_deep
 from gate.models.base import StrictModel
 
 
@@ -94,6 +95,11 @@ class Location(StrictModel):
     line: int | None = None
     detail: str | None = None  # e.g. byte offset, JSON pointer, probe name
 
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
+
 
 class AppliedWaiver(StrictModel):
     """A waiver as it appears on a finding it was applied to."""
@@ -125,6 +131,13 @@ class Finding(StrictModel):
     mitigation: str | None = None
     waiver: AppliedWaiver | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        # A file name that is not UTF-8 reaches checks as surrogate escapes: it is reported
+        # as its bytes (`\xff`), so that every report can be written.
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
+
     @property
     def effective_blocking(self) -> bool:
         return self.blocking and self.waiver is None
@@ -136,7 +149,8 @@ def fingerprint(rule_code: str, path: str | None, key: str = "") -> str:
     The discriminator must not contain anything that changes between runs
     (timestamps, temporary paths): the id is what waivers are bound to.
     """
-    h = hashlib.sha256(f"{rule_code}\x00{path or ''}\x00{key}".encode()).hexdigest()
+    text = unsurrogate(f"{rule_code}\x00{path or ''}\x00{key}")
+    h = hashlib.sha256(text.encode()).hexdigest()
     return f"{rule_code}-{h[:16]}"
 
 

@@ -143,7 +143,11 @@ class Endpoint(StrictModel):
     type: EndpointType
     url: str | None = Field(None, description="Base URL (openai) or full URL (rest).")
     model: str | None = Field(None, description="Model name sent to an OpenAI-compatible API.")
-    api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
+    api_key_env: str | None = Field(
+        None,
+        description="A request, not a choice: when set it must equal the variable the policy names "
+        "(checks.adversarial.credential_env), else the check refuses to send any key.",
+    )
     request_template: str | None = Field(None, description="REST body with $INPUT where the prompt goes.")
     response_field: str | None = Field(None, description="JSON field (or JSONPath) of the reply.")
     headers: dict[str, str] = Field(default_factory=dict)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from gate.escape import unsurrogate_deep
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity
 from gate.risk import Factor, Tier
@@ -62,6 +63,12 @@ class CheckResult(StrictModel):
     duration_s: float
     summary: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        # Summaries and details quote file names, which may be bytes that are not UTF-8.
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
 
 
 class WaiverStatus(StrEnum):

@@ -72,7 +72,7 @@ def execute(plan: RunPlan) -> RedteamRecord:
     command = garak_command(cfg.garak_command)
     version = garak_version(command)
     whole, mine, skipped = select_probes(plan)
-    target = target_for(plan.endpoint, plan.release_root, plan.settings)
+    target = target_for(plan.endpoint, plan.release_root, plan.settings, keyed=plan.api_key is not None)
     cache = ResultCache(plan.cache_dir)
     endpoint_id = plan.endpoint.model_dump(mode="json")
     keys = {

@@ -6,8 +6,9 @@
   importable by accident).
 - garak's config, data and cache directories (XDG_*) point into a private
   directory outside the release, and HF_HUB_OFFLINE=1 keeps it off the hub.
-- The API key travels only in the child's environment, read from the
-  variable that release.yaml names; it is never written to a file.
+- garak's environment is an allowlist (gate.childenv), never the gate's own:
+  the only secret in it is the endpoint's key, read from the variable the
+  policy names (gate.redteam.credential) and never written to a file.
 - The run has a wall-clock limit; on expiry the whole process group is killed.
 """
 
@@ -27,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gate.childenv import child_env
 from gate.errors import CheckError, ToolMissingError
 from gate.extras import install_hint, installed
 from gate.models.manifest import Endpoint, EndpointType
 from gate.redteam.models import Settings
+from gate.safewrite import write_file
 
 EXTRA_HINT = install_hint("redteam")
 SUPPORTED = ((0, 17), (0, 18))  # >=0.17,<0.18, as pinned by the extra
@@ -61,7 +64,12 @@ def garak_version(command: list[str], timeout: float = 60.0) -> str:
     else:
         try:
             proc = subprocess.run(
-                [*command, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+                [*command, "--version"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=child_env(hf=True),
             )
         except FileNotFoundError:
             raise ToolMissingError(f"garak command not found: {command[0]}", hint=EXTRA_HINT) from None
@@ -102,8 +110,9 @@ def _declared_version(init: Path) -> str | None:
     return m.group(1) if m else None
 
 
-def target_for(endpoint: Endpoint, release_root: Path, settings: Settings) -> Target:
-    """garak's target type, name and generator options for a release's endpoint."""
+def target_for(endpoint: Endpoint, release_root: Path, settings: Settings, *, keyed: bool = False) -> Target:
+    """garak's target type, name and generator options for a release's endpoint; `keyed`: the
+    policy grants this endpoint a credential."""
     kind = endpoint.type
     if kind is EndpointType.OPENAI:
         if not endpoint.url:
@@ -119,7 +128,7 @@ def target_for(endpoint: Endpoint, release_root: Path, settings: Settings) -> Ta
         if not endpoint.url or not endpoint.request_template or "$INPUT" not in endpoint.request_template:
             raise CheckError("a 'rest' endpoint needs endpoint.url and a request_template containing $INPUT")
         headers = dict(endpoint.headers)
-        if endpoint.api_key_env and not any("$KEY" in v for v in headers.values()):
+        if keyed and not any("$KEY" in v for v in headers.values()):
             headers["Authorization"] = "Bearer $KEY"
         headers.setdefault("Content-Type", "application/json")
         rest: dict[str, Any] = {
@@ -226,8 +235,8 @@ def run_garak(
         },
     }
     cfg_path = workdir / "garak-config.json"
-    cfg_path.write_text(json.dumps(config, indent=1), "utf-8")
-    env = dict(os.environ)
+    write_file(cfg_path, json.dumps(config, indent=1), what="garak's configuration")
+    env = child_env(network=True, hf=True)
     env.update(
         XDG_CONFIG_HOME=str(home / "config"),
         XDG_DATA_HOME=str(home / "data"),

@@ -11,6 +11,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+from gate.escape import text as printable
+from gate.escape import xml
 from gate.models.finding import Finding, Rule
 from gate.models.report import CheckResult, CheckStatus, Report
 from gate.reporters.interface import Reporter
@@ -23,7 +25,7 @@ MAX_TEXT = 64 * 1024
 
 
 def xml_text(text: str | None) -> str:
-    clean = _NOT_XML.sub("\ufffd", text or "")
+    clean = _NOT_XML.sub("\ufffd", xml(text))
     if len(clean) > MAX_TEXT:
         clean = clean[:MAX_TEXT] + f"\n… ({len(clean) - MAX_TEXT} more characters in the JSON report)"
     return clean
@@ -31,20 +33,22 @@ def xml_text(text: str | None) -> str:
 
 def xml_attr(text: str | None, limit: int = 1000) -> str:
     """A short attribute value (CI systems show it as the one-line reason)."""
-    clean = xml_text(text)
+    clean = xml_text(printable(text))
     return clean if len(clean) <= limit else clean[:limit] + "…"
 
 
 def _finding_line(f: Finding) -> str:
-    loc = location_text(f)
+    # Each field on its own line, printable: a title cannot add lines to the CI's view.
+    loc = printable(location_text(f))
     state = "waived" if f.waiver else ("blocking" if f.effective_blocking else "not blocking")
-    line = f"[{f.severity.value}, {state}] {f.rule.code} {f.rule.name}: {f.title}"
+    line = f"[{f.severity.value}, {state}] {f.rule.code} {f.rule.name}: {printable(f.title)}"
     if loc:
         line += f"\n    at {loc}"
     if f.mitigation:
-        line += f"\n    fix: {f.mitigation}"
+        line += f"\n    fix: {printable(f.mitigation)}"
     if f.waiver:
-        line += f"\n    waiver {f.waiver.id}: {f.waiver.reason} (until {f.waiver.expires})"
+        w = f.waiver
+        line += f"\n    waiver {printable(w.id)}: {printable(w.reason)} (until {printable(w.expires)})"
     line += f"\n    id {f.id}"
     return line
 
@@ -132,7 +136,7 @@ class JunitReporter(Reporter):
         blocking = [f for f in findings if f.effective_blocking]
         if c.status is CheckStatus.ERROR:
             el = ET.SubElement(case, "error", {"type": "check-error", "message": xml_attr(c.summary)})
-            el.text = xml_text(f"check {c.id} could not complete: {c.summary}")
+            el.text = xml_text(f"check {c.id} could not complete: {printable(c.summary)}")
         elif c.status is CheckStatus.FAILED or blocking:
             el = ET.SubElement(
                 case,
@@ -143,7 +147,7 @@ class JunitReporter(Reporter):
         elif c.status is CheckStatus.SKIPPED:
             ET.SubElement(case, "skipped", {"message": xml_attr(c.summary)})
         others = [f for f in findings if not f.effective_blocking]
-        out = [f"{c.title}: {c.status.value}{'' if c.required else ' (optional)'}: {c.summary}"]
+        out = [f"{c.title}: {c.status.value}{'' if c.required else ' (optional)'}: {printable(c.summary)}"]
         out += [_finding_line(f) for f in others]
         ET.SubElement(case, "system-out").text = xml_text("\n".join(out))
 
@@ -179,7 +183,7 @@ class JunitReporter(Reporter):
                 "error",
                 {"type": "check-error", "message": xml_attr(f"check {check} could not complete")},
             )
-            el.text = xml_text(result.summary)
+            el.text = xml_text(printable(result.summary))
         elif not findings and check != "gate" and (result is None or result.status is CheckStatus.SKIPPED):
             # The engine's own rules have no check result; any other rule whose check did not
             # run was not tested, which is not a pass.

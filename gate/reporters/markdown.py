@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from gate.escape import markdown
 from gate.models.finding import Finding
 from gate.models.report import CheckResult, CheckStatus, Report, Verdict
 from gate.reporters.interface import Reporter
@@ -35,18 +36,8 @@ FINDING_COLUMNS = "| Severity | Rule | Finding | Location | Fix |\n|---|---|---|
 
 
 def cell(text: str | None, limit: int = CELL_MAX) -> str:
-    """Make text safe inside a table cell: no pipes, no newlines, no raw HTML."""
-    s = text or ""
-    if len(s) > limit:
-        s = s[:limit] + "…"
-    return (
-        s.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("\r", " ")
-        .replace("\n", " ")
-    )
+    """Make text safe inside a table cell, list item or <summary> (gate.escape.markdown)."""
+    return markdown(text, limit)
 
 
 def finding_row(f: Finding) -> str:

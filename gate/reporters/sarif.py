@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import quote
 
 from gate.docs import rule_doc
+from gate.escape import text as printable
+from gate.escape import text_block
 from gate.models.finding import Finding, Rule, Severity
 from gate.models.report import CheckStatus, Report
 from gate.reporters.interface import Reporter
@@ -153,11 +155,11 @@ def _evidence(f: Finding) -> dict[str, Any] | None:
 
 def _result(f: Finding, rule_index: int, prefix: str | None) -> dict[str, Any]:
     loc = f.location
-    message = f.title
+    message = printable(f.title)
     if loc.detail:
-        message += f" ({loc.detail})"
+        message += f" ({printable(loc.detail)})"
     if f.mitigation:
-        message += f"\nFix: {f.mitigation}"
+        message += f"\nFix: {printable(f.mitigation)}"
     path = loc.path or "release.yaml"  # findings about the release as a whole point at its manifest
     physical: dict[str, Any] = {
         "artifactLocation": {"uri": _uri(_join(prefix, path)), "uriBaseId": "%SRCROOT%"}
@@ -173,7 +175,7 @@ def _result(f: Finding, rule_index: int, prefix: str | None) -> dict[str, Any]:
     if f.technique:
         props["technique"] = list(f.technique)
     if f.reproduction:
-        props["reproduction"] = f.reproduction
+        props["reproduction"] = text_block(f.reproduction)
     evidence = _evidence(f)
     if evidence is not None:
         props["evidence"] = evidence
@@ -187,7 +189,9 @@ def _result(f: Finding, rule_index: int, prefix: str | None) -> dict[str, Any]:
         "properties": props,
     }
     if loc.detail:
-        result["locations"][0]["logicalLocations"] = [{"name": loc.detail[:200], "kind": "element"}]
+        result["locations"][0]["logicalLocations"] = [
+            {"name": printable(loc.detail)[:200], "kind": "element"}
+        ]
     if f.waiver is not None:
         w = f.waiver
         justification = f"{w.justification}: {w.reason}" if w.justification else w.reason
@@ -243,7 +247,7 @@ class SarifReporter(Reporter):
                 notifications.append(
                     {
                         "level": "error",
-                        "message": {"text": f"check {c.id} could not complete: {c.summary}"},
+                        "message": {"text": f"check {c.id} could not complete: {printable(c.summary)}"},
                         "descriptor": {"id": c.id},
                     }
                 )

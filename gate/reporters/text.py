@@ -6,8 +6,9 @@ import io
 from collections.abc import Callable
 
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _markup
 
+from gate import escape as safe
 from gate.models.finding import Finding, Severity
 from gate.models.report import CheckStatus, Report, Verdict
 from gate.reporters.interface import Reporter
@@ -44,6 +45,11 @@ def location_text(f: Finding) -> str:
     return text
 
 
+def escape(value: str | None) -> str:
+    """Release-controlled text for one report line: printable (gate.escape) and markup-free."""
+    return _markup(safe.text(value))
+
+
 class TextReporter(Reporter):
     name = "text"
     suffix = ".txt"
@@ -76,7 +82,7 @@ class TextReporter(Reporter):
         for c in r.checks:
             mark, style = STATUS_MARK[c.status]
             req = "" if c.required else " [dim](optional)[/]"
-            out(f"  [{style}]{mark:>5}[/] {c.id:<18} {escape(c.summary)}{req}")
+            out(f"  [{style}]{mark:>5}[/] {escape(c.id):<18} {escape(c.summary)}{req}")
         blocking = [f for f in r.findings if f.effective_blocking]
         other = [f for f in r.findings if not f.effective_blocking]
         if blocking:
@@ -109,7 +115,7 @@ class TextReporter(Reporter):
     def _finding(p: Callable[[str], None], f: Finding) -> None:
         sev = f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value.upper():<8}[/]"
         waived = " [green](waived)[/]" if f.waiver else ""
-        p(f"  {sev} {f.rule.code} {f.rule.name}{waived}")
+        p(f"  {sev} {escape(f.rule.code)} {escape(f.rule.name)}{waived}")
         p(f"           {escape(f.title)}")
         loc = location_text(f)
         if loc:
@@ -119,5 +125,8 @@ class TextReporter(Reporter):
         if f.waiver:
             w = f.waiver
             by = f"approved by {', '.join(w.approvers)}; " if w.approvers else ""
-            p(f"           waived by {escape(w.id)}: {escape(w.reason)} ({escape(by)}until {w.expires})")
-        p(f"           [dim]id {f.id}[/]")
+            p(
+                f"           waived by {escape(w.id)}: {escape(w.reason)} "
+                f"({escape(by)}until {escape(w.expires)})"
+            )
+        p(f"           [dim]id {escape(f.id)}[/]")

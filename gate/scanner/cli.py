@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gate.errors import ExitCode, GateError
+from gate.escape import text
 
 
 def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[str]]:
@@ -90,11 +91,11 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
     else:
         for f in findings:
             mark = "BLOCK" if f.blocking else "warn "
-            click.echo(f"{mark} {f.rule.code} {f.rule.name} [{f.severity.value}] {f.title}")
+            click.echo(f"{mark} {f.rule.code} {f.rule.name} [{f.severity.value}] {text(f.title)}")
             if f.location.detail:
-                click.echo(f"      at {f.location.detail}")
+                click.echo(f"      at {text(f.location.detail)}")
         for e in errors:
-            click.echo(f"ERROR {e}")
+            click.echo(f"ERROR {text(str(e))}")
         click.echo(
             f"{len(results)} file(s) scanned, {len(findings)} finding(s), {blocking} blocking"
             + (f", {len(errors)} could not be analysed" if errors else "")

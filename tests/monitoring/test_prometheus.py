@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,6 +146,7 @@ def test_without_promtool_the_report_says_so(monkeypatch: pytest.MonkeyPatch, tm
     out = run_check(DEMO, "monitoring")
     assert out.details["promtool"] == {
         "ran": False,
+        "expressions": "unverified",
         "reason": "promtool not installed: rule files checked by the gate's own parser only",
     }
     assert not out.findings
@@ -184,3 +186,52 @@ def test_a_promtool_that_crashes_is_an_error_not_a_pass(
 
     with pytest.raises(CheckError, match="exit 139"):
         run_check(DEMO, "monitoring")
+
+
+def _required_monitoring(release: Path) -> Any:
+    from gate.checks import load_check
+    from gate.checks.interface import CheckContext, RunOptions
+    from gate.release import load_release
+    from gate.risk import score
+
+    rel = load_release(release)
+    cls = load_check("monitoring")
+    ctx = CheckContext(
+        release=rel,
+        tier=score(rel.manifest),
+        config=cls.Config.model_validate({}),
+        options=RunOptions(),
+        required=True,
+    )
+    return cls().run(ctx)
+
+
+def test_without_promtool_expressions_are_unverified_never_verified(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_promtool(monkeypatch, tmp_path)
+    out = _required_monitoring(DEMO)
+    assert out.details["promtool"]["expressions"] == "unverified"
+    (found,) = of(out, "rule-expressions-unverified")
+    assert "unverified" in found.title and found.severity.value == "medium"
+    # Optional monitoring: said in the details, not a finding.
+    assert run_check(DEMO, "monitoring").details["promtool"]["expressions"] == "unverified"
+
+
+def test_a_promtool_that_accepts_the_rules_verifies_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Benign twin: with promtool (a stand-in that accepts everything) nothing is unverified."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "promtool"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "--version" ]; then echo "promtool, version 2.53.0"; exit 0; fi\n'
+        'echo "Checking $3"; echo "  SUCCESS: 3 rules found"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    out = _required_monitoring(DEMO)
+    assert out.details["promtool"]["expressions"] == "verified"
+    assert not of(out, "rule-expressions-unverified")

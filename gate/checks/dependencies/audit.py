@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from gate.checks.dependencies.cvss import OSV_TYPES, QUALITATIVE_SCORE, CvssError, base_score, severity_of
 from gate.checks.dependencies.pins import Pin
+from gate.childenv import child_env
 from gate.errors import CheckError
 from gate.extras import MissingExtraError, need_installed
 from gate.models.base import StrictModel
@@ -103,6 +104,100 @@ class OsvRecord(_External):
     severity: tuple[OsvSeverity, ...] = ()
     affected: tuple[OsvAffected, ...] = ()
     database_specific: dict[str, Any] | None = None
+
+
+# --- OSV /v1/query answers, validated before anyone trusts them -------------------------------
+#
+# pip-audit reads any falsy answer (`[]`, `null`, `""`) as "no vulnerabilities", and skips
+# records without `affected` or with another schema major version: each of those would turn a
+# broken or hostile mirror into a pass. The gate asks the same question itself and requires
+# the documented shape: a JSON object, `vulns` a list of records carrying the OSV schema's
+# required fields, and no second page (pip-audit reads only the first).
+
+
+class OsvQueryVuln(_External):
+    id: StrictStr = Field(min_length=1, max_length=200)
+    modified: StrictStr = Field(min_length=1, max_length=100)
+    schema_version: StrictStr | None = None
+    withdrawn: StrictStr | None = None
+    aliases: tuple[StrictStr, ...] = ()
+    affected: tuple[dict[str, Any], ...] | None = None
+
+
+class OsvQueryAnswer(_External):
+    vulns: tuple[OsvQueryVuln, ...] = ()
+    next_page_token: StrictStr | None = None
+
+    def live_ids(self) -> list[tuple[str, set[str]]]:
+        """(id, id and aliases) of every record that is not withdrawn."""
+        return [(v.id, {v.id, *v.aliases}) for v in self.vulns if v.withdrawn is None]
+
+
+def parse_query_answer(body: bytes, where: str) -> OsvQueryAnswer:
+    """A /v1/query answer in the documented shape, or CheckError saying what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise CheckError(f"{where}: the OSV service's answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise CheckError(
+            f"{where}: the OSV service answered {type(data).__name__} "
+            f"{json.dumps(data)[:40]}, not an object with `vulns`: not an OSV answer (fail closed)"
+        )
+    if "vulns" in data and not isinstance(data["vulns"], list):
+        raise CheckError(f"{where}: `vulns` is not a list: not an OSV answer (fail closed)")
+    try:
+        answer = OsvQueryAnswer.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise CheckError(f"{where}: OSV record field {loc}: {err['msg']} (fail closed)") from None
+    if answer.next_page_token:
+        raise CheckError(
+            f"{where}: the OSV service paged its answer; pip-audit reads only the first page (fail closed)"
+        )
+    for v in answer.vulns:
+        if v.withdrawn is not None:
+            continue
+        if v.schema_version is not None and not v.schema_version.startswith("1."):
+            raise CheckError(f"{where}: {v.id}: OSV schema {v.schema_version} is not 1.x (fail closed)")
+        if not v.affected:
+            raise CheckError(
+                f"{where}: {v.id}: record without `affected`, which pip-audit would drop (fail closed)"
+            )
+    return answer
+
+
+def cross_check(pins: list[Pin], results: list[PipAuditDependency], client: OsvClient) -> None:
+    """Every live record the OSV service returns for a pin must be in pip-audit's result."""
+    reported: dict[tuple[str, str], set[str]] = {}
+    for r in results:
+        ids = reported.setdefault((_canon(r.name), _norm(r.version or "")), set())
+        for v in r.vulns:
+            ids |= {v.id, *v.aliases}
+    with ThreadPoolExecutor(max_workers=LOOKUP_WORKERS) as pool:
+        answers = list(pool.map(lambda p: (p, client.query(p.name, p.version)), pins))
+    for pin, answer in answers:
+        seen = reported.get((_canon(pin.name), _norm(pin.version)), set())
+        for vid, names in answer.live_ids():
+            if not names & seen:
+                raise CheckError(
+                    f"{pin.name}=={pin.version}: the OSV service returns {vid}, which pip-audit did "
+                    "not report; the audit cannot be trusted (fail closed)"
+                )
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _norm(version: str) -> str:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
 
 
 # --- what the check reports (and the BOM reuses) ---------------------------------------------
@@ -214,9 +309,9 @@ def _layers(pins: list[Pin]) -> list[list[Pin]]:
 
 
 def _child_env(source: Source) -> dict[str, str]:
-    # pip-audit reads PIP_AUDIT_* variables as defaults; the gate's arguments must be the whole story.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_AUDIT_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # An allowlist: no secret of the job reaches pip-audit, and none of its PIP_AUDIT_* defaults
+    # (the gate's arguments must be the whole story).
+    env = child_env(network=True, extra={"PYTHONDONTWRITEBYTECODE": "1"})
     if source.custom and _is_loopback(source.osv_base):
         host = urlsplit(source.osv_base).hostname or "127.0.0.1"
         for key in ("NO_PROXY", "no_proxy"):
@@ -349,14 +444,17 @@ class OsvClient:
             handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 
-    def get(self, vuln_id: str) -> OsvRecord | None:
-        url = f"{self.base}/v1/vulns/{quote(vuln_id, safe='')}"
-        req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only
+    def _fetch(self, url: str, body: bytes | None = None) -> bytes | None:
+        """The answer's bytes; None for 404; CheckError for anything else that is not 200."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - http(s) only
         try:
             with self._opener.open(req, timeout=self.timeout_s) as resp:
-                body = resp.read(MAX_RESPONSE_BYTES + 1)
+                data: bytes = resp.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
-            if exc.code == 404:
+            if exc.code == 404 and body is None:
                 return None
             raise CheckError(f"{url}: the OSV service answered HTTP {exc.code}") from None
         except TimeoutError:
@@ -364,8 +462,15 @@ class OsvClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise CheckError(f"{url}: cannot reach the OSV service ({reason})") from None
-        if len(body) > MAX_RESPONSE_BYTES:
+        if len(data) > MAX_RESPONSE_BYTES:
             raise CheckError(f"{url}: answer over {MAX_RESPONSE_BYTES} bytes")
+        return data
+
+    def get(self, vuln_id: str) -> OsvRecord | None:
+        url = f"{self.base}/v1/vulns/{quote(vuln_id, safe='')}"
+        body = self._fetch(url)
+        if body is None:
+            return None
         try:
             record = OsvRecord.model_validate(json.loads(body))
         except (ValueError, RecursionError, ValidationError):
@@ -373,6 +478,13 @@ class OsvClient:
         if record.id != vuln_id:
             return None  # an alias answered with another record: used through its own id
         return record
+
+    def query(self, name: str, version: str) -> OsvQueryAnswer:
+        """POST /v1/query for one PyPI pin, validated (see OsvQueryAnswer)."""
+        url = f"{self.base}/v1/query"
+        ask = {"package": {"name": name, "ecosystem": "PyPI"}, "version": version}
+        body = self._fetch(url, json.dumps(ask).encode())
+        return parse_query_answer(body or b"", f"{url} ({name}=={version})")
 
 
 def _qualitative(record: OsvRecord) -> str | None:

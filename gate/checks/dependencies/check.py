@@ -256,10 +256,13 @@ class DependenciesCheck(Check):
             deadline_s=cfg.audit_timeout_s,
             workdir=ctx.options.workdir,
         )
+        client = audit.OsvClient(source.osv_base, cfg.timeout_s)
+        if source.service == "osv":
+            audit.cross_check(unique, results, client)
         by_key = {(r.name, _version_key(r.version or "")): r for r in results if r.skip_reason is None}
         skipped = {r.name: r.skip_reason for r in results if r.skip_reason is not None}
         vulns = [v for r in by_key.values() for v in r.vulns]
-        scored = audit.severities(vulns, audit.OsvClient(source.osv_base, cfg.timeout_s)) if vulns else {}
+        scored = audit.severities(vulns, client) if vulns else {}
         audited: list[AuditedDependency] = []
         not_audited = list(_not_audited(pins))
         blocking = tolerated = 0

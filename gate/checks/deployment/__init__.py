@@ -212,6 +212,18 @@ RULES = (
         "`serving.manifests` naming only a Service.",
         "Include the manifest of the workload that serves the model.",
     ),
+    _rule(
+        "GATE-DE015",
+        "workload-kind-unrecognised",
+        Severity.MEDIUM,
+        "A manifest object of a kind the gate does not know runs containers (it holds a pod spec).",
+        "The gate checks its containers as it finds them, but a custom controller may add, "
+        "replace or configure pods in ways the manifest does not show: a person should confirm "
+        "what it runs.",
+        "`kind: Workflow` (argoproj.io/v1alpha1) with a privileged container in a template.",
+        "Review what the controller deploys; if it is a plain workload kind, this finding can be "
+        "waived for it.",
+    ),
 )
 
 DEFAULT_SECRET_NAMES = (
@@ -293,6 +305,18 @@ class DeploymentCheck(Check):
                     line=p.line,
                     detail=p.field,
                     key=p.message[:80],
+                )
+            )
+        for kind, name, where in view.shape_workloads:
+            findings.append(
+                self.finding(
+                    "workload-kind-unrecognised",
+                    f"{kind} {name} runs containers but is not a workload kind the gate knows; "
+                    "its pod specs were found by shape and checked",
+                    path=where.path,
+                    line=where.line,
+                    key=f"{kind} {name}",
+                    evidence={"kind": kind, "name": name},
                 )
             )
         if not view.workloads and not view.problems:

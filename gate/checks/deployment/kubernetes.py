@@ -1,10 +1,18 @@
 """Kubernetes manifests (multi-document YAML) into the serving view.
 
-Workloads: Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob
-and KServe InferenceService. Endpoints: Service and Ingress. Also read:
-ConfigMap and Secret (plain values), Istio AuthorizationPolicy and
-PeerAuthentication (mesh authentication and mTLS), ServiceMonitor and
-PodMonitor (labels put on scraped metrics). Other kinds are listed as ignored.
+Workloads are found by shape, not by a list of kinds: any object (other than
+the kinds read below) whose document holds a pod spec (a mapping with a
+`containers` list of mappings), wherever it sits, is a workload, and every
+such pod spec in it is checked. That covers Pod, Deployment, StatefulSet,
+DaemonSet, ReplicaSet, Job, CronJob, Argo Rollout, Knative Service and any
+custom kind that embeds a PodSpec; a kind not in WORKLOAD_KINDS is also
+reported (view.shape_workloads), so a reviewer sees what was judged by shape.
+KServe InferenceService adds its predictor's model containers. `List`
+objects are expanded, nested ones too (up to MAX_LIST_DEPTH).
+Endpoints: Service and Ingress. Also read: ConfigMap and Secret (plain
+values), Istio AuthorizationPolicy and PeerAuthentication (mesh
+authentication and mTLS), ServiceMonitor and PodMonitor (labels put on
+scraped metrics). Other kinds without a pod spec are listed as ignored.
 """
 
 from __future__ import annotations
@@ -31,16 +39,31 @@ from gate.checks.deployment.view import (
 )
 from gate.yamlsafe import YamlDoc, YamlPath, format_path
 
-POD_SPEC_AT: dict[str, YamlPath] = {
+# Kinds known to run a pod template (apiVersion prefix, kind); others found by shape are reported.
+WORKLOAD_KINDS = frozenset(
+    {
+        ("", "Pod"),
+        ("apps/", "Deployment"),
+        ("apps/", "StatefulSet"),
+        ("apps/", "DaemonSet"),
+        ("apps/", "ReplicaSet"),
+        ("", "ReplicationController"),
+        ("batch/", "Job"),
+        ("batch/", "CronJob"),
+        ("argoproj.io/", "Rollout"),
+        ("serving.knative.dev/", "Service"),
+        ("serving.kserve.io/", "InferenceService"),
+    }
+)
+# Where a known kind keeps its pod spec: always read (and type-checked) even when it holds no
+# containers, so a malformed template is a problem rather than a workload with nothing to check.
+CANONICAL_POD_SPEC: dict[str, YamlPath] = {
     "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
+MAX_LIST_DEPTH = 8
+MAX_SHAPE_DEPTH = 24
+MAX_SHAPE_NODES = 50_000
 IGNORED_KINDS = frozenset(
     {
         "Namespace",
@@ -81,6 +104,11 @@ SERVICE_TLS_ANNOTATIONS = (
     "service.beta.kubernetes.io/aws-load-balancer-ssl-cert",
     "service.beta.kubernetes.io/oci-load-balancer-ssl-ports",
     "service.beta.kubernetes.io/azure-load-balancer-tls",
+)
+# Kinds read for what they are (never workloads, whatever they hold).
+NOT_WORKLOADS = frozenset(
+    {"Service", "Ingress", "AuthorizationPolicy", "PeerAuthentication", "ServiceMonitor", "PodMonitor"}
+    | {"ConfigMap", "Secret"}
 )
 _AUTH_WORDS = ("auth", "oidc", "jwt", "key-auth", "basic-auth", "oauth")
 _RATE_WORDS = ("ratelimit", "rate-limit", "rate_limit", "rate-limiting")
@@ -241,19 +269,75 @@ def _annotations(d: _Doc, w: Workload, *paths: YamlPath) -> None:
             w.model_digest = w.annotations[key]
 
 
-def _workload(d: _Doc, view: ServingView) -> None:
+def known_workload_kind(api_version: str, kind: str) -> bool:
+    return any(
+        kind == k and (api_version.startswith(prefix) if prefix else "/" not in api_version)
+        for prefix, k in WORKLOAD_KINDS
+    )
+
+
+def pod_specs(data: Any) -> list[YamlPath]:
+    """Paths of every pod spec in an object, by shape: a mapping with a `containers` list of
+    mappings. Bounded in depth and size; a pod spec is not searched for further pod specs."""
+    found: list[YamlPath] = []
+    seen = 0
+    stack: list[tuple[Any, YamlPath]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        seen += 1
+        if seen > MAX_SHAPE_NODES or len(path) > MAX_SHAPE_DEPTH:
+            break
+        if isinstance(node, dict):
+            c = node.get("containers")
+            if path and isinstance(c, list) and c and all(isinstance(x, dict) for x in c):
+                found.append(path)
+                continue
+            stack += [(v, (*path, str(k))) for k, v in node.items() if isinstance(v, dict | list)]
+        elif isinstance(node, list):
+            stack += [(v, (*path, i)) for i, v in enumerate(node) if isinstance(v, dict | list)]
+    return sorted(found, key=lambda p: [str(x) for x in p])
+
+
+def _workload(d: _Doc, view: ServingView, specs: list[YamlPath]) -> None:
     kind = d.kind
     w = Workload(kind=kind, name=d.name, namespace=d.namespace, where=d.object_where())
     if kind == "InferenceService":
         _kserve(d, w)
+        specs = [sp for sp in specs if sp != ("spec", "predictor")]
     else:
-        spec = POD_SPEC_AT[kind]
-        tmpl_meta: YamlPath = (*spec[:-1], "metadata") if kind != "Pod" else ("metadata",)
-        w.labels = _strings(d, *tmpl_meta, "labels")
-        _annotations(d, w, ("metadata",), tmpl_meta)
+        _annotations(d, w, ("metadata",))
+        canonical = CANONICAL_POD_SPEC.get(kind, ("spec", "template", "spec"))
+        if known_workload_kind(d.data["apiVersion"], kind) and canonical not in specs:
+            specs = [canonical, *specs]
+    for spec in specs:
+        # The pod template's metadata sits beside its spec (Pod: the object's own metadata).
+        tmpl_meta: YamlPath = (*spec[:-1], "metadata") if len(spec) > 1 else ("metadata",)
+        w.labels.update(_strings(d, *tmpl_meta, "labels"))
+        if tmpl_meta != ("metadata",):
+            _annotations(d, w, tmpl_meta)
         _pod(d, w, spec)
     _declared(w)
     view.workloads.append(w)
+    if kind == "Service":  # Knative: the object is also its own route, public unless cluster-local
+        _knative_route(d, view, w)
+
+
+def _knative_route(d: _Doc, view: ServingView, w: Workload) -> None:
+    labels = _strings(d, "metadata", "labels")
+    visibility = labels.get("networking.knative.dev/visibility", "")
+    exposed = visibility != "cluster-local"
+    ep = Endpoint(
+        kind="KnativeService",
+        name=d.name,
+        where=d.object_where(),
+        exposed=exposed,
+        exposure="Knative Service route" + ("" if exposed else " (cluster-local)"),
+        targets=[w],
+    )
+    for key, what in INGRESS_AUTH_ANNOTATIONS.items():
+        if key in w.annotations:
+            ep.auth.append(f"{what} ({key})")
+    view.endpoints.append(ep)
 
 
 def _kserve(d: _Doc, w: Workload) -> None:
@@ -438,20 +522,38 @@ def _plain(d: _Doc, view: ServingView) -> None:
             view.secret_objects.append((d.name, d.object_where(), [str(k) for k in keys]))
 
 
+def expand(doc: YamlDoc, rel: str) -> list[_Doc]:
+    """The objects of one YAML document: itself, or the items of a `List` (nested Lists too)."""
+    out: list[_Doc] = []
+
+    def walk(data: dict[str, Any], prefix: YamlPath, depth: int) -> None:
+        if data.get("kind") == "List" and isinstance(data.get("items"), list):
+            if depth >= MAX_LIST_DEPTH:
+                raise ConfigFileError(
+                    Problem(rel, doc.line_of(prefix), f"`List` nested more than {MAX_LIST_DEPTH} deep")
+                )
+            for i, item in enumerate(data["items"]):
+                if not isinstance(item, dict):
+                    raise ConfigFileError(
+                        Problem(rel, doc.line_of((*prefix, "items", i)), "a List item is not an object")
+                    )
+                walk(item, (*prefix, "items", i), depth + 1)
+            return
+        out.append(_Doc(doc, rel, prefix, data))
+
+    if not isinstance(doc.data, dict):
+        raise ConfigFileError(Problem(rel, first_line(doc), "expected a Kubernetes object (a mapping)"))
+    walk(doc.data, (), 0)
+    return out
+
+
 def parse_kubernetes(root: Path, rel: str, docs: list[YamlDoc] | None = None) -> ServingView:
     """Every object of a manifest file, linked: Services and Ingresses to the workloads they reach."""
     view = ServingView(files=[rel])
     docs = docs if docs is not None else load_all(root, rel, allow_aliases=True)
     objects: list[_Doc] = []
     for doc in docs:
-        if not isinstance(doc.data, dict):
-            raise ConfigFileError(Problem(rel, first_line(doc), "expected a Kubernetes object (a mapping)"))
-        if doc.data.get("kind") == "List" and isinstance(doc.data.get("items"), list):
-            for i, item in enumerate(doc.data["items"]):
-                if isinstance(item, dict):
-                    objects.append(_Doc(doc, rel, ("items", i), item))
-            continue
-        objects.append(_Doc(doc, rel, (), doc.data))
+        objects += expand(doc, rel)
     add_objects(view, objects)
     return view
 
@@ -472,10 +574,14 @@ def add_objects(view: ServingView, objects: list[_Doc]) -> None:
             )
         _mapping(d, "metadata")
         kind = d.kind
-        if kind in POD_SPEC_AT or (
-            kind == "InferenceService" and d.data["apiVersion"].startswith("serving.kserve.io")
-        ):
-            _workload(d, view)
+        api = d.data["apiVersion"]
+        known = known_workload_kind(api, kind)
+        specs = pod_specs(d.data) if known or kind not in NOT_WORKLOADS else []
+        if known or specs:
+            _workload(d, view, specs)
+            if not known:
+                # Judged by shape: say so, a custom kind may run its pods in ways we do not know.
+                view.shape_workloads.append((f"{api} {kind}", d.name, d.object_where()))
         elif kind == "Service":
             _service(d, view, pending_services)
         elif kind == "Ingress":

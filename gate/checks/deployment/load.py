@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gate.checks.configfile import ConfigFileError, Problem, first_line, load_all, load_one
-from gate.checks.deployment.kubernetes import _Doc, add_objects, parse_kubernetes
+from gate.checks.deployment.kubernetes import _Doc, add_objects, expand, parse_kubernetes
 from gate.checks.deployment.runtime import collect_evidence
 from gate.checks.deployment.serving_yaml import looks_like_serving_yaml, parse_serving_yaml
 from gate.checks.deployment.view import ServingView
@@ -51,14 +51,7 @@ def load_serving(root: Path, rels: tuple[str, ...] | list[str]) -> ServingView:
             view.problems.append(exc.problem)
             continue
         for doc in docs:
-            if doc.data.get("kind") == "List" and isinstance(doc.data.get("items"), list):
-                k8s_objects += [
-                    _Doc(doc, rel, ("items", i), item)
-                    for i, item in enumerate(doc.data["items"])
-                    if isinstance(item, dict)
-                ]
-            else:
-                k8s_objects.append(_Doc(doc, rel, (), doc.data))
+            k8s_objects += expand(doc, rel)
     if k8s_objects:
         combined = ServingView()
         add_objects(combined, k8s_objects)
@@ -73,5 +66,6 @@ def _merge(into: ServingView, other: ServingView) -> None:
     into.plain_values += other.plain_values
     into.secret_objects += other.secret_objects
     into.ignored_kinds += other.ignored_kinds
+    into.shape_workloads += other.shape_workloads
     into.monitors += other.monitors
     into.problems += other.problems

@@ -133,6 +133,8 @@ class ServingView:
     secret_objects: list[tuple[str, Where, list[str]]] = field(default_factory=list)  # name, where, keys
     problems: list[Problem] = field(default_factory=list)
     ignored_kinds: list[str] = field(default_factory=list)
+    # Workloads of kinds the gate does not know, found by their pod specs: (kind, name, where).
+    shape_workloads: list[tuple[str, str, Where]] = field(default_factory=list)
     monitors: list[tuple[str, list[str]]] = field(default_factory=list)  # ServiceMonitor/PodMonitor -> labels
 
     @property

@@ -160,6 +160,18 @@ RULES = (
         "Use an https endpoint and remove `insecure: true` / `insecure_skip_verify: true`.",
         technique=("LLM02:2025",),
     ),
+    _rule(
+        "GATE-MO015",
+        "rule-expressions-unverified",
+        Severity.MEDIUM,
+        "Without promtool, the alert rules' expressions were checked by the gate's own parser only.",
+        "The gate's parser finds the metrics and labels an expression uses, but only Prometheus "
+        "itself knows every function, type and modifier rule: an expression it rejects makes the "
+        "whole file fail to load, and no alert in it ever fires. Unverified is not verified.",
+        "monitoring/alerts.yaml checked on a runner without promtool.",
+        "Install promtool (Debian's 'prometheus' package) where the gate runs, or set "
+        "`require_promtool: true` in the policy to make its absence an error.",
+    ),
 )
 
 DEFAULT_PAGING = ("pagerduty_configs", "opsgenie_configs", "victorops_configs", "incidentio_configs")
@@ -453,8 +465,21 @@ class MonitoringCheck(Check):
                         "put promtool on PATH."
                     ),
                 )
+            if ctx.required:
+                # Monitoring is required here: an expression nobody verified is a finding.
+                findings.append(
+                    self.finding(
+                        "rule-expressions-unverified",
+                        f"promtool is not installed: the expressions of {len(ev.alerts)} alert rule(s) "
+                        f"in {len(ev.rule_files)} file(s) are unverified",
+                        path=ev.rule_files[0].path,
+                        key="promtool",
+                        evidence={"files": [rf.path for rf in ev.rule_files]},
+                    )
+                )
             return {
                 "ran": False,
+                "expressions": "unverified",
                 "reason": "promtool not installed: rule files checked by the gate's own parser only",
             }
         version = promtool_version(exe)
@@ -480,7 +505,14 @@ class MonitoringCheck(Check):
                         evidence={"promtool": version, "crd": rf.crd},
                     )
                 )
-        return {"ran": True, "version": version, "executable": exe, "files": files}
+        ok = all(f["ok"] for f in files.values())
+        return {
+            "ran": True,
+            "expressions": "verified" if ok else "rejected",
+            "version": version,
+            "executable": exe,
+            "files": files,
+        }
 
     # -- findings about the files ----------------------------------------------------------
 

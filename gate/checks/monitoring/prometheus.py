@@ -20,6 +20,7 @@ from typing import Any
 
 from gate.checks.configfile import ConfigFileError, Problem, expect, load_one, problem_at
 from gate.checks.monitoring.promql import ExprFacts, analyse, parse_duration
+from gate.childenv import child_env
 from gate.errors import CheckError, ToolMissingError
 from gate.yamlsafe import YamlDoc, YamlPath
 
@@ -228,7 +229,9 @@ def promtool_executable() -> str | None:
 
 def promtool_version(exe: str) -> str:
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False)
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=30, check=False, env=child_env()
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ToolMissingError(f"promtool at {exe} cannot run: {exc}") from None
     first = (out.stdout or out.stderr).strip().splitlines()
@@ -255,7 +258,7 @@ def run_promtool(exe: str, root: Path, rf: RuleFile, timeout_s: float) -> Promto
                 errors="replace",
                 timeout=timeout_s,
                 check=False,
-                env={**os.environ, "LC_ALL": "C"},
+                env=child_env(extra={"LC_ALL": "C"}),
             )
         except subprocess.TimeoutExpired:
             raise CheckError(f"promtool check rules {rf.path}: no answer within {timeout_s:g} s") from None
