@@ -60,7 +60,8 @@ def _walk_required(s: Stream, ctx: Context, member: str) -> WalkOutcome:
 
 def analyse_legacy(target: Target, ctx: Context) -> None:
     with target.open() as fh:
-        s = Stream(fh)
+        # The size lets `skip` seek over the storages instead of reading them.
+        s = Stream(fh, size=target.size)
         try:
             _legacy(s, ctx, target.display)
         except LayoutError as exc:
@@ -167,7 +168,7 @@ def _tar(target: Target, tf: tarfile.TarFile, ctx: Context) -> None:
         if fh is None:
             continue
         if is_torch and m.name in ("pickle", "sys_info", "storages", "tensors"):
-            s = Stream(fh, m.size)
+            s = Stream(fh, m.size, size=m.size)
             try:
                 if m.name in ("pickle", "sys_info"):
                     _walk_required(s, ctx, where)
