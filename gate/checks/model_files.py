@@ -228,6 +228,21 @@ RULES = (
         "Bytes after the last storage of a legacy PyTorch checkpoint.",
         "Re-save the file with the library that made it.",
     ),
+    _rule(
+        "GATE-MF019",
+        "polyglot-model-file",
+        Severity.HIGH,
+        "A file is valid as two or more formats at once (a zip found from its end record behind an image "
+        "or pickle, a tar header by checksum in front of a pickle, ...).",
+        "Loaders look in different places: zip readers (Keras, zipfile) find the archive from the end, "
+        "torch.load tries a tar header at offset 0 before anything else, pickle.load starts at byte 0, "
+        "image viewers read the head. A reviewer or scanner that reads one of these sees an inert file "
+        "while another loader runs the payload. Each format is also analysed on its own.",
+        "`preview.gif` that is a GIF to an image viewer and a `.keras` archive with a Lambda layer to "
+        "`keras.saving.load_model`.",
+        "Ship each artefact as one plain file in its own format; re-save the model with its library.",
+        technique=("LLM03:2025", "AML.T0010"),
+    ),
 )
 
 

@@ -5,6 +5,7 @@ This is the one entry point the `model-files` check and `model-gate scan` share.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Callable, Iterable
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from gate.scanner.identify import HEAD_LARGE, identify, needs_more
+from gate.scanner.identify import HEAD_LARGE, NO_CLAIM, identify_all, needs_more
 from gate.scanner.interface import (
     AnalysisError,
     Context,
@@ -27,29 +28,45 @@ from gate.scanner.interface import (
 from gate.scanner.registry import analyser_for
 from gate.scanner.stream import OverLimit, Truncated
 
-BY_MAGIC = frozenset(
-    {
-        Format.ZIP,
-        Format.TORCH_LEGACY,
-        Format.NUMPY,
-        Format.GGUF,
-        Format.HDF5,
-        Format.GZIP,
-        Format.BZIP2,
-        Format.XZ,
-        Format.JOBLIB_ZFILE,
-        Format.ZLIB,
-        Format.LZMA,
-        Format.PICKLE,
-        Format.SAFETENSORS,
-        Format.ONNX,
-        Format.DATA,
-    }
-)
+# Members and payloads up to this size are also looked at from the end (a zip's end record);
+# larger ones would have to be read through to reach it (no cheap seek inside a compressed stream).
+NESTED_TAIL_MAX = 16 * 1024 * 1024
 
 
 def dispatch(target: Target, ctx: Context) -> None:
-    fmt = identify(target.head, target.size, target.name)
+    """Analyse `target` as every format a loader would read it as; two or more is a finding too."""
+    fmts = identify_all(target.head, target.size, target.name)
+    if Format.ZIP not in fmts and _zip_from_end(target):
+        fmts = [Format.ZIP] if fmts[0] in NO_CLAIM else [*fmts, Format.ZIP]
+    if len(fmts) > 1:
+        names = ", ".join(f.value for f in fmts)
+        ctx.add(
+            Issue(
+                IssueKind.POLYGLOT,
+                f"content is valid as several formats ({names}); each loader sees a different file",
+                member=target.display,
+                evidence={"formats": [f.value for f in fmts]},
+            )
+        )
+    for fmt in fmts:
+        _dispatch_one(fmt, target, ctx)
+
+
+def _zip_from_end(target: Target) -> bool:
+    """Whether zip readers (zipfile, and so Keras and numpy's npz) find an archive with members,
+    wherever it starts: they search for the end-of-central-directory record from the end."""
+    if target.size < 22 or (target.path is None and target.size > NESTED_TAIL_MAX):
+        return False
+    from gate.scanner.zips import opens_as_zip
+
+    with target.open() as fh:
+        if fh.seekable():
+            return opens_as_zip(fh)
+        data = fh.read(NESTED_TAIL_MAX + 1)  # a decompressed payload: bounded above
+    return len(data) <= NESTED_TAIL_MAX and opens_as_zip(io.BytesIO(data))
+
+
+def _dispatch_one(fmt: Format, target: Target, ctx: Context) -> None:
     if fmt.value not in ctx.result.formats:
         ctx.result.formats.append(fmt.value)
     try:
@@ -98,9 +115,9 @@ def analyse_file(info: FileInfo, settings: Settings) -> Result:
     ctx = Context(settings, result, dispatch)
     head = info.head
     try:
-        # The inventory's first bytes settle every format with a magic number; only text,
-        # tar and unknown content need a longer look.
-        if needs_more(head, info.size) and identify(head, info.size, info.path.name) not in BY_MAGIC:
+        # A tar header is recognised by its checksum, whatever else the first bytes say: every
+        # file needs its first 512 bytes, not only the inventory's magic.
+        if needs_more(head, info.size):
             with open(info.path, "rb") as fh:
                 head = fh.read(HEAD_LARGE)
         target = Target("", info.size, head, _opener(info.path), info.path, info.path.name, 0)
