@@ -156,11 +156,15 @@ RULES = (
         "GATE-MF012",
         "template-reaches-python-internals",
         Severity.CRITICAL,
-        "A chat template (GGUF metadata, tokenizer_config.json, .jinja file) reaches Python internals.",
+        "A chat template (GGUF metadata, tokenizer_config.json, .jinja file) reaches Python internals, or "
+        "uses what a chat template never needs: an attribute or item key computed at render time, a name "
+        "starting with `_`, a filter or test outside transformers' sandbox, another template.",
         "Templates are rendered when the model is used. Attribute chains such as `__class__.__mro__` or "
         "`cycler.__init__.__globals__.os` execute code in loaders that render without a sandbox "
-        "(CVE-2024-34359) and probe the limits of those that do.",
-        "`{{ ''.__class__.__mro__[1].__subclasses__() }}` in tokenizer.chat_template.",
+        "(CVE-2024-34359) and probe the limits of those that do; the names can be assembled while "
+        "rendering (`'_' * 2 ~ 'init' ~ '_' * 2`, `join`, `replace`, the caller's variables), so only an "
+        "allowlist of constant keys holds.",
+        "`{% set k = '_' * 2 ~ 'globals' ~ '_' * 2 %}{{ namespace.__init__[k] }}` in tokenizer.chat_template.",
         "Replace the template with one that only reads message fields.",
         technique=("LLM03:2025", "AML.T0011.000"),
         waivable=False,
