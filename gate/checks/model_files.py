@@ -164,7 +164,7 @@ RULES = (
         "(CVE-2024-34359) and probe the limits of those that do; the names can be assembled while "
         "rendering (`'_' * 2 ~ 'init' ~ '_' * 2`, `join`, `replace`, the caller's variables), so only an "
         "allowlist of constant keys holds.",
-        "`{% set k = '_' * 2 ~ 'globals' ~ '_' * 2 %}{{ namespace.__init__[k] }}` in tokenizer.chat_template.",
+        "`{% set k = '_' * 2 ~ 'globals' ~ '_' * 2 %}{{ namespace.__init__[k] }}` in a chat template.",
         "Replace the template with one that only reads message fields.",
         technique=("LLM03:2025", "AML.T0011.000"),
         waivable=False,
