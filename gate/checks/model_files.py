@@ -247,6 +247,22 @@ RULES = (
         "Ship each artefact as one plain file in its own format; re-save the model with its library.",
         technique=("LLM03:2025", "AML.T0010"),
     ),
+    _rule(
+        "GATE-MF020",
+        "file-changed-while-checked",
+        Severity.CRITICAL,
+        "Bytes the scanner read differ from the bytes the release inventory hashed (and signatures "
+        "verified): the file was replaced or rewritten during the check.",
+        "Signatures, provenance and the verdict are bound to the inventory's digests. If the scanner judged "
+        "other bytes, a writer swapping the file mid-run gets malicious bytes signed and benign bytes "
+        "scanned. Every chunk the scanner reads is proved against the hash states of the inventory's "
+        "single pass, so any difference is caught, however the file was changed.",
+        "A process renames a benign copy over `model.bin` after it was hashed and before it is scanned.",
+        "Check a release directory nothing else writes to (a fresh checkout or a read-only copy), then run "
+        "the check again.",
+        technique=("LLM03:2025", "AML.T0010"),
+        waivable=False,
+    ),
 )
 
 
@@ -368,7 +384,8 @@ class ModelFilesCheck(Check):
                 links += e.kind == "symlink"
                 continue
             digests[e.path] = e.sha256
-            info = FileInfo(ctx.release.path(e.path), e.path, e.size, bytes.fromhex(e.magic))
+            seal = ctx.release.inventory.seal(e.path)
+            info = FileInfo(ctx.release.path(e.path), e.path, e.size, bytes.fromhex(e.magic), seal)
             try:
                 results.append(analyse_file(info, settings))
             except AnalysisError as exc:

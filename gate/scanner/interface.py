@@ -68,6 +68,7 @@ class IssueKind(StrEnum):
     OBJECT_ARRAY = "numpy-object-array"
     TRAILING = "trailing-data"
     POLYGLOT = "polyglot-model-file"
+    CHANGED = "file-changed-while-checked"
 
 
 @dataclass(frozen=True)

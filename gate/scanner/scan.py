@@ -26,6 +26,7 @@ from gate.scanner.interface import (
     limit_issue,
 )
 from gate.scanner.registry import analyser_for
+from gate.scanner.sealed import ContentChanged, Seal, Watch, sealed_opener
 from gate.scanner.stream import OverLimit, Truncated
 
 # Members and payloads up to this size are also looked at from the end (a zip's end record);
@@ -107,6 +108,9 @@ class FileInfo:
     display: str  # how reports name it
     size: int
     head: bytes = b""  # first bytes if already known (the inventory's magic)
+    # The inventory's hash states for this file (`gate.inventory.Seal`): when given, every byte
+    # analysed is first proved to be a byte that was hashed.
+    seal: Seal | None = None
 
 
 def analyse_file(info: FileInfo, settings: Settings) -> Result:
@@ -114,16 +118,32 @@ def analyse_file(info: FileInfo, settings: Settings) -> Result:
     result = Result(path=info.display)
     ctx = Context(settings, result, dispatch)
     head = info.head
+    watch = Watch()
+    opener = _opener(info.path) if info.seal is None else sealed_opener(info.path, info.seal, watch)
     try:
+        if info.seal is not None and info.seal.size != info.size:
+            watch.changed = f"{info.seal.size} bytes were hashed but the file listed {info.size}"
+            raise ContentChanged(watch.changed)
         # A tar header is recognised by its checksum, whatever else the first bytes say: every
         # file needs its first 512 bytes, not only the inventory's magic.
-        if needs_more(head, info.size):
-            with open(info.path, "rb") as fh:
+        if needs_more(head, info.size) or info.seal is not None:
+            with opener() as fh:
                 head = fh.read(HEAD_LARGE)
-        target = Target("", info.size, head, _opener(info.path), info.path, info.path.name, 0)
+        target = Target("", info.size, head, opener, info.path, info.path.name, 0)
         dispatch(target, ctx)
+    except ContentChanged:
+        pass  # reported below, whoever caught it
     except OSError as exc:
         raise AnalysisError(f"{info.display}: cannot read: {exc.strerror or exc}") from exc
+    if watch.changed:
+        result.issues.append(
+            Issue(
+                IssueKind.CHANGED,
+                f"the file changed while the release was checked: {watch.changed}; what was analysed is not "
+                "what was hashed and verified",
+                evidence={"detail": watch.changed},
+            )
+        )
     return result
 
 
