@@ -30,8 +30,9 @@ from gate.scanner.sealed import ContentChanged, Seal, Watch, sealed_opener
 from gate.scanner.stream import OverLimit, Truncated
 
 # Members and payloads up to this size are also looked at from the end (a zip's end record);
-# larger ones would have to be read through to reach it (no cheap seek inside a compressed stream).
-NESTED_TAIL_MAX = 16 * 1024 * 1024
+# larger ones would have to be read through to reach it (zip members and decompressed payloads
+# cannot seek without reading), which would undo skipping array data by seeking inside an npz.
+NESTED_TAIL_MAX = 1024 * 1024
 
 
 def dispatch(target: Target, ctx: Context) -> None:
