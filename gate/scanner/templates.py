@@ -88,17 +88,18 @@ DANGEROUS_NAMES = frozenset(
 # What transformers' renderer offers a template (ImmutableSandboxedEnvironment with jinja2's defaults,
 # plus `tojson`, `raise_exception` and `strftime_now`): the only filters and tests a template may use.
 EXTRA_FILTERS = frozenset({"tojson"})
-# Filters that look up an attribute or item named by an argument (dotted paths allowed).
-ATTRIBUTE_ARG_FILTERS = {
-    "map": "attribute",
-    "selectattr": 0,
-    "rejectattr": 0,
-    "groupby": 0,
-    "sort": "attribute",
-    "sum": "attribute",
-    "unique": "attribute",
-    "min": "attribute",
-    "max": "attribute",
+# Filters that look up an attribute or item named by an argument (dotted paths allowed): the
+# position of that argument after the filtered value, and whether it may be given as `attribute=`.
+ATTRIBUTE_ARG_FILTERS: dict[str, tuple[int | None, bool]] = {
+    "map": (None, True),  # map's positional arguments name a filter instead
+    "selectattr": (0, False),
+    "rejectattr": (0, False),
+    "groupby": (0, True),
+    "sort": (2, True),
+    "sum": (0, True),
+    "unique": (1, True),
+    "min": (1, True),
+    "max": (1, True),
 }
 TEST_ARG_FILTERS = {"select": 0, "reject": 0, "selectattr": 1, "rejectattr": 1}
 LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0"})
@@ -288,7 +289,10 @@ def check_template(source: str, ctx: Context, where: str, what: str) -> None:
     def hit(name: str, node: Any, why: str) -> None:
         found.setdefault(name, (getattr(node, "lineno", 0), why))
 
-    _visit(tree, hit)
+    try:
+        _visit(tree, hit)
+    except RecursionError:
+        hit("nesting", tree, "expressions nested too deeply to analyse")
     for name, (line, why) in sorted(found.items(), key=lambda kv: kv[1][0]):
         ctx.add(
             Issue(
@@ -373,11 +377,11 @@ def _filter_args(node: Any, hit: Any, attr_arg: Any, tests: frozenset[str], filt
             attr_arg(node.args[0], node, "attr")
         else:
             hit("attr(...)", node, "the attr filter with an attribute name computed at render time")
-    where = ATTRIBUTE_ARG_FILTERS.get(name)
-    if isinstance(where, int) and len(node.args) > where:
-        attr_arg(node.args[where], node, name)
+    position, keyword = ATTRIBUTE_ARG_FILTERS.get(name, (None, False))
+    if position is not None and len(node.args) > position:
+        attr_arg(node.args[position], node, name)
     for kw in node.kwargs:
-        if kw.key == "attribute" and where is not None:
+        if kw.key == "attribute" and keyword:
             attr_arg(kw.value, node, name)
     test_at = TEST_ARG_FILTERS.get(name)
     if test_at is not None and len(node.args) > test_at:

@@ -187,6 +187,10 @@ def test_allowed_filters_and_tests_are_those_of_the_transformers_sandbox() -> No
         "{{ x | shell }}",  # a filter the sandbox does not offer
         "{% if x is module %}{% endif %}",  # a test it does not offer
         "{{ _private }}",
+        "{{ x | sort(false, false, '__class__') }}",  # sort's attribute given by position
+        "{{ x | sum(k) }}",
+        "{{ x | unique(false, k) }}",
+        "{{ x | groupby(attribute=k) }}",
         "{% include 'other.jinja' %}",
         "{% set loop = namespace(index0='a') %}{% for m in messages %}{{ x[loop.index0] }}{% endfor %}",
     ],
@@ -204,6 +208,7 @@ def test_what_the_allowlist_rejects(template: str) -> None:
         "{% set i = 0 %}{% for m in messages %}{% set i = i + 1 %}{{ messages[i - 1].role }}{% endfor %}",
         "{{ x | sort(attribute='name') | map(attribute='name') | join(',') }}{{ x | map('upper') | list }}",
         "{{ (x | attr('role')) if x is defined else '' }}{{ y | default('') | tojson(indent=2) }}",
+        "{{ x | sum(attribute='n') }}{{ x | groupby('role') | list }}{{ x | max(attribute='n') }}",
     ],
 )
 def test_what_the_allowlist_accepts(template: str) -> None:
