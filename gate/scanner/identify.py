@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import re
 import struct
-import tarfile
 
 from gate.scanner.interface import Context, Format, Limits, Result, Settings
 from gate.scanner.stream import OverLimit, Stream, Truncated
@@ -33,13 +32,30 @@ def needs_more(head: bytes, size: int) -> bool:
     return len(head) < min(size, HEAD_LARGE)
 
 
+TAR_BLOCK = 512
+
+
+def _checksum_field_parses(field: bytes) -> bool:
+    """Whether tarfile's `nti` accepts the checksum field (done the same way: NUL-terminated ASCII
+    read by int(..., 8), or base-256), so `tarfile`, slow to import, is consulted only then."""
+    if field[:1] in (b"\x80", b"\xff"):
+        return True
+    try:
+        int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
 def is_tar_header(head: bytes) -> bool:
     """Whether `tarfile` reads the first 512 bytes as a member header (its checksum rule, any tar
     dialect: v7 without the `ustar` magic included). torch.load tries exactly this first."""
-    if len(head) < tarfile.BLOCKSIZE:
+    if len(head) < TAR_BLOCK or not _checksum_field_parses(head[148:156]):
         return False
+    import tarfile
+
     try:
-        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+        tarfile.TarInfo.frombuf(head[:TAR_BLOCK], "utf-8", "surrogateescape")
     except (tarfile.HeaderError, ValueError, OverflowError):
         return False
     return True

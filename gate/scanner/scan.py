@@ -33,6 +33,8 @@ from gate.scanner.stream import OverLimit, Truncated
 # larger ones would have to be read through to reach it (zip members and decompressed payloads
 # cannot seek without reading), which would undo skipping array data by seeking inside an npz.
 NESTED_TAIL_MAX = 1024 * 1024
+ZIP_END = b"PK\x05\x06"
+ZIP_SEARCH = 65535 + 22  # where zipfile looks for the end record: the longest comment + the record
 
 
 def dispatch(target: Target, ctx: Context) -> None:
@@ -59,13 +61,23 @@ def _zip_from_end(target: Target) -> bool:
     wherever it starts: they search for the end-of-central-directory record from the end."""
     if target.size < 22 or (target.path is None and target.size > NESTED_TAIL_MAX):
         return False
-    from gate.scanner.zips import opens_as_zip
-
     with target.open() as fh:
         if fh.seekable():
-            return opens_as_zip(fh)
+            # zipfile finds nothing without the record's signature in this window: looking first
+            # keeps zipfile's import and parsing off every file that is not a zip.
+            fh.seek(max(0, target.size - ZIP_SEARCH))
+            if ZIP_END not in fh.read(ZIP_SEARCH):
+                return False
+            fh.seek(0)
+            return _opens_as_zip(fh)
         data = fh.read(NESTED_TAIL_MAX + 1)  # a decompressed payload: bounded above
-    return len(data) <= NESTED_TAIL_MAX and opens_as_zip(io.BytesIO(data))
+    return len(data) <= NESTED_TAIL_MAX and ZIP_END in data[-ZIP_SEARCH:] and _opens_as_zip(io.BytesIO(data))
+
+
+def _opens_as_zip(fh: IO[bytes]) -> bool:
+    from gate.scanner.zips import opens_as_zip
+
+    return opens_as_zip(fh)
 
 
 def _dispatch_one(fmt: Format, target: Target, ctx: Context) -> None:
