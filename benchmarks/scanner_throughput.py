@@ -127,6 +127,10 @@ def main() -> None:
     ap.add_argument(
         "--root", type=Path, default=ROOT, help="checkout of model-gate to install (default: this)"
     )
+    ap.add_argument(
+        "--before", type=Path, help="an earlier checkout, run as a third command (model-gate before)"
+    )
+    ap.add_argument("--before-venv", type=Path, help="virtual environment for --before (kept)")
     args = ap.parse_args()
     path = args.keep or Path(tempfile.mkdtemp(prefix="scanner-tp-")) / "checkpoint.pt"
     if not path.exists():
@@ -151,6 +155,9 @@ def main() -> None:
         "model-gate": [str(script), "scan", str(path)],
         "picklescan": [*peer.argv, str(path)],
     }
+    if args.before:
+        old_venv = args.before_venv or Path(tempfile.mkdtemp(prefix="scanner-tp-before-"))
+        cmds["model-gate before"] = [str(install_ours(old_venv, args.before.resolve())), "scan", str(path)]
     del ours
     times: dict[str, list[float]] = {k: [] for k in cmds}
     rss: dict[str, list[int]] = {k: [] for k in cmds}
@@ -175,14 +182,24 @@ def main() -> None:
         )
     ratio = statistics.median(times["picklescan"]) / statistics.median(times["model-gate"])
     print(f"end-to-end ratio model-gate / picklescan (higher is faster): {ratio:.2f}")
+    if "model-gate before" in times:
+        old = statistics.median(times["picklescan"]) / statistics.median(times["model-gate before"])
+        print(f"end-to-end ratio model-gate before / picklescan (higher is faster): {old:.2f}")
     # The same file scanned in a fresh process, timing only the scan (imports excluded).
     peer_python = str(Path(peer.argv[0]).parent / "python")
     scan_t: dict[str, list[float]] = {"model-gate": [], "picklescan": []}
+    if args.before:
+        scan_t["model-gate before"] = []
     for _ in range(args.runs):
         prepare()
         scan_t["model-gate"].append(inproc(sys.executable, OURS_INPROC, path, args.root.resolve()))
         prepare()
         scan_t["picklescan"].append(inproc(peer_python, PEER_INPROC, path))
+        if args.before:
+            prepare()
+            scan_t["model-gate before"].append(
+                inproc(sys.executable, OURS_INPROC, path, args.before.resolve())
+            )
     print("| tool | scan only, median s | GiB/s |")
     print("|---|---|---|")
     for name, ts in scan_t.items():
