@@ -58,7 +58,8 @@ def timed(argv: list[str]) -> tuple[float, int, int]:
     """(seconds, exit code, peak RSS KiB) of one run."""
     import time
 
-    env = {**os.environ, **QUIET_ENV}  # each command runs its own installed copy
+    env = {**os.environ, **QUIET_ENV}  # each command runs its own installed copy...
+    env.pop("PYTHONPATH", None)  # ...not a checkout that PYTHONPATH would put in front of it
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     cmd = [timer, "-v", *argv] if timer else argv
     start = time.perf_counter()
