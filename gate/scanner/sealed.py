@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,17 @@ class Watch:
 class SealedFile(io.RawIOBase):
     def __init__(self, path: Path, seal: Seal, watch: Watch) -> None:
         super().__init__()
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # Never follow a link or wait on a FIFO that was put in the file's place after hashing.
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+        try:
+            self._fd = os.open(path, flags)
+        except OSError as exc:
+            watch.changed = watch.changed or f"the file cannot be opened again ({exc.strerror or exc})"
+            raise ContentChanged(watch.changed) from None
+        if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+            os.close(self._fd)
+            watch.changed = watch.changed or "the path no longer names a regular file"
+            raise ContentChanged(watch.changed)
         self._seal = seal
         self._watch = watch
         self._pos = 0
@@ -101,7 +112,7 @@ class SealedFile(io.RawIOBase):
         return data
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and hasattr(self, "_fd"):
             os.close(self._fd)
             self._cache.clear()
         super().close()

@@ -54,7 +54,9 @@ def _scan_with_seal(root: Path, rel: str) -> Callable[[], set[str]]:
     return lambda: kinds(analyse_file(info, settings()))
 
 
-@pytest.mark.parametrize("how", ["in-place", "rename", "truncate", "append-only-tail"])
+@pytest.mark.parametrize(
+    "how", ["in-place", "rename", "truncate", "append-only-tail", "fifo", "symlink", "deleted"]
+)
 def test_a_change_after_hashing_is_a_blocking_finding(tmp_path: Path, how: str) -> None:
     marker = tmp_path / "ran"
     good, bad = _benign(), _malicious(marker)
@@ -75,6 +77,16 @@ def test_a_change_after_hashing_is_a_blocking_finding(tmp_path: Path, how: str) 
     elif how == "truncate":
         with open(p, "r+b") as fh:
             fh.truncate(len(good) // 2)
+    elif how == "fifo":  # must not hang waiting for a writer
+        p.unlink()
+        os.mkfifo(p)
+    elif how == "symlink":
+        staged = tmp_path / "good-copy.pkl"
+        staged.write_bytes(good)  # even the same bytes: the path must still name the file hashed
+        p.unlink()
+        p.symlink_to(staged)
+    elif how == "deleted":
+        p.unlink()
     else:  # bytes after the hashed end are never served, but the head is re-verified: a clean pass
         with open(p, "ab") as fh:
             fh.write(b"\x00" * 10)
