@@ -14,8 +14,10 @@ alternating, several times each:
 and prints medians, the ratios B/A and D/C, and each command's peak RSS
 (/usr/bin/time). Peak memory is measured again on a release a quarter the size
 to show it does not grow with the model. Everything is deleted afterwards.
+With `--before DIR` (a checkout of an earlier commit) it also runs, in the same
+alternation, F and G: D and B from that checkout, for before/after figures.
 
-    python benchmarks/supply_chain.py [--shards 4] [--shard-gb 1.0] [--runs 5]
+    python benchmarks/supply_chain.py [--shards 4] [--shard-gb 1.0] [--runs 5] [--before DIR]
 """
 
 from __future__ import annotations
@@ -130,18 +132,21 @@ def build(root: Path, shards: int, shard_bytes: int) -> dict[str, Path]:
     return {"release": rel, "model": model, "pub": pub, "policy": policy, "sig_only": sig_only}
 
 
-def commands(p: dict[str, Path]) -> dict[str, list[str]]:
+def commands(p: dict[str, Path], before: Path | None = None) -> dict[str, list[str]]:
     shards = sorted(str(x) for x in p["model"].iterdir())
     gate = [PY, "-m", "gate", "check", str(p["release"]), "--policy", str(p["policy"]), "--offline"]
-    return {
+    sig = [PY, "-m", "gate", "check", str(p["release"]), "--policy", str(p["sig_only"]), "--offline",
+           "--only", "model-signature"]  # fmt: skip
+    old = {} if before is None else {
+        "F gate check, before": ["env", f"PYTHONPATH={before}", *gate],
+        "G gate --only model-signature, before": ["env", f"PYTHONPATH={before}", *sig],
+    }  # fmt: skip
+    return old | {
         "A model_signing verify": [
             PY, "-m", "model_signing", "verify", "key", str(p["model"]),
             "--signature", str(p["release"] / "model.sig"), "--public_key", str(p["pub"]),
         ],
-        "B gate --only model-signature": [
-            PY, "-m", "gate", "check", str(p["release"]), "--policy", str(p["sig_only"]), "--offline",
-            "--only", "model-signature",
-        ],
+        "B gate --only model-signature": sig,
         "C sha256sum": ["sha256sum", *shards],
         # Not in the goal; shown because coreutils' sha256sum may not use the CPU's SHA extensions.
         "E openssl dgst -sha256": ["openssl", "dgst", "-sha256", *shards],
@@ -165,9 +170,9 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 
 
 def bench(
-    p: dict[str, Path], runs: int, env: dict[str, str], only: str = "ABCDE"
+    p: dict[str, Path], runs: int, env: dict[str, str], only: str = "ABCDE", before: Path | None = None
 ) -> dict[str, dict[str, float]]:
-    cmds = {k: v for k, v in commands(p).items() if k[0] in only}
+    cmds = {k: v for k, v in commands(p, before).items() if k[0] in only or k[0] in "FG"}
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     cpus: dict[str, list[float]] = {k: [] for k in cmds}
     rss: dict[str, int] = dict.fromkeys(cmds, 0)
@@ -200,6 +205,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", type=Path, default=None, help="where to write the release (default: a temp dir)")
     ap.add_argument("--only", default="ABCDE", help="letters of the commands to run, e.g. AB (default: all)")
+    ap.add_argument("--before", type=Path, default=None, help="an earlier checkout to run beside this one")
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     shard_bytes = int(args.shard_gb * 1e9)
@@ -210,10 +216,10 @@ def main() -> None:
         big = build(Path(tmp) / "big", args.shards, shard_bytes)
         total = sum(f.stat().st_size for f in big["model"].iterdir())
         print(f"built {total / 1e9:.2f} GB in {args.shards} shards ({time.perf_counter() - t0:.0f} s)")
-        res = bench(big, args.runs, env, args.only)
+        res = bench(big, args.runs, env, args.only, args.before)
         shutil.rmtree(Path(tmp) / "big")
         small = build(Path(tmp) / "small", args.shards, shard_bytes // 4)
-        small_res = bench(small, 1, env, args.only)
+        small_res = bench(small, 1, env, args.only, args.before)
     head = f"{'command':40} {'median s':>9} {'min':>7} {'max':>7} {'CPU s':>7}"
     head += f" {'peak RSS MiB':>13} {'at 1/4':>7}"
     print("\n" + head)
@@ -234,6 +240,9 @@ def main() -> None:
     ratio("B", "A", "B / A CPU seconds (less sensitive to other load than wall time)", "cpu")
     ratio("D", "C", "D / C wall (whole check vs sha256sum; goal <= 1.3)")
     ratio("D", "E", "D / E wall (whole check vs openssl dgst; not a goal)")
+    ratio("F", "C", "F / C wall (whole check before vs sha256sum)")
+    ratio("D", "F", "D / F wall (whole check, this checkout vs before)")
+    ratio("G", "A", "G / A wall (signature check before vs model_signing verify)")
     whole = res.get("D gate check (signature+provenance)")
     if whole:
         print(f"throughput of the whole check: {total / whole['median'] / 1e9:.2f} GB/s")

@@ -13,10 +13,11 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from gate.errors import InputError
 from gate.extras import needs
@@ -89,11 +90,71 @@ class Entry(StrictModel):
     link_sha256: str | None = None
 
 
+SEAL_MIN_INTERVAL = 1024 * 1024  # a multiple of CHUNK's divisors: marks fall on read boundaries
+SEAL_MAX_MARKS = 512  # per file: about 250 bytes each, so at most ~128 KiB of state per file
+
+
+def seal_interval(size: int) -> int:
+    """Bytes between two recorded hash states: 1 MiB, doubled until a file needs at most 512 of them."""
+    interval = SEAL_MIN_INTERVAL
+    while interval * SEAL_MAX_MARKS < size:
+        interval *= 2
+    return interval
+
+
+@dataclass(frozen=True, eq=False)
+class Seal:
+    """The inventory's sha256 state every `interval` bytes of one file, from its single hashing pass.
+
+    Whoever reads the file later (the model-file scanner) can prove that any chunk it reads is the
+    chunk that was hashed (and so signed) by continuing the recorded state over what it read and
+    comparing with the next state, without hashing the rest of the file again. `marks[k]` is the
+    state after (k + 1) * interval bytes, for every boundary before the end; the last chunk ends in
+    the file's digest.
+    """
+
+    size: int  # bytes hashed
+    interval: int
+    marks: tuple[Any, ...]
+    sha256: str
+
+    @property
+    def chunks(self) -> int:
+        return len(self.marks) + 1
+
+    def verify(self, index: int, data: bytes | memoryview) -> bool:
+        """Whether `data` is exactly chunk `index` as it was hashed."""
+        if not 0 <= index < self.chunks:
+            return False
+        h = self.marks[index - 1].copy() if index else hashlib.sha256()
+        h.update(data)
+        want = self.marks[index].digest() if index < len(self.marks) else bytes.fromhex(self.sha256)
+        return bool(h.digest() == want)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Seal:  # hash states cannot be copied deeply
+        return self
+
+    def _key(self) -> tuple[int, int, str, tuple[bytes, ...]]:
+        return self.size, self.interval, self.sha256, tuple(m.digest() for m in self.marks)
+
+    def __eq__(self, other: object) -> bool:  # same states of the same bytes (hash objects have no ==)
+        return isinstance(other, Seal) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
 class Inventory(StrictModel):
     root: str
     entries: tuple[Entry, ...]
     excluded: tuple[str, ...] = ()
     digest: str  # "sha256:<hex>" over `subject_listing` (every entry, links with their targets)
+    # Hash states of each file's single pass (not serialized): see `Seal`.
+    _seals: dict[str, Seal] = PrivateAttr(default_factory=dict)
+
+    def seal(self, rel: str) -> Seal | None:
+        """The hash states recorded for a file while it was hashed, if this process hashed it."""
+        return self._seals.get(rel)
 
     def by_path(self) -> dict[str, Entry]:
         return {e.path: e for e in self.entries}
@@ -134,9 +195,12 @@ MAGIC_BYTES = 16
 
 
 def _hash_file(
-    path: Path, requests: tuple[DigestRequest, ...]
+    path: Path, requests: tuple[DigestRequest, ...], marks: list[Any] | None = None, interval: int = 0
 ) -> tuple[str, str, dict[str, str], dict[str, tuple[str, ...]]]:
+    """Digests of one file; with `marks`, also the sha256 state every `interval` bytes (appended to
+    `marks`, the count of bytes hashed last), at the cost of one state copy per interval."""
     main = hashlib.sha256()
+    hashed = 0
     whole = {r.key: _new_hasher(r.algorithm) for r in requests if r.shard_size is None}
     sharded = [r for r in requests if r.shard_size is not None]
     shard_out: dict[str, list[str]] = {r.key: [] for r in sharded}
@@ -154,7 +218,17 @@ def _hash_file(
             chunk = memoryview(data)
             if not magic:
                 magic = bytes(chunk[:MAGIC_BYTES]).hex()
-            main.update(chunk)
+            if marks is None:
+                main.update(chunk)
+            else:
+                off = 0
+                while off < n:
+                    take = min(n - off, interval - hashed % interval)
+                    main.update(chunk[off : off + take])
+                    off += take
+                    hashed += take
+                    if hashed % interval == 0:
+                        marks.append(main.copy())
             for h in whole.values():
                 h.update(chunk)
             for r in sharded:
@@ -171,6 +245,10 @@ def _hash_file(
                         shard_state[r.key] = (_new_hasher(r.algorithm), 0)
                     else:
                         shard_state[r.key] = (h, used)
+    if marks is not None:
+        if hashed and hashed % interval == 0 and marks:
+            marks.pop()  # the state at the very end is the digest itself
+        marks.append(hashed)
     for r in sharded:
         h, used = shard_state[r.key]
         if used or not shard_out[r.key]:
@@ -284,6 +362,7 @@ def build_inventory(
     except OSError as exc:
         raise InputError(f"{root}: cannot list release: {exc.strerror or exc}") from None
     workers = workers or min(8, os.cpu_count() or 1)
+    seals: dict[str, Seal] = {}
 
     def one(item: tuple[str, Path, os.stat_result]) -> Entry:
         rel, path, st = item
@@ -308,10 +387,15 @@ def build_inventory(
             )
         if not stat.S_ISREG(st.st_mode):
             return Entry(path=rel, kind="other")
+        marks: list[Any] = []
+        interval = seal_interval(st.st_size)
+        wanted = tuple(r for r in reqs if r.applies_to(rel))
         try:
-            sha, magic, extra, shards = _hash_file(path, tuple(r for r in reqs if r.applies_to(rel)))
+            sha, magic, extra, shards = _hash_file(path, wanted, marks, interval)
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror or exc}") from None
+        hashed = marks.pop()
+        seals[rel] = Seal(hashed, interval, tuple(marks), sha)
         if progress:
             progress(rel)
         return Entry(
@@ -337,4 +421,6 @@ def build_inventory(
     entries = _bind_link_targets(entries)
     listing = subject_listing(entries)
     digest = "sha256:" + hashlib.sha256(listing.encode("utf-8", "surrogateescape")).hexdigest()
-    return Inventory(root=str(root), entries=tuple(entries), excluded=tuple(excluded), digest=digest)
+    inventory = Inventory(root=str(root), entries=tuple(entries), excluded=tuple(excluded), digest=digest)
+    inventory._seals.update(seals)
+    return inventory

@@ -157,11 +157,15 @@ RULES = (
         "GATE-MF012",
         "template-reaches-python-internals",
         Severity.CRITICAL,
-        "A chat template (GGUF metadata, tokenizer_config.json, .jinja file) reaches Python internals.",
+        "A chat template (GGUF metadata, tokenizer_config.json, .jinja file) reaches Python internals, or "
+        "uses what a chat template never needs: an attribute or item key computed at render time, a name "
+        "starting with `_`, a filter or test outside transformers' sandbox, another template.",
         "Templates are rendered when the model is used. Attribute chains such as `__class__.__mro__` or "
         "`cycler.__init__.__globals__.os` execute code in loaders that render without a sandbox "
-        "(CVE-2024-34359) and probe the limits of those that do.",
-        "`{{ ''.__class__.__mro__[1].__subclasses__() }}` in tokenizer.chat_template.",
+        "(CVE-2024-34359) and probe the limits of those that do; the names can be assembled while "
+        "rendering (`'_' * 2 ~ 'init' ~ '_' * 2`, `join`, `replace`, the caller's variables), so only an "
+        "allowlist of constant keys holds.",
+        "`{% set k = '_' * 2 ~ 'globals' ~ '_' * 2 %}{{ namespace.__init__[k] }}` in a chat template.",
         "Replace the template with one that only reads message fields.",
         technique=("LLM03:2025", "AML.T0011.000"),
         waivable=False,
@@ -228,6 +232,37 @@ RULES = (
         "Loaders ignore them, so they are a place to smuggle data or a second payload past reviewers.",
         "Bytes after the last storage of a legacy PyTorch checkpoint.",
         "Re-save the file with the library that made it.",
+    ),
+    _rule(
+        "GATE-MF019",
+        "polyglot-model-file",
+        Severity.HIGH,
+        "A file is valid as two or more formats at once (a zip found from its end record behind an image "
+        "or pickle, a tar header by checksum in front of a pickle, ...).",
+        "Loaders look in different places: zip readers (Keras, zipfile) find the archive from the end, "
+        "torch.load tries a tar header at offset 0 before anything else, pickle.load starts at byte 0, "
+        "image viewers read the head. A reviewer or scanner that reads one of these sees an inert file "
+        "while another loader runs the payload. Each format is also analysed on its own.",
+        "`preview.gif` that is a GIF to an image viewer and a `.keras` archive with a Lambda layer to "
+        "`keras.saving.load_model`.",
+        "Ship each artefact as one plain file in its own format; re-save the model with its library.",
+        technique=("LLM03:2025", "AML.T0010"),
+    ),
+    _rule(
+        "GATE-MF020",
+        "file-changed-while-checked",
+        Severity.CRITICAL,
+        "Bytes the scanner read differ from the bytes the release inventory hashed (and signatures "
+        "verified): the file was replaced or rewritten during the check.",
+        "Signatures, provenance and the verdict are bound to the inventory's digests. If the scanner judged "
+        "other bytes, a writer swapping the file mid-run gets malicious bytes signed and benign bytes "
+        "scanned. Every chunk the scanner reads is proved against the hash states of the inventory's "
+        "single pass, so any difference is caught, however the file was changed.",
+        "A process renames a benign copy over `model.bin` after it was hashed and before it is scanned.",
+        "Check a release directory nothing else writes to (a fresh checkout or a read-only copy), then run "
+        "the check again.",
+        technique=("LLM03:2025", "AML.T0010"),
+        waivable=False,
     ),
 )
 
@@ -350,7 +385,8 @@ class ModelFilesCheck(Check):
                 links += e.kind == "symlink"
                 continue
             digests[e.path] = e.sha256
-            info = FileInfo(ctx.release.path(e.path), e.path, e.size, bytes.fromhex(e.magic))
+            seal = ctx.release.inventory.seal(e.path)
+            info = FileInfo(ctx.release.path(e.path), e.path, e.size, bytes.fromhex(e.magic), seal)
             try:
                 results.append(analyse_file(info, settings))
             except AnalysisError as exc:

@@ -1,4 +1,10 @@
-"""Decide what a file is from its bytes. Names are hints only for plain text."""
+"""Decide what a file is from its bytes. Names are hints only for plain text.
+
+A file can be several things at once: loaders look in different places (torch.load
+tries a tar header at offset 0 first, pickle.load reads opcodes from offset 0, zip
+readers find the central directory from the end). `identify_all` lists every
+format read from the head; `scan.dispatch` adds a zip found by its end record.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,61 @@ _IDENT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 PICKLE_START = frozenset(b"\x80(}]).cKJMXUVSTBCGIFLNP\x8c\x95")
 
 
+# What the head alone says when nothing reads it as a model format: no loader claim.
+NO_CLAIM = frozenset({Format.TEXT, Format.UNKNOWN, Format.EMPTY})
+
+
 def needs_more(head: bytes, size: int) -> bool:
     """Whether identification could change with more than the first bytes."""
     return len(head) < min(size, HEAD_LARGE)
 
 
+TAR_BLOCK = 512
+
+
+def _checksum_field_parses(field: bytes) -> bool:
+    """Whether tarfile's `nti` accepts the checksum field (done the same way: NUL-terminated ASCII
+    read by int(..., 8), or base-256), so `tarfile`, slow to import, is consulted only then."""
+    if field[:1] in (b"\x80", b"\xff"):
+        return True
+    try:
+        int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def is_tar_header(head: bytes) -> bool:
+    """Whether `tarfile` reads the first 512 bytes as a member header (its checksum rule, any tar
+    dialect: v7 without the `ustar` magic included). torch.load tries exactly this first."""
+    if len(head) < TAR_BLOCK or not _checksum_field_parses(head[148:156]):
+        return False
+    import tarfile
+
+    try:
+        tarfile.TarInfo.frombuf(head[:TAR_BLOCK], "utf-8", "surrogateescape")
+    except (tarfile.HeaderError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def identify_all(head: bytes, size: int, name: str = "") -> list[Format]:
+    """Every format that some loader reads from the start of these bytes, most telling first."""
+    first = _by_head(head, size, name)
+    if not is_tar_header(head):
+        return [first]
+    if first in NO_CLAIM or first is Format.TORCH_TAR:
+        return [Format.TORCH_TAR]
+    # torch.load checks the zip magic before trying tar; everything else comes after tar.
+    return [first, Format.TORCH_TAR] if first is Format.ZIP else [Format.TORCH_TAR, first]
+
+
 def identify(head: bytes, size: int, name: str = "") -> Format:
-    """The format of a file whose first bytes are `head` (up to 512 of them)."""
+    """The main format of a file whose first bytes are `head` (up to 512 of them)."""
+    return identify_all(head, size, name)[0]
+
+
+def _by_head(head: bytes, size: int, name: str) -> Format:
     if size == 0 or not head:
         return Format.EMPTY
     h = head
@@ -59,8 +113,6 @@ def identify(head: bytes, size: int, name: str = "") -> Format:
         (n,) = struct.unpack("<Q", h[:8])
         if 2 <= n < 2**40 and h[8:9] == b"{":
             return Format.SAFETENSORS
-    if len(h) >= 262 and h[257:262] == b"ustar":
-        return Format.TORCH_TAR
     if _looks_onnx(h):
         return Format.ONNX
     text = _as_text(h)

@@ -67,6 +67,8 @@ class IssueKind(StrEnum):
     REMOTE_CODE = "remote-code-in-model-files"
     OBJECT_ARRAY = "numpy-object-array"
     TRAILING = "trailing-data"
+    POLYGLOT = "polyglot-model-file"
+    CHANGED = "file-changed-while-checked"
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,8 @@ def analyse_h5(target: Target, ctx: Context) -> None:
         raise AnalysisError(f"HDF5 files need the 'h5py' package; {install_hint('formats')}") from exc
     where = target.display
     try:
-        src: Any = target.path if target.path is not None else target.open()
-        with h5py.File(src, "r") as f:
+        # Through the target's reader, never the path: the bytes read are the bytes hashed.
+        with target.open() as src, h5py.File(src, "r") as f:
             for key in ("model_config", "training_config"):
                 if key not in f.attrs:
                     continue

@@ -9,6 +9,6 @@ from gate.scanner.stream import Stream
 
 def analyse(target: Target, ctx: Context) -> None:
     with target.open() as fh:
-        s = Stream(fh, ctx.limits.max_pickle_bytes)
+        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size)
         walk_all(s, ctx, target.display)
         ctx.result.bytes_read += s.bytes_read

@@ -9,13 +9,15 @@ accident.
 from __future__ import annotations
 
 import struct
-import tarfile
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gate.scanner.interface import Context, Issue, IssueKind, Target, limit_issue
 from gate.scanner.pickle_walker import Const, Global, Seq, WalkOutcome, walk
 from gate.scanner.stream import OverLimit, Stream, Truncated
+
+if TYPE_CHECKING:
+    import tarfile  # imported where a tar is read: legacy pickle checkpoints do not pay for it
 
 ELEMENT_SIZE = {
     "DoubleStorage": 8,
@@ -60,7 +62,8 @@ def _walk_required(s: Stream, ctx: Context, member: str) -> WalkOutcome:
 
 def analyse_legacy(target: Target, ctx: Context) -> None:
     with target.open() as fh:
-        s = Stream(fh)
+        # The size lets `skip` seek over the storages instead of reading them.
+        s = Stream(fh, size=target.size)
         try:
             _legacy(s, ctx, target.display)
         except LayoutError as exc:
@@ -119,6 +122,8 @@ def _legacy(s: Stream, ctx: Context, member: str) -> None:
 
 
 def analyse_tar(target: Target, ctx: Context) -> None:
+    import tarfile
+
     with target.open() as fh:
         try:
             tf = tarfile.open(fileobj=fh, mode="r:")  # noqa: SIM115 - closed by the with below
@@ -130,6 +135,8 @@ def analyse_tar(target: Target, ctx: Context) -> None:
 
 
 def _tar(target: Target, tf: tarfile.TarFile, ctx: Context) -> None:
+    import tarfile
+
     prefix = f"{target.display}/" if target.display else ""
     members = []
     try:
@@ -167,7 +174,7 @@ def _tar(target: Target, tf: tarfile.TarFile, ctx: Context) -> None:
         if fh is None:
             continue
         if is_torch and m.name in ("pickle", "sys_info", "storages", "tensors"):
-            s = Stream(fh, m.size)
+            s = Stream(fh, m.size, size=m.size)
             try:
                 if m.name in ("pickle", "sys_info"):
                     _walk_required(s, ctx, where)

@@ -9,11 +9,15 @@ checkpoint's pickle are skipped by structure.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import shutil
 import struct
+import tempfile
 import zipfile
 from collections import Counter
-from typing import IO
+from collections.abc import Iterator
+from typing import IO, cast
 
 from gate.scanner.interface import Context, Issue, IssueKind, Target
 from gate.scanner.pickle_walker import Persistent, Seq, walk_all
@@ -25,10 +29,24 @@ DRAIN_MAX = 64 * 1024 * 1024  # members read to the end so zipfile verifies thei
 # itself (classes compiled from the archive's code, list builders) and imports nothing.
 TORCHSCRIPT_NAMES = ("__torch__.", "torch.jit._pickle.")
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+
+
+def opens_as_zip(fh: IO[bytes]) -> bool:
+    """Whether `zipfile` finds an end record (searching from the end, as every zip reader does) and
+    reads a central directory with at least one member from it, whatever comes before the archive."""
+    try:
+        if not zipfile.is_zipfile(fh):
+            return False
+        fh.seek(0)
+        with zipfile.ZipFile(fh) as zf:
+            return bool(zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, struct.error):
+        return False
 
 
 def analyse(target: Target, ctx: Context) -> None:
-    with target.open() as fh:
+    with target.open() as raw, _seekable(raw) as fh:
         try:
             zf = zipfile.ZipFile(fh)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
@@ -36,6 +54,19 @@ def analyse(target: Target, ctx: Context) -> None:
             return
         with zf:
             _archive(target, zf, fh, ctx)
+
+
+@contextlib.contextmanager
+def _seekable(fh: IO[bytes]) -> Iterator[IO[bytes]]:
+    """zipfile needs to seek (the directory is at the end): a decompressed payload, already bounded by
+    the decompression limits, is spooled to memory or a temporary file first."""
+    if fh.seekable():
+        yield fh
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        shutil.copyfileobj(fh, spool, 1024 * 1024)
+        spool.seek(0)
+        yield cast(IO[bytes], spool)
 
 
 def _archive(target: Target, zf: zipfile.ZipFile, fh: IO[bytes], ctx: Context) -> None:
@@ -52,6 +83,19 @@ def _archive(target: Target, zf: zipfile.ZipFile, fh: IO[bytes], ctx: Context) -
         )
         return
     prefix = f"{target.display}/" if target.display else ""
+    first = min((i.header_offset for i in infos), default=0)
+    if first > 0:
+        # zipfile (Keras, anything reading from the end) skips these bytes; torch.load and np.load
+        # check for a zip at offset 0 and read them as something else.
+        ctx.add(
+            Issue(
+                IssueKind.ARCHIVE,
+                f"{first} bytes come before the first zip member; zip readers skip them, other loaders "
+                "read them",
+                member=target.display,
+                evidence={"prefix_bytes": first},
+            )
+        )
     for name, n in Counter(i.filename for i in infos).items():
         if n > 1:
             ctx.add(
