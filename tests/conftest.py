@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gate.cli import main
+from tests.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-release"
@@ -91,6 +94,71 @@ def run_json(*args: str) -> tuple[int, dict[str, Any]]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-goldens", action="store_true", help="Rewrite golden files.")
+    parser.addoption(
+        "--hide-tools",
+        default=os.environ.get("MODEL_GATE_TEST_HIDE_TOOLS", ""),
+        metavar="TOOL,...|all",
+        help="Run as a machine without these optional tools would (promtool, garak, chromium, or "
+        "all): they are removed from PATH (garak from this interpreter too).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        hidden = parse_hidden(str(config.getoption("--hide-tools")))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--hide-tools: {exc}") from None
+    config.stash[HIDDEN_TOOLS] = hidden
+    if hidden:
+        shadow = Path(tempfile.mkdtemp(prefix="model-gate-hidden-tools-"))
+        stack = contextlib.ExitStack()
+        stack.enter_context(hidden_tools(hidden, shadow))
+        stack.callback(shutil.rmtree, shadow, ignore_errors=True)
+        config.stash[_HIDING] = stack
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = config.stash.get(_HIDING, None)
+    if stack is not None:
+        stack.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    hidden = config.stash.get(HIDDEN_TOOLS, ())
+    present = [t for t in OPTIONAL_TOOLS if tool_available(t)]
+    return (
+        f"optional tools present: {', '.join(present) or 'none'}"
+        + (f"; hidden: {', '.join(hidden)}" if hidden else "")
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.needs_tool("promtool")`: skipped, saying why, where the tool is absent."""
+    hidden = item.config.stash.get(HIDDEN_TOOLS, ())
+    for mark in item.iter_markers("needs_tool"):
+        for name in mark.args:
+            if name not in OPTIONAL_TOOLS:
+                raise pytest.UsageError(f"needs_tool({name!r}): not an optional tool ({', '.join(OPTIONAL_TOOLS)})")
+            if not tool_available(name):
+                why = "hidden by --hide-tools" if name in hidden else f"install {INSTALL_HINT[name]}"
+                pytest.skip(f"needs {name}, which is absent ({why})")
+
+
+HIDDEN_TOOLS = pytest.StashKey[tuple[str, ...]]()
+_HIDING = pytest.StashKey[contextlib.ExitStack]()
+
+
+@pytest.fixture
+def without_tools(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., contextlib.AbstractContextManager[None]]:
+    """`with without_tools("promtool"): ...` runs the block as on a machine without those tools
+    (all of them when none is named)."""
+
+    def hide(*names: str) -> contextlib.AbstractContextManager[None]:
+        return hidden_tools(names or tuple(OPTIONAL_TOOLS), tmp_path_factory.mktemp("shadow-bin"))
+
+    return hide
 
 
 @pytest.fixture
@@ -160,6 +228,11 @@ def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
+        if not tool_available("garak"):
+            # The adversarial check is optional in the demo's policy: without garak it is a skip
+            # that names the extra, and tests of its results are marked needs_tool("garak").
+            yield f"http://127.0.0.1:{DEMO_PORT}/v1"
+            return
         warm = run_redteam(
             DEMO,
             policy_ref="default",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,7 @@ from gate.models.report import CheckStatus
 from tests.conftest import DEMO
 from tests.monitoring.helpers import FIX, demo_with, fixture_text, of, run_check
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None,
-    reason="skipped: promtool is absent (install Debian's 'prometheus' package; .ci/run does when it can)",
-)
+needs_promtool = pytest.mark.needs_tool("promtool")
 
 
 def test_demo_rules_parse_with_lines() -> None:
