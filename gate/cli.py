@@ -103,8 +103,20 @@ def main() -> None:
     help="Write the report here; the n-th --output takes the n-th --format.",
 )
 @click.option("--offline", is_flag=True, help="Never use the network; checks that need it error.")
-@click.option("--only", multiple=True, metavar="CHECK", help="Run only these checks.")
-@click.option("--skip", multiple=True, metavar="CHECK", help="Leave these checks out.")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="CHECK[,CHECK]",
+    help="Run only these checks (repeat, or separate with commas). The report is partial: "
+    "its exit code speaks for these checks alone, and it cannot be attested.",
+)
+@click.option(
+    "--skip",
+    multiple=True,
+    metavar="CHECK[,CHECK]",
+    help="Leave these checks out (repeat, or separate with commas); the report records them, "
+    "and a required one blocks unless the policy allows skipping it.",
+)
 @click.option(
     "--baseline",
     type=click.Path(path_type=Path),
@@ -200,6 +212,11 @@ def check(
     from gate.protected_policy import protected_policy
 
     plan = _output_plan(formats, outputs)
+    if attest_path is not None and only:
+        raise GateError(
+            "--attest cannot be combined with --only: a partial run is no verdict on the release",
+            hint="Drop --only (use --skip for checks the policy allows to skip) to attest.",
+        )
     log = None
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)

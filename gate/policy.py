@@ -182,7 +182,7 @@ def _compose(parent: TierSection, child: TierSection) -> TierSection:
     p = parent.model_dump(exclude_none=True)
     c = child.model_dump(exclude_none=True)
     out: dict[str, Any] = dict(p)
-    for key in ("required", "optional"):
+    for key in ("required", "optional", "fail_closed"):
         if key in c:
             out[key] = list(dict.fromkeys([*p.get(key, []), *c[key]]))
     if "allow_skip" in c or "allow_skip" in p:
@@ -333,7 +333,7 @@ def _finalise(
 ) -> TierPolicy:
     from gate.checks import CHECKS, load_check
 
-    for name in ("required", "optional", "allow_skip"):
+    for name in ("required", "optional", "allow_skip", "fail_closed"):
         for cid in getattr(section, name) or ():
             if cid not in CHECKS:
                 raise PolicyError(f"{source}: tiers.{tier.value}.{name}: unknown check '{cid}'")
@@ -408,7 +408,7 @@ def lint(path: Path) -> list[str]:
     sections: list[tuple[tuple[str, ...], TierSection]] = [(("defaults",), pf.defaults)]
     sections += [(("tiers", t.value), s) for t, s in pf.tiers.items()]
     for prefix, sec in sections:
-        for name in ("required", "optional", "allow_skip"):
+        for name in ("required", "optional", "allow_skip", "fail_closed"):
             for i, cid in enumerate(getattr(sec, name) or ()):
                 if cid not in CHECKS:
                     line = doc.line_of((*prefix, name, i))

@@ -126,9 +126,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     hidden = config.stash.get(HIDDEN_TOOLS, ())
     present = [t for t in OPTIONAL_TOOLS if tool_available(t)]
-    return (
-        f"optional tools present: {', '.join(present) or 'none'}"
-        + (f"; hidden: {', '.join(hidden)}" if hidden else "")
+    return f"optional tools present: {', '.join(present) or 'none'}" + (
+        f"; hidden: {', '.join(hidden)}" if hidden else ""
     )
 
 
@@ -138,7 +137,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("needs_tool"):
         for name in mark.args:
             if name not in OPTIONAL_TOOLS:
-                raise pytest.UsageError(f"needs_tool({name!r}): not an optional tool ({', '.join(OPTIONAL_TOOLS)})")
+                raise pytest.UsageError(
+                    f"needs_tool({name!r}): not an optional tool ({', '.join(OPTIONAL_TOOLS)})"
+                )
             if not tool_available(name):
                 why = "hidden by --hide-tools" if name in hidden else f"install {INSTALL_HINT[name]}"
                 pytest.skip(f"needs {name}, which is absent ({why})")

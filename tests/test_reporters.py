@@ -69,8 +69,7 @@ def test_only_the_promtool_record_depends_on_promtool(tmp_path: Path) -> None:
 
     def strip(r: Report) -> list[tuple[str, str, dict[str, object]]]:
         return [
-            (c.id, c.status.value, {k: v for k, v in c.details.items() if k != "promtool"})
-            for c in r.checks
+            (c.id, c.status.value, {k: v for k, v in c.details.items() if k != "promtool"}) for c in r.checks
         ]
 
     assert strip(with_tool) == strip(without)

@@ -71,10 +71,31 @@ def test_needs_tool_skips_with_the_reason_when_hidden(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-q", "--hide-tools=all",
-         "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), "--confcutdir", str(ROOT),
-         "-p", "tests.conftest", str(test)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "-q",
+            "--hide-tools=all",
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--confcutdir",
+            str(ROOT),
+            "-p",
+            "tests.conftest",
+            str(test),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=False,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out

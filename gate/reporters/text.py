@@ -71,6 +71,11 @@ class TextReporter(Reporter):
         out(f"policy {escape(r.policy.name)} ({escape(r.policy.source)}) sha256:{r.policy.sha256[:12]}…")
         for note in r.policy.notes:
             out(f"  [yellow]! {escape(note)}[/]")
+        if r.partial:
+            out(
+                f"[bold yellow]PARTIAL run[/]: --only left out {', '.join(r.left_out)}; "
+                "this verdict speaks for the checks that ran, not for the release"
+            )
         out("")
         out("[bold]Checks[/]")
         for c in r.checks:
