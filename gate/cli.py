@@ -13,6 +13,7 @@ import click
 
 from gate import __version__
 from gate.errors import CheckError, ExitCode, GateError
+from gate.pipes import echo, silence_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ["text", "json", "markdown", "sarif", "junit"]
@@ -39,6 +40,12 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except GateError as exc:
             _fail(exc.message, exc.hint, int(exc.exit_code))
+        except BrokenPipeError:
+            # The reader closed standard output (`| head -1`); every outcome-bearing line goes
+            # through pipes.echo, which lets the command finish with its own exit code, so this
+            # is output that was informational only: exit quietly, as `head`'s writer should.
+            silence_stdout()
+            sys.exit(0)
         except KeyboardInterrupt:
             _fail("interrupted", None, int(ExitCode.CHECK_ERROR))
         except RecursionError:
@@ -355,7 +362,7 @@ def _emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
     for fmt, out in plan:
         reporter = get_reporter(fmt)
         if out is None:
-            click.echo(reporter.render(report, color=use_color(sys.stdout)), nl=False)
+            echo(reporter.render(report, color=use_color(sys.stdout)), nl=False)
         else:
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -424,7 +431,7 @@ def sbom(
     if validate:
         validate_bom(text)
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
         write_bom(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -442,18 +449,18 @@ def tier(release: Path, fmt: str) -> None:
     loaded = load_manifest(release)
     t = score(loaded.manifest)
     if fmt == "json":
-        click.echo(t.model_dump_json(indent=2))
+        echo(t.model_dump_json(indent=2))
         return
-    click.echo(f"tier: {t.level.value}   (EU AI Act: {t.eu_ai_act}; factor score {t.score})")
-    click.echo("")
-    click.echo(f"  {'factor':<18} {'value':<20} points")
+    echo(f"tier: {t.level.value}   (EU AI Act: {t.eu_ai_act}; factor score {t.score})")
+    echo("")
+    echo(f"  {'factor':<18} {'value':<20} points")
     for f in t.factors:
-        click.echo(f"  {f.name:<18} {f.value:<20} +{f.points}")
-    click.echo("")
+        echo(f"  {f.name:<18} {f.value:<20} +{f.points}")
+    echo("")
     thresholds = ", ".join(f"{k.value} ≥ {v}" for k, v in tables().tiers.items())
-    click.echo(f"  score thresholds: {thresholds}")
+    echo(f"  score thresholds: {thresholds}")
     for line in t.rationale:
-        click.echo(f"  · {line}")
+        echo(f"  · {line}")
 
 
 @main.command()
@@ -467,12 +474,12 @@ def explain(rule: str | None, list_all: bool) -> None:
 
     if list_all or not rule:
         for r in all_rules():
-            click.echo(f"{r.code}  {r.name:<34} {r.severity.value:<8} {r.check}")
+            echo(f"{r.code}  {r.name:<34} {r.severity.value:<8} {r.check}")
         return
     found = find_rule(rule)
     if found is None:
         raise GateError(f"unknown rule '{rule}'", hint="'model-gate explain --list' lists them.")
-    click.echo(rule_doc(found))
+    echo(rule_doc(found))
 
 
 @main.group()
@@ -489,10 +496,10 @@ def policy_lint(paths: tuple[Path, ...]) -> None:
 
     problems = [p for path in paths for p in lint(path)]
     for p in problems:
-        click.echo(p)
+        echo(p)
     if problems:
         sys.exit(int(ExitCode.USAGE))
-    click.echo(f"{len(paths)} policy file(s) OK")
+    echo(f"{len(paths)} policy file(s) OK")
 
 
 @policy.command("show")
@@ -509,7 +516,7 @@ def policy_show(ref: str, tier_name: str | None) -> None:
     pol = load_policy(ref)
     tiers = [Tier(tier_name)] if tier_name else list(Tier)
     data = {t.value: pol.for_tier(t).model_dump(mode="json", exclude={"tier"}) for t in tiers}
-    click.echo(
+    echo(
         json.dumps(
             {
                 "name": pol.name,
@@ -531,7 +538,7 @@ def init(path: Path, force: bool) -> None:
     from gate.init import write_template
 
     written = write_template(path, force=force)
-    click.echo(f"wrote {written}: fill in the TODOs, then run 'model-gate check {path}'")
+    echo(f"wrote {written}: fill in the TODOs, then run 'model-gate check {path}'")
 
 
 @main.group()
@@ -607,9 +614,9 @@ def waiver_new(
     out = output or Path(f"waiver-{waiver_id(data)[3:]}.json")
     refuse_inside(out, rel.root, "--output")
     _write(out, data)
-    click.echo(f"wrote {out} (unsigned) for {rel.manifest.name} {rel.manifest.version} ({rel.digest})")
-    click.echo(f"  expires {rfc3339(parse_when(expires, now, '--expires'))}; reviewers sign it with:")
-    click.echo(f"  model-gate waiver sign {out} --key KEY")
+    echo(f"wrote {out} (unsigned) for {rel.manifest.name} {rel.manifest.version} ({rel.digest})")
+    echo(f"  expires {rfc3339(parse_when(expires, now, '--expires'))}; reviewers sign it with:")
+    echo(f"  model-gate waiver sign {out} --key KEY")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -641,10 +648,10 @@ def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path
     raw = read_waiver(waiver_file)
     doc = open_for_signing(raw, str(waiver_file))
     p = doc.predicate
-    click.echo(f"signing waiver {waiver_id(doc.payload)}: {p.rule} for {doc.statement.subject[0].name}")
-    click.echo(f"  findings: {', '.join(p.findings)}")
-    click.echo(f"  {p.justification.value}: {p.reason}")
-    click.echo(f"  requested by {p.requester}; expires {rfc3339(p.expires)}")
+    echo(f"signing waiver {waiver_id(doc.payload)}: {p.rule} for {doc.statement.subject[0].name}")
+    echo(f"  findings: {', '.join(p.findings)}")
+    echo(f"  {p.justification.value}: {p.reason}")
+    echo(f"  requested by {p.requester}; expires {rfc3339(p.expires)}")
     if keyless:
         data = sign_waiver_keyless(raw, str(waiver_file), utc_now(), offline=False)
         target = output or (waiver_file if doc.kind == "statement" else None)
@@ -657,7 +664,7 @@ def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path
         data = sign_waiver(raw, load_private_key(key, _key_password()), str(waiver_file), utc_now())
         target = output or waiver_file
     _write(target, data)
-    click.echo(f"wrote {target}")
+    echo(f"wrote {target}")
 
 
 @waiver.command("verify")
@@ -681,7 +688,7 @@ def waiver_verify(waiver_file: Path, policy_ref: str, release: Path | None, offl
     else:
         result = verify_with_release(raw, waiver_file, policy, release, offline)
     for line in result.lines:
-        click.echo(line)
+        echo(line)
     sys.exit(0 if result.ok else 1)
 
 
@@ -757,13 +764,13 @@ def verify_attestation_cmd(
         keyless=keyless,
     )
     if result.ok:
-        click.echo(
+        echo(
             f"admitted: {digest} passed ({result.verdict or 'pass'}) at {result.time_verified} "
             f"under policy sha256:{(result.policy_sha256 or '')[:12]}…"
         )
         sys.exit(0)
     for reason in result.reasons:
-        click.echo(f"rejected: {reason}")
+        echo(f"rejected: {reason}")
     sys.exit(1)
 
 
@@ -777,7 +784,7 @@ def policy_sign(path: Path, key: Path) -> None:
     from gate.protected_policy import sign_policy_file
 
     out = sign_policy_file(path, load_private_key(key, _key_password()))
-    click.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 @main.group("decision-log")
@@ -797,11 +804,11 @@ def decision_log_verify(path: Path | None) -> None:
         raise GateError(f"{target}: no decision log here")
     problems = decision_log.verify_log(target)
     for p in problems:
-        click.echo(p)
+        echo(p)
     if problems:
         sys.exit(1)
     lines = sum(1 for line in target.read_bytes().splitlines() if line.strip())
-    click.echo(f"{target}: {lines} entries, chain intact")
+    echo(f"{target}: {lines} entries, chain intact")
 
 
 @main.command()
