@@ -53,9 +53,10 @@ def write_release(
 
 
 @pytest.fixture(autouse=True)
-def _decision_log_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`check` appends to a decision log by default: keep test runs out of the user's."""
-    log = tmp_path_factory.mktemp("state") / "decisions.jsonl"
+def _decision_log_in_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` appends to a decision log by default: each test gets its own, in the session's
+    state directory (see pytest_configure), never the user's."""
+    log = Path(tempfile.mkdtemp(dir=os.environ["MODEL_GATE_TEST_STATE"])) / "decisions.jsonl"
     monkeypatch.setenv("MODEL_GATE_DECISION_LOG", str(log))
 
 
@@ -104,6 +105,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Before any fixture or subprocess runs: the default decision log and every other state file
+    # resolve inside a directory of this session, even where a test drops MODEL_GATE_DECISION_LOG.
+    state = Path(tempfile.mkdtemp(prefix="model-gate-test-state-"))
+    os.environ["MODEL_GATE_TEST_STATE"] = str(state)
+    os.environ["XDG_STATE_HOME"] = str(state)
+    os.environ["MODEL_GATE_DECISION_LOG"] = str(state / "decisions.jsonl")
+    config.add_cleanup(lambda: shutil.rmtree(state, ignore_errors=True))
     try:
         hidden = parse_hidden(str(config.getoption("--hide-tools")))
     except ValueError as exc:
