@@ -384,7 +384,11 @@ def _emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
     for fmt, out in plan:
         reporter = get_reporter(fmt)
         if out is None:
-            echo(reporter.render(report, color=use_color(sys.stdout)), nl=False)
+            from gate.reporters.text import TextReporter, terminal_width
+
+            # The terminal report fits the terminal; files keep the default width.
+            kw = {"width": terminal_width()} if isinstance(reporter, TextReporter) else {}
+            echo(reporter.render(report, color=use_color(sys.stdout), **kw), nl=False)
         else:
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from gate.inventory import Entry
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
+from gate.wording import count
 
 CHECK = "release-integrity"
 
@@ -279,7 +280,7 @@ class ReleaseIntegrityCheck(Check):
                         )
                     )
         n = len(inv.entries)
-        summary = f"{n} files, {inv.total_bytes / 2**20:.1f} MiB; {len(findings)} problems"
+        summary = f"{count(n, 'file')}, {inv.total_bytes / 2**20:.1f} MiB; {count(len(findings), 'problem')}"
         return CheckOutcome(
             findings=findings,
             summary=summary,
