@@ -105,6 +105,10 @@ def entry_for(
         "waivers": by_status,
         "attestation": {"path": attestation[0], "sha256": attestation[1]} if attestation else None,
     }
+    if report.partial:
+        # --only: the verdict speaks for the checks that ran; the log must not read as a full one.
+        entry["partial"] = True
+        entry["left_out"] = list(report.left_out)
     if ci := _ci():
         entry["ci"] = ci
     return entry
@@ -294,7 +298,7 @@ def table(entries: list[dict[str, Any]]) -> str:
         rows.append(
             (
                 _text(e.get("time")),
-                entry_verdict(e),
+                entry_verdict(e) + (" (partial)" if e.get("partial") is True else ""),
                 str(exit_code) if isinstance(exit_code, int) else "",
                 release,
                 f"{digest[:19]}…" if len(digest) > 19 else digest,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -233,7 +235,17 @@ def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     old = os.environ.get("MODEL_GATE_CACHE_DIR")
     os.environ["MODEL_GATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("demo-cache"))
-    srv = serve(DEMO / "model", port=DEMO_PORT, max_requests=5000)
+    # The port is the one release.yaml declares: another test session on this machine may hold it
+    # for a while. Wait for it (bounded) rather than erroring every test of the demo.
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            srv = serve(DEMO / "model", port=DEMO_PORT, max_requests=5000)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:

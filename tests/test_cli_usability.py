@@ -85,6 +85,15 @@ def log(tmp_path: Path) -> Path:
     return path
 
 
+def test_a_partial_run_is_logged_as_partial(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    rel = write_release(tmp_path / "rel")
+    assert run_cli("check", str(rel), "--only", "model-files", "--decision-log", str(path)).exit_code == 0
+    (entry,) = _show(str(path))
+    assert entry["partial"] is True and "release-integrity" in entry["left_out"]
+    assert "(partial)" in run_cli("decision-log", "show", str(path)).stdout
+
+
 def _show(*args: str) -> list[dict]:  # type: ignore[type-arg]
     res = run_cli("decision-log", "show", *args, "--format", "json")
     assert res.exit_code == 0, res.output
