@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import textwrap
 import threading
@@ -109,6 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Before any fixture or subprocess runs: the default decision log and every other state file
     # resolve inside a directory of this session, even where a test drops MODEL_GATE_DECISION_LOG.
+    config.stash[_USER_LOG] = _log_state(_users_log())
     state = Path(tempfile.mkdtemp(prefix="model-gate-test-state-"))
     os.environ["MODEL_GATE_TEST_STATE"] = str(state)
     os.environ["XDG_STATE_HOME"] = str(state)
@@ -125,6 +127,36 @@ def pytest_configure(config: pytest.Config) -> None:
         stack.enter_context(hidden_tools(hidden, shadow))
         stack.callback(shutil.rmtree, shadow, ignore_errors=True)
         config.stash[_HIDING] = stack
+
+
+_USER_LOG = pytest.StashKey[tuple[Path, tuple[int, int] | None]]()
+
+
+def _users_log() -> Path:
+    """Where `check` would log for the user running the tests: read before the session changes
+    the environment (pytest_configure), the way gate.decision_log.default_path reads it."""
+    from gate import decision_log
+
+    return decision_log.default_path()
+
+
+def _log_state(path: Path) -> tuple[Path, tuple[int, int] | None]:
+    try:
+        st = path.stat()
+    except OSError:
+        return path, None
+    return path, (st.st_size, st.st_mtime_ns)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test (or a subprocess it started) that wrote to the user's real decision log fails the run."""
+    before = session.config.stash.get(_USER_LOG, None)
+    if before is None:
+        return
+    path, _ = before
+    if _log_state(path) != before:
+        sys.stderr.write(f"\nERROR: the test run changed the user's decision log {path}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -162,3 +162,40 @@ def test_tests_never_write_the_users_decision_log(monkeypatch: pytest.MonkeyPatc
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert Path(out.stdout.strip()).is_relative_to(tmp_root)
+
+
+WRITES_HOME_LOG = """
+import os, subprocess, sys
+
+def test_x():
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL_GATE_DECISION_LOG", "XDG_STATE_HOME")}
+    code = "from gate import decision_log as d; d.append(d.default_path(), {'x': 1})"
+    if os.environ.get("WRITE_IT"):
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+"""
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["writes-home-log", "benign"])
+def test_a_run_that_touches_the_users_log_fails(tmp_path: Path, write: bool) -> None:
+    """The session's guard: whatever a test does (here a subprocess that drops the session's
+    variables and logs by the user's defaults), changing the user's log fails the run."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "test_inner.py").write_text(WRITES_HOME_LOG)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MODEL_GATE_DECISION_LOG", "XDG_STATE_HOME", "MODEL_GATE_TEST_STATE")
+    }
+    env.update(HOME=str(home), PYTHONPATH=str(ROOT), WRITE_IT="1" if write else "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(ROOT),
+         "-c", str(ROOT / "pyproject.toml"), "-p", "tests.conftest", str(tmp_path / "test_inner.py")],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    log = home / ".local" / "state" / "model-gate" / "decisions.jsonl"
+    if write:
+        assert log.exists() and proc.returncode == 1
+        assert "changed the user's decision log" in proc.stderr
+    else:
+        assert not log.exists() and proc.returncode == 0, proc.stdout + proc.stderr
