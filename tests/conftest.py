@@ -110,7 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Before any fixture or subprocess runs: the default decision log and every other state file
     # resolve inside a directory of this session, even where a test drops MODEL_GATE_DECISION_LOG.
-    config.stash[_USER_LOG] = _log_state(_users_log())
+    config.stash[_USER_LOG] = _users_log()
     state = Path(tempfile.mkdtemp(prefix="model-gate-test-state-"))
     os.environ["MODEL_GATE_TEST_STATE"] = str(state)
     os.environ["XDG_STATE_HOME"] = str(state)
@@ -129,33 +129,51 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_HIDING] = stack
 
 
-_USER_LOG = pytest.StashKey[tuple[Path, tuple[int, int] | None]]()
+_USER_LOG = pytest.StashKey[tuple[Path, int]]()
 
 
-def _users_log() -> Path:
-    """Where `check` would log for the user running the tests: read before the session changes
-    the environment (pytest_configure), the way gate.decision_log.default_path reads it."""
+def _users_log() -> tuple[Path, int]:
+    """Where `check` would log for the user running the tests, and its size: read before the
+    session changes the environment (pytest_configure), as gate.decision_log.default_path reads it."""
     from gate import decision_log
 
-    return decision_log.default_path()
-
-
-def _log_state(path: Path) -> tuple[Path, tuple[int, int] | None]:
+    path = decision_log.default_path()
     try:
-        st = path.stat()
+        return path, path.stat().st_size
     except OSError:
-        return path, None
-    return path, (st.st_size, st.st_mtime_ns)
+        return path, 0
+
+
+def _ours(entry: bytes, roots: tuple[Path, ...]) -> bool:
+    try:
+        release = json.loads(entry).get("release", {}).get("path", "")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(release, str) and any(Path(release).is_relative_to(r) for r in roots)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A test (or a subprocess it started) that wrote to the user's real decision log fails the run."""
+    """A test (or a subprocess it started) that wrote to the user's real decision log fails the run.
+
+    Lines that other programs append meanwhile (the user's own runs) are not ours: only entries
+    for releases under this session's temporary directory or this checkout count."""
     before = session.config.stash.get(_USER_LOG, None)
     if before is None:
         return
-    path, _ = before
-    if _log_state(path) != before:
-        sys.stderr.write(f"\nERROR: the test run changed the user's decision log {path}\n")
+    path, size = before
+    try:
+        with path.open("rb") as f:
+            f.seek(size)
+            added = f.read()
+    except OSError:
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    roots = (ROOT, *((factory.getbasetemp(),) if factory is not None else ()))
+    ours = [line for line in added.splitlines() if line.strip() and _ours(line, roots)]
+    if ours:
+        sys.stderr.write(
+            f"\nERROR: the test run added {len(ours)} line(s) to the user's decision log {path}\n"
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

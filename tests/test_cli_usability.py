@@ -169,7 +169,10 @@ import os, subprocess, sys
 
 def test_x():
     env = {k: v for k, v in os.environ.items() if k not in ("MODEL_GATE_DECISION_LOG", "XDG_STATE_HOME")}
-    code = "from gate import decision_log as d; d.append(d.default_path(), {'x': 1})"
+    code = (
+        "from gate import decision_log as d; "
+        f"d.append(d.default_path(), {{'release': {{'path': {os.environ['INNER_RELEASE']!r}}}}})"
+    )
     if os.environ.get("WRITE_IT"):
         subprocess.run([sys.executable, "-c", code], env=env, check=True)
 """
@@ -187,7 +190,9 @@ def test_a_run_that_touches_the_users_log_fails(tmp_path: Path, write: bool) -> 
         for k, v in os.environ.items()
         if k not in ("MODEL_GATE_DECISION_LOG", "XDG_STATE_HOME", "MODEL_GATE_TEST_STATE")
     }
+    # A release of the checkout: what a test run of it would log.
     env.update(HOME=str(home), PYTHONPATH=str(ROOT), WRITE_IT="1" if write else "")
+    env["INNER_RELEASE"] = str(ROOT / "examples" / "demo-release")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(ROOT),
          "-c", str(ROOT / "pyproject.toml"), "-p", "tests.conftest", str(tmp_path / "test_inner.py")],
@@ -196,6 +201,6 @@ def test_a_run_that_touches_the_users_log_fails(tmp_path: Path, write: bool) -> 
     log = home / ".local" / "state" / "model-gate" / "decisions.jsonl"
     if write:
         assert log.exists() and proc.returncode == 1
-        assert "changed the user's decision log" in proc.stderr
+        assert "added 1 line(s) to the user's decision log" in proc.stderr
     else:
         assert not log.exists() and proc.returncode == 0, proc.stdout + proc.stderr

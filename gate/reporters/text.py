@@ -55,9 +55,9 @@ def terminal_width() -> int:
     return max(MIN_WIDTH, shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns)
 
 
-def _after_location(title: str, loc: str) -> str:
-    """The title without a leading copy of the location: the path is printed once, on its line."""
-    path = loc.split(" (", 1)[0].rsplit(":", 1)[0] if loc else ""
+def _after_location(title: str, path: str | None) -> str:
+    """The title without a leading copy of the path ("PATH: …", "PATH (member): …"): the
+    location line below it names the path, once."""
     if not path or not title.startswith(path):
         return title
     rest = title[len(path) :]
@@ -169,7 +169,7 @@ class TextReporter(Reporter):
         waived = " [green](waived)[/]" if f.waiver else ""
         out(f"{f.rule.code} {f.rule.name}{waived}", prefix=f"  {sev} ")
         loc = location_text(f)
-        out(escape(_after_location(f.title, loc)), prefix=pad)
+        out(escape(_after_location(f.title, f.location.path if loc else None)), prefix=pad)
         if loc:
             out(escape(loc), prefix=f"{pad}at ")
         if f.mitigation:
