@@ -42,11 +42,11 @@ def handle_errors(fn: F) -> F:
         except GateError as exc:
             _fail(exc.message, exc.hint, int(exc.exit_code))
         except BrokenPipeError:
-            # The reader closed standard output (`| head -1`); every outcome-bearing line goes
-            # through pipes.echo, which lets the command finish with its own exit code, so this
-            # is output that was informational only: exit quietly, as `head`'s writer should.
+            # The reader closed standard output (`| head -1`). Commands print through pipes.echo,
+            # which lets them finish with their own exit code; output that did not (click's own)
+            # ends here: quietly, and never with 0, since the command's outcome was not reached.
             silence_stdout()
-            sys.exit(0)
+            sys.exit(1)
         except KeyboardInterrupt:
             _fail("interrupted", None, int(ExitCode.CHECK_ERROR))
         except RecursionError:

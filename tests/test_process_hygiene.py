@@ -98,3 +98,23 @@ def test_a_closed_pipe_is_a_quiet_exit_that_keeps_the_outcome(
     rc, err = _closed_reader(*real)
     assert "internal error" not in err and "BrokenPipe" not in err and "Traceback" not in err, err
     assert rc == code, err
+
+
+def test_every_command_prints_through_the_pipe_safe_echo() -> None:
+    """A click.echo to standard output would lose the exit code when the reader closes the pipe."""
+    import ast
+
+    for module in ("gate/cli.py", "gate/scanner/cli.py"):
+        tree = ast.parse((ROOT / module).read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "echo"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "click"
+            ):
+                err = [k for k in node.keywords if k.arg == "err"]
+                assert err and isinstance(err[0].value, ast.Constant) and err[0].value.value is True, (
+                    f"{module}:{node.lineno}: print with gate.pipes.echo"
+                )
