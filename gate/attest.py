@@ -98,6 +98,12 @@ def build_statement(
     resource_uri: str | None = None,
 ) -> dict[str, Any]:
     """The VSA statement for a report, as a JSON-ready dict."""
+    if report.partial:
+        raise InputError(
+            "a partial run cannot be attested: --only left out "
+            + ", ".join(report.left_out or ("checks the policy requires",)),
+            hint="Run every check the policy lists (drop --only) to attest the release.",
+        )
     digest = release_subject_digest(release) if release is not None else report.release.digest
     subjects = _subjects(report, release)
     passed = report.verdict in (Verdict.PASS, Verdict.WARN)
@@ -109,6 +115,7 @@ def build_statement(
     name = subject_name(release) if release else f"{report.release.name}@{report.release.version}"
     summary = {
         "verdict": report.verdict.value,
+        "partial": False,
         "exitCode": report.exit_code,
         "release": {
             "name": report.release.name,
@@ -341,6 +348,9 @@ def verify_attestation(
     out.policy_sha256 = pred.policy.digest.get("sha256")
     ext = st.predicate.get(SUMMARY_FIELD)
     out.verdict = str(ext.get("verdict")) if isinstance(ext, dict) else None
+    # Absent in attestations made before partial runs existed: those were full runs.
+    if isinstance(ext, dict) and ext.get("partial") not in (None, False):
+        out.reasons.append("the verdict is not a full run: a partial run (--only) judges no release")
     if pred.verifier.id != VERIFIER_ID:
         out.reasons.append(f"verifier.id is '{pred.verifier.id[:100]}', not {VERIFIER_ID}")
     algo, _value = split_digest(release_digest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import click
 
 from gate import __version__
 from gate.errors import CheckError, ExitCode, GateError
+from gate.pipes import echo, silence_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ["text", "json", "markdown", "sarif", "junit"]
@@ -42,6 +44,12 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except GateError as exc:
             _fail(exc.message, exc.hint, int(exc.exit_code))
+        except BrokenPipeError:
+            # The reader closed standard output (`| head -1`). Commands print through pipes.echo,
+            # which lets them finish with their own exit code; output that did not (click's own)
+            # ends here: quietly, and never with 0, since the command's outcome was not reached.
+            silence_stdout()
+            sys.exit(1)
         except KeyboardInterrupt:
             _fail("interrupted", None, int(ExitCode.CHECK_ERROR))
         except RecursionError:
@@ -66,7 +74,28 @@ def use_color(stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def summary_line(help_text: str | None) -> str:
+    """A command's first paragraph on one line: the listing shows it whole, never cut mid-sentence."""
+    if not help_text:
+        return ""
+    first = inspect.cleandoc(help_text).split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
+class GateCommand(click.Command):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or summary_line(self.help)
+
+
+class GateGroup(click.Group):
+    command_class = GateCommand
+    group_class = type  # subgroups (waiver, policy, decision-log) are GateGroups too
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or summary_line(self.help)
+
+
+@click.group(cls=GateGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="model-gate")
 def main() -> None:
     """model-gate: a security gate for machine-learning model releases.
@@ -106,8 +135,20 @@ def main() -> None:
     help="Write the report here; the n-th --output takes the n-th --format.",
 )
 @click.option("--offline", is_flag=True, help="Never use the network; checks that need it error.")
-@click.option("--only", multiple=True, metavar="CHECK", help="Run only these checks.")
-@click.option("--skip", multiple=True, metavar="CHECK", help="Leave these checks out.")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="CHECK[,CHECK]",
+    help="Run only these checks (repeat, or separate with commas). The report is partial: "
+    "its exit code speaks for these checks alone, and it cannot be attested.",
+)
+@click.option(
+    "--skip",
+    multiple=True,
+    metavar="CHECK[,CHECK]",
+    help="Leave these checks out (repeat, or separate with commas); the report records them, "
+    "and a required one blocks unless the policy allows skipping it.",
+)
 @click.option(
     "--baseline",
     type=click.Path(path_type=Path),
@@ -203,6 +244,11 @@ def check(
     from gate.protected_policy import protected_policy
 
     plan = _output_plan(formats, outputs)
+    if attest_path is not None and only:
+        raise GateError(
+            "--attest cannot be combined with --only: a partial run is no verdict on the release",
+            hint="Drop --only (use --skip for checks the policy allows to skip) to attest.",
+        )
     from gate.safewrite import refuse_link
 
     for path, what in ((sbom_path, "the BOM"), (attest_path, "the attestation")):
@@ -351,7 +397,11 @@ def _emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
     for fmt, out in plan:
         reporter = get_reporter(fmt)
         if out is None:
-            click.echo(reporter.render(report, color=use_color(sys.stdout)), nl=False)
+            from gate.reporters.text import TextReporter, terminal_width
+
+            # The terminal report fits the terminal; files keep the default width.
+            kw = {"width": terminal_width()} if isinstance(reporter, TextReporter) else {}
+            echo(reporter.render(report, color=use_color(sys.stdout), **kw), nl=False)
         else:
             from gate.safewrite import write_file
 
@@ -418,7 +468,7 @@ def sbom(
     if validate:
         validate_bom(text)
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
         write_bom(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -436,18 +486,18 @@ def tier(release: Path, fmt: str) -> None:
     loaded = load_manifest(release)
     t = score(loaded.manifest)
     if fmt == "json":
-        click.echo(t.model_dump_json(indent=2))
+        echo(t.model_dump_json(indent=2))
         return
-    click.echo(f"tier: {t.level.value}   (EU AI Act: {t.eu_ai_act}; factor score {t.score})")
-    click.echo("")
-    click.echo(f"  {'factor':<18} {'value':<20} points")
+    echo(f"tier: {t.level.value}   (EU AI Act: {t.eu_ai_act}; factor score {t.score})")
+    echo("")
+    echo(f"  {'factor':<18} {'value':<20} points")
     for f in t.factors:
-        click.echo(f"  {f.name:<18} {f.value:<20} +{f.points}")
-    click.echo("")
+        echo(f"  {f.name:<18} {f.value:<20} +{f.points}")
+    echo("")
     thresholds = ", ".join(f"{k.value} ≥ {v}" for k, v in tables().tiers.items())
-    click.echo(f"  score thresholds: {thresholds}")
+    echo(f"  score thresholds: {thresholds}")
     for line in t.rationale:
-        click.echo(f"  · {line}")
+        echo(f"  · {line}")
 
 
 @main.command()
@@ -455,18 +505,19 @@ def tier(release: Path, fmt: str) -> None:
 @click.option("--list", "list_all", is_flag=True, help="List every rule.")
 @handle_errors
 def explain(rule: str | None, list_all: bool) -> None:
-    """Print a rule's documentation (by code, e.g. GATE-RI005, or name)."""
-    from gate.checks import all_rules, find_rule
-    from gate.docs import rule_doc
+    """Print a rule's documentation: by code (GATE-RI005 or RI005), name, or a report's finding id."""
+    from gate.checks import all_rules
+    from gate.docs import resolve_rule, rule_doc
 
     if list_all or not rule:
         for r in all_rules():
-            click.echo(f"{r.code}  {r.name:<34} {r.severity.value:<8} {r.check}")
+            echo(f"{r.code}  {r.name:<34} {r.severity.value:<8} {r.check}")
         return
-    found = find_rule(rule)
+    found, close = resolve_rule(rule)
     if found is None:
-        raise GateError(f"unknown rule '{rule}'", hint="'model-gate explain --list' lists them.")
-    click.echo(rule_doc(found))
+        guess = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise GateError(f"unknown rule '{rule}'", hint=f"{guess}'model-gate explain --list' lists them.")
+    echo(rule_doc(found))
 
 
 @main.group()
@@ -483,10 +534,10 @@ def policy_lint(paths: tuple[Path, ...]) -> None:
 
     problems = [p for path in paths for p in lint(path)]
     for p in problems:
-        click.echo(p)
+        echo(p)
     if problems:
         sys.exit(int(ExitCode.USAGE))
-    click.echo(f"{len(paths)} policy file(s) OK")
+    echo(f"{len(paths)} policy file(s) OK")
 
 
 @policy.command("show")
@@ -503,7 +554,7 @@ def policy_show(ref: str, tier_name: str | None) -> None:
     pol = load_policy(ref)
     tiers = [Tier(tier_name)] if tier_name else list(Tier)
     data = {t.value: pol.for_tier(t).model_dump(mode="json", exclude={"tier"}) for t in tiers}
-    click.echo(
+    echo(
         json.dumps(
             {
                 "name": pol.name,
@@ -530,7 +581,7 @@ def init(path: Path, force: bool) -> None:
     from gate.init import write_template
 
     written = write_template(path, force=force)
-    click.echo(f"wrote {written}: fill in the TODOs, then run 'model-gate check {path}'")
+    echo(f"wrote {written}: fill in the TODOs, then run 'model-gate check {path}'")
 
 
 @main.group()
@@ -624,9 +675,9 @@ def waiver_new(
     out = output or Path(f"waiver-{waiver_id(data)[3:]}.json")
     refuse_inside(out, rel.root, "--output")
     _write(out, data)
-    click.echo(f"wrote {out} (unsigned) for {rel.manifest.name} {rel.manifest.version} ({rel.digest})")
-    click.echo(f"  expires {rfc3339(parse_when(expires, now, '--expires'))}; reviewers sign it with:")
-    click.echo(f"  model-gate waiver sign {out} --key KEY")
+    echo(f"wrote {out} (unsigned) for {rel.manifest.name} {rel.manifest.version} ({rel.digest})")
+    echo(f"  expires {rfc3339(parse_when(expires, now, '--expires'))}; reviewers sign it with:")
+    echo(f"  model-gate waiver sign {out} --key KEY")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -656,10 +707,10 @@ def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path
     raw = read_waiver(waiver_file)
     doc = open_for_signing(raw, str(waiver_file))
     p = doc.predicate
-    click.echo(f"signing waiver {waiver_id(doc.payload)}: {p.rule} for {doc.statement.subject[0].name}")
-    click.echo(f"  findings: {', '.join(p.findings)}")
-    click.echo(f"  {p.justification.value}: {p.reason}")
-    click.echo(f"  requested by {p.requester}; expires {rfc3339(p.expires)}")
+    echo(f"signing waiver {waiver_id(doc.payload)}: {p.rule} for {doc.statement.subject[0].name}")
+    echo(f"  findings: {', '.join(p.findings)}")
+    echo(f"  {p.justification.value}: {p.reason}")
+    echo(f"  requested by {p.requester}; expires {rfc3339(p.expires)}")
     if keyless:
         data = sign_waiver_keyless(raw, str(waiver_file), utc_now(), offline=False)
         target = output or (waiver_file if doc.kind == "statement" else None)
@@ -672,7 +723,7 @@ def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path
         data = sign_waiver(raw, load_private_key(key, _key_password()), str(waiver_file), utc_now())
         target = output or waiver_file
     _write(target, data)
-    click.echo(f"wrote {target}")
+    echo(f"wrote {target}")
 
 
 @waiver.command("verify")
@@ -696,7 +747,7 @@ def waiver_verify(waiver_file: Path, policy_ref: str, release: Path | None, offl
     else:
         result = verify_with_release(raw, waiver_file, policy, release, offline)
     for line in result.lines:
-        click.echo(line)
+        echo(line)
     sys.exit(0 if result.ok else 1)
 
 
@@ -774,13 +825,13 @@ def verify_attestation_cmd(
         keyless=keyless,
     )
     if result.ok:
-        click.echo(
+        echo(
             f"admitted: {digest} passed ({result.verdict or 'pass'}) at {result.time_verified} "
             f"under policy sha256:{(result.policy_sha256 or '')[:12]}…"
         )
         sys.exit(0)
     for reason in result.reasons:
-        click.echo(f"rejected: {reason}")
+        echo(f"rejected: {reason}")
     sys.exit(1)
 
 
@@ -794,7 +845,7 @@ def policy_sign(path: Path, key: Path) -> None:
     from gate.protected_policy import sign_policy_file
 
     out = sign_policy_file(path, load_private_key(key, _key_password()))
-    click.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 @main.group("decision-log")
@@ -814,11 +865,108 @@ def decision_log_verify(path: Path | None) -> None:
         raise GateError(f"{target}: no decision log here")
     problems = decision_log.verify_log(target)
     for p in problems:
-        click.echo(p)
+        echo(p)
     if problems:
         sys.exit(1)
     lines = sum(1 for line in target.read_bytes().splitlines() if line.strip())
-    click.echo(f"{target}: {lines} entries, chain intact")
+    echo(f"{target}: {lines} entries, chain intact")
+
+
+def _log_entries(path: Path | None) -> tuple[Path, list[dict[str, Any]]]:
+    from gate import decision_log
+
+    target = path or decision_log.default_path()
+    if not target.is_file():
+        raise GateError(f"{target}: no decision log here")
+    entries, bad = decision_log.read_entries(target)
+    if bad:
+        click.echo(
+            f"model-gate: warning: {target}: {bad} line(s) are not entries and were left out "
+            "(model-gate decision-log verify tells more)",
+            err=True,
+        )
+    return target, entries
+
+
+def _print_entries(entries: list[dict[str, Any]], fmt: str) -> None:
+    import json
+
+    from gate import decision_log
+
+    if fmt == "json":
+        echo(json.dumps(entries, indent=2, sort_keys=True))
+    elif entries:
+        echo(decision_log.table(entries))
+
+
+LOG_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+
+
+@decision_log_group.command("show")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--release", metavar="NAME|NAME@VERSION|DIGEST|PATH", help="Only runs of this release.")
+@click.option(
+    "--verdict",
+    "verdicts",
+    multiple=True,
+    type=click.Choice(["pass", "warn", "fail", "error", "none"]),
+    help="Only runs with this verdict (repeat); 'none': runs that judged nothing (bad input).",
+)
+@click.option("--since", metavar="WHEN", help="From this date or time, or this long ago (7d).")
+@click.option("--until", metavar="WHEN", help="Up to this time, or through this date (2025-07-01).")
+@LOG_FORMAT
+@handle_errors
+def decision_log_show(
+    path: Path | None,
+    release: str | None,
+    verdicts: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    fmt: str,
+) -> None:
+    """List the runs a decision log recorded, oldest first, filtered by release, verdict and date."""
+    import datetime as dt
+
+    from gate import decision_log
+    from gate.checks.interface import utc_now
+    from gate.timefmt import parse_duration, parse_when
+
+    now = utc_now()
+
+    def when(text: str | None, option: str, end_of_day: bool) -> dt.datetime | None:
+        if text is None:
+            return None
+        raw = text.strip()
+        try:
+            return now - parse_duration(raw, option)  # a duration counts back from now
+        except GateError:
+            pass
+        moment = parse_when(raw, now, option)
+        is_date = len(raw) == 10 and raw[4] == "-" and raw[7] == "-"
+        return moment + dt.timedelta(days=1) if end_of_day and is_date else moment
+
+    _, entries = _log_entries(path)
+    chosen = decision_log.select(
+        entries,
+        release=release,
+        verdicts=verdicts,
+        since=when(since, "--since", False),
+        until=when(until, "--until", True),
+    )
+    _print_entries(chosen, fmt)
+
+
+@decision_log_group.command("tail")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("-n", "--lines", "count", type=click.IntRange(1), default=10, show_default=True)
+@LOG_FORMAT
+@handle_errors
+def decision_log_tail(path: Path | None, count: int, fmt: str) -> None:
+    """Show the last runs a decision log recorded."""
+    _, entries = _log_entries(path)
+    _print_entries(entries[-count:], fmt)
 
 
 @main.command()

@@ -107,6 +107,10 @@ def entry_for(
         "waivers": by_status,
         "attestation": {"path": attestation[0], "sha256": attestation[1]} if attestation else None,
     }
+    if report.partial:
+        # --only: the verdict speaks for the checks that ran; the log must not read as a full one.
+        entry["partial"] = True
+        entry["left_out"] = list(report.left_out)
     if ci := _ci():
         entry["ci"] = ci
     return entry
@@ -191,3 +195,117 @@ def verify_log(path: Path) -> list[str]:
             problems.append(f"{path}:{n}: prev does not match the line before (edited or removed lines)")
         prev = line
     return problems
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+NO_VERDICT = "none"  # a run that judged nothing (bad input): its entry has verdict null
+VERDICTS = ("pass", "warn", "fail", "error", NO_VERDICT)
+
+
+def read_entries(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The log's entries in order, and how many lines were not JSON objects (skipped)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the decision log: {exc.strerror or exc}") from None
+    entries: list[dict[str, Any]] = []
+    bad = 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
+            bad += 1
+    return entries, bad
+
+
+def entry_verdict(entry: dict[str, Any]) -> str:
+    v = entry.get("verdict")
+    return v if isinstance(v, str) and v else NO_VERDICT
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def time_of(entry: dict[str, Any]) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(_text(entry.get("time")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def matches_release(entry: dict[str, Any], wanted: str) -> bool:
+    """By name, name@version, digest (or its start, 12 characters at least) or path."""
+    rel = entry.get("release")
+    if not isinstance(rel, dict):
+        return False
+    name, version = _text(rel.get("name")), _text(rel.get("version"))
+    digest, path = _text(rel.get("digest")), _text(rel.get("path"))
+    w = wanted.strip()
+    if w in (name, f"{name}@{version}", path) and w:
+        return True
+    bare = w.removeprefix("sha256:")
+    return len(bare) >= 12 and digest.removeprefix("sha256:").startswith(bare)
+
+
+def select(
+    entries: list[dict[str, Any]],
+    *,
+    release: str | None = None,
+    verdicts: tuple[str, ...] = (),
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    out = []
+    for e in entries:
+        if release is not None and not matches_release(e, release):
+            continue
+        if verdicts and entry_verdict(e) not in verdicts:
+            continue
+        if since is not None or until is not None:
+            when = time_of(e)
+            if when is None or (since is not None and when < since) or (until is not None and when >= until):
+                continue
+        out.append(e)
+    return out
+
+
+def _cell(value: str) -> str:
+    """Release names come from release.yaml: no control characters reach the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in value)
+
+
+def table(entries: list[dict[str, Any]]) -> str:
+    """One line per run: time, verdict, exit code, release, digest, tier, policy."""
+    rows = [("time", "verdict", "exit", "release", "digest", "tier", "policy")]
+    for e in entries:
+        rel = e.get("release") if isinstance(e.get("release"), dict) else {}
+        pol = e.get("policy") if isinstance(e.get("policy"), dict) else {}
+        assert isinstance(rel, dict) and isinstance(pol, dict)
+        name = _text(rel.get("name"))
+        release = f"{name}@{_text(rel.get('version'))}" if name else _text(rel.get("path"))
+        digest = _text(rel.get("digest"))
+        exit_code = e.get("exit_code")
+        rows.append(
+            (
+                _text(e.get("time")),
+                entry_verdict(e) + (" (partial)" if e.get("partial") is True else ""),
+                str(exit_code) if isinstance(exit_code, int) else "",
+                release,
+                f"{digest[:19]}…" if len(digest) > 19 else digest,
+                _text(e.get("tier")),
+                _text(pol.get("name")) or _text(pol.get("ref")),
+            )
+        )
+    cells = [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)

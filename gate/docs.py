@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from gate.models.finding import Rule
@@ -53,3 +54,29 @@ def checks_table() -> str:
     for c in all_checks():
         rows.append(f"| `{c.id}` | {c.description} |")
     return "\n".join(rows)
+
+
+RULE_REF = re.compile(r"(?:GATE-)?([A-Z]{2}\d{3})(?:-[0-9a-f]{16})?", re.IGNORECASE)
+
+
+def resolve_rule(text: str) -> tuple[Rule | None, list[str]]:
+    """The rule `explain` was asked about, by what a user has at hand.
+
+    A full code (GATE-MF015), a short one (MF015), a rule name (unsafe-pickle-import) or a
+    finding id as a report prints it (GATE-DP001-0123456789abcdef). When nothing matches, the
+    closest codes and names, for a "did you mean".
+    """
+    import difflib
+
+    from gate.checks import all_rules, find_rule
+
+    key = text.strip()
+    m = RULE_REF.fullmatch(key)
+    found = find_rule(f"GATE-{m.group(1).upper()}" if m else key)
+    if found is not None:
+        return found, []
+    rules = all_rules()
+    known = [r.code for r in rules] + [r.code.removeprefix("GATE-") for r in rules] + [r.name for r in rules]
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=3, cutoff=0.6)
+    return None, [by_lower[c] for c in close]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from gate.models.report import (
 from gate.policy import Policy, config_for, load_policy
 from gate.release import Release, load_manifest
 from gate.risk import TierResult, score
-from gate.rules import REQUIRED_CHECK_SKIPPED
+from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED
 
 
 class WaiverApplier(Protocol):
@@ -54,6 +55,8 @@ class RunRequest:
 
 
 ALWAYS_RUN = "risk-tier"
+SKIPPED_ON_REQUEST = "skipped on request"
+LEFT_OUT_BY_ONLY = "left out by --only: not judged in this partial run"
 
 
 @dataclass
@@ -61,19 +64,42 @@ class Selection:
     run: list[str]
     required: set[str]
     skipped_by_user: list[str]
+    # Checks the policy runs at this tier that --only left out: the run is partial.
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.left_out)
+
+
+def check_names(values: Sequence[str], option: str) -> list[str]:
+    """Check ids from repeated options, each of which may be a comma-separated list."""
+    names = [n.strip() for v in values for n in v.split(",")]
+    out: list[str] = []
+    for name in names:
+        if not name:
+            continue
+        if name not in CHECKS:
+            close = difflib.get_close_matches(name, list(CHECKS), n=1, cutoff=0.6)
+            guess = f"did you mean '{close[0]}'? " if close else ""
+            raise InputError(
+                f"{option}: unknown check '{name}'",
+                hint=f"{guess}Known checks: {', '.join(CHECKS)} "
+                f"(repeat {option} or separate names with commas).",
+            )
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def select_checks(tp: TierPolicy, only: Sequence[str], skip: Sequence[str]) -> Selection:
-    for cid in (*only, *skip):
-        if cid not in CHECKS:
-            raise InputError(f"unknown check '{cid}'", hint=f"Known checks: {', '.join(CHECKS)}")
-    wanted = [c for c in CHECKS if c in tp.required or c in tp.optional]
+    only = check_names(only, "--only")
+    skip = check_names(skip, "--skip")
+    listed = [c for c in CHECKS if c in tp.required or c in tp.optional]
+    wanted = listed
     if only:
         # --only can also run a check the policy does not list.
         wanted = [c for c in CHECKS if c in only]
-    left_out = [
-        c for c in CHECKS if c in tp.required and c != ALWAYS_RUN and (c in skip or (only and c not in only))
-    ]
     run_list = [c for c in wanted if c not in skip]
     # The tier decides everything else and a prohibited use must always block: it always runs.
     if ALWAYS_RUN not in run_list:
@@ -81,7 +107,10 @@ def select_checks(tp: TierPolicy, only: Sequence[str], skip: Sequence[str]) -> S
     return Selection(
         run=run_list,
         required=set(tp.required),
-        skipped_by_user=left_out,
+        # Recorded in the report; a required one blocks unless the policy allows skipping it.
+        skipped_by_user=[c for c in listed if c in skip and c != ALWAYS_RUN],
+        # Not judged at all: the report says it is partial, and these do not decide its verdict.
+        left_out=[c for c in listed if only and c not in only and c not in skip and c != ALWAYS_RUN],
     )
 
 
@@ -138,8 +167,16 @@ def run_check(cls: type[Check], ctx: CheckContext) -> tuple[CheckOutcome | None,
     return None, reason, time.perf_counter() - start
 
 
+def fails_closed(check_id: str, tp: TierPolicy) -> bool:
+    """Whether this check's error decides the verdict (exit 3): required, or marked fail_closed.
+
+    An optional check that cannot complete is an `error` result with a warning finding instead:
+    what it would have judged is optional here, so its absence must not fail the run."""
+    return check_id in tp.required or check_id in tp.fail_closed
+
+
 def verdict_of(findings: Sequence[Finding], results: Sequence[CheckResult], tp: TierPolicy) -> Verdict:
-    if any(r.status is CheckStatus.ERROR for r in results):
+    if any(r.status is CheckStatus.ERROR and (r.required or fails_closed(r.id, tp)) for r in results):
         return Verdict.ERROR
     if any(f.effective_blocking for f in findings):
         return Verdict.FAIL
@@ -186,11 +223,18 @@ def run(req: RunRequest) -> Report:
         required = cid in sel.required
         if cid not in sel.run:
             if cid in sel.skipped_by_user:
-                allowed = cid in tp.allow_skip
-                why = "skipped on the command line" + (" (allowed by the policy)" if allowed else "")
-                results.append(_result(cls, CheckStatus.SKIPPED, required, 0.0, why))
+                allowed = not required or cid in tp.allow_skip
+                results.append(
+                    _result(
+                        cls, CheckStatus.SKIPPED, required, 0.0, SKIPPED_ON_REQUEST, {"requested": "skip"}
+                    )
+                )
                 if not allowed:
-                    findings.append(_skipped_finding(cid, tier, why))
+                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST))
+            elif cid in sel.left_out:
+                results.append(
+                    _result(cls, CheckStatus.SKIPPED, required, 0.0, LEFT_OUT_BY_ONLY, {"requested": "only"})
+                )
             continue
         ctx = CheckContext(
             release=release,
@@ -206,6 +250,8 @@ def run(req: RunRequest) -> Report:
         outcome, error, took = run_check(cls, ctx)
         if outcome is None:
             results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
+            if not fails_closed(cid, tp):
+                findings.append(_incomplete_finding(cid, tier, error or "failed"))
             continue
         own = [decide_blocking(f, tp) for f in outcome.findings]
         if outcome.skipped and required and not own and cid not in tp.allow_skip:
@@ -251,6 +297,8 @@ def run(req: RunRequest) -> Report:
         checks=tuple(results),
         findings=tuple(findings),
         waivers=tuple(waivers),
+        partial=sel.partial,
+        left_out=tuple(sel.left_out),
     )
 
 
@@ -282,3 +330,15 @@ def _skipped_finding(check_id: str, tier: TierResult, why: str) -> Finding:
         evidence={"check": check_id, "tier": tier.level.value, "reason": why},
         severity=Severity.HIGH,
     ).model_copy(update={"blocking": True})
+
+
+def _incomplete_finding(check_id: str, tier: TierResult, why: str) -> Finding:
+    return new_finding(
+        OPTIONAL_CHECK_INCOMPLETE,
+        f"Optional check '{check_id}' could not complete at tier {tier.level.value}: {why}",
+        key=check_id,
+        detail=check_id,
+        evidence={"check": check_id, "tier": tier.level.value, "reason": why},
+        mitigation=f"Fix the cause above and run again, or leave the check out with --skip {check_id}. "
+        f"A policy that needs its answer lists it under fail_closed: [{check_id}] (or required).",
+    ).model_copy(update={"blocking": False})

@@ -279,7 +279,7 @@ def _file_problems(source: str, directory: Path | None, doc: YamlDoc) -> list[st
     for prefix, sec in sections:
         if not isinstance(sec, dict):
             continue
-        for name in ("required", "optional", "allow_skip"):
+        for name in ("required", "optional", "allow_skip", "fail_closed"):
             names = sec.get(name)
             for i, cid in enumerate(names if isinstance(names, list) else ()):
                 if isinstance(cid, str) and cid not in CHECKS:

@@ -20,6 +20,23 @@ REQUIRED_CHECK_SKIPPED = Rule(
     waivable=False,
 )
 
+OPTIONAL_CHECK_INCOMPLETE = Rule(
+    code="GATE-GA002",
+    name="optional-check-incomplete",
+    check="gate",
+    severity=Severity.MEDIUM,
+    summary="A check the policy lists as optional at this tier could not complete.",
+    why="What the check would have judged is optional at this tier, so its absence does not "
+    "decide the verdict (a required check that cannot complete fails closed, exit 3). But a "
+    "check that silently did not run looks like one that passed: the report says so, with "
+    "the reason, and the verdict is at least 'warn'.",
+    example="At tier low, offline, the dependency audit cannot reach its vulnerability source.",
+    fix="Fix the cause given in the finding (install the tool, give the check its data or "
+    "network), or leave the check out with `--skip CHECK`. A policy that needs the answer "
+    "lists the check under `fail_closed` (or `required`) for the tier.",
+    waivable=False,
+)
+
 WAIVER_REJECTED = Rule(
     code="GATE-WV001",
     name="waiver-rejected",
@@ -64,4 +81,4 @@ WAIVER_EXPIRING = Rule(
 
 WAIVER_RULES: tuple[Rule, ...] = (WAIVER_REJECTED, WAIVER_UNUSED, WAIVER_EXPIRING)
 
-ENGINE_RULES: tuple[Rule, ...] = (REQUIRED_CHECK_SKIPPED, *WAIVER_RULES)
+ENGINE_RULES: tuple[Rule, ...] = (REQUIRED_CHECK_SKIPPED, OPTIONAL_CHECK_INCOMPLETE, *WAIVER_RULES)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
+import sys
+import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gate.cli import main
+from tests.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-release"
@@ -50,9 +56,10 @@ def write_release(
 
 
 @pytest.fixture(autouse=True)
-def _decision_log_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`check` appends to a decision log by default: keep test runs out of the user's."""
-    log = tmp_path_factory.mktemp("state") / "decisions.jsonl"
+def _decision_log_in_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` appends to a decision log by default: each test gets its own, in the session's
+    state directory (see pytest_configure), never the user's."""
+    log = Path(tempfile.mkdtemp(dir=os.environ["MODEL_GATE_TEST_STATE"])) / "decisions.jsonl"
     monkeypatch.setenv("MODEL_GATE_DECISION_LOG", str(log))
 
 
@@ -91,6 +98,128 @@ def run_json(*args: str) -> tuple[int, dict[str, Any]]:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-goldens", action="store_true", help="Rewrite golden files.")
+    parser.addoption(
+        "--hide-tools",
+        default=os.environ.get("MODEL_GATE_TEST_HIDE_TOOLS", ""),
+        metavar="TOOL,...|all",
+        help="Run as a machine without these optional tools would (promtool, garak, chromium, or "
+        "all): they are removed from PATH (garak from this interpreter too).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any fixture or subprocess runs: the default decision log and every other state file
+    # resolve inside a directory of this session, even where a test drops MODEL_GATE_DECISION_LOG.
+    config.stash[_USER_LOG] = _users_log()
+    state = Path(tempfile.mkdtemp(prefix="model-gate-test-state-"))
+    os.environ["MODEL_GATE_TEST_STATE"] = str(state)
+    os.environ["XDG_STATE_HOME"] = str(state)
+    os.environ["MODEL_GATE_DECISION_LOG"] = str(state / "decisions.jsonl")
+    config.add_cleanup(lambda: shutil.rmtree(state, ignore_errors=True))
+    try:
+        hidden = parse_hidden(str(config.getoption("--hide-tools")))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--hide-tools: {exc}") from None
+    config.stash[HIDDEN_TOOLS] = hidden
+    if hidden:
+        shadow = Path(tempfile.mkdtemp(prefix="model-gate-hidden-tools-"))
+        stack = contextlib.ExitStack()
+        stack.enter_context(hidden_tools(hidden, shadow))
+        stack.callback(shutil.rmtree, shadow, ignore_errors=True)
+        config.stash[_HIDING] = stack
+
+
+_USER_LOG = pytest.StashKey[tuple[Path, int]]()
+
+
+def _users_log() -> tuple[Path, int]:
+    """Where `check` would log for the user running the tests, and its size: read before the
+    session changes the environment (pytest_configure), as gate.decision_log.default_path reads it."""
+    from gate import decision_log
+
+    path = decision_log.default_path()
+    try:
+        return path, path.stat().st_size
+    except OSError:
+        return path, 0
+
+
+def _ours(entry: bytes, roots: tuple[Path, ...]) -> bool:
+    try:
+        release = json.loads(entry).get("release", {}).get("path", "")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(release, str) and any(Path(release).is_relative_to(r) for r in roots)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test (or a subprocess it started) that wrote to the user's real decision log fails the run.
+
+    Lines that other programs append meanwhile (the user's own runs) are not ours: only entries
+    for releases under this session's temporary directory or this checkout count."""
+    before = session.config.stash.get(_USER_LOG, None)
+    if before is None:
+        return
+    path, size = before
+    try:
+        with path.open("rb") as f:
+            f.seek(size)
+            added = f.read()
+    except OSError:
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    roots = (ROOT, *((factory.getbasetemp(),) if factory is not None else ()))
+    ours = [line for line in added.splitlines() if line.strip() and _ours(line, roots)]
+    if ours:
+        sys.stderr.write(
+            f"\nERROR: the test run added {len(ours)} line(s) to the user's decision log {path}\n"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = config.stash.get(_HIDING, None)
+    if stack is not None:
+        stack.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    hidden = config.stash.get(HIDDEN_TOOLS, ())
+    present = [t for t in OPTIONAL_TOOLS if tool_available(t)]
+    return f"optional tools present: {', '.join(present) or 'none'}" + (
+        f"; hidden: {', '.join(hidden)}" if hidden else ""
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.needs_tool("promtool")`: skipped, saying why, where the tool is absent."""
+    hidden = item.config.stash.get(HIDDEN_TOOLS, ())
+    for mark in item.iter_markers("needs_tool"):
+        for name in mark.args:
+            if name not in OPTIONAL_TOOLS:
+                raise pytest.UsageError(
+                    f"needs_tool({name!r}): not an optional tool ({', '.join(OPTIONAL_TOOLS)})"
+                )
+            if not tool_available(name):
+                why = "hidden by --hide-tools" if name in hidden else f"install {INSTALL_HINT[name]}"
+                pytest.skip(f"needs {name}, which is absent ({why})")
+
+
+HIDDEN_TOOLS = pytest.StashKey[tuple[str, ...]]()
+_HIDING = pytest.StashKey[contextlib.ExitStack]()
+
+
+@pytest.fixture
+def without_tools(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[..., contextlib.AbstractContextManager[None]]:
+    """`with without_tools("promtool"): ...` runs the block as on a machine without those tools
+    (all of them when none is named)."""
+
+    def hide(*names: str) -> contextlib.AbstractContextManager[None]:
+        return hidden_tools(names or tuple(OPTIONAL_TOOLS), tmp_path_factory.mktemp("shadow-bin"))
+
+    return hide
 
 
 @pytest.fixture
@@ -156,10 +285,25 @@ def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     old = os.environ.get("MODEL_GATE_CACHE_DIR")
     os.environ["MODEL_GATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("demo-cache"))
-    srv = serve(DEMO / "model", port=DEMO_PORT, max_requests=5000)
+    # The port is the one release.yaml declares: another test session on this machine may hold it
+    # for a while. Wait for it (bounded) rather than erroring every test of the demo.
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            srv = serve(DEMO / "model", port=DEMO_PORT, max_requests=5000)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
+        if not tool_available("garak"):
+            # The adversarial check is optional in the demo's policy: without garak it is a skip
+            # that names the extra, and tests of its results are marked needs_tool("garak").
+            yield f"http://127.0.0.1:{DEMO_PORT}/v1"
+            return
         warm = run_redteam(
             DEMO,
             policy_ref="default",

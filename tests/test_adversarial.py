@@ -25,6 +25,7 @@ from tests.conftest import DEMO, ROOT, run_cli
 from tests.redteam_targets import hardened_reply, serve, url_of, vulnerable_reply
 
 pytestmark = pytest.mark.slow
+needs_garak = pytest.mark.needs_tool("garak")
 
 PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
 POLICY = """\
@@ -140,6 +141,7 @@ def hardened_server() -> Iterator[Any]:
 # --- the same policy blocks the vulnerable target and passes the hardened one ---------------
 
 
+@needs_garak
 def test_openai_vulnerable_is_blocked_with_reproductions(
     tmp_path: Path, vulnerable_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,6 +167,7 @@ def test_openai_vulnerable_is_blocked_with_reproductions(
     )
 
 
+@needs_garak
 def test_openai_hardened_passes_under_the_same_policy(tmp_path: Path, hardened_server: Any) -> None:
     rel = release(tmp_path / "rel", openai_endpoint(url_of(hardened_server)))
     code, rep = check(rel, policy(tmp_path))
@@ -179,6 +182,7 @@ def test_openai_hardened_passes_under_the_same_policy(tmp_path: Path, hardened_s
     assert hardened_server.requests >= 8
 
 
+@needs_garak
 def test_rest_vulnerable_blocked_and_hardened_passes(tmp_path: Path, hardened_server: Any) -> None:
     pol = policy(tmp_path)
     with serve(vulnerable_reply) as open_vulnerable:
@@ -193,6 +197,7 @@ def test_rest_vulnerable_blocked_and_hardened_passes(tmp_path: Path, hardened_se
     assert adv(rep)["details"]["endpoint"].startswith("rest http://127.0.0.1:")
 
 
+@needs_garak
 def test_callable_vulnerable_blocked_and_hardened_passes(tmp_path: Path) -> None:
     pol = policy(tmp_path)
     code, rep = check(
@@ -207,6 +212,7 @@ def test_callable_vulnerable_blocked_and_hardened_passes(tmp_path: Path) -> None
     assert code == 0 and adv(rep)["status"] == "passed"
 
 
+@needs_garak
 def test_real_tiny_gpt2_through_the_hugging_face_path(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
@@ -229,6 +235,7 @@ def test_real_tiny_gpt2_through_the_hugging_face_path(tmp_path: Path) -> None:
 # --- speed and scale: cache, shards, merge ----------------------------------------------------
 
 
+@needs_garak
 def test_cache_reuses_results_without_calling_the_endpoint(tmp_path: Path, hardened_server: Any) -> None:
     pol = policy(tmp_path)
     rel = release(tmp_path / "rel", openai_endpoint(url_of(hardened_server)))
@@ -266,6 +273,7 @@ def test_cache_reuses_results_without_calling_the_endpoint(tmp_path: Path, harde
     assert (wd / "adversarial" / "reports" / "gate.report.jsonl").is_file()
 
 
+@needs_garak
 def test_shards_merge_into_the_single_run_verdict(tmp_path: Path) -> None:
     pol = policy(tmp_path)
     rel = release(
@@ -314,6 +322,7 @@ def test_shards_merge_into_the_single_run_verdict(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not the one the shards ran under" in result.stderr
 
 
+@needs_garak
 def test_baseline_regression_blocks_and_improvement_is_reported(tmp_path: Path) -> None:
     pol = policy(tmp_path, thresholds="{}")
     rel = release(
@@ -360,6 +369,7 @@ def test_baseline_regression_blocks_and_improvement_is_reported(tmp_path: Path) 
     assert "base.json: baseline: categories.0.asr" in adv(rep)["summary"]
 
 
+@needs_garak
 def test_offline_leaves_out_probes_that_need_downloads(tmp_path: Path) -> None:
     pol = policy(tmp_path, probes=["promptinject.HijackHateHumans", "atkgen.Tox"])
     rel = release(
@@ -392,14 +402,16 @@ def test_garak_missing_names_the_extra(tmp_path: Path) -> None:
     assert code == 3
     why = errored(rep)
     assert "garak command not found: /nonexistent/bin/python" in why and "model-gate[redteam]" in why
-    # Where the policy only lists the check as optional, a missing garak is a skip that names the extra.
+    # Where the policy only lists the check as optional, a missing garak is an error that names the
+    # extra, with a warning saying how to skip it; it does not decide the exit code.
     optional = policy(tmp_path, more="garak_command: [/nonexistent/bin/python, -m, garak]\n")
     optional.write_text(
         optional.read_text().replace("risk-tier, adversarial]", "risk-tier]\n  optional: [adversarial]")
     )
     code, rep = check(rel, optional)
-    assert code == 0 and adv(rep)["status"] == "skipped" and not adv(rep)["required"]
+    assert code == 0 and adv(rep)["status"] == "error" and not adv(rep)["required"]
     assert "model-gate[redteam]" in adv(rep)["summary"]
+    assert any("--skip adversarial" in (f["mitigation"] or "") for f in rep["findings"])
     # An interpreter that exists but has no garak.
     other = shutil.which("python3", path="/usr/bin:/bin")
     if other is None or other.startswith(sys.prefix):
@@ -409,6 +421,7 @@ def test_garak_missing_names_the_extra(tmp_path: Path) -> None:
     assert "garak is not installed" in why and "model-gate[redteam]" in why
 
 
+@needs_garak
 def test_garak_crash_is_an_error(tmp_path: Path) -> None:
     rel = release(tmp_path / "rel", "endpoint: {type: callable, callable: 'tests.redteam_targets:explode'}\n")
     _, rep = check(rel, policy(tmp_path, probes=["goodside.ThreatenJSON"]))
@@ -416,6 +429,7 @@ def test_garak_crash_is_an_error(tmp_path: Path) -> None:
     assert "garak crashed (exit status 1)" in why and "target exploded" in why
 
 
+@needs_garak
 def test_endpoint_that_hangs_times_out(tmp_path: Path) -> None:
     with serve(hardened_reply, hang_s=120) as srv:
         rel = release(tmp_path / "rel", openai_endpoint(url_of(srv)))
@@ -424,6 +438,7 @@ def test_endpoint_that_hangs_times_out(tmp_path: Path) -> None:
     assert "did not finish within 25 s" in why and "timeout_s" in why
 
 
+@needs_garak
 def test_endpoint_down_is_an_error(tmp_path: Path) -> None:
     with serve(hardened_reply) as srv:
         url = url_of(srv)  # a port that was just free and is closed again
@@ -433,6 +448,7 @@ def test_endpoint_down_is_an_error(tmp_path: Path) -> None:
     assert "garak wrote no report" in why and "not reachable" in why
 
 
+@needs_garak
 def test_unknown_probe_is_an_error(tmp_path: Path) -> None:
     rel = release(
         tmp_path / "rel", "endpoint: {type: callable, callable: 'tests.redteam_targets:hardened'}\n"
@@ -442,6 +458,7 @@ def test_unknown_probe_is_an_error(tmp_path: Path) -> None:
     assert "unknown to the installed garak 0.17" in why and "nosuch.Probe" in why
 
 
+@needs_garak
 def test_empty_run_is_an_error(tmp_path: Path) -> None:
     rel = release(tmp_path / "rel", "endpoint: {type: callable, callable: 'tests.redteam_targets:silent'}\n")
     _, rep = check(rel, policy(tmp_path, probes=["goodside.ThreatenJSON"]))
@@ -533,6 +550,7 @@ def test_no_endpoint_skips_and_a_required_skip_blocks(tmp_path: Path) -> None:
 # --- the demo ------------------------------------------------------------------------------------
 
 
+@needs_garak
 def test_demo_release_passes_with_its_endpoint_attacked(demo_endpoint: str) -> None:
     result = run_cli("check", str(DEMO), "--format", "json")
     rep = json.loads(result.stdout)

@@ -1,16 +1,33 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import BAD, DEMO, run_cli, run_json, write_release
 
 
+@pytest.mark.needs_tool("garak")
 def test_demo_release_passes() -> None:
     code, report = run_json("check", str(DEMO))
     assert code == 0
     assert report["verdict"] == "pass"
     assert report["tier"]["level"] == "low"
     assert {c["id"] for c in report["checks"]} >= {"release-integrity", "risk-tier"}
+
+
+def test_demo_release_without_garak_warns_and_says_how_to_skip(
+    without_tools: Callable[..., AbstractContextManager[None]],
+) -> None:
+    with without_tools("garak"):
+        code, report = run_json("check", str(DEMO))
+    assert code == 0 and report["verdict"] == "warn"
+    adv = next(c for c in report["checks"] if c["id"] == "adversarial")
+    assert adv["status"] == "error" and "garak is not installed" in adv["summary"]
+    (warning,) = report["findings"]
+    assert warning["rule"]["code"] == "GATE-GA002" and "--skip adversarial" in warning["mitigation"]
 
 
 def test_bad_release_blocks_with_named_files() -> None:

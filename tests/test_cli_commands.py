@@ -108,6 +108,7 @@ def test_docs_are_generated_from_code() -> None:
 def test_python_m_gate_and_no_color(tmp_path: Path) -> None:
     env = {"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     env["MODEL_GATE_OSV_URL"] = os.environ["MODEL_GATE_OSV_URL"]  # the demo audits its dependencies
+    env["MODEL_GATE_DECISION_LOG"] = str(tmp_path / "decisions.jsonl")  # never the user's log
     result = subprocess.run(
         [sys.executable, "-m", "gate", "check", str(DEMO)],
         capture_output=True,

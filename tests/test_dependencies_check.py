@@ -357,11 +357,21 @@ def test_bad_release_fails_visibly_for_dependencies(demo_policy: Path) -> None:
     assert result["status"] == "failed" and result["required"] is True
 
 
-def test_offline_with_the_default_policy_exits_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_without_a_source_warns_where_optional_and_fails_closed_where_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.conftest import DEMO
 
     monkeypatch.delenv("MODEL_GATE_OSV_URL")
-    result = run_cli("check", str(DEMO), "--offline")
+    # Tier low, default policy: the audit is optional, so its network error is a warning.
+    result = run_cli("check", str(DEMO), "--offline", "--skip", "adversarial")
+    assert result.exit_code == 0, result.stdout
+    assert "--offline and no vulnerability source" in result.stdout
+    assert "GATE-GA002 optional-check-incomplete" in result.stdout and "--skip dependencies" in result.stdout
+    # A policy that needs the answer says so: then it fails closed, as a required check does.
+    p = tmp_path / "p.yaml"
+    p.write_text("version: 1\nname: p\nextends: [default]\ndefaults:\n  fail_closed: [dependencies]\n")
+    result = run_cli("check", str(DEMO), "--offline", "--skip", "adversarial", "--policy", str(p))
     assert result.exit_code == 3
     assert "--offline and no vulnerability source" in result.stdout
 

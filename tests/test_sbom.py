@@ -259,9 +259,10 @@ def test_check_sbom_records_a_failed_audit(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("MODEL_GATE_OSV_URL")
     out = tmp_path / "bom.json"
     result = run_cli("check", str(DEMO), "--offline", "--sbom", str(out))
-    assert result.exit_code == 3
+    # The audit is optional at the demo's tier: its error is a warning, and the BOM says so.
+    assert result.exit_code == 0
     meta = props(json.loads(out.read_text())["metadata"])
-    assert meta["model-gate:verdict"] == ["error"]
+    assert meta["model-gate:verdict"] == ["warn"]
     assert meta["model-gate:dependency-audit"][0].startswith("error: --offline and no vulnerability source")
 
 

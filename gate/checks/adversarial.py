@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
-from gate.errors import CheckError, InputError, ToolMissingError
+from gate.errors import CheckError, InputError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Ordered, Stricter
@@ -239,13 +239,9 @@ class AdversarialCheck(Check):
             ),
             config=cfg,
         )
-        try:
-            record = execute(plan)
-        except ToolMissingError as exc:
-            if ctx.required:
-                raise
-            # Optional here: without garak there is nothing to run, and the report says how to get it.
-            return CheckOutcome(skipped=True, summary=f"{exc.message}; {exc.hint}")
+        # Without garak nothing can run: an error that names the extra. Where the check is
+        # optional the engine turns it into a warning that says how to skip it.
+        record = execute(plan)
         baseline, source = load_baseline(ctx.options.baseline, ctx.release.root)
         return judge_record(
             record, cfg, baseline, source, path="release.yaml", line=ctx.release.line_of("endpoint")

@@ -19,6 +19,7 @@ from gate.errors import CheckError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
+from gate.wording import count
 
 CHECK = "model-files"
 MB = 1024 * 1024
@@ -409,7 +410,7 @@ class ModelFilesCheck(Check):
         total = ctx.release.inventory.total_bytes
         summary = (
             f"{len(results)} files analysed ({', '.join(f'{n} {k}' for k, n in formats.most_common())}); "
-            f"read {read / MB:.1f} of {total / MB:.1f} MiB; {len(findings)} problems"
+            f"read {read / MB:.1f} of {total / MB:.1f} MiB; {count(len(findings), 'problem')}"
         )
         return CheckOutcome(
             findings=findings,

@@ -47,6 +47,7 @@ from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Manifest
 from gate.models.policy import Stricter
+from gate.wording import count
 
 CHECK = "model-signature"
 PREDICATE_V1 = "https://model_signing/signature/v1.0"
@@ -577,7 +578,7 @@ class ModelSignatureCheck(Check):
         summary = (
             f"{n} files match the signature by {outcome.signer.summary}"
             if not findings
-            else f"signed by {outcome.signer.summary}; {len(findings)} problems"
+            else f"signed by {outcome.signer.summary}; {count(len(findings), 'problem')}"
         )
         return CheckOutcome(findings=findings, summary=summary, details=details)
 

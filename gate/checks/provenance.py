@@ -61,6 +61,7 @@ from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Manifest
 from gate.models.policy import Stricter
 from gate.release import Release
+from gate.wording import count
 
 CHECK = "provenance"
 SLSA_V1 = "https://slsa.dev/provenance/v1"
@@ -537,7 +538,7 @@ class ProvenanceCheck(Check):
             f"built by {details.get('builder')} (SLSA L{details.get('build_level', '?')}) from "
             f"{details.get('source_repository')}@{details.get('source_ref')}; signed by {v.signer.summary}"
             if not findings
-            else f"signed by {v.signer.summary}; {len(findings)} problems"
+            else f"signed by {v.signer.summary}; {count(len(findings), 'problem')}"
         )
         return CheckOutcome(findings=findings, summary=summary, details=details)
 

@@ -18,6 +18,7 @@ from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import is_placeholder
 from gate.models.policy import Stricter
 from gate.yamlsafe import YamlPath, format_path
+from gate.wording import count
 
 CHECK = "release-integrity"
 
@@ -319,7 +320,7 @@ class ReleaseIntegrityCheck(Check):
                         )
                     )
         n = len(inv.entries)
-        summary = f"{n} files, {inv.total_bytes / 2**20:.1f} MiB; {len(findings)} problems"
+        summary = f"{count(n, 'file')}, {inv.total_bytes / 2**20:.1f} MiB; {count(len(findings), 'problem')}"
         return CheckOutcome(
             findings=findings,
             summary=summary,

@@ -25,6 +25,7 @@ from gate.inventory import DigestRequest, Entry, Inventory
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Dataset, Manifest
 from gate.release import Release
+from gate.wording import count
 
 if TYPE_CHECKING:  # the analysis pulls in numpy: imported when the check runs, not when it is listed
     from gate.datacheck.analyze import DataFile, DatasetResult
@@ -385,7 +386,7 @@ class TrainingDataCheck(Check):
                 findings += self._shift(ds, res, ref_name, ref, cfg)
         rows = sum(r.rows for r in (*results.values(), *profiles.values()))
         summary = f"{len(with_path)} dataset(s), {rows:,} rows; " + (
-            f"{len(findings)} finding(s)" if findings else "no poisoning indicators"
+            count(len(findings), "finding") if findings else "no poisoning indicators"
         )
         return CheckOutcome(findings=findings, summary=summary, details=details)
 

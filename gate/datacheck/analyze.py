@@ -134,6 +134,8 @@ def analyse(
         except (OSError, BrokenProcessPool, pickle.PicklingError):
             part = None  # no second process here: run both halves in this one
             res = _without_gc(_scan_part, files, cfg, profile_only)
+        finally:
+            _stop_resource_tracker()
     else:
         res = _without_gc(_scan_part, files, cfg, profile_only)
     if part is None:
@@ -142,6 +144,20 @@ def analyse(
     res.profile.words = part.words
     res.seconds = time.perf_counter() - start
     return res
+
+
+def _stop_resource_tracker() -> None:
+    """Stop the helper process that a "spawn" pool starts beside it, now and waiting for it.
+
+    The pool's own worker is joined when the pool shuts down; multiprocessing's resource tracker
+    would otherwise live until this process exits and linger after it, and a CI runner that
+    waits for the process group sees a child outliving the command. The next pool starts a new one.
+    """
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 T = TypeVar("T")

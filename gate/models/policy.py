@@ -218,6 +218,11 @@ class TierSection(StrictModel):
     allow_skip: Annotated[tuple[str, ...] | None, Stricter.INTERSECTION_OF_SET] = Field(
         None, description="Required checks that `--skip` may leave out without blocking."
     )
+    fail_closed: Annotated[tuple[str, ...] | None, Stricter.UNION] = Field(
+        None,
+        description="Optional checks that fail closed: one that cannot complete blocks (exit 3) "
+        "as a required check does, instead of a warning.",
+    )
     block_at: Annotated[Severity | None, LOWER_SEVERITY_STRICTER] = Field(
         None, description="Findings at or above this severity block (unless a rule says otherwise)."
     )
@@ -258,6 +263,7 @@ class TierPolicy(StrictModel):
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     allow_skip: tuple[str, ...] = ()
+    fail_closed: tuple[str, ...] = ()
     block_at: Severity = Severity.HIGH
     warn_at: Severity = Severity.LOW
     rules: dict[str, RuleOverride] = Field(default_factory=dict)

@@ -107,6 +107,12 @@ class Report(StrictModel):
     artifacts: dict[str, str] = Field(
         default_factory=dict, description="Files written alongside the report (sbom, attestation)."
     )
+    partial: bool = Field(
+        False,
+        description="Checks the policy runs at this tier were left out (--only): the verdict "
+        "speaks for the checks that ran only, and can never be attested or admitted.",
+    )
+    left_out: tuple[str, ...] = Field((), description="The checks a partial run left out.")
 
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.effective_blocking]

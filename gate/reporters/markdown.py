@@ -126,6 +126,9 @@ class MarkdownReporter(Reporter):
             f"**Release digest:** `{cell(r.release.digest)}`",
             "",
         ]
+        if r.partial:
+            left = ", ".join(f"`{cell(c)}`" for c in r.left_out)
+            lines += [f"> **Partial run:** `--only` left out {left}; this is no verdict on the release.", ""]
         for line in r.tier.rationale:
             lines.append(f"- {cell(line)}")
         for note in r.policy.notes:

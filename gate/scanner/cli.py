@@ -12,10 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import click
-
 from gate.errors import ExitCode, GateError
 from gate.escape import text
+from gate.pipes import echo
 
 
 def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[str]]:
@@ -87,16 +86,16 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
             "errors": errors,
             "findings": [f.model_dump(mode="json") for f in findings],
         }
-        click.echo(json.dumps(doc, indent=2))
+        echo(json.dumps(doc, indent=2))
     else:
         for f in findings:
             mark = "BLOCK" if f.blocking else "warn "
-            click.echo(f"{mark} {f.rule.code} {f.rule.name} [{f.severity.value}] {text(f.title)}")
+            echo(f"{mark} {f.rule.code} {f.rule.name} [{f.severity.value}] {text(f.title)}")
             if f.location.detail:
-                click.echo(f"      at {text(f.location.detail)}")
+                echo(f"      at {text(f.location.detail)}")
         for e in errors:
-            click.echo(f"ERROR {text(str(e))}")
-        click.echo(
+            echo(f"ERROR {text(str(e))}")
+        echo(
             f"{len(results)} file(s) scanned, {len(findings)} finding(s), {blocking} blocking"
             + (f", {len(errors)} could not be analysed" if errors else "")
             + (f", {links} symlink(s) not followed" if links else "")

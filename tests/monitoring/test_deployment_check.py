@@ -116,7 +116,7 @@ def test_no_auth_no_tls_plain_secrets_remote_code(tmp_path: Path) -> None:
         "in plain text",
         "Deployment llm, container tgi: environment variable DB_PASSWORD holds a value of a secret-like name "
         "(DB_PASSWORD) in plain text",
-        "ConfigMap llm-config: key OPENAI_API_KEY holds a OpenAI API key in plain text",
+        "ConfigMap llm-config: key OPENAI_API_KEY holds an OpenAI API key in plain text",
         "Secret llm-api is shipped in the manifests with its values (key)",
     }
     remote = sorted(f.title for f in of(out, "trust-remote-code-enabled"))

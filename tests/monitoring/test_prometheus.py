@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +16,7 @@ from gate.models.report import CheckStatus
 from tests.conftest import DEMO
 from tests.monitoring.helpers import FIX, demo_with, fixture_text, of, run_check
 
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None,
-    reason="skipped: promtool is absent (install Debian's 'prometheus' package; .ci/run does when it can)",
-)
+needs_promtool = pytest.mark.needs_tool("promtool")
 
 
 def test_demo_rules_parse_with_lines() -> None:
@@ -161,12 +156,20 @@ def test_policy_requiring_promtool_fails_closed_without_it(
     policy = tmp_path / "p.yaml"
     policy.write_text(
         "version: 1\nname: p\nextends: [default]\n"
-        "defaults:\n  checks:\n    monitoring: {require_promtool: true}\n"
+        "defaults:\n  fail_closed: [monitoring]\n  checks:\n    monitoring: {require_promtool: true}\n"
     )
     report = run(RunRequest(release_dir=DEMO, policy=str(policy)))
     result = next(c for c in report.checks if c.id == "monitoring")
     assert result.status is CheckStatus.ERROR and report.exit_code == 3
     assert "promtool" in result.summary
+    # Without fail_closed, monitoring is optional at the demo's tier: an error and a warning.
+    policy.write_text(policy.read_text().replace("  fail_closed: [monitoring]\n", ""))
+    report = run(RunRequest(release_dir=DEMO, policy=str(policy)))
+    result = next(c for c in report.checks if c.id == "monitoring")
+    assert result.status is CheckStatus.ERROR and report.exit_code == 0
+    assert [f.rule.name for f in report.findings if f.evidence.get("check") == "monitoring"] == [
+        "optional-check-incomplete"
+    ]
 
 
 @needs_promtool

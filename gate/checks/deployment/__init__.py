@@ -31,6 +31,7 @@ from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Rule, Severity
 from gate.models.policy import Stricter
+from gate.wording import article, count
 
 CHECK = "deployment"
 DIGEST_REF = r"@sha256:[0-9a-f]{64}$"
@@ -347,7 +348,7 @@ class DeploymentCheck(Check):
         blocking_like = sum(1 for f in findings if f.severity >= Severity.HIGH)
         summary = (
             f"{len(view.files)} manifest file(s), {len(view.workloads)} workload(s), {len(view.endpoints)} "
-            f"endpoint(s); {len(findings)} problem(s), {blocking_like} high or critical"
+            f"endpoint(s); {count(len(findings), 'problem')}, {blocking_like} high or critical"
         )
         return CheckOutcome(findings=findings, summary=summary, details=details)
 
@@ -494,7 +495,7 @@ class DeploymentCheck(Check):
                     out.append(
                         self.finding(
                             "secret-in-plain-text",
-                            f"{cl}: environment variable {e.name} holds a {hit.kind} in plain text",
+                            f"{cl}: environment variable {e.name} holds {article(hit.kind)} in plain text",
                             key=f"{cl}/env/{e.name}",
                             evidence={"variable": e.name, "kind": hit.kind, "length": hit.length},
                             **_where_kw(e.where),
@@ -504,7 +505,7 @@ class DeploymentCheck(Check):
                 out.append(
                     self.finding(
                         "secret-in-plain-text",
-                        f"{cl}: a command-line argument holds a {value} in plain text",
+                        f"{cl}: a command-line argument holds {article(value)} in plain text",
                         key=f"{cl}/arg/{where.field}",
                         evidence={"kind": value},
                         **_where_kw(where),
@@ -547,7 +548,7 @@ class DeploymentCheck(Check):
                 out.append(
                     self.finding(
                         "secret-in-plain-text",
-                        f"{pv.owner}: key {pv.key} holds a {hit.kind} in plain text",
+                        f"{pv.owner}: key {pv.key} holds {article(hit.kind)} in plain text",
                         key=f"{pv.owner}/{pv.key}",
                         evidence={"key": pv.key, "kind": hit.kind, "length": hit.length},
                         **_where_kw(pv.where),

@@ -51,6 +51,7 @@ from gate.models.base import StrictModel, describe_validation_error
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.policy import Stricter
 from gate.risk import is_generative
+from gate.wording import count
 from gate.yamlsafe import YamlDoc
 
 CHECK = "monitoring"
@@ -398,7 +399,8 @@ class MonitoringCheck(Check):
             else "no applicable control; "
         ) + (
             f"{counts[Status.VERIFIED]} verified, {counts[Status.DECLARED]} declared, "
-            f"{counts[Status.BROKEN]} broken, {counts[Status.MISSING]} missing; {len(findings)} problem(s)"
+            f"{counts[Status.BROKEN]} broken, {counts[Status.MISSING]} missing; "
+            f"{count(len(findings), 'problem')}"
         )
         return CheckOutcome(findings=findings, summary=summary, details=details)
 
