@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,6 +66,9 @@ class Selection:
     skipped_by_user: list[str]
     # Checks the policy runs at this tier that --only left out: the run is partial.
     left_out: list[str] = field(default_factory=list)
+    # Checks of evidence release.yaml declares: they run whatever the policy lists, an error
+    # fails closed and --skip blocks (unless allow_skip names them), as for a required check.
+    declared: set[str] = field(default_factory=set)
 
     @property
     def partial(self) -> bool:
@@ -116,14 +119,21 @@ def select_checks(tp: TierPolicy, only: Sequence[str], skip: Sequence[str]) -> S
 
 def _declared_evidence(sel: Selection, manifest: Any, only: Sequence[str], skip: Sequence[str]) -> None:
     """Declared evidence is always verified: a declared signature or provenance runs its check
-    whatever the policy lists; left out on the command line, it counts as a required check left out."""
+    whatever the policy lists; an error fails closed and `--skip` blocks unless the policy's
+    `allow_skip` names it, as for a required check; left out by `--only`, the run is partial.
+    Whether the signer must be trusted stays the tier's decision (`required`)."""
     from gate.checks.signing_trust import evidence_checks
 
+    skipped = check_names(skip, "--skip")
+    wanted = check_names(only, "--only")
     for cid in evidence_checks(manifest):
-        if cid in sel.run or cid in sel.skipped_by_user:
+        sel.declared.add(cid)
+        if cid in sel.run or cid in sel.skipped_by_user or cid in sel.left_out:
             continue
-        if cid in skip or (only and cid not in only):
+        if cid in skipped:
             sel.skipped_by_user.append(cid)
+        elif wanted and cid not in wanted:
+            sel.left_out.append(cid)
         else:
             sel.run.append(cid)
 
@@ -175,8 +185,17 @@ def fails_closed(check_id: str, tp: TierPolicy) -> bool:
     return check_id in tp.required or check_id in tp.fail_closed
 
 
-def verdict_of(findings: Sequence[Finding], results: Sequence[CheckResult], tp: TierPolicy) -> Verdict:
-    if any(r.status is CheckStatus.ERROR and (r.required or fails_closed(r.id, tp)) for r in results):
+def verdict_of(
+    findings: Sequence[Finding],
+    results: Sequence[CheckResult],
+    tp: TierPolicy,
+    declared: Collection[str] = (),
+) -> Verdict:
+    """`declared`: checks of evidence release.yaml declares, whose errors fail closed too."""
+    if any(
+        r.status is CheckStatus.ERROR and (r.required or fails_closed(r.id, tp) or r.id in declared)
+        for r in results
+    ):
         return Verdict.ERROR
     if any(f.effective_blocking for f in findings):
         return Verdict.FAIL
@@ -223,7 +242,7 @@ def run(req: RunRequest) -> Report:
         required = cid in sel.required
         if cid not in sel.run:
             if cid in sel.skipped_by_user:
-                allowed = not required or cid in tp.allow_skip
+                allowed = not (required or cid in sel.declared) or cid in tp.allow_skip
                 results.append(
                     _result(
                         cls, CheckStatus.SKIPPED, required, 0.0, SKIPPED_ON_REQUEST, {"requested": "skip"}
@@ -250,7 +269,7 @@ def run(req: RunRequest) -> Report:
         outcome, error, took = run_check(cls, ctx)
         if outcome is None:
             results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
-            if not fails_closed(cid, tp):
+            if not (fails_closed(cid, tp) or cid in sel.declared):
                 findings.append(_incomplete_finding(cid, tier, error or "failed"))
             continue
         own = [decide_blocking(f, tp) for f in outcome.findings]
@@ -272,7 +291,7 @@ def run(req: RunRequest) -> Report:
             for r in results
         ]
     findings.sort(key=lambda f: (not f.effective_blocking, -f.severity.rank, f.check, f.id))
-    verdict = verdict_of(findings, results, tp)
+    verdict = verdict_of(findings, results, tp, sel.declared)
     return Report(
         gate_version=__version__,
         generated_at=req.clock().isoformat(timespec="seconds"),

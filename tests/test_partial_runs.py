@@ -167,7 +167,10 @@ def test_an_optional_check_that_cannot_complete_warns_and_names_skip(
     )
     pol = tmp_path / "p.yaml"
     pol.write_text(
-        "version: 1\nname: p\nextends: [default]\ndefaults:\n  checks:\n    adversarial:\n"
+        # A standalone policy: the garak command is a source of truth that an extending policy
+        # may not replace.
+        "version: 1\nname: p\ndefaults:\n  required: [release-integrity, risk-tier, model-files]\n"
+        "  optional: [adversarial]\n  checks:\n    adversarial:\n"
         "      garak_command: [/nonexistent/bin/python, -m, garak]\n"
     )
     code, rep = _json(str(rel), "--policy", str(pol))

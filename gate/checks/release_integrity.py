@@ -17,8 +17,8 @@ from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import is_placeholder
 from gate.models.policy import Stricter
-from gate.yamlsafe import YamlPath, format_path
 from gate.wording import count
+from gate.yamlsafe import YamlPath, format_path
 
 CHECK = "release-integrity"
 
