@@ -15,7 +15,7 @@ from gate import __version__
 from gate.errors import CheckError, ExitCode, GateError
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ["text", "json", "markdown", "sarif", "junit"]
+FORMATS = ["text", "json", "markdown", "sarif", "junit", "html"]
 
 
 def one_line(text: str) -> str:
