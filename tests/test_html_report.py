@@ -324,3 +324,49 @@ def test_browser_screenshot_is_a_styled_page(tmp_path: Path) -> None:
 
 def test_get_reporter_knows_html() -> None:
     assert get_reporter("html").suffix == ".html"
+
+
+def redteam_report() -> dict[str, Any]:
+    """The demo report after a worse red-team run: one category over its limit, one regressed."""
+    d = golden_dict("demo-release")
+    adv = next(c for c in d["checks"] if c["id"] == "adversarial")
+    cats = adv["details"]["categories"]
+    cats[0].update(fails=5, total=8, asr=0.63, ci_low=0.306, ci_high=0.863, over_threshold=True)
+    cats[1].update(baseline_asr=0.0, delta=0.18, asr=0.18, ci_low=0.06, ci_high=0.41, regression=True)
+    cats[2].update(baseline_asr=0.1, delta=-0.1)
+    d["artifacts"] = {"sbom": "out/sbom.cdx.json", "attestation": "out/verdict.intoto.jsonl"}
+    return d
+
+
+def test_asr_chart_marks_limits_baselines_and_failures() -> None:
+    d = redteam_report()
+    cats = next(c for c in d["checks"] if c["id"] == "adversarial")["details"]["categories"]
+    page = render(d)
+    chart = page.split('class="chart asr-chart"')[1].split("</svg>")[0]
+    assert chart.count('class="bar"') == len(cats)
+    assert chart.count('class="interval"') == len(cats)
+    assert chart.count('class="threshold"') == sum(1 for c in cats if c["threshold"] is not None)
+    assert chart.count('class="reference"') == 2  # the two categories with a baseline
+    assert chart.count('fill="#c62828"') == 2  # red bars: over the limit, and the regression
+    assert "63% [31%–86%] · limit 20%" in html.unescape(chart)
+    assert "+18 pt" in page and "-10 pt" in page and "✗ regressed" in page
+    p = parse(page)
+    assert [v for t, a, v in p.attrs if a == "href"] == ["out/sbom.cdx.json", "out/verdict.intoto.jsonl"]
+
+
+def test_waivers_show_expiry_and_days_left() -> None:
+    d = golden_dict("demo-release")
+    d["waivers"] = [
+        {
+            "path": "w.json",
+            "id": "WVR-1",
+            "status": "applied",
+            "reason": "r",
+            "findings": ["F"],
+            "expires": "2026-01-12T03:04:05+00:00",
+            "expiring_soon": True,
+        },
+    ]
+    d["generated_at"] = "2026-01-02T03:04:05+00:00"
+    text = "".join(parse(render(d)).text)
+    assert "2026-01-12T03:04:05+00:00 ⏳ expiring soon" in text and "10 days left" in text

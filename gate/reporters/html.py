@@ -310,7 +310,12 @@ class HtmlReporter(Reporter):
         over: bool,
     ) -> str:
         change = "-" if delta is None else f"{delta * 100:+.0f} pt"
-        state = '<span class="no">✗ over</span>' if over else '<span class="yes">✓</span>'
+        if c.get("over_threshold"):
+            state = '<span class="no">✗ over</span>'
+        elif over:
+            state = '<span class="no">✗ regressed</span>'
+        else:
+            state = '<span class="yes">✓</span>'
         return (
             f"<tr><th>{_t(c.get('category'))}</th><td>{_t(c.get('title'))}</td>"
             f'<td class="n">{_t(c.get("fails"))}/{_t(c.get("total"))}</td><td class="n">{_pct(asr)}</td>'

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from html import escape
 
 LABEL_W = 190  # room for the label column
-VALUE_W = 230  # room for the value text on the right
+VALUE_W = 300  # room for the value text on the right
 PLOT_W = 360
 ROW_H = 28
 BAR_H = 14
