@@ -370,3 +370,23 @@ def test_waivers_show_expiry_and_days_left() -> None:
     d["generated_at"] = "2026-01-02T03:04:05+00:00"
     text = "".join(parse(render(d)).text)
     assert "2026-01-12T03:04:05+00:00 ⏳ expiring soon" in text and "10 days left" in text
+
+
+def test_odd_details_do_not_break_the_page() -> None:
+    """Details of another gate version (or a hand-edited report): wrong types are shown or skipped."""
+    d = golden_dict("demo-release")
+    for c in d["checks"]:
+        if c["id"] == "adversarial":
+            c["details"]["categories"] = [
+                "x",
+                {"category": "<marquee>c</marquee>", "asr": "0.5", "ci_low": True},
+            ]
+        if c["id"] == "monitoring":
+            c["details"]["controls"] = {
+                "MC-01": {"name": "n", "status": "missing", "reasons": "one reason"},
+                "x": 3,
+            }
+    p = parse(render(d))
+    text = "".join(p.text)
+    assert "<marquee>c</marquee>" in text and "one reason" in text and "o\nn" not in text
+    assert "marquee" not in {t for t, _ in p.tags}

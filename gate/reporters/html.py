@@ -127,6 +127,13 @@ def _details(report: Report, check_id: str) -> dict[str, Any]:
     return {}
 
 
+def _strings(v: Any) -> list[str]:
+    """A list of notes from report details; anything else is shown whole, not iterated."""
+    if isinstance(v, list | tuple):
+        return [str(x) for x in v]
+    return [] if v is None else [str(v)]
+
+
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
@@ -388,7 +395,7 @@ class HtmlReporter(Reporter):
                 mark = f'<span class="part">◐ {_t(status)}</span>'
             else:
                 mark = f'<span class="no">✗ {_t(status)}</span>'
-            notes = [*(c.get("reasons") or []), *(c.get("evidence") or [])]
+            notes = [n for k in ("reasons", "evidence") for n in _strings(c.get(k))]
             rows.append(
                 f"<tr><th>{_t(cid)}</th><td>{_t(c.get('name'))}</td><td>{_t(c.get('section'))}</td>"
                 f"<td>{'required' if c.get('required') else 'optional'}</td><td>{mark}</td>"
