@@ -3,7 +3,7 @@
 Everything in a report that came from the release (names, paths, titles, evidence, tool output)
 is hostile. One rule keeps it inert: release text reaches the page only through `_t` (html.escape
 with quotes), inside element content or double-quoted attributes, never in <style> or a URL
-scheme; links to artifacts are percent-encoded relative paths. The page also carries a
+scheme; links to artifacts are percent-encoded paths, so none can carry a scheme. The page also carries a
 Content-Security-Policy that allows no script at all and only its own stylesheet (by hash),
 so a mistake in escaping still could not run code.
 """
