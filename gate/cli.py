@@ -17,7 +17,7 @@ from gate.errors import CheckError, ExitCode, GateError
 from gate.pipes import echo, silence_stdout
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORMATS = ["text", "json", "markdown", "sarif", "junit"]
+FORMATS = ["text", "json", "markdown", "sarif", "junit", "html"]
 
 
 def one_line(text: str) -> str:

@@ -13,6 +13,7 @@ REPORTERS: dict[str, str] = {
     "markdown": "gate.reporters.markdown:MarkdownReporter",
     "sarif": "gate.reporters.sarif:SarifReporter",
     "junit": "gate.reporters.junit:JunitReporter",
+    "html": "gate.reporters.html:HtmlReporter",
 }
 
 

@@ -43,6 +43,24 @@ SECURITY_SEVERITY = {
     Severity.LOW: "3.0",
     Severity.INFO: "0.0",
 }
+# Where a rule's documentation lives (the README's rule table, generated from the rules).
+RULES_HELP_URI = "https://github.com/model-gate/model-gate/blob/main/README.md#checks-and-rules"
+
+
+def _own_score(f: Finding) -> str | None:
+    """The finding's own CVSS base score (e.g. of the advisory it reports), as security-severity.
+
+    The evidence is data the check recorded from a tool or advisory: only a real number in
+    CVSS's range counts; anything else falls back to the rule's severity.
+    """
+    v = f.evidence.get("cvss_score")
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if not 0.0 <= float(v) <= 10.0:  # also rejects NaN
+        return None
+    return f"{float(v):.1f}"
+
+
 LEVEL = {
     Severity.CRITICAL: "error",
     Severity.HIGH: "error",
@@ -121,6 +139,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.why},
         "help": {"text": rule_doc(rule), "markdown": _help_markdown(rule)},
+        "helpUri": RULES_HELP_URI,
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {
             "security-severity": SECURITY_SEVERITY[rule.severity],
@@ -171,6 +190,8 @@ def _result(f: Finding, rule_index: int, prefix: str | None) -> dict[str, Any]:
         "blocking": f.effective_blocking,
         "check": f.check,
         "findingId": f.id,
+        # GitHub orders and colours alerts by this; a CVSS 9.8 and a 7.5 must not both say 8.0
+        "security-severity": _own_score(f) or SECURITY_SEVERITY[f.severity],
     }
     if f.technique:
         props["technique"] = list(f.technique)
