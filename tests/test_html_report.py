@@ -131,7 +131,8 @@ def test_demo_page_has_every_section() -> None:
     assert "PASS: demo-tiny-gpt2 1.0.0" in text
     # the check x severity matrix: one row per check plus the total
     assert len(p.by_class["matrix"]) == 1
-    cats = golden_dict("demo-release")["checks"][6]["details"]["categories"]
+    (adv,) = [c for c in golden_dict("demo-release")["checks"] if c["id"] == "adversarial"]
+    cats = adv["details"]["categories"]
     assert p.by_class["bar"].count("rect") == len(cats) + 7  # ASR bars + 6 factors + total
     assert "Attack success rate per category" in text and "Risk tier: low" in text
     assert "MC-13" in text and "Monitoring controls (score 100%)" in text
@@ -170,6 +171,10 @@ def test_waiver_command_from_the_page_runs(tmp_path: Path) -> None:
     assert line.startswith("model-gate waiver new ")
     argv = shlex.split(line)
     assert argv[argv.index("--release") + 1] == str(rel)
+    assert argv[argv.index("--report") + 1] == "report.json"
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(data), "utf-8")
+    argv[argv.index("--report") + 1] = str(report)
     out = tmp_path / "w.json"
     res = CliRunner().invoke(main, [*argv[1:], "--requester", "dev@example.com", "--output", str(out)])
     assert res.exit_code == 0, res.output

@@ -101,6 +101,10 @@ def waiver_command(report: Report, f: Finding) -> str:
         "new",
         "--release",
         report.release.path,
+        # The JSON report of this run (`check --format json --output report.json`): `waiver new`
+        # checks the finding id and the rule's waivability against it.
+        "--report",
+        "report.json",
         "--finding",
         f.id,
         "--justification",
