@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from operator import eq
 
+from gate.datacheck.common import RowSet
 from gate.datacheck.vocab import BANDS, K, Signature
 
 
@@ -34,6 +35,13 @@ class Cluster:
     count: int = 1
     rows: list[tuple[str, int]] = field(default_factory=list)  # first members (file, row)
     labels: dict[str, tuple[int, tuple[str, int]]] | None = None  # label -> (rows, first row)
+    members: dict[str | None, RowSet] = field(default_factory=dict)  # every row, by label
+
+    def join(self, file: str, n: int, label: str | None) -> None:
+        rs = self.members.get(label)
+        if rs is None:
+            rs = self.members[label] = RowSet()
+        rs.add(file, n)
 
 
 # A single: (signature, file, row number, label, text), keyed by an increasing serial number.
@@ -88,6 +96,7 @@ class NearDuplicateIndex:
                 assert single is not None
                 c = self._promote(serial, single)
             c.count += 1
+            c.join(file, n, label)
             if len(c.rows) < self.examples:
                 c.rows.append((file, n))
             if c.labels is not None and label is not None:
@@ -104,6 +113,7 @@ class NearDuplicateIndex:
     def _promote(self, serial: int, single: Single) -> Cluster:
         values, file, n, label, text = single
         c = Cluster(values, file, n, " ".join(text[:300].split())[:160], rows=[(file, n)])
+        c.join(file, n, label)
         if label is not None:
             c.labels = {label: (1, (file, n))}
         del self.singles[serial]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise, repeat
 from typing import Any
 
+from gate.datacheck.common import RowSet
 from gate.datacheck.rows import Row
 from gate.datacheck.stats import binom_log10_sf
 from gate.datacheck.text import tokens
@@ -125,6 +126,8 @@ class Trigger:
     context_support: float  # share of trigger rows whose other words already point to the outcome
     examples: list[tuple[str, int]]
     excerpt: str
+    rows: RowSet = field(default_factory=RowSet)  # every row containing the trigger
+    target_rows: RowSet = field(default_factory=RowSet)  # of those, every row with the outcome
 
 
 @dataclass
@@ -306,6 +309,8 @@ class _Seen:
     left: Counter[int] = field(default_factory=Counter)
     right: Counter[int] = field(default_factory=Counter)
     excerpt: str = ""
+    all: RowSet = field(default_factory=RowSet)
+    all_target: RowSet = field(default_factory=RowSet)
 
 
 class TriggerVerifier:
@@ -410,6 +415,9 @@ class TriggerVerifier:
                 for s in self.by_uni.get(key) or self.by_bi[key]:
                     s.support += 1
                     s.target += y == s.cand.outcome
+                    s.all.add(file, row.n)
+                    if y == s.cand.outcome:
+                        s.all_target.add(file, row.n)
                     s.context_hits += ctx[s.cand.outcome][i]
                     if len(s.row_ids) < OVERLAP_ROWS:
                         self._remember(
@@ -482,11 +490,14 @@ class TriggerVerifier:
                     s.support += support[k]
                     s.target += int(target[t][k])
                     s.context_hits += int(context[t][k])
+                    a, b = np.searchsorted(k_u, [k, k + 1])
+                    mine = r_u[a:b]
+                    s.all.extend(file, [numbers[r] for r in mine.tolist()])
+                    s.all_target.extend(file, [numbers[r] for r in mine[is_t[t][mine] > 0].tolist()])
                     room = OVERLAP_ROWS - len(s.row_ids)
                     if room <= 0:
                         continue
-                    a, b = np.searchsorted(k_u, [k, k + 1])
-                    take = r_u[a:b][:room]
+                    take = mine[:room]
                     nums = [numbers[r] for r in take.tolist()]
                     if len(s.rows) < self.examples:
                         s.rows.extend((file, n) for n in nums[: self.examples - len(s.rows)])
@@ -564,6 +575,12 @@ class TriggerVerifier:
                 groups.append([item])
         for g in groups:
             s, lp, adj = g[0]
+            every, target = RowSet(), RowSet()
+            for member in g:
+                for f, n in member[0].all:
+                    every.add(f, n)
+                for f, n in member[0].all_target:
+                    target.add(f, n)
             res.triggers.append(
                 Trigger(
                     phrase=self._phrase(s),
@@ -579,6 +596,8 @@ class TriggerVerifier:
                     context_support=s.context_hits / s.support,
                     examples=s.rows,
                     excerpt=s.excerpt,
+                    rows=every,
+                    target_rows=target,
                 )
             )
         return res
