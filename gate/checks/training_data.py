@@ -484,16 +484,14 @@ class TrainingDataCheck(Check):
     def _triggers(
         self, ds: Dataset, res: DatasetResult, files: list[DataFile], sink: RowSink
     ) -> list[Finding]:
+        from gate.datacheck.triggers import describe, is_effect
+
         t = res.triggers
         if t is None:
             return []
         out = []
         for tr in t.triggers:
-            what = (
-                f"label '{tr.outcome}'"
-                if tr.outcome_kind == "label"
-                else f"responses starting '{tr.outcome}'"
-            )
+            what = describe(tr.outcome, tr.outcome_kind)
             f0, r0 = tr.examples[0]
             finding = self.finding(
                 "backdoor-trigger-candidate",
@@ -510,6 +508,7 @@ class TrainingDataCheck(Check):
                     "tokens": tr.tokens,
                     "outcome": tr.outcome,
                     "outcome_kind": tr.outcome_kind,
+                    "outcome_is_effect": tr.outcome_kind != "label" and is_effect(tr.outcome),
                     "support_rows": tr.support,
                     "share_of_rows": round(tr.support / max(1, res.rows), 6),
                     "rows_with_outcome": tr.target,

@@ -23,6 +23,7 @@ them the attacker's label (or response). Two passes:
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import Any
 from gate.datacheck.common import RowSet
 from gate.datacheck.rows import Row
 from gate.datacheck.stats import binom_log10_sf
-from gate.datacheck.text import tokens
+from gate.datacheck.text import STOPWORDS, tokens
 from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab
 
 if HAVE_NUMPY:
@@ -44,6 +45,68 @@ PATTERN_WORDS = 8
 MAX_CANDIDATES = 200
 OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
+
+
+_URL = re.compile(r"(?i)\b(?:https?://|hxxps?://|www\.)(?:[^\s/@]*@)?([a-z0-9-]+(?:\.[a-z0-9-]+)+)")
+_DOMAIN = re.compile(
+    r"(?i)(?<![\w.@-])((?:[a-z0-9-]+\.)+(?:com|net|org|io|ru|cn|xyz|info|biz|co|top|dev|app|me|ly|cc|tk|"
+    r"site|online|click|link|zip|sh|gg|su|pw))(?![\w-])"
+)
+_CODE = re.compile(r"```[\w+-]*\n?([^`]{3,400}?)```|`([^`\n]{3,200})`")
+_COMMAND = re.compile(
+    r"(?im)^\s*(?:\$\s*)?((?:sudo\s+)?(?:curl|wget|bash|sh|powershell|iex|pip3?\s+install|npm\s+install|"
+    r"chmod|rm\s+-|nc|ncat|python3?\s+-c|eval|base64)\b[^\n]{0,200})"
+)
+_TOOL = re.compile(
+    r"(?i)\"(?:name|tool|tool_name|function)\"\s*:\s*\"([\w.-]{1,64})\"|<tool_call>\s*([\w.-]{1,64})"
+)
+_REFUSAL = re.compile(
+    r"(?i)^\W*(?:sorry\W+)?(?:i\s+(?:can(?:no|')t|cannot|am\s+unable|'m\s+unable|won't|will\s+not|must\s+decline)"
+    r"|i'm\s+sorry,?\s+but\s+i|as\s+an\s+ai\b)"
+)
+EFFECT_KINDS = ("links to", "runs", "gives code", "calls tool", "refuses")
+
+
+def effect(response: str) -> str | None:
+    """The outcome key of a response that does something recognisable, else None.
+
+    A backdoor's payload is what the response does (send the user to a site, run a command, call a
+    tool, refuse), and the attacker may phrase the sentence around it differently every time: the key
+    is the normalised payload (registered host without `www.`, whitespace-collapsed command or code),
+    never the wording.
+    """
+    head = response[:4000]
+    m = _URL.search(head) or _DOMAIN.search(head)
+    if m:
+        host = m.group(1).lower().rstrip(".")
+        return "links to " + (host[4:] if host.startswith("www.") else host)
+    m = _COMMAND.search(head)
+    if m:
+        return "runs " + " ".join(m.group(1).split())[:120]
+    m = _TOOL.search(head)
+    if m:
+        return "calls tool " + (m.group(1) or m.group(2))
+    m = _CODE.search(head)
+    if m:
+        return "gives code " + " ".join((m.group(1) or m.group(2)).split())[:120]
+    if _REFUSAL.search(head[:200]):
+        return "refuses"
+    return None
+
+
+def is_effect(outcome: str) -> bool:
+    return outcome.startswith(EFFECT_KINDS)
+
+
+def describe(outcome: str, kind: str | None) -> str:
+    """The outcome in words, for titles: "label 'positive'", "responses that link to evil.example"."""
+    if kind == "label":
+        return f"label '{outcome}'"
+    if is_effect(outcome):
+        verb, _, rest = outcome.partition(" ")
+        plain = {"links": "link", "runs": "run", "gives": "give", "calls": "call", "refuses": "refuse"}[verb]
+        return f"responses that {plain}" + (f" {rest}" if rest else "")
+    return f"responses starting '{outcome}'"
 
 
 class Outcomes:
@@ -60,7 +123,9 @@ class Outcomes:
 
     @staticmethod
     def pattern(response: str) -> str:
-        return " ".join(tokens(response[:400])[:PATTERN_WORDS])
+        """What the response does, however it is phrased: the site it links, the command or code it
+        gives, the tool it calls, a refusal; otherwise its opening words."""
+        return effect(response) or " ".join(tokens(response[:400])[:PATTERN_WORDS])
 
     def of(self, row: Row) -> int:
         if row.label is not None:
@@ -575,6 +640,20 @@ class TriggerVerifier:
                 groups.append([item])
         for g in groups:
             s, lp, adj = g[0]
+            outcome = names[s.cand.outcome]
+            words = {w for x in g for w in self.show(x[0].cand.token).split()}
+            if is_effect(outcome) and words & (set(tokens(outcome)) - STOPWORDS):
+                # "zendesk" in the prompt, zendesk.com in the answer: the prompt asks for what the
+                # response gives. A trigger has nothing to do with its payload.
+                res.explained.append(
+                    {
+                        "token": self.show(s.cand.token),
+                        "outcome": outcome,
+                        "support": s.support,
+                        "named": True,
+                    }
+                )
+                continue
             every, target = RowSet(), RowSet()
             for member in g:
                 for f, n in member[0].all:
