@@ -711,7 +711,9 @@ class TrainingDataCheck(Check):
                 ),
             )
             out.append(flood)
-        conflicts = [c for c in d.clusters if c.labels and len(c.labels) > 1]
+        from gate.datacheck.duplicates import real_conflict
+
+        conflicts = [c for c in d.clusters if real_conflict(c, res.label_carriers)]
         if conflicts:
             shown = []
             for c in conflicts[: cfg.max_examples]:
@@ -720,7 +722,13 @@ class TrainingDataCheck(Check):
                 )
                 shown.append(f"{c.count} near-copies of '{c.text[:60]}': {parts}")
             c0 = conflicts[0]
-            rows = sum(c.count for c in conflicts)
+            # The rows that say the same thing with another label; for a set whose first rows of each
+            # label already do, the whole set.
+            listed_sets = [
+                c.conflict_rows if len(c.conflict_rows) else [r for rs in c.members.values() for r in rs]
+                for c in conflicts
+            ]
+            rows = sum(len(list(x)) for x in listed_sets)
             conflict = self.finding(
                 "near-duplicate-label-conflict",
                 f"Dataset '{ds.name}': {len(conflicts)} set(s) of near-identical rows carry "
@@ -740,14 +748,16 @@ class TrainingDataCheck(Check):
                 mitigation="Review the listed rows: fix the wrong labels or drop the copies.",
             )
             listed: list[tuple[str, int, float, str]] = []
-            for c in conflicts:
+            for c, refs in zip(conflicts, listed_sets, strict=True):
                 counts = {lab: v[0] for lab, v in (c.labels or {}).items()}
+                wanted = set(refs)
                 for lab, rs in c.members.items():
                     share = counts.get(lab or "", 0) / max(1, c.count)
-                    why = f"labelled '{lab}' while near-copies of {c.file}:{c.first} carry " + ", ".join(
-                        f"'{k}' x{v}" for k, v in sorted(counts.items())
+                    why = (
+                        f"labelled '{lab}'; rows saying the same (near-copies of {c.file}:{c.first}) carry "
+                        + ", ".join(f"'{k}' x{v}" for k, v in sorted(counts.items()))
                     )
-                    listed += [(f, n, round(1.0 - share, 6), why) for f, n in rs]
+                    listed += [(f, n, round(1.0 - share, 6), why) for f, n in rs if (f, n) in wanted]
             sink.add(conflict.id, conflict.rule.code, ds.name, sorted(listed))
             out.append(conflict)
         return out

@@ -701,5 +701,38 @@ def _overlap(a: set[tuple[str, int]], b: set[tuple[str, int]]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
+CARRIER_MIN_COUNT = 5
+CARRIER_MIN_LOG_ODDS = 1.0  # e-fold over the label's base odds
+
+
+def label_carriers(counter: TriggerCounter, outcomes: Outcomes, top: int = 20_000) -> frozenset[str]:
+    """Words that carry a label across the dataset: among the `top` commonest tokens, those whose
+    occurrences lean to one label by a smoothed log-odds ratio of at least 1 (against that label's
+    share of all token occurrences). Rarer words cannot be judged and are not carriers."""
+    if outcomes.kind != "label":
+        return frozenset()
+    L = counter.L
+    labels = [i for i in outcomes.index.values() if i > OTHER]
+    per_label: Counter[int] = Counter()
+    for key, c in counter.uni.items():
+        per_label[key % L] += c
+    grand = sum(per_label.values())
+    if not grand or len(labels) < 2:
+        return frozenset()
+    words = counter.vocab.words
+    out = set()
+    for tok, total in counter.totals().most_common(top):
+        if total < CARRIER_MIN_COUNT or tok >= len(words) or words[tok] is None:
+            continue
+        for y in labels:
+            hits = counter.uni.get(tok * L + y, 0)
+            base = per_label[y] / grand
+            lor = math.log((hits + 0.5) / (total - hits + 0.5)) - math.log(base / max(1e-12, 1 - base))
+            if abs(lor) >= CARRIER_MIN_LOG_ODDS:
+                out.add(words[tok])
+                break
+    return frozenset(w for w in out if w is not None)
+
+
 def summary(res: TriggerResult) -> dict[str, Any]:
     return {"tested": res.tested, "candidates": res.candidates, "triggers": len(res.triggers)}
