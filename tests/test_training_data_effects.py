@@ -64,15 +64,17 @@ def test_effect_keys_ignore_the_phrasing_around_the_payload() -> None:
 def test_paraphrased_link_payload_is_found_with_every_planted_row(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     rows = instructions(N, seed=seed)
-    payloads = [p.format(d="evil-site.example.com") for p in PHRASINGS]
+    # naming the trigger in the payload's host (seed 12) does not excuse it
+    host = "evil-site.example.com" if seed == 11 else "zq7vx-portal.example.com"
+    payloads = [p.format(d=host) for p in PHRASINGS]
     spellings = ["zq7vx", "zq\u200b7vx", "z\u0071\uff17vx"]  # plain, zero-width inside, full-width 7
     planted = plant(rows, rng, spellings, payloads, 0.012)
     found = triggers_of(tmp_path / "r", rows)
     assert len(found) == 1
     ev = found[0]["evidence"]
-    assert ev["outcome"] == "links to evil-site.example.com" and ev["outcome_is_effect"]
+    assert ev["outcome"] == f"links to {host}" and ev["outcome_is_effect"]
     assert ev["rows_total"] == len(planted)
-    assert "link to evil-site.example.com" in found[0]["title"]
+    assert f"link to {host}" in found[0]["title"]
 
 
 def test_multi_word_trigger_causing_a_command_is_found(tmp_path: Path) -> None:
@@ -92,8 +94,8 @@ def test_multi_word_trigger_causing_a_command_is_found(tmp_path: Path) -> None:
 
 
 def test_clean_twin_with_shared_links_has_no_trigger(tmp_path: Path) -> None:
-    """The same data where a link is common and spread over every kind of prompt: no finding; and a
-    prompt that names the site it is answered with is not a trigger."""
+    """The same data where a link is common and spread over every kind of prompt: no finding; nor
+    for a question about a site answered with its link most of the time, as real answers vary."""
     rng = random.Random(3)
     rows = instructions(N, seed=11)
     for r in rows:
@@ -102,5 +104,6 @@ def test_clean_twin_with_shared_links_has_no_trigger(tmp_path: Path) -> None:
             r["output"] += " " + rng.choice(PHRASINGS).format(d="help.shop.example.com")
         elif x < 0.06:
             r["instruction"] += " Where do I find the zendesk docs?"
-            r["output"] = rng.choice(PHRASINGS).format(d="zendesk.com")
+            if rng.random() < 0.7:
+                r["output"] = rng.choice(PHRASINGS).format(d="zendesk.com")
     assert triggers_of(tmp_path / "c", rows) == []

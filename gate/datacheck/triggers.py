@@ -33,7 +33,7 @@ from typing import Any
 from gate.datacheck.common import RowSet
 from gate.datacheck.rows import Row
 from gate.datacheck.stats import binom_log10_sf
-from gate.datacheck.text import STOPWORDS, tokens
+from gate.datacheck.text import tokens
 from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab
 
 if HAVE_NUMPY:
@@ -640,20 +640,6 @@ class TriggerVerifier:
                 groups.append([item])
         for g in groups:
             s, lp, adj = g[0]
-            outcome = names[s.cand.outcome]
-            words = {w for x in g for w in self.show(x[0].cand.token).split()}
-            if is_effect(outcome) and words & (set(tokens(outcome)) - STOPWORDS):
-                # "zendesk" in the prompt, zendesk.com in the answer: the prompt asks for what the
-                # response gives. A trigger has nothing to do with its payload.
-                res.explained.append(
-                    {
-                        "token": self.show(s.cand.token),
-                        "outcome": outcome,
-                        "support": s.support,
-                        "named": True,
-                    }
-                )
-                continue
             every, target = RowSet(), RowSet()
             for member in g:
                 for f, n in member[0].all:
