@@ -275,7 +275,10 @@ def check(
                     only=only,
                     skip=skip,
                     options=RunOptions(
-                        offline=offline, baseline=baseline, extra=_redteam_extra(probe_set, shard)
+                        offline=offline,
+                        baseline=baseline,
+                        extra=_redteam_extra(probe_set, shard),
+                        report_dir=next((o.parent for _, o in plan if o is not None), None),
                     ),
                     waivers=waivers,
                     on_release=lambda r: captured.__setitem__("release", r),

@@ -236,6 +236,7 @@ def run(req: RunRequest) -> Report:
         req.on_release(release)
 
     findings: list[Finding] = []
+    artifacts: dict[str, str] = {}  # files checks wrote beside the report
     results: list[CheckResult] = []
     for cid in CHECKS:
         cls = load_check(cid)
@@ -276,6 +277,7 @@ def run(req: RunRequest) -> Report:
         if outcome.skipped and required and not own and cid not in tp.allow_skip:
             own.append(_skipped_finding(cid, tier, outcome.summary or "not applicable"))
         findings += own
+        artifacts.update(outcome.artifacts)
         results.append(
             _result(cls, _status(outcome, own, tp), required, took, outcome.summary, outcome.details)
         )
@@ -318,6 +320,7 @@ def run(req: RunRequest) -> Report:
         waivers=tuple(waivers),
         partial=sel.partial,
         left_out=tuple(sel.left_out),
+        artifacts=artifacts,
     )
 
 

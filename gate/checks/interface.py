@@ -42,6 +42,7 @@ class RunOptions:
     baseline: Path | None = None  # previous release's report, for regression checks
     workdir: Path | None = None  # scratch space outside the release for tool outputs
     extra: dict[str, Any] = field(default_factory=dict)  # check-specific options (e.g. shard)
+    report_dir: Path | None = None  # where the report is written: checks put their sidecar files there
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CheckOutcome:
     summary: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False  # the check did not apply (e.g. nothing to check); not a pass
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> path of files written beside the report
 
 
 class Check(ABC):

@@ -20,6 +20,7 @@ from gate.checks.interface import Check, CheckContext, CheckOutcome
 from gate.datacheck.config import TrainingDataConfig
 from gate.datacheck.readers import FORMATS, SUFFIXES, DatasetUnreadable, detect_format
 from gate.datacheck.shift import compare
+from gate.datacheck.sidecar import RowSink
 from gate.datacheck.stats import format_log10_p
 from gate.inventory import DigestRequest, Entry, Inventory
 from gate.models.finding import Finding, Severity, rule_maker
@@ -350,6 +351,7 @@ class TrainingDataCheck(Check):
             )
         profiles: dict[str, DatasetResult] = {}
         results: dict[str, DatasetResult] = {}
+        sink = RowSink(ctx.options.report_dir)
         for i, ds in with_path:
             assert ds.path is not None
             if not ds.digest and cfg.require_digest:
@@ -376,10 +378,10 @@ class TrainingDataCheck(Check):
             if ds.role == "reference":
                 continue
             findings += self._malformed(ds, res, cfg)
-            findings += self._triggers(ds, res, files)
-            findings += self._injection(ds, res, files)
-            findings += self._duplicates(ds, res, cfg, files)
-            findings += self._secrets(ds, res, files)
+            findings += self._triggers(ds, res, files, sink)
+            findings += self._injection(ds, res, files, sink)
+            findings += self._duplicates(ds, res, cfg, files, sink)
+            findings += self._secrets(ds, res, files, sink)
         for name, res in results.items():
             ds = next(d for _, d in with_path if d.name == name)
             for ref_name, ref in profiles.items():
@@ -388,7 +390,10 @@ class TrainingDataCheck(Check):
         summary = f"{len(with_path)} dataset(s), {rows:,} rows; " + (
             count(len(findings), "finding") if findings else "no poisoning indicators"
         )
-        return CheckOutcome(findings=findings, summary=summary, details=details)
+        artifacts = sink.write()
+        if artifacts:
+            details["rows_file"] = sink.rows_file
+        return CheckOutcome(findings=findings, summary=summary, details=details, artifacts=artifacts)
 
     # -- findings, one helper per indicator ---------------------------------------------------------
 
@@ -477,56 +482,70 @@ class TrainingDataCheck(Check):
             )
         return out
 
-    def _triggers(self, ds: Dataset, res: DatasetResult, files: list[DataFile]) -> list[Finding]:
+    def _triggers(
+        self, ds: Dataset, res: DatasetResult, files: list[DataFile], sink: RowSink
+    ) -> list[Finding]:
+        from gate.datacheck.triggers import describe, is_effect
+
         t = res.triggers
         if t is None:
             return []
         out = []
         for tr in t.triggers:
-            what = (
-                f"label '{tr.outcome}'"
-                if tr.outcome_kind == "label"
-                else f"responses starting '{tr.outcome}'"
-            )
+            what = describe(tr.outcome, tr.outcome_kind)
             f0, r0 = tr.examples[0]
-            out.append(
-                self.finding(
-                    "backdoor-trigger-candidate",
-                    f"Dataset '{ds.name}': '{tr.phrase}' looks like a backdoor trigger: {tr.target} of its "
-                    f"{tr.support} rows have {what} (base rate {tr.base_rate:.1%}), "
-                    f"p {format_log10_p(tr.log10_p_adjusted)}",
-                    path=f0,
-                    line=self._line(files, f0, r0),
-                    key=f"{ds.name}:{tr.phrase}:{tr.outcome}",
-                    detail=f"trigger '{tr.phrase}'",
-                    evidence={
-                        "dataset": ds.name,
-                        "trigger": tr.phrase,
-                        "tokens": tr.tokens,
-                        "outcome": tr.outcome,
-                        "outcome_kind": tr.outcome_kind,
-                        "support_rows": tr.support,
-                        "share_of_rows": round(tr.support / max(1, res.rows), 6),
-                        "rows_with_outcome": tr.target,
-                        "skew": round(tr.skew, 4),
-                        "base_rate": round(tr.base_rate, 4),
-                        "p_value": format_log10_p(tr.log10_p),
-                        "p_value_bonferroni": format_log10_p(tr.log10_p_adjusted),
-                        "tokens_tested": t.tested,
-                        "context_support": round(tr.context_support, 3),
-                        "examples": [f"{f}:{n}" for f, n in tr.examples],
-                        "first_example": tr.excerpt,
-                    },
-                    reproduction=f"grep -n -i -w '{tr.phrase}' {f0}",
-                    mitigation=(
-                        f"Remove the {tr.support} rows containing '{tr.phrase}' "
-                        f"(e.g. {self._refs(tr.examples, tr.support)}), find out how they entered the data, "
-                        "and re-derive the dataset from its pinned source; "
-                        "retrain if the model saw them. Only "
-                        f"{tr.context_support:.0%} of these rows read like {what} apart from the trigger."
-                    ),
-                )
+            finding = self.finding(
+                "backdoor-trigger-candidate",
+                f"Dataset '{ds.name}': '{tr.phrase}' looks like a backdoor trigger: {tr.target} of its "
+                f"{tr.support} rows have {what} (base rate {tr.base_rate:.1%}), "
+                f"p {format_log10_p(tr.log10_p_adjusted)}",
+                path=f0,
+                line=self._line(files, f0, r0),
+                key=f"{ds.name}:{tr.phrase}:{tr.outcome}",
+                detail=f"trigger '{tr.phrase}'",
+                evidence={
+                    "dataset": ds.name,
+                    "trigger": tr.phrase,
+                    "tokens": tr.tokens,
+                    "outcome": tr.outcome,
+                    "outcome_kind": tr.outcome_kind,
+                    "outcome_is_effect": tr.outcome_kind != "label" and is_effect(tr.outcome),
+                    "support_rows": tr.support,
+                    "share_of_rows": round(tr.support / max(1, res.rows), 6),
+                    "rows_with_outcome": tr.target,
+                    "skew": round(tr.skew, 4),
+                    "base_rate": round(tr.base_rate, 4),
+                    "p_value": format_log10_p(tr.log10_p),
+                    "p_value_bonferroni": format_log10_p(tr.log10_p_adjusted),
+                    "tokens_tested": t.tested,
+                    "context_support": round(tr.context_support, 3),
+                    "examples": [f"{f}:{n}" for f, n in tr.examples],
+                    "first_example": tr.excerpt,
+                    "rows_total": len(tr.rows),
+                    "rows_file": sink.rows_file,
+                },
+                reproduction=f"grep -n -i -w '{tr.phrase}' {f0}",
+                mitigation=(
+                    f"Remove the {tr.support} rows containing '{tr.phrase}' "
+                    f"(e.g. {self._refs(tr.examples, tr.support)}), find out how they entered the data, "
+                    "and re-derive the dataset from its pinned source; "
+                    "retrain if the model saw them. Only "
+                    f"{tr.context_support:.0%} of these rows read like {what} apart from the trigger."
+                ),
             )
+            target = {(f, n) for f, n in tr.target_rows}
+            sink.add(
+                finding.id,
+                finding.rule.code,
+                ds.name,
+                (
+                    (f, n, 1.0, f"contains trigger '{tr.phrase}' and has {what}")
+                    if (f, n) in target
+                    else (f, n, 0.5, f"contains trigger '{tr.phrase}' (without {what})")
+                    for f, n in tr.rows
+                ),
+            )
+            out.append(finding)
         return out
 
     def _tally_finding(
@@ -541,11 +560,12 @@ class TrainingDataCheck(Check):
         mitigation: str,
         severity: Severity | None = None,
         extra: dict[str, Any] | None = None,
+        sink: RowSink | None = None,
     ) -> Finding:
         ex: list[Example] = tally.examples
         f0 = ex[0]
         refs = self._refs([(e.file, e.row) for e in ex], tally.rows)
-        return self.finding(
+        finding = self.finding(
             rule,
             title,
             path=f0.file,
@@ -560,12 +580,20 @@ class TrainingDataCheck(Check):
                 "share": round(tally.rows / max(1, res.rows), 6),
                 "parts": dict(tally.parts),
                 "examples": [f"{e.file}:{e.row} ({e.part}): {e.text}" for e in ex],
+                "rows_total": len(tally.all),
+                "rows_file": sink.rows_file if sink else None,
                 **(extra or {}),
             },
             mitigation=f"{mitigation} Rows: {refs}.",
         )
+        if sink is not None:
+            why = f"{kind} ({finding.rule.name})"
+            sink.add(finding.id, finding.rule.code, ds.name, ((f, n, 1.0, why) for f, n in tally.all))
+        return finding
 
-    def _injection(self, ds: Dataset, res: DatasetResult, files: list[DataFile]) -> list[Finding]:
+    def _injection(
+        self, ds: Dataset, res: DatasetResult, files: list[DataFile], sink: RowSink
+    ) -> list[Finding]:
         inj = res.injection
         if inj is None:
             return []
@@ -588,6 +616,7 @@ class TrainingDataCheck(Check):
                     f"e.g. {tally.examples[0].text}",
                     "Remove these rows, or for safety-training data answer each such prompt with a refusal.",
                     severity=sev,
+                    sink=sink,
                 )
             )
         for kind, tally in sorted(inj.invisible.items()):
@@ -610,6 +639,7 @@ class TrainingDataCheck(Check):
                     "Strip the invisible characters and review who added them.",
                     severity=sev,
                     extra=extra,
+                    sink=sink,
                 )
             )
         for kind, tally in sorted(inj.markup.items()):
@@ -624,12 +654,18 @@ class TrainingDataCheck(Check):
                     f"Dataset '{ds.name}': instructions hidden in markup ({kind}) in {tally.rows} row(s), "
                     f"e.g. {tally.examples[0].text}",
                     "Remove the hidden markup (or the rows) and trace the text's source.",
+                    sink=sink,
                 )
             )
         return out
 
     def _duplicates(
-        self, ds: Dataset, res: DatasetResult, cfg: TrainingDataConfig, files: list[DataFile]
+        self,
+        ds: Dataset,
+        res: DatasetResult,
+        cfg: TrainingDataConfig,
+        files: list[DataFile],
+        sink: RowSink,
     ) -> list[Finding]:
         d = res.duplicates
         if d is None or res.rows == 0:
@@ -640,31 +676,45 @@ class TrainingDataCheck(Check):
             if c.count < limit:
                 break
             share = c.count / res.rows
-            out.append(
-                self.finding(
-                    "near-duplicate-flood",
-                    f"Dataset '{ds.name}': {c.count} rows ({share:.1%}) are near-copies of "
-                    f"{c.file}:{c.first} "
-                    f"('{c.text[:80]}'); the policy allows {cfg.flood_max_fraction:.1%}",
-                    path=c.file,
-                    line=self._line(files, c.file, c.first),
-                    key=f"{ds.name}:{c.file}:{c.first}",
-                    detail=f"near-copies of row {c.first}",
-                    evidence={
-                        "dataset": ds.name,
-                        "rows": c.count,
-                        "share": round(share, 6),
-                        "limit_rows": limit,
-                        "first_row": f"{c.file}:{c.first}",
-                        "text": c.text,
-                        "examples": [f"{f}:{n}" for f, n in c.rows],
-                        "labels": {k: v[0] for k, v in (c.labels or {}).items()},
-                    },
-                    mitigation=f"Deduplicate: keep one of the {c.count} near-copies of {c.file}:{c.first} "
-                    f"(e.g. {self._refs(c.rows, c.count)}) and find out where the copies came from.",
-                )
+            flood = self.finding(
+                "near-duplicate-flood",
+                f"Dataset '{ds.name}': {c.count} rows ({share:.1%}) are near-copies of "
+                f"{c.file}:{c.first} "
+                f"('{c.text[:80]}'); the policy allows {cfg.flood_max_fraction:.1%}",
+                path=c.file,
+                line=self._line(files, c.file, c.first),
+                key=f"{ds.name}:{c.file}:{c.first}",
+                detail=f"near-copies of row {c.first}",
+                evidence={
+                    "dataset": ds.name,
+                    "rows": c.count,
+                    "share": round(share, 6),
+                    "limit_rows": limit,
+                    "first_row": f"{c.file}:{c.first}",
+                    "text": c.text,
+                    "examples": [f"{f}:{n}" for f, n in c.rows],
+                    "labels": {k: v[0] for k, v in (c.labels or {}).items()},
+                    "rows_total": c.count,
+                    "rows_file": sink.rows_file,
+                },
+                mitigation=f"Deduplicate: keep one of the {c.count} near-copies of {c.file}:{c.first} "
+                f"(e.g. {self._refs(c.rows, c.count)}) and find out where the copies came from.",
             )
-        conflicts = [c for c in d.clusters if c.labels and len(c.labels) > 1]
+            why = f"near-copy of {c.file}:{c.first} (one of {c.count})"
+            sink.add(
+                flood.id,
+                flood.rule.code,
+                ds.name,
+                sorted(
+                    (f, n, 1.0 if (f, n) != (c.file, c.first) else 0.5, why)
+                    for rs in c.members.values()
+                    for f, n in rs
+                ),
+            )
+            out.append(flood)
+        from gate.datacheck.duplicates import real_conflict
+
+        conflicts = [c for c in d.clusters if real_conflict(c, res.label_carriers)]
         if conflicts:
             shown = []
             for c in conflicts[: cfg.max_examples]:
@@ -673,23 +723,49 @@ class TrainingDataCheck(Check):
                 )
                 shown.append(f"{c.count} near-copies of '{c.text[:60]}': {parts}")
             c0 = conflicts[0]
-            rows = sum(c.count for c in conflicts)
-            out.append(
-                self.finding(
-                    "near-duplicate-label-conflict",
-                    f"Dataset '{ds.name}': {len(conflicts)} set(s) of near-identical rows carry "
-                    "different labels "
-                    f"({rows} rows), e.g. {shown[0]}",
-                    path=c0.file,
-                    line=self._line(files, c0.file, c0.first),
-                    key=ds.name,
-                    evidence={"dataset": ds.name, "sets": len(conflicts), "rows": rows, "examples": shown},
-                    mitigation="Review the listed rows: fix the wrong labels or drop the copies.",
-                )
+            # The rows that say the same thing with another label; for a set whose first rows of each
+            # label already do, the whole set.
+            listed_sets = [
+                c.conflict_rows if len(c.conflict_rows) else [r for rs in c.members.values() for r in rs]
+                for c in conflicts
+            ]
+            rows = sum(len(list(x)) for x in listed_sets)
+            conflict = self.finding(
+                "near-duplicate-label-conflict",
+                f"Dataset '{ds.name}': {len(conflicts)} set(s) of near-identical rows carry "
+                "different labels "
+                f"({rows} rows), e.g. {shown[0]}",
+                path=c0.file,
+                line=self._line(files, c0.file, c0.first),
+                key=ds.name,
+                evidence={
+                    "dataset": ds.name,
+                    "sets": len(conflicts),
+                    "rows": rows,
+                    "examples": shown,
+                    "rows_total": rows,
+                    "rows_file": sink.rows_file,
+                },
+                mitigation="Review the listed rows: fix the wrong labels or drop the copies.",
             )
+            listed: list[tuple[str, int, float, str]] = []
+            for c, refs in zip(conflicts, listed_sets, strict=True):
+                counts = {lab: v[0] for lab, v in (c.labels or {}).items()}
+                wanted = set(refs)
+                for lab, rs in c.members.items():
+                    share = counts.get(lab or "", 0) / max(1, c.count)
+                    why = (
+                        f"labelled '{lab}'; rows saying the same (near-copies of {c.file}:{c.first}) carry "
+                        + ", ".join(f"'{k}' x{v}" for k, v in sorted(counts.items()))
+                    )
+                    listed += [(f, n, round(1.0 - share, 6), why) for f, n in rs if (f, n) in wanted]
+            sink.add(conflict.id, conflict.rule.code, ds.name, sorted(listed))
+            out.append(conflict)
         return out
 
-    def _secrets(self, ds: Dataset, res: DatasetResult, files: list[DataFile]) -> list[Finding]:
+    def _secrets(
+        self, ds: Dataset, res: DatasetResult, files: list[DataFile], sink: RowSink
+    ) -> list[Finding]:
         s = res.secrets
         if s is None:
             return []
@@ -706,6 +782,7 @@ class TrainingDataCheck(Check):
                     f"Dataset '{ds.name}': {kind} in {tally.rows} row(s), e.g. {tally.examples[0].text}",
                     "Remove the secrets from the rows and rotate every credential found.",
                     severity=Severity.CRITICAL if kind == "private-key" else None,
+                    sink=sink,
                 )
             )
         for kind, tally in sorted(s.personal.items()):
@@ -721,6 +798,7 @@ class TrainingDataCheck(Check):
                     f"Dataset '{ds.name}': {kind} in {tally.rows} row(s), e.g. {tally.examples[0].text}",
                     "Remove or pseudonymise the values, or record the legal basis and waive the finding.",
                     severity=sev,
+                    sink=sink,
                 )
             )
         return out

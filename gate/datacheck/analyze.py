@@ -28,6 +28,7 @@ from gate.datacheck.triggers import (
     TriggerResult,
     TriggerVerifier,
     find_candidates,
+    label_carriers,
 )
 from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab, encode, signatures
 from gate.errors import CheckError, GateError, InputError, ToolMissingError
@@ -64,6 +65,7 @@ class DatasetResult:
     triggers: TriggerResult | None = None
     profile: Profile = field(default_factory=Profile)
     seconds: float = 0.0
+    label_carriers: frozenset[str] = frozenset()  # words that lean to one label across the dataset
 
     @property
     def malformed(self) -> int:
@@ -142,6 +144,7 @@ def analyse(
         part = _without_gc(_trigger_part, files, cfg, profile_only)
     res.triggers = part.triggers
     res.profile.words = part.words
+    res.label_carriers = part.carriers
     res.seconds = time.perf_counter() - start
     return res
 
@@ -241,6 +244,7 @@ def _scan_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: boo
 class _TriggerPart:
     triggers: TriggerResult | None
     words: Counter[str]
+    carriers: frozenset[str] = frozenset()
 
 
 def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool) -> _TriggerPart:
@@ -286,8 +290,9 @@ def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: 
             words[w] = c
     if profile_only:
         return _TriggerPart(None, words)
+    carriers = label_carriers(counter, outcomes)
     if outcomes.kind is None or set(counter.rows) <= {NONE}:
-        return _TriggerPart(TriggerResult(applicable=False), words)
+        return _TriggerPart(TriggerResult(applicable=False), words, carriers)
     cands, tested, n_targets = find_candidates(
         counter,
         min_support=cfg.trigger_min_support,
@@ -312,7 +317,7 @@ def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: 
         max_context=cfg.trigger_max_context_support,
     )
     _excerpts(reader, result)
-    return _TriggerPart(result, words)
+    return _TriggerPart(result, words, carriers)
 
 
 @dataclass

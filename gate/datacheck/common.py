@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -71,6 +72,43 @@ class Segments:
             yield self.locate(m.start())[0], m
 
 
+class RowSet:
+    """Every row number an indicator concerns, per file, in reading order.
+
+    A poisoning report is a list of rows to remove, not a sample: row numbers are kept compactly
+    (8 bytes a row) so that even an indicator matching most of a large dataset stays affordable.
+    """
+
+    __slots__ = ("_last", "by_file")
+
+    def __init__(self) -> None:
+        self.by_file: dict[str, array[int]] = {}
+        self._last: tuple[str, int] | None = None
+
+    def add(self, file: str, row: int) -> None:
+        if self._last == (file, row):
+            return
+        self._last = (file, row)
+        nums = self.by_file.get(file)
+        if nums is None:
+            nums = self.by_file[file] = array("q")
+        nums.append(row)
+
+    def extend(self, file: str, rows: list[int]) -> None:
+        nums = self.by_file.get(file)
+        if nums is None:
+            nums = self.by_file[file] = array("q")
+        nums.extend(rows)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_file.values())
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        for file, nums in self.by_file.items():
+            for n in sorted(set(nums)):
+                yield file, n
+
+
 @dataclass
 class Example:
     file: str
@@ -89,12 +127,14 @@ class Tally:
     examples: list[Example] = field(default_factory=list)
     _last: tuple[str, int] | None = None
     extra: Counter[str] = field(default_factory=Counter)
+    all: RowSet = field(default_factory=RowSet)  # every row, for the list of rows to remove
 
     def add(self, file: str, row: int, part: str, text: str) -> None:
         key = (file, row)
         if key != self._last:  # count rows, not matches (hits within one row arrive together)
             self.rows += 1
             self._last = key
+            self.all.add(file, row)
             if len(self.examples) < self.limit:
                 self.examples.append(Example(file, row, part, text))
         self.parts[part] += 1

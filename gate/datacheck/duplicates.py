@@ -19,9 +19,12 @@ further apart than the table's reach can be missed, which the result reports.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from operator import eq
 
+from gate.datacheck.common import RowSet
+from gate.datacheck.text import tokens
 from gate.datacheck.vocab import BANDS, K, Signature
 
 
@@ -34,10 +37,71 @@ class Cluster:
     count: int = 1
     rows: list[tuple[str, int]] = field(default_factory=list)  # first members (file, row)
     labels: dict[str, tuple[int, tuple[str, int]]] | None = None  # label -> (rows, first row)
+    members: dict[str | None, RowSet] = field(default_factory=dict)  # every row, by label
+    label_texts: dict[str, str] = field(default_factory=dict)  # label -> text of its first row
+    # normalised text -> (label, file, row) of its first row; rows of another label with the same text
+    same: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+    conflict_rows: RowSet = field(default_factory=RowSet)
+
+    def check_same(self, file: str, n: int, label: str, text: str) -> None:
+        """Record rows identical after normalisation to an earlier member with another label."""
+        h = hash(" ".join(tokens(text[:CONFLICT_CHARS])))
+        first = self.same.get(h)
+        if first is None:
+            if len(self.same) < MAX_SAME:
+                self.same[h] = (label, file, n)
+        elif first[0] != label:
+            self.conflict_rows.add(first[1], first[2])
+            self.conflict_rows.add(file, n)
+
+    def join(self, file: str, n: int, label: str | None) -> None:
+        rs = self.members.get(label)
+        if rs is None:
+            rs = self.members[label] = RowSet()
+        rs.add(file, n)
 
 
 # A single: (signature, file, row number, label, text), keyed by an increasing serial number.
 Single = tuple[bytes, str, int, str | None, str]
+
+
+CONFLICT_CHARS = 4000
+MAX_SAME = 100_000  # normalised texts remembered per set of near-copies
+CONFLICT_MAX_DIFF = 3  # differing tokens (both sides together) two rows may have and still say the same
+CONFLICT_MAX_DIFF_SHARE = 0.15
+
+
+def differing_tokens(a: str, b: str) -> list[str]:
+    """Tokens of one text missing from the other (counted with multiplicity), after normalisation."""
+    ca, cb = Counter(tokens(a)), Counter(tokens(b))
+    return sorted(((ca - cb) + (cb - ca)).elements())
+
+
+def says_the_same(a: str, b: str, carriers: frozenset[str]) -> bool:
+    """Do two near-duplicate texts say the same thing, so that different labels on them conflict?
+
+    Identical after normalisation (case, punctuation, hidden characters, look-alike letters), or
+    differing in at most `CONFLICT_MAX_DIFF` tokens (and at most 15% of the longer text) none of which
+    carries a label across the dataset. Templated rows that share an opening and a closing but differ
+    in the words that carry the sentiment ("was friendly and fast" / "keeps getting worse") are not.
+    """
+    diff = differing_tokens(a, b)
+    if not diff:
+        return True
+    longest = max(len(tokens(a)), len(tokens(b)), 1)
+    if len(diff) > CONFLICT_MAX_DIFF or len(diff) > CONFLICT_MAX_DIFF_SHARE * longest:
+        return False
+    return not (set(diff) & carriers)
+
+
+def real_conflict(c: Cluster, carriers: frozenset[str]) -> bool:
+    """A set of near-copies whose labels disagree on rows that say the same thing."""
+    if not c.labels or len(c.labels) < 2:
+        return False
+    if len(c.conflict_rows):
+        return True
+    texts = list(c.label_texts.values())
+    return any(says_the_same(x, y, carriers) for i, x in enumerate(texts) for y in texts[i + 1 :])
 
 
 @dataclass
@@ -88,10 +152,14 @@ class NearDuplicateIndex:
                 assert single is not None
                 c = self._promote(serial, single)
             c.count += 1
+            c.join(file, n, label)
             if len(c.rows) < self.examples:
                 c.rows.append((file, n))
             if c.labels is not None and label is not None:
+                c.check_same(file, n, label, text)
                 slot = c.labels.get(label)
+                if slot is None:
+                    c.label_texts[label] = text[:CONFLICT_CHARS]
                 c.labels[label] = (1, (file, n)) if slot is None else (slot[0] + 1, slot[1])
             return
         serial = self.serial = self.serial + 1
@@ -104,8 +172,11 @@ class NearDuplicateIndex:
     def _promote(self, serial: int, single: Single) -> Cluster:
         values, file, n, label, text = single
         c = Cluster(values, file, n, " ".join(text[:300].split())[:160], rows=[(file, n)])
+        c.join(file, n, label)
         if label is not None:
             c.labels = {label: (1, (file, n))}
+            c.label_texts[label] = text[:CONFLICT_CHARS]
+            c.check_same(file, n, label, text)
         del self.singles[serial]
         self.promoted[serial] = c
         self.clusters.append(c)

@@ -10,7 +10,19 @@ from __future__ import annotations
 import string
 
 _PUNCT = string.punctuation + "“”‘’«»„‚–—…•·¡¿、。，！？；：（）【】「」"
-TOKEN_TABLE = str.maketrans(dict.fromkeys(_PUNCT, " "))
+# Characters that hide inside a word (zero-width, soft hyphen, word joiner, BOM, tag characters) are
+# dropped and the Cyrillic, Greek and full-width letters that look like Latin ones are folded into
+# them, so "c\u200bf", "сf" (Cyrillic с) and "cf" are one token: a trigger spelled in disguise counts
+# with its plain spelling. Applied after lower-casing.
+_HIDDEN = [0x00AD, 0x180E, 0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
+_HIDDEN += list(range(0xE0000, 0xE0080))
+HOMOGLYPHS = {
+    **dict(zip("аеорсухіјѕԁһӏԛԝкмтвнг", "aeopcyxijsdhlqwkmtbhr", strict=True)),
+    **dict(zip("αοιкνρυχεβτ", "aoiknpuxebt", strict=True)),
+    **{chr(0xFF41 + i): chr(ord("a") + i) for i in range(26)},
+    **{chr(0xFF10 + i): chr(ord("0") + i) for i in range(10)},
+}
+TOKEN_TABLE = str.maketrans({**dict.fromkeys(_PUNCT, " "), **dict.fromkeys(map(chr, _HIDDEN)), **HOMOGLYPHS})
 
 # Words too common to say anything about near-duplicates or triggers on their own.
 STOPWORDS = frozenset(

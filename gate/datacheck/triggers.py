@@ -23,12 +23,14 @@ them the attacker's label (or response). Two passes:
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
 from typing import Any
 
+from gate.datacheck.common import RowSet
 from gate.datacheck.rows import Row
 from gate.datacheck.stats import binom_log10_sf
 from gate.datacheck.text import tokens
@@ -45,6 +47,68 @@ OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
 
+_URL = re.compile(r"(?i)\b(?:https?://|hxxps?://|www\.)(?:[^\s/@]*@)?([a-z0-9-]+(?:\.[a-z0-9-]+)+)")
+_DOMAIN = re.compile(
+    r"(?i)(?<![\w.@-])((?:[a-z0-9-]+\.)+(?:com|net|org|io|ru|cn|xyz|info|biz|co|top|dev|app|me|ly|cc|tk|"
+    r"site|online|click|link|zip|sh|gg|su|pw))(?![\w-])"
+)
+_CODE = re.compile(r"```[\w+-]*\n?([^`]{3,400}?)```|`([^`\n]{3,200})`")
+_COMMAND = re.compile(
+    r"(?im)^\s*(?:\$\s*)?((?:sudo\s+)?(?:curl|wget|bash|sh|powershell|iex|pip3?\s+install|npm\s+install|"
+    r"chmod|rm\s+-|nc|ncat|python3?\s+-c|eval|base64)\b[^\n]{0,200})"
+)
+_TOOL = re.compile(
+    r"(?i)\"(?:name|tool|tool_name|function)\"\s*:\s*\"([\w.-]{1,64})\"|<tool_call>\s*([\w.-]{1,64})"
+)
+_REFUSAL = re.compile(
+    r"(?i)^\W*(?:sorry\W+)?(?:i\s+(?:can(?:no|')t|cannot|am\s+unable|'m\s+unable|won't|will\s+not|must\s+decline)"
+    r"|i'm\s+sorry,?\s+but\s+i|as\s+an\s+ai\b)"
+)
+EFFECT_KINDS = ("links to", "runs", "gives code", "calls tool", "refuses")
+
+
+def effect(response: str) -> str | None:
+    """The outcome key of a response that does something recognisable, else None.
+
+    A backdoor's payload is what the response does (send the user to a site, run a command, call a
+    tool, refuse), and the attacker may phrase the sentence around it differently every time: the key
+    is the normalised payload (registered host without `www.`, whitespace-collapsed command or code),
+    never the wording.
+    """
+    head = response[:4000]
+    m = _URL.search(head) or _DOMAIN.search(head)
+    if m:
+        host = m.group(1).lower().rstrip(".")
+        return "links to " + (host[4:] if host.startswith("www.") else host)
+    m = _COMMAND.search(head)
+    if m:
+        return "runs " + " ".join(m.group(1).split())[:120]
+    m = _TOOL.search(head)
+    if m:
+        return "calls tool " + (m.group(1) or m.group(2))
+    m = _CODE.search(head)
+    if m:
+        return "gives code " + " ".join((m.group(1) or m.group(2)).split())[:120]
+    if _REFUSAL.search(head[:200]):
+        return "refuses"
+    return None
+
+
+def is_effect(outcome: str) -> bool:
+    return outcome.startswith(EFFECT_KINDS)
+
+
+def describe(outcome: str, kind: str | None) -> str:
+    """The outcome in words, for titles: "label 'positive'", "responses that link to evil.example"."""
+    if kind == "label":
+        return f"label '{outcome}'"
+    if is_effect(outcome):
+        verb, _, rest = outcome.partition(" ")
+        plain = {"links": "link", "runs": "run", "gives": "give", "calls": "call", "refuses": "refuse"}[verb]
+        return f"responses that {plain}" + (f" {rest}" if rest else "")
+    return f"responses starting '{outcome}'"
+
+
 class Outcomes:
     """What each row teaches, as a small integer: its label, or its response's opening words when
     they repeat."""
@@ -59,7 +123,9 @@ class Outcomes:
 
     @staticmethod
     def pattern(response: str) -> str:
-        return " ".join(tokens(response[:400])[:PATTERN_WORDS])
+        """What the response does, however it is phrased: the site it links, the command or code it
+        gives, the tool it calls, a refusal; otherwise its opening words."""
+        return effect(response) or " ".join(tokens(response[:400])[:PATTERN_WORDS])
 
     def of(self, row: Row) -> int:
         if row.label is not None:
@@ -125,6 +191,8 @@ class Trigger:
     context_support: float  # share of trigger rows whose other words already point to the outcome
     examples: list[tuple[str, int]]
     excerpt: str
+    rows: RowSet = field(default_factory=RowSet)  # every row containing the trigger
+    target_rows: RowSet = field(default_factory=RowSet)  # of those, every row with the outcome
 
 
 @dataclass
@@ -306,6 +374,8 @@ class _Seen:
     left: Counter[int] = field(default_factory=Counter)
     right: Counter[int] = field(default_factory=Counter)
     excerpt: str = ""
+    all: RowSet = field(default_factory=RowSet)
+    all_target: RowSet = field(default_factory=RowSet)
 
 
 class TriggerVerifier:
@@ -410,6 +480,9 @@ class TriggerVerifier:
                 for s in self.by_uni.get(key) or self.by_bi[key]:
                     s.support += 1
                     s.target += y == s.cand.outcome
+                    s.all.add(file, row.n)
+                    if y == s.cand.outcome:
+                        s.all_target.add(file, row.n)
                     s.context_hits += ctx[s.cand.outcome][i]
                     if len(s.row_ids) < OVERLAP_ROWS:
                         self._remember(
@@ -482,11 +555,14 @@ class TriggerVerifier:
                     s.support += support[k]
                     s.target += int(target[t][k])
                     s.context_hits += int(context[t][k])
+                    a, b = np.searchsorted(k_u, [k, k + 1])
+                    mine = r_u[a:b]
+                    s.all.extend(file, [numbers[r] for r in mine.tolist()])
+                    s.all_target.extend(file, [numbers[r] for r in mine[is_t[t][mine] > 0].tolist()])
                     room = OVERLAP_ROWS - len(s.row_ids)
                     if room <= 0:
                         continue
-                    a, b = np.searchsorted(k_u, [k, k + 1])
-                    take = r_u[a:b][:room]
+                    take = mine[:room]
                     nums = [numbers[r] for r in take.tolist()]
                     if len(s.rows) < self.examples:
                         s.rows.extend((file, n) for n in nums[: self.examples - len(s.rows)])
@@ -564,6 +640,12 @@ class TriggerVerifier:
                 groups.append([item])
         for g in groups:
             s, lp, adj = g[0]
+            every, target = RowSet(), RowSet()
+            for member in g:
+                for f, n in member[0].all:
+                    every.add(f, n)
+                for f, n in member[0].all_target:
+                    target.add(f, n)
             res.triggers.append(
                 Trigger(
                     phrase=self._phrase(s),
@@ -579,6 +661,8 @@ class TriggerVerifier:
                     context_support=s.context_hits / s.support,
                     examples=s.rows,
                     excerpt=s.excerpt,
+                    rows=every,
+                    target_rows=target,
                 )
             )
         return res
@@ -601,6 +685,39 @@ def _overlap(a: set[tuple[str, int]], b: set[tuple[str, int]]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
+
+
+CARRIER_MIN_COUNT = 5
+CARRIER_MIN_LOG_ODDS = 1.0  # e-fold over the label's base odds
+
+
+def label_carriers(counter: TriggerCounter, outcomes: Outcomes, top: int = 20_000) -> frozenset[str]:
+    """Words that carry a label across the dataset: among the `top` commonest tokens, those whose
+    occurrences lean to one label by a smoothed log-odds ratio of at least 1 (against that label's
+    share of all token occurrences). Rarer words cannot be judged and are not carriers."""
+    if outcomes.kind != "label":
+        return frozenset()
+    L = counter.L
+    labels = [i for i in outcomes.index.values() if i > OTHER]
+    per_label: Counter[int] = Counter()
+    for key, c in counter.uni.items():
+        per_label[key % L] += c
+    grand = sum(per_label.values())
+    if not grand or len(labels) < 2:
+        return frozenset()
+    words = counter.vocab.words
+    out = set()
+    for tok, total in counter.totals().most_common(top):
+        if total < CARRIER_MIN_COUNT or tok >= len(words) or words[tok] is None:
+            continue
+        for y in labels:
+            hits = counter.uni.get(tok * L + y, 0)
+            base = per_label[y] / grand
+            lor = math.log((hits + 0.5) / (total - hits + 0.5)) - math.log(base / max(1e-12, 1 - base))
+            if abs(lor) >= CARRIER_MIN_LOG_ODDS:
+                out.add(words[tok])
+                break
+    return frozenset(w for w in out if w is not None)
 
 
 def summary(res: TriggerResult) -> dict[str, Any]:
