@@ -863,3 +863,33 @@ def merge(
     report = merge_reports(list(reports), policy_ref=policy_ref, baseline=baseline)
     _emit(report, plan)
     sys.exit(report.exit_code)
+
+
+@main.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("json", "markdown", "oscal")),
+    default="markdown",
+    show_default=True,
+    help="json: the pack; markdown: the coverage matrix for people; oscal: NIST OSCAL assessment results.",
+)
+@click.option("--output", type=click.Path(path_type=Path), help="Write the pack here instead of stdout.")
+@click.option(
+    "--decision-log",
+    "decision_log_path",
+    type=click.Path(path_type=Path),
+    help="Link the entries of this decision log that judged the same release digest.",
+)
+@handle_errors
+def evidence(report_path: Path, fmt: str, output: Path | None, decision_log_path: Path | None) -> None:
+    """Compliance evidence pack of a JSON report: coverage per framework (never a compliance claim)."""
+    from gate.compliance.output import render
+    from gate.compliance.pack import build_pack
+
+    text = render(build_pack(report_path, decision_log=decision_log_path), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text.encode("utf-8"))
