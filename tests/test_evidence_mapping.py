@@ -122,3 +122,13 @@ def test_an_unknown_id_and_a_bad_status_are_rejected_with_file_and_field(tmp_pat
 
 def test_framework_model_is_the_one_the_loader_returns() -> None:
     assert all(isinstance(f, Framework) for f in frameworks())
+
+
+def test_docs_name_every_outcome_and_framework_file() -> None:
+    from gate.compliance.pack import Outcome
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "compliance.md").read_text("utf-8")
+    for o in Outcome:
+        assert f"`{o.value}`" in text
+    for fw in frameworks():
+        assert f"`{fw.framework}.yaml`" in text

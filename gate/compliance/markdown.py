@@ -91,3 +91,33 @@ def render(pack: EvidencePack) -> str:
             matrix(pack, fw.framework),
         ]
     return "\n".join(out) + "\n"
+
+
+def coverage_summary() -> str:
+    """How many requirements of each mapped framework the gate covers, partly covers, or leaves to
+    process (from the mapping data; generated into the README)."""
+    from gate.compliance.mapping import Coverage, frameworks
+
+    lines = [
+        "| Framework | Ids listed | Mapped | covered | partial | out-of-scope (process) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for fw in frameworks():
+        n = {c: sum(r.status is c for r in fw.requirements) for c in Coverage}
+        lines.append(
+            f"| {fw.title} | {len(fw.ids)} | {len(fw.requirements)} | {n[Coverage.COVERED]} | "
+            f"{n[Coverage.PARTIAL]} | {n[Coverage.PROCESS]} |"
+        )
+    return "\n".join(lines)
+
+
+def mapping_table(framework: str) -> str:
+    """One framework's mapping: requirement, coverage, the evidence it names, and why."""
+    from gate.compliance.mapping import frameworks
+
+    fw = next(f for f in frameworks() if f.framework == framework)
+    lines = ["| Requirement | Coverage | Evidence | Why |", "|---|---|---|---|"]
+    for r in fw.requirements:
+        ev = ", ".join([*(f"`{c}`" for c in r.checks), *r.rules, *r.fields]) or "—"
+        lines.append(f"| {cell(r.id)} {cell(r.title)} | {r.status.value} | {ev} | {cell(r.reason)} |")
+    return "\n".join(lines)
