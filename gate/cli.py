@@ -171,6 +171,12 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Also write the release's CycloneDX 1.6 ML-BOM here, with the verdict and the audit's findings.",
 )
+@click.option(
+    "--evidence",
+    "evidence_dir",
+    type=click.Path(path_type=Path),
+    help="Also write the JSON report and its compliance evidence pack (JSON, Markdown, OSCAL) here.",
+)
 @handle_errors
 def check(
     release: Path,
@@ -193,6 +199,7 @@ def check(
     probe_set: str | None,
     shard: str | None,
     sbom_path: Path | None,
+    evidence_dir: Path | None,
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
@@ -204,6 +211,10 @@ def check(
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
     signer = _attest_signer(attest_path, attest_key, offline, release)
+    if evidence_dir is not None:
+        from gate.compliance.output import DIR_FORMATS, require_formats
+
+        require_formats(DIR_FORMATS)
     captured: dict[str, Any] = {}
     try:
         with protected_policy(
@@ -263,6 +274,11 @@ def check(
             policy_ref=git_ref,
         )
         _append_log(log, entry, explicit=decision_log_path is not None)
+    if evidence_dir is not None:
+        from gate.compliance.output import write_dir
+        from gate.reporters import get_reporter
+
+        write_dir(get_reporter("json").render(report), evidence_dir, decision_log=log)
     _emit(report, plan)
     sys.exit(report.exit_code)
 

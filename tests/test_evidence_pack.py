@@ -274,3 +274,31 @@ def test_missing_extra_names_it(
 def test_every_framework_appears_in_the_pack(demo_report: tuple[Path, dict[str, Any]]) -> None:
     pack = _pack_json(demo_report[0])
     assert [f["framework"] for f in pack["frameworks"]] == [f.framework for f in frameworks()]
+
+
+def test_check_evidence_dir_writes_report_and_pack_bound_to_it(demo_policy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "evidence"
+    log = tmp_path / "decisions.jsonl"
+    result = run_cli(
+        "check", str(conftest.BAD), "--policy", str(demo_policy), "--evidence", str(out),
+        "--decision-log", str(log), "--format", "json",
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.exit_code == report["exit_code"] != 0
+    assert json.loads((out / "report.json").read_text("utf-8"))["release"] == report["release"]
+    pack = json.loads((out / "evidence.json").read_text("utf-8"))
+    assert pack["release"]["digest"] == report["release"]["digest"]
+    assert [d["verdict"] for d in pack["decisions"]] == [report["verdict"]]  # this run's log entry
+    _assert_matches_report(pack, json.loads((out / "report.json").read_text("utf-8")))
+    _assert_oscal((out / "evidence.oscal.json").read_text("utf-8"), pack)
+    assert "| LLM03:2025 Supply chain | covered | ❌ failed |" in (out / "evidence.md").read_text("utf-8")
+
+
+def test_check_evidence_without_the_extra_stops_before_judging(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "trestle.oscal.assessment_results", None)
+    result = run_cli("check", str(conftest.BAD), "--evidence", str(tmp_path / "e"), "--no-decision-log")
+    assert result.exit_code == 2
+    assert "install the `evidence` extra" in result.stderr
+    assert not (tmp_path / "e").exists()
