@@ -302,3 +302,23 @@ def test_check_evidence_without_the_extra_stops_before_judging(
     assert result.exit_code == 2
     assert "install the `evidence` extra" in result.stderr
     assert not (tmp_path / "e").exists()
+
+
+def test_hostile_waiver_file_names_stay_valid_oscal(
+    demo_report: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    report = copy.deepcopy(demo_report[1])
+    report["waivers"] = [
+        {
+            "path": "waivers/a b\n<x>|\"'#?.yaml",
+            "status": "rejected",
+            "reason": "signature invalid\nsecond line",
+        }
+    ]
+    path = _variant(report, tmp_path, "waivers")
+    pack = _pack_json(path)
+    result = run_cli("evidence", str(path), "--format", "oscal")
+    assert result.exit_code == 0, result.output
+    doc = _assert_oscal(result.stdout, pack)
+    hrefs = [r["rlinks"][0]["href"] for r in doc["assessment-results"]["back-matter"]["resources"]]
+    assert any(h.startswith("waivers/a%20b%0A%3Cx%3E") for h in hrefs)

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from gate.compliance.mapping import Coverage
 from gate.compliance.pack import EvidencePack, Outcome, RequirementResult
@@ -113,7 +114,8 @@ def build(pack: EvidencePack) -> Any:
                 uuid=rid,
                 title=_text(f"{a.kind}: {a.path}"),
                 props=[prop("artifact-kind", a.kind)],
-                rlinks=[common.Rlink(href=_text(a.path), hashes=hashes)],
+                # Waiver file names come from the pull request: percent-encoded into a URI reference.
+                rlinks=[common.Rlink(href=quote(a.path, safe="/:@-._~") or "-", hashes=hashes)],
                 remarks=a.note,
             )
         )
