@@ -215,6 +215,12 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Also write the release's CycloneDX 1.6 ML-BOM here, with the verdict and the audit's findings.",
 )
+@click.option(
+    "--evidence",
+    "evidence_dir",
+    type=click.Path(path_type=Path),
+    help="Also write the JSON report and its compliance evidence pack (JSON, Markdown, OSCAL) here.",
+)
 @handle_errors
 def check(
     release: Path,
@@ -237,6 +243,7 @@ def check(
     probe_set: str | None,
     shard: str | None,
     sbom_path: Path | None,
+    evidence_dir: Path | None,
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
@@ -258,6 +265,10 @@ def check(
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
     signer = _attest_signer(attest_path, attest_key, offline, release)
+    if evidence_dir is not None:
+        from gate.compliance.output import DIR_FORMATS, require_formats
+
+        require_formats(DIR_FORMATS)
     captured: dict[str, Any] = {}
     try:
         with protected_policy(
@@ -320,6 +331,11 @@ def check(
             policy_ref=git_ref,
         )
         _append_log(log, entry, explicit=decision_log_path is not None)
+    if evidence_dir is not None:
+        from gate.compliance.output import write_dir
+        from gate.reporters import get_reporter
+
+        write_dir(get_reporter("json").render(report), evidence_dir, decision_log=log)
     _emit(report, plan)
     sys.exit(report.exit_code)
 
@@ -1048,3 +1064,33 @@ def merge(
     report = merge_reports(list(reports), policy_ref=policy_ref, baseline=baseline)
     _emit(report, plan)
     sys.exit(report.exit_code)
+
+
+@main.command()
+@click.argument("report_path", metavar="REPORT", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("json", "markdown", "oscal")),
+    default="markdown",
+    show_default=True,
+    help="json: the pack; markdown: the coverage matrix for people; oscal: NIST OSCAL assessment results.",
+)
+@click.option("--output", type=click.Path(path_type=Path), help="Write the pack here instead of stdout.")
+@click.option(
+    "--decision-log",
+    "decision_log_path",
+    type=click.Path(path_type=Path),
+    help="Link the entries of this decision log that judged the same release digest.",
+)
+@handle_errors
+def evidence(report_path: Path, fmt: str, output: Path | None, decision_log_path: Path | None) -> None:
+    """Compliance evidence pack of a JSON report: coverage per framework (never a compliance claim)."""
+    from gate.compliance.output import render
+    from gate.compliance.pack import build_pack
+
+    text = render(build_pack(report_path, decision_log=decision_log_path), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text.encode("utf-8"))

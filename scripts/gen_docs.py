@@ -27,6 +27,7 @@ def cli_help(*args: str) -> str:
 
 
 def sections() -> dict[str, str]:
+    from gate.compliance.markdown import coverage_summary, mapping_table
     from gate.docs import checks_table, rules_table
     from gate.extras import extras_table
 
@@ -36,6 +37,7 @@ def sections() -> dict[str, str]:
         "rules": rules_table(),
         "help": cli_help(),
         "help-check": cli_help("check"),
+        "compliance": coverage_summary() + "\n\n" + mapping_table("owasp-llm-2025"),
     }
 
 
