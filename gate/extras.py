@@ -62,6 +62,12 @@ EXTRAS: dict[str, Extra] = {
             "always installed",
         ),
         Extra("data", "Parquet training datasets", ("pyarrow",), "always installed"),
+        Extra(
+            "evidence",
+            "OSCAL assessment results in compliance evidence packs (compliance-trestle)",
+            ("trestle",),
+            "not installed (run `model-gate evidence` where the extra is installed)",
+        ),
     )
 }
 

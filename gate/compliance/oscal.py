@@ -18,25 +18,16 @@ from urllib.parse import quote
 
 from gate.compliance.mapping import Coverage
 from gate.compliance.pack import EvidencePack, Outcome, RequirementResult
-from gate.errors import GateError
+from gate.extras import needs
 
 NS = "https://model-gate.dev/ns/oscal"
 _NAMESPACE = uuid.UUID("6f1c1d52-3a8e-5d0c-9a7e-2f0c7e9b4d11")
 _TOKEN_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
-EXTRA_HINT = "pip install 'model-gate[evidence]'"
-
-
-class ExtraMissingError(GateError):
-    """An optional extra that a command needs is not installed (nothing was judged: exit 2)."""
 
 
 def _require_trestle() -> None:
-    try:
+    with needs("evidence", "OSCAL output"):
         import trestle.oscal.assessment_results  # noqa: F401
-    except ImportError:
-        raise ExtraMissingError(
-            "OSCAL output needs compliance-trestle: install the `evidence` extra", hint=EXTRA_HINT
-        ) from None
 
 
 def token(*parts: str) -> str:
