@@ -11,6 +11,8 @@ later opcodes. What was seen before a malformed or truncated spot still counts.
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
 import re
 import struct
 from dataclasses import dataclass, field
@@ -22,19 +24,10 @@ from gate.scanner.stream import OverLimit, Stream, Truncated
 KEEP_BYTES = 4096  # longer string/bytes arguments are skipped, not kept
 MAX_ISSUES_PER_STREAM = 200
 
-# Names the unpickler maps for protocol < 3 pickles (pickle's _compat_pickle), so
-# `__builtin__.eval` is judged as `builtins.eval`.
-COMPAT_MODULES = {
-    "__builtin__": "builtins",
-    "copy_reg": "copyreg",
-    "exceptions": "builtins",
-    "cPickle": "pickle",
-    "Queue": "queue",
-    "UserDict": "collections",
-    "UserList": "collections",
-    "UserString": "collections",
-    "__main__": "__main__",
-}
+# The unpickler renames Python 2 names in protocol < 3 pickles (`fix_imports`, on by default) with
+# the standard library's own tables, so `__builtin__.eval` is judged as `builtins.eval`.
+COMPAT_NAMES: dict[tuple[str, str], tuple[str, str]] = _compat_pickle.NAME_MAPPING
+COMPAT_MODULES: dict[str, str] = _compat_pickle.IMPORT_MAPPING
 # Aliases that reach the same code under another name; used to explain, never to allow.
 MODULE_ALIASES = {"posix": "os", "nt": "os", "_pickle": "pickle", "_operator": "operator", "_io": "io"}
 
@@ -94,6 +87,7 @@ class WalkOutcome:
     result: Any = None
     persistent_ids: list[Any] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    raw_imports: list[tuple[str, str]] = field(default_factory=list)  # as written, before renaming
     opcodes: int = 0
     complete: bool = False  # reached STOP
     protocol: int | None = None
@@ -200,7 +194,12 @@ class Walker:
 
     # ---- imports and calls ----------------------------------------------------------------
     def resolve(self, module: str, name: str, offset: int, opcode: str) -> Global:
-        module = COMPAT_MODULES.get(module, module)
+        self.out.raw_imports.append((module, name))
+        if (self.out.protocol or 0) < 3:  # the unpickler's find_class renames only then
+            if (module, name) in COMPAT_NAMES:
+                module, name = COMPAT_NAMES[module, name]
+            elif module in COMPAT_MODULES:
+                module = COMPAT_MODULES[module]
         g = Global(module, name, offset)
         self.out.imports.append(g.full)
         if g.full not in self.allow and not (self.extra_prefixes and g.full.startswith(self.extra_prefixes)):
@@ -327,10 +326,11 @@ class Walker:
                 self.push(
                     Const(int.from_bytes(rd(n), "little", signed=True)) if n <= 64 else self.arg_bytes(n)
                 )
-            elif c in (0x49, 0x4C):  # INT, LONG (text)
-                line = s.readline()
-                self.push(Const(_text_int(line)))
-            elif c == 0x46:  # FLOAT
+            elif c == 0x49:  # INT (text)
+                self.push(Const(_text_int(s.readline())))
+            elif c == 0x4C:  # LONG (text)
+                self.push(Const(_text_long(s.readline())))
+            elif c == 0x46:  # FLOAT (text): any line is passed over (the value is never needed)
                 s.readline()
                 self.push(Const(0.0))
             elif c == 0x47:  # BINFLOAT
@@ -402,7 +402,7 @@ class Walker:
             # ---- memo ----
             elif c in (0x70, 0x71, 0x72, 0x94):  # PUT, BINPUT, LONG_BINPUT, MEMOIZE
                 if c == 0x70:
-                    idx = _text_int(s.readline())
+                    idx = _text_memo_key(s.readline())
                 elif c == 0x71:
                     idx = rd(1)[0]
                 elif c == 0x72:
@@ -416,7 +416,7 @@ class Walker:
                 self.memo[idx] = self.top()
             elif c in (0x67, 0x68, 0x6A):  # GET, BINGET, LONG_BINGET
                 if c == 0x67:
-                    idx = _text_int(s.readline())
+                    idx = _text_memo_key(s.readline())
                 elif c == 0x68:
                     idx = rd(1)[0]
                 else:
@@ -432,6 +432,8 @@ class Walker:
             elif c == 0x93:  # STACK_GLOBAL
                 name_v = self.pop()
                 mod_v = self.pop()
+                if _not_str(mod_v) or _not_str(name_v):
+                    raise Malformed("STACK_GLOBAL operands are not strings")  # the unpickler stops here
                 if not (
                     isinstance(mod_v, Const)
                     and isinstance(mod_v.value, str)
@@ -550,6 +552,13 @@ class Walker:
         self.s.skip(n)
 
 
+def _not_str(v: Any) -> bool:
+    """A value the unpickler's STACK_GLOBAL rejects for certain (a non-string constant, a container)."""
+    if isinstance(v, Const):
+        return not isinstance(v.value, (str, Unknown))
+    return isinstance(v, Seq)
+
+
 def _describe(v: Any) -> str:
     if isinstance(v, Global):
         return v.full
@@ -565,21 +574,68 @@ def _describe(v: Any) -> str:
     return "unknown value"
 
 
-def _text_int(line: bytes) -> int:
-    text = line.strip().rstrip(b"L")
-    if text in (b"00", b"01"):
-        return int(text)
+# Text arguments (protocol 0) are parsed as the unpicklers parse them. CPython has two: the C one
+# (pickle.load, torch, numpy) and the Python one (joblib's NumpyUnpickler). The walker accepts what
+# either accepts, so it never stops where a loader goes on. The C one reads an INT with the C
+# library's strtol (base 0: octal '010', hex, leading whitespace, a NUL ends the number) and, when
+# that does not consume the line, with int(line, 0) (underscores, '0o', '0b', surrounding
+# whitespace); the Python one uses int(line, 0) only. LONG drops one 'L' before the newline, then
+# int(line, 0); GET/PUT use int(line, 10). In the C reader a NUL byte ends the text.
+_STRTOL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))\Z")
+
+
+def _c_str(line: bytes) -> bytes:
+    return line.split(b"\0", 1)[0]
+
+
+def _py_int(text: bytes, base: int) -> int | None:
     try:
-        return int(text)
+        return int(text, base)
     except ValueError:
-        raise Malformed("integer argument is not a number") from None
+        return None
+
+
+def _text_int(line: bytes) -> int:
+    text = _c_str(line)
+    m = _STRTOL.match(text)
+    if m:
+        sign, hexd, octd, decd = m.groups()
+        v = int(hexd, 16) if hexd else int(octd, 8) if octd else int(decd)
+        return -v if sign == b"-" else v
+    for cand in (text, line):
+        v = _py_int(cand, 0)
+        if v is not None:
+            return v
+    raise Malformed("INT argument is not a number")
+
+
+def _text_long(line: bytes) -> int:
+    if line.endswith(b"L"):
+        line = line[:-1]
+    for cand in (_c_str(line), line):
+        v = _py_int(cand, 0)
+        if v is not None:
+            return v
+    raise Malformed("LONG argument is not a number")
+
+
+def _text_memo_key(line: bytes) -> int:
+    for cand in (_c_str(line), line):
+        v = _py_int(cand, 10)
+        if v is not None:
+            return v
+    raise Malformed("memo key is not a number")
 
 
 def _text_string(line: bytes) -> str:
-    raw = line.strip()
-    if len(raw) >= 2 and raw[:1] == raw[-1:] and raw[:1] in (b"'", b'"'):
-        raw = raw[1:-1]
-    return raw.decode("latin-1")
+    """STRING: quoted by the same character at both ends, backslash escapes as in Python 2 str."""
+    if not (len(line) >= 2 and line[:1] == line[-1:] and line[:1] in (b"'", b'"')):
+        raise Malformed("STRING argument is not quoted")
+    try:
+        raw = codecs.escape_decode(line[1:-1])[0]
+    except ValueError:
+        raise Malformed("STRING argument has a bad escape") from None
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def as_dict(v: Any) -> dict[Any, Any]:
@@ -651,7 +707,12 @@ def walk(
     return w.out
 
 
-PICKLE_FIRST = frozenset(b"\x80(}]).NcKJMXUVSTBCGIFLPhjg")
+# Opcodes an unpickler accepts as the first of a stream (empty stack, memo and marks): with any of
+# them a file may be a pickle, whatever else it is. The rest need something on the stack, a MARK,
+# a memo entry or out-of-band buffers, and fail at once. EXT1/2/4 succeed only when the loading
+# process registered the code with copyreg; they are included. tests/scanner check the set against
+# CPython's unpickler.
+FIRST_OPCODES = frozenset(b"\x80\x95(})]\x8fN\x88\x89IJKML\x8a\x8bFGSTUVX\x8c\x8dBC\x8e\x96cP\x82\x83\x84")
 
 
 def walk_all(
@@ -668,7 +729,7 @@ def walk_all(
         nxt = stream.peek(1)
         if not nxt:
             return outs
-        if nxt[0] not in PICKLE_FIRST:
+        if nxt[0] not in FIRST_OPCODES:
             ctx.add(
                 Issue(
                     IssueKind.TRAILING,
