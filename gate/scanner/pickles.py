@@ -41,18 +41,23 @@ def analyse_as_pickle_too(target: Target, ctx: Context) -> None:
     """Walk a file of another format as a pickle; report only what an unpickler would act on."""
     if not may_be_pickle(target.head):
         return
-    seen = Result(path=ctx.result.path)
-    sub = Context(ctx.settings, seen, ctx._dispatch)
     with target.open() as fh:
-        s = Stream(fh, ctx.limits.max_pickle_bytes)
-        walk_all(s, sub, target.display)
+        walk_if_acting(Stream(fh, ctx.limits.max_pickle_bytes), ctx, target.display)
+
+
+def walk_if_acting(s: Stream, ctx: Context, member: str) -> bool:
+    """Walk bytes that may or may not be a pickle; report the walk only if it reaches an import
+    or a call that an unpickler would perform. Returns whether it did."""
+    seen = Result(path=ctx.result.path)
+    walk_all(s, Context(ctx.settings, seen, lambda t, c: None), member)  # a walk dispatches nothing
     if not any(_acted(i) for i in seen.issues):
-        return
+        return False
     if "pickle" not in ctx.result.formats:
         ctx.result.formats.append("pickle")
     ctx.result.bytes_read += s.bytes_read
     for issue in seen.issues:
         ctx.add(issue)
+    return True
 
 
 # Callees whose call can only raise (TypeError): the walker's descriptions of constants and containers.
