@@ -68,6 +68,8 @@ class Call:
     args: Any
     offset: int
     state: Any = None
+    opcode: str = ""
+    attrs: dict[str, Any] | None = None  # a joblib array wrapper's attributes, once known
 
 
 @dataclass
@@ -118,9 +120,19 @@ def dtype_itemsize(descr: str) -> int | None:
 
 class Walker:
     def __init__(
-        self, stream: Stream, ctx: Context, member: str, base: int = 0, extra_prefixes: tuple[str, ...] = ()
+        self,
+        stream: Stream,
+        ctx: Context,
+        member: str,
+        base: int = 0,
+        extra_prefixes: tuple[str, ...] = (),
+        joblib: bool = True,
     ) -> None:
         self.s = stream
+        # joblib's NumpyUnpickler reads array bytes after a wrapper's BUILD; the nested unpickler it
+        # uses for object arrays is a plain one and does not.
+        self.joblib = joblib and JOBLIB_WRAPPER in ctx.settings.allowlist
+        self.saw_wrapper = False
         self.extra_prefixes = extra_prefixes
         self.ctx = ctx
         self.member = member
@@ -202,6 +214,8 @@ class Walker:
                 module = COMPAT_MODULES[module]
         g = Global(module, name, offset)
         self.out.imports.append(g.full)
+        if g.full == JOBLIB_WRAPPER:
+            self.saw_wrapper = True
         if g.full not in self.allow and not (self.extra_prefixes and g.full.startswith(self.extra_prefixes)):
             alias = MODULE_ALIASES.get(module)
             via = ""
@@ -229,7 +243,7 @@ class Walker:
                 opcode,
                 _describe(func),
             )
-        return Call(func, args, offset)
+        return Call(func, args, offset, opcode=opcode)
 
     def mutate(self, target: Any, offset: int, opcode: str) -> None:
         if isinstance(target, Global):
@@ -497,7 +511,8 @@ class Walker:
                 self.mutate(target, off, "BUILD")
                 if isinstance(target, Call):
                     target.state = state
-                    self._after_build(target)
+                    if self.saw_wrapper and self.joblib:
+                        self._after_build(target, state, off)
             elif c == 0x50:  # PERSID
                 pid = s.readline()
                 self.push(Persistent(Const(pid.decode("ascii", "replace"))))
@@ -521,35 +536,191 @@ class Walker:
                 target.items.extend(items[:room])
             target.dropped += max(0, len(items) - max(room, 0))
 
-    def _after_build(self, target: Call) -> None:
-        """joblib writes array bytes right after a NumpyArrayWrapper's BUILD: pass over them by size."""
-        if not (
-            isinstance(target.func, Global) and target.func.full == "joblib.numpy_pickle.NumpyArrayWrapper"
-        ):
+    def _after_build(self, target: Call, state: Any, off: int) -> None:
+        """joblib's NumpyUnpickler reads an array after every BUILD whose object is a
+        NumpyArrayWrapper (numpy_pickle.NumpyArrayWrapper.read_array): a nested pickle for object
+        dtypes, else an optional padding-length byte and padding (when the wrapper has a
+        `numpy_array_alignment_bytes` attribute that is not None, whatever its value), then
+        count * itemsize bytes. The walker passes over exactly those bytes. A wrapper whose
+        attributes it cannot know (built another way, state it cannot read) ends the walk with a
+        blocking issue: joblib would read bytes the walker cannot place."""
+        attrs = target.attrs
+        if attrs is None:
+            route = _wrapper_route(target)
+            if route is None:
+                return
+            if route == "unknown":
+                self._wrapper_unknown(off, f"built by {_describe(target.func)} through {target.opcode}")
+            attrs = _wrapper_init(target) if route == "init" else {}
+            if attrs is None:
+                self._wrapper_unknown(off, "constructor arguments that cannot be read")
+        attrs = dict(attrs)
+        if not _apply_state(attrs, state):
+            self._wrapper_unknown(off, "state that cannot be read")
+        target.attrs = attrs
+        shape = as_ints(attrs.get("shape"))
+        info = _dtype_info(attrs.get("dtype"))
+        if shape is None or info is None:
+            self._wrapper_unknown(off, "shape or dtype that cannot be read")
             return
-        if target.func.full not in self.allow:
-            return
-        state = as_dict(target.state)
-        shape = as_ints(state.get("shape"))
-        descr = dtype_descr(state.get("dtype"))
-        size = dtype_itemsize(descr) if descr else None
-        if shape is None or size is None:
-            raise Malformed("joblib array wrapper without a readable shape and dtype")
-        if size == -1:
-            # Object arrays are written as a nested pickle: walk it like any other.
-            inner = Walker(self.s, self.ctx, self.member, self.s.pos, self.extra_prefixes)
+        has_object, size = info
+        if has_object:
+            # Object arrays are written as a nested pickle, read by a plain unpickler: walk it.
+            inner = Walker(self.s, self.ctx, self.member, self.s.pos, self.extra_prefixes, joblib=False)
             inner.reported = self.reported
             inner.run()
             self.out.imports += inner.out.imports
+            self.out.raw_imports += inner.out.raw_imports
             return
-        align = state.get("numpy_array_alignment_bytes")
-        if isinstance(align, Const) and isinstance(align.value, int) and align.value:
-            pad = self.s.read(1)[0]
-            self.s.skip(pad)
+        align = attrs.get("numpy_array_alignment_bytes")
+        if align is not None and not (isinstance(align, Const) and align.value is None):
+            pad = self.s.read_some(1)
+            if pad and pad[0]:
+                self.s.skip(min(pad[0], _left(self.s)))
         n = size
         for d in shape:
             n *= d
         self.s.skip(n)
+
+    def _wrapper_unknown(self, off: int, why: str) -> None:
+        self.issue(
+            IssueKind.UNSAFE_IMPORT,
+            f"joblib array wrapper with {why}: joblib would read array bytes whose end cannot be known, "
+            "so what follows cannot be judged",
+            off,
+            "BUILD",
+            JOBLIB_WRAPPER,
+        )
+        raise Malformed("joblib array wrapper that cannot be followed")
+
+
+JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+_WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+_SEARCH_BUDGET = 10_000
+
+
+def _left(s: Stream) -> int:
+    return (s.size - s.pos) if s.size is not None else 1 << 62
+
+
+def _wrapper_route(c: Call) -> str | None:
+    """How a call made its object, if it may be a joblib wrapper: 'init' (the class called: __init__
+    runs), 'new' (created without __init__), 'unknown', or None (cannot be a wrapper)."""
+    f = c.func
+    if isinstance(f, Global) and f.full == JOBLIB_WRAPPER:
+        if c.opcode == "REDUCE":
+            return "init"
+        if c.opcode in ("OBJ", "INST"):  # pickle's _instantiate: klass(*args) when there are args
+            return "init" if isinstance(c.args, Seq) and c.args.items else "new"
+        if c.opcode in ("NEWOBJ", "NEWOBJ_EX"):
+            return "new"
+        return "unknown"
+    if isinstance(f, Global) and f.full == "copyreg._reconstructor" and isinstance(c.args, Seq):
+        items = c.args.items
+        if items and isinstance(items[0], Global) and items[0].full == JOBLIB_WRAPPER:
+            if len(items) == 3 and isinstance(items[1], Global) and items[1].full == "builtins.object":
+                return "new"  # object.__new__(cls): no __init__
+            return "unknown"
+    # Any other call that was handed the wrapper class may return an instance of it.
+    return "unknown" if _mentions_wrapper(c.args, [_SEARCH_BUDGET]) or _mentions_wrapper(f, [64]) else None
+
+
+def _mentions_wrapper(v: Any, budget: list[int]) -> bool:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return True  # too large to search: assume the worst
+    if isinstance(v, Global):
+        return v.full == JOBLIB_WRAPPER
+    if isinstance(v, Seq):
+        return any(_mentions_wrapper(x, budget) for x in v.items)
+    if isinstance(v, Call):
+        return _mentions_wrapper(v.func, budget) or _mentions_wrapper(v.args, budget)
+    return False
+
+
+def _wrapper_init(c: Call) -> dict[str, Any] | None:
+    """NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap=False, alignment=16)."""
+    if not (isinstance(c.args, Seq) and c.args.kind == "tuple" and not c.args.dropped):
+        return None
+    items = c.args.items
+    if not 4 <= len(items) <= len(_WRAPPER_INIT):
+        return None
+    attrs: dict[str, Any] = {"allow_mmap": Const(False), "numpy_array_alignment_bytes": Const(16)}
+    attrs.update(zip(_WRAPPER_INIT, items, strict=False))
+    return attrs
+
+
+def _apply_state(attrs: dict[str, Any], state: Any) -> bool:
+    """pickle's load_build on an object without __setstate__: a dict updates __dict__, a pair
+    (dict, slots) also sets attributes. False when the walker cannot tell what it sets."""
+    slots: Any = None
+    if isinstance(state, Seq) and state.kind == "tuple" and len(state.items) == 2 and not state.dropped:
+        state, slots = state.items
+    for part in (state, slots):
+        if part is None or (isinstance(part, Const) and part.value is None):
+            continue
+        if not (isinstance(part, Seq) and part.kind == "dict" and not part.dropped):
+            if isinstance(part, Seq) and not part.items and not part.dropped:
+                continue  # an empty container is falsy: nothing is set
+            return False
+        it = part.items
+        if len(it) % 2:
+            return False
+        for k, v in zip(it[0::2], it[1::2], strict=True):
+            if not (isinstance(k, Const) and isinstance(k.value, str)):
+                return False
+            attrs[k.value] = v
+    return True
+
+
+def _py_value(v: Any, budget: list[int]) -> Any:
+    """A constant symbolic value as a Python value; raises ValueError for anything else."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError("too large")
+    if isinstance(v, Const) and not isinstance(v.value, Unknown):
+        return v.value
+    if isinstance(v, Seq) and not v.dropped:
+        items = [_py_value(x, budget) for x in v.items]
+        if v.kind == "tuple":
+            return tuple(items)
+        if v.kind == "list":
+            return items
+        if v.kind == "dict" and len(items) % 2 == 0:
+            return dict(zip(items[0::2], items[1::2], strict=True))
+    raise ValueError("not a constant")
+
+
+def _dtype_info(v: Any) -> tuple[bool, int] | None:
+    """(hasobject, itemsize) of a `numpy.dtype(...)` call with constant arguments and state, as numpy
+    itself computes them (constructing a dtype from constants runs no pickle code); without numpy,
+    only plain dtype strings without state are understood."""
+    if not (isinstance(v, Call) and isinstance(v.func, Global) and v.func.full == "numpy.dtype"):
+        return None
+    if v.opcode != "REDUCE":
+        return None
+    try:
+        args = _py_value(v.args, [10_000])
+        state = None if v.state is None else _py_value(v.state, [10_000])
+    except ValueError:
+        return None
+    if not isinstance(args, tuple) or not args:
+        return None
+    try:
+        import numpy
+    except ImportError:
+        descr = args[0]
+        size = dtype_itemsize(descr) if isinstance(descr, str) else None
+        if size is None or (state is not None and not (isinstance(state, tuple) and state[5:6] == (-1,))):
+            return None
+        return (size == -1, max(size, 0))
+    try:
+        dt = numpy.dtype(*args)
+        if state is not None:
+            dt.__setstate__(state)
+    except Exception:  # numpy refuses: so would the loader; the walker cannot place the bytes
+        return None
+    return (bool(dt.hasobject), int(dt.itemsize))
 
 
 def _not_str(v: Any) -> bool:
@@ -638,16 +809,6 @@ def _text_string(line: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def as_dict(v: Any) -> dict[Any, Any]:
-    if isinstance(v, Seq) and v.kind == "dict":
-        it = v.items
-        return {
-            (k.value if isinstance(k, Const) else id(k)): val
-            for k, val in zip(it[0::2], it[1::2], strict=False)
-        }
-    return {}
-
-
 def as_ints(v: Any) -> list[int] | None:
     if isinstance(v, Seq) and v.kind in ("tuple", "list"):
         out = []
@@ -656,15 +817,6 @@ def as_ints(v: Any) -> list[int] | None:
                 return None
             out.append(x.value)
         return out
-    return None
-
-
-def dtype_descr(v: Any) -> str | None:
-    """The dtype string of a symbolic `numpy.dtype('f8', ...)` call."""
-    if isinstance(v, Call) and isinstance(v.args, Seq) and v.args.items:
-        first = v.args.items[0]
-        if isinstance(first, Const) and isinstance(first.value, str):
-            return first.value
     return None
 
 

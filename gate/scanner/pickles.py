@@ -28,7 +28,8 @@ EXECUTED = frozenset(
 
 def analyse(target: Target, ctx: Context) -> None:
     with target.open() as fh:
-        s = Stream(fh, ctx.limits.max_pickle_bytes)
+        # With the size known, joblib array bytes are passed over by seeking.
+        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size)
         walk_all(s, ctx, target.display)
         ctx.result.bytes_read += s.bytes_read
 
@@ -42,7 +43,7 @@ def analyse_as_pickle_too(target: Target, ctx: Context) -> None:
     if not may_be_pickle(target.head):
         return
     with target.open() as fh:
-        walk_if_acting(Stream(fh, ctx.limits.max_pickle_bytes), ctx, target.display)
+        walk_if_acting(Stream(fh, ctx.limits.max_pickle_bytes, size=target.size), ctx, target.display)
 
 
 def walk_if_acting(s: Stream, ctx: Context, member: str) -> bool:
