@@ -596,7 +596,7 @@ class Walker:
 
 JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
-_SEARCH_BUDGET = 10_000
+_SEARCH_BUDGET = 100_000
 
 
 def _left(s: Stream) -> int:
@@ -634,6 +634,10 @@ def _mentions_wrapper(v: Any, budget: list[int]) -> bool:
     if isinstance(v, Seq):
         return any(_mentions_wrapper(x, budget) for x in v.items)
     if isinstance(v, Call):
+        # The class as the callee makes an instance (an array, once joblib has read it); only the
+        # class passed on as a value lets another callable make a wrapper.
+        if isinstance(v.func, Global) and v.func.full == JOBLIB_WRAPPER:
+            return _mentions_wrapper(v.args, budget)
         return _mentions_wrapper(v.func, budget) or _mentions_wrapper(v.args, budget)
     return False
 
@@ -674,7 +678,8 @@ def _apply_state(attrs: dict[str, Any], state: Any) -> bool:
 
 
 def _py_value(v: Any, budget: list[int]) -> Any:
-    """A constant symbolic value as a Python value; raises ValueError for anything else."""
+    """A constant symbolic value as a Python value (nested numpy.dtype calls as dtypes, the way a
+    structured dtype's state holds its fields); raises ValueError for anything else."""
     budget[0] -= 1
     if budget[0] < 0:
         raise ValueError("too large")
@@ -688,37 +693,54 @@ def _py_value(v: Any, budget: list[int]) -> Any:
             return items
         if v.kind == "dict" and len(items) % 2 == 0:
             return dict(zip(items[0::2], items[1::2], strict=True))
+    if isinstance(v, Call):
+        return _build_dtype(v, budget)
     raise ValueError("not a constant")
 
 
-def _dtype_info(v: Any) -> tuple[bool, int] | None:
-    """(hasobject, itemsize) of a `numpy.dtype(...)` call with constant arguments and state, as numpy
-    itself computes them (constructing a dtype from constants runs no pickle code); without numpy,
-    only plain dtype strings without state are understood."""
-    if not (isinstance(v, Call) and isinstance(v.func, Global) and v.func.full == "numpy.dtype"):
-        return None
-    if v.opcode != "REDUCE":
-        return None
-    try:
-        args = _py_value(v.args, [10_000])
-        state = None if v.state is None else _py_value(v.state, [10_000])
-    except ValueError:
-        return None
+def _build_dtype(v: Call, budget: list[int]) -> Any:
+    """The dtype a `numpy.dtype(*args)` REDUCE (and its BUILD state) makes; needs numpy."""
+    import numpy
+
+    if not (isinstance(v.func, Global) and v.func.full == "numpy.dtype" and v.opcode == "REDUCE"):
+        raise ValueError("not a dtype")
+    args = _py_value(v.args, budget)
+    state = None if v.state is None else _py_value(v.state, budget)
     if not isinstance(args, tuple) or not args:
-        return None
-    try:
-        import numpy
-    except ImportError:
-        descr = args[0]
-        size = dtype_itemsize(descr) if isinstance(descr, str) else None
-        if size is None or (state is not None and not (isinstance(state, tuple) and state[5:6] == (-1,))):
-            return None
-        return (size == -1, max(size, 0))
+        raise ValueError("no dtype arguments")
     try:
         dt = numpy.dtype(*args)
         if state is not None:
             dt.__setstate__(state)
     except Exception:  # numpy refuses: so would the loader; the walker cannot place the bytes
+        raise ValueError("numpy refuses the dtype") from None
+    return dt
+
+
+def _dtype_info(v: Any) -> tuple[bool, int] | None:
+    """(hasobject, itemsize) of a `numpy.dtype(...)` call with constant arguments and state, as numpy
+    itself computes them (building a dtype from constants runs no pickle code); without numpy,
+    only plain dtype strings with numpy's standard state are understood."""
+    if not (isinstance(v, Call) and isinstance(v.func, Global) and v.func.full == "numpy.dtype"):
+        return None
+    if v.opcode != "REDUCE":
+        return None
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        try:
+            args = _py_value(v.args, [10_000])
+            state = None if v.state is None else _py_value(v.state, [10_000])
+        except (ValueError, ImportError):
+            return None
+        descr = args[0] if isinstance(args, tuple) and args else None
+        size = dtype_itemsize(descr) if isinstance(descr, str) else None
+        if size is None or (state is not None and not (isinstance(state, tuple) and state[5:6] == (-1,))):
+            return None
+        return (size == -1, max(size, 0))
+    try:
+        dt = _build_dtype(v, [10_000])
+    except ValueError:
         return None
     return (bool(dt.hasobject), int(dt.itemsize))
 
