@@ -138,6 +138,7 @@ class Walker:
         self.member = member
         self.base = base  # offset of this stream inside the member, for reporting
         self.allow = ctx.settings.allowlist
+        self.refs = ctx.settings.reference_only
         self.lim = ctx.limits
         self.stack: list[Any] = []
         self.marks: list[list[Any]] = []
@@ -216,7 +217,11 @@ class Walker:
         self.out.imports.append(g.full)
         if g.full == JOBLIB_WRAPPER:
             self.saw_wrapper = True
-        if g.full not in self.allow and not (self.extra_prefixes and g.full.startswith(self.extra_prefixes)):
+        if (
+            g.full not in self.allow
+            and g.full not in self.refs
+            and not (self.extra_prefixes and g.full.startswith(self.extra_prefixes))
+        ):
             alias = MODULE_ALIASES.get(module)
             via = ""
             if alias:
@@ -235,7 +240,17 @@ class Walker:
         return g
 
     def call(self, func: Any, args: Any, offset: int, opcode: str) -> Call:
-        if not isinstance(func, Global):
+        if isinstance(func, Global) and func.full in self.refs:
+            self.issue(
+                IssueKind.UNSAFE_IMPORT,
+                f"calls '{func.full}', which the allowlist admits only as a value: no model needs to "
+                "call it while loading",
+                offset,
+                opcode,
+                func.full,
+                called=True,
+            )
+        elif not isinstance(func, Global):
             self.issue(
                 IssueKind.INDIRECT_CALL,
                 f"calls an object that is not an imported name ({_describe(func)})",
