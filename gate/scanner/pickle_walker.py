@@ -21,6 +21,7 @@ from typing import Any
 from gate.scanner.interface import Context, Issue, IssueKind
 from gate.scanner.stream import OverLimit, Stream, Truncated
 
+NO_FRAME = 1 << 62
 KEEP_BYTES = 4096  # longer string/bytes arguments are skipped, not kept
 MAX_ISSUES_PER_STREAM = 200
 
@@ -291,11 +292,22 @@ class Walker:
         s = self.s
         rd = s.read
         start = s.pos
+        # The end of the current FRAME (absolute), and where the previous opcode's arguments began.
+        # Reading a file, CPython's C unpickler holds a frame in a buffer and, when an argument
+        # runs past its end, drops the rest of the buffer and reads on from the file, while
+        # pickle.loads reads straight on: a frame boundary inside an opcode gives two readings.
+        frame_end = NO_FRAME
+        args_at = 0
         while True:
+            if s.pos > frame_end:
+                if args_at < frame_end:
+                    self._frame_split(args_at - start)
+                frame_end = NO_FRAME
             off = s.pos - start
             c = s.read_byte()
             if c < 0:
                 raise Truncated("pickle ended without STOP")
+            args_at = s.pos
             self.out.opcodes += 1
             # The commonest opcodes in weight pickles first (memo traffic, marks, short strings).
             if c == 0x71:  # BINPUT
@@ -313,7 +325,14 @@ class Walker:
             elif c == 0x80:  # PROTO
                 self.out.protocol = rd(1)[0]
             elif c == 0x95:  # FRAME
-                rd(8)
+                (n,) = struct.unpack("<Q", rd(8))
+                if s.pos > frame_end and args_at < frame_end:
+                    pass  # the length itself crosses the boundary: reported at the next opcode
+                elif s.pos + n > frame_end and s.pos < frame_end:
+                    self._frame_split(off)  # a frame that outruns the current one (C reads it afresh)
+                    frame_end = NO_FRAME
+                elif s.pos >= frame_end or frame_end == NO_FRAME:
+                    frame_end = s.pos + n
             elif c == 0x28:  # MARK
                 if len(self.marks) >= self.lim.max_stack_depth:
                     raise OverLimit("pickle MARK depth", self.lim.max_stack_depth)
@@ -455,8 +474,7 @@ class Walker:
                 self.push(self.memo[idx])
             # ---- imports ----
             elif c == 0x63:  # GLOBAL
-                module = s.readline().decode("utf-8", "replace")
-                name = s.readline().decode("utf-8", "replace")
+                module, name = self._name_lines(off, "GLOBAL")
                 self.push(self.resolve(module, name, off, "GLOBAL"))
             elif c == 0x93:  # STACK_GLOBAL
                 name_v = self.pop()
@@ -516,8 +534,7 @@ class Walker:
                     raise Malformed("OBJ without a class")
                 self.push(self.call(items[0], Seq("tuple", items[1:]), off, "OBJ"))
             elif c == 0x69:  # INST
-                module = s.readline().decode("utf-8", "replace")
-                name = s.readline().decode("utf-8", "replace")
+                module, name = self._name_lines(off, "INST")
                 g = self.resolve(module, name, off, "INST")
                 self.push(self.call(g, Seq("tuple", self.pop_mark()), off, "INST"))
             elif c == 0x62:  # BUILD
@@ -537,6 +554,31 @@ class Walker:
                 self.push(Persistent(pid))
             else:
                 raise Malformed(f"unknown opcode 0x{c:02x}")
+
+    def _name_lines(self, off: int, opcode: str) -> tuple[str, str]:
+        """GLOBAL/INST's module and name lines. At the end of the data a line without its newline
+        is read by the Python unpickler (joblib's) as the line minus its last byte, and the next
+        as empty: it still imports the module. That import is reported, then the stream ends."""
+        lines: list[str] = []
+        for _ in range(2):
+            line, complete = _read_line(self.s)
+            if not complete:
+                lines.append(line[:-1].decode("utf-8", "replace"))
+                lines += [""] * (2 - len(lines))
+                self.resolve(lines[0], lines[1], off, opcode)
+                raise Truncated("line not terminated")
+            lines.append(line.decode("utf-8", "replace"))
+        return lines[0], lines[1]
+
+    def _frame_split(self, offset: int) -> None:
+        self.issue(
+            IssueKind.UNRESOLVED_IMPORT,
+            "an opcode's argument crosses the end of a FRAME: CPython's unpickler reading a file and "
+            "pickle.loads read different bytes from here on, so what it imports depends on the loader",
+            offset,
+            "FRAME",
+            "frame-boundary",
+        )
 
     def _str(self, v: Const) -> Const:
         if isinstance(v.value, bytes):
@@ -758,6 +800,20 @@ def _dtype_info(v: Any) -> tuple[bool, int] | None:
     except ValueError:
         return None
     return (bool(dt.hasobject), int(dt.itemsize))
+
+
+def _read_line(s: Stream, max_len: int = 1 << 16) -> tuple[bytes, bool]:
+    """A line without its newline, and whether it had one (False: the data ended first)."""
+    buf = bytearray()
+    while True:
+        c = s.read_some(1)
+        if not c:
+            return bytes(buf), False
+        if c == b"\n":
+            return bytes(buf), True
+        buf += c
+        if len(buf) > max_len:
+            raise Truncated("line too long")
 
 
 def _not_str(v: Any) -> bool:
