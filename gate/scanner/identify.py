@@ -70,7 +70,7 @@ def identify(head: bytes, size: int, name: str = "") -> Format:
             return Format.PYTHON
         if stripped[:1] in ("{", "["):
             return Format.JSON
-        if _probe_pickle(h, size):
+        if _probe_pickle(h, size, text=True):
             return Format.PICKLE
         return Format.TEXT
     if _probe_pickle(h, size):
@@ -106,7 +106,7 @@ def _as_text(h: bytes) -> str | None:
     return None
 
 
-def _probe_pickle(head: bytes, size: int) -> bool:
+def _probe_pickle(head: bytes, size: int, text: bool = False) -> bool:
     """Whether the first bytes read as a pickle (protocols 0 and 1 have no magic number).
 
     This only names the format. Whether a file would run code under pickle.load is not decided
@@ -124,6 +124,9 @@ def _probe_pickle(head: bytes, size: int) -> bool:
         return True
     except Truncated:
         # The head ran out, not necessarily the pickle: several opcodes read cleanly up to there.
+        # Text needs more: a pickle made of text builds something (item additions, calls).
+        if text and not w.out.calls:
+            return False
         return w.out.opcodes >= 4 or (len(head) >= size and w.out.opcodes >= 2)
     except (pw.Malformed, OverLimit):
         return False

@@ -92,6 +92,7 @@ class WalkOutcome:
     imports: list[str] = field(default_factory=list)
     raw_imports: list[tuple[str, str]] = field(default_factory=list)  # as written, before renaming
     opcodes: int = 0
+    calls: int = 0  # REDUCE, NEWOBJ(_EX), OBJ, INST, BUILD and item additions: what runs code
     complete: bool = False  # reached STOP
     protocol: int | None = None
 
@@ -241,6 +242,7 @@ class Walker:
         return g
 
     def call(self, func: Any, args: Any, offset: int, opcode: str) -> Call:
+        self.out.calls += 1
         if isinstance(func, Global) and func.full in self.refs:
             self.issue(
                 IssueKind.UNSAFE_IMPORT,
@@ -262,6 +264,7 @@ class Walker:
         return Call(func, args, offset, opcode=opcode)
 
     def mutate(self, target: Any, offset: int, opcode: str) -> None:
+        self.out.calls += 1
         if isinstance(target, Global):
             self.issue(
                 IssueKind.MUTATES_IMPORT,

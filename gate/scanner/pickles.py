@@ -43,15 +43,24 @@ def analyse_as_pickle_too(target: Target, ctx: Context) -> None:
     if not may_be_pickle(target.head):
         return
     with target.open() as fh:
-        walk_if_acting(Stream(fh, ctx.limits.max_pickle_bytes, size=target.size), ctx, target.display)
+        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size)
+        walk_if_acting(s, ctx, target.display, text=_is_text(target.head))
 
 
-def walk_if_acting(s: Stream, ctx: Context, member: str) -> bool:
-    """Walk bytes that may or may not be a pickle; report the walk only if it reaches an import
-    or a call that an unpickler would perform. Returns whether it did."""
+def walk_if_acting(s: Stream, ctx: Context, member: str, text: bool = False) -> bool:
+    """Walk bytes that may or may not be a pickle; report the walk only if an unpickler would
+    act on it. Returns whether it did.
+
+    Binary data acts when the walk reaches an import of a dotted identifier or a call. Text
+    acts when the walk calls something or reaches STOP: a line such as "cat" followed by "dog"
+    reads as an import of module 'at', which plain text is full of; a payload needs a call
+    (or a complete stream), and an import alone cannot pass arguments."""
     seen = Result(path=ctx.result.path)
-    walk_all(s, Context(ctx.settings, seen, lambda t, c: None), member)  # a walk dispatches nothing
-    if not any(_acted(i) for i in seen.issues):
+    outs = walk_all(s, Context(ctx.settings, seen, lambda t, c: None), member)  # a walk dispatches nothing
+    acted = [i for i in seen.issues if _acted(i)]
+    if text and not any(o.complete or o.calls for o in outs):
+        acted = []
+    if not acted:
         return False
     if "pickle" not in ctx.result.formats:
         ctx.result.formats.append("pickle")
@@ -59,6 +68,18 @@ def walk_if_acting(s: Stream, ctx: Context, member: str) -> bool:
     for issue in seen.issues:
         ctx.add(issue)
     return True
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    for cut in range(4):  # the head may end inside a UTF-8 sequence
+        try:
+            head[: len(head) - cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
 
 
 # Callees whose call can only raise (TypeError): the walker's descriptions of constants and containers.
