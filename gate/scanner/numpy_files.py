@@ -59,10 +59,11 @@ def _read_header_numpy(raw: bytes, version: int) -> Header:
     reader = getattr(npformat, "_read_array_header", None)
     if reader is None:
         try:
-            from numpy.lib import _format_impl as npformat_impl
+            from numpy.lib import _format_impl
+
+            reader = getattr(_format_impl, "_read_array_header", None)
         except ImportError:
-            npformat_impl = None
-        reader = getattr(npformat_impl, "_read_array_header", None)
+            reader = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

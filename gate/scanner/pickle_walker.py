@@ -16,7 +16,7 @@ import codecs
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from gate.scanner.interface import Context, Issue, IssueKind
 from gate.scanner.stream import OverLimit, Stream, Truncated
@@ -642,7 +642,7 @@ class Walker:
             n *= d
         self.s.skip(n)
 
-    def _wrapper_unknown(self, off: int, why: str) -> None:
+    def _wrapper_unknown(self, off: int, why: str) -> NoReturn:
         self.issue(
             IssueKind.UNSAFE_IMPORT,
             f"joblib array wrapper with {why}: joblib would read array bytes whose end cannot be known, "
@@ -771,7 +771,7 @@ def _build_dtype(v: Call, budget: list[int]) -> Any:
     try:
         dt = numpy.dtype(*args)
         if state is not None:
-            dt.__setstate__(state)
+            dt.__setstate__(state)  # type: ignore[attr-defined]
     except Exception:  # numpy refuses: so would the loader; the walker cannot place the bytes
         raise ValueError("numpy refuses the dtype") from None
     return dt
@@ -870,9 +870,9 @@ def _text_int(line: bytes) -> int:
         v = int(hexd, 16) if hexd else int(octd, 8) if octd else int(decd)
         return -v if sign == b"-" else v
     for cand in (text, line):
-        v = _py_int(cand, 0)
-        if v is not None:
-            return v
+        got = _py_int(cand, 0)
+        if got is not None:
+            return got
     raise Malformed("INT argument is not a number")
 
 
