@@ -300,17 +300,17 @@ class Walker:
         # runs past its end, drops the rest of the buffer and reads on from the file, while
         # pickle.loads reads straight on: a frame boundary inside an opcode gives two readings.
         frame_end = NO_FRAME
-        args_at = 0
+        off = -1
         while True:
-            if s.pos > frame_end:
-                if args_at < frame_end:
-                    self._frame_split(args_at - start)
+            pos = s.pos
+            if pos > frame_end:  # locals only: no cost outside frames
+                if start + off + 1 < frame_end:  # the previous opcode's arguments began inside it
+                    self._frame_split(off)
                 frame_end = NO_FRAME
-            off = s.pos - start
+            off = pos - start
             c = s.read_byte()
             if c < 0:
                 raise Truncated("pickle ended without STOP")
-            args_at = s.pos
             self.out.opcodes += 1
             # The commonest opcodes in weight pickles first (memo traffic, marks, short strings).
             if c == 0x71:  # BINPUT
@@ -329,7 +329,7 @@ class Walker:
                 self.out.protocol = rd(1)[0]
             elif c == 0x95:  # FRAME
                 (n,) = struct.unpack("<Q", rd(8))
-                if s.pos > frame_end and args_at < frame_end:
+                if s.pos > frame_end and start + off + 1 < frame_end:
                     pass  # the length itself crosses the boundary: reported at the next opcode
                 elif s.pos + n > frame_end and s.pos < frame_end:
                     self._frame_split(off)  # a frame that outruns the current one (C reads it afresh)
