@@ -50,10 +50,10 @@ class Global:
     module: str
     name: str
     offset: int
+    full: str = field(init=False, repr=False)  # computed once: every call checks it
 
-    @property
-    def full(self) -> str:
-        return f"{self.module}.{self.name}"
+    def __post_init__(self) -> None:
+        self.full = f"{self.module}.{self.name}"
 
 
 @dataclass
@@ -300,14 +300,15 @@ class Walker:
         # runs past its end, drops the rest of the buffer and reads on from the file, while
         # pickle.loads reads straight on: a frame boundary inside an opcode gives two readings.
         frame_end = NO_FRAME
+        framed = False  # a plain local test per opcode outside frames (torch writes none)
         off = -1
         while True:
-            pos = s.pos
-            if pos > frame_end:  # locals only: no cost outside frames
+            if framed and s.pos > frame_end:
                 if start + off + 1 < frame_end:  # the previous opcode's arguments began inside it
                     self._frame_split(off)
                 frame_end = NO_FRAME
-            off = pos - start
+                framed = False
+            off = s.pos - start
             c = s.read_byte()
             if c < 0:
                 raise Truncated("pickle ended without STOP")
@@ -334,8 +335,10 @@ class Walker:
                 elif s.pos + n > frame_end and s.pos < frame_end:
                     self._frame_split(off)  # a frame that outruns the current one (C reads it afresh)
                     frame_end = NO_FRAME
+                    framed = False
                 elif s.pos >= frame_end or frame_end == NO_FRAME:
                     frame_end = s.pos + n
+                    framed = True
             elif c == 0x28:  # MARK
                 if len(self.marks) >= self.lim.max_stack_depth:
                     raise OverLimit("pickle MARK depth", self.lim.max_stack_depth)
@@ -377,10 +380,9 @@ class Walker:
                 self.push(
                     Const(int.from_bytes(rd(n), "little", signed=True)) if n <= 64 else self.arg_bytes(n)
                 )
-            elif c == 0x49:  # INT (text)
-                self.push(Const(_text_int(s.readline())))
-            elif c == 0x4C:  # LONG (text)
-                self.push(Const(_text_long(s.readline())))
+            elif c in (0x49, 0x4C):  # INT, LONG (text)
+                line = s.readline()
+                self.push(Const(_text_int(line) if c == 0x49 else _text_long(line)))
             elif c == 0x46:  # FLOAT (text): any line is passed over (the value is never needed)
                 s.readline()
                 self.push(Const(0.0))
