@@ -865,6 +865,8 @@ def _py_int(text: bytes, base: int) -> int | None:
 
 
 def _text_int(line: bytes) -> int:
+    if line[:1] == b"\0":
+        return 0  # strtol reads no digits and stops at the NUL, which the C reader accepts as the end
     text = _c_str(line)
     m = _STRTOL.match(text)
     if m:

@@ -83,6 +83,7 @@ TEXT_PREFIXES = {
     "int-hex": b"I0x1F\n0",
     "int-spaces": b"I\t 7 \n0",
     "int-nul": b"I1\x00junk\n0",
+    "int-only-nul": b"I\x00\n0",
     "int-bool": b"I01\n0",
     "long-suffix": b"L12L\n0",
     "long-underscore": b"L1_2\n0",
