@@ -69,7 +69,11 @@ def compile_packaged() -> str:
         "generated_by": "scripts/gen_docs.py (make docs)",
         "tier": SCAN_TIER,
         "sources": _sources(),
-        "allowlist": {"revision": shipped().revision, "names": sorted(shipped().names)},
+        "allowlist": {
+            "revision": shipped().revision,
+            "names": sorted(shipped().names),
+            "reference_only": sorted(shipped().reference_only),
+        },
         "policies": policies,
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
@@ -95,7 +99,7 @@ def prepared(ref: str) -> Prepared | None:
         return Prepared(
             name=str(entry["name"]),
             sha256=str(entry["sha256"]),
-            settings=settings_from(values, names),
+            settings=settings_from(values, names, frozenset(allowlist["reference_only"])),
             allowlist_revision=str(allowlist["revision"]),
         )
     except (KeyError, TypeError, ValueError):

@@ -27,6 +27,21 @@ INTERNAL_MODULES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor",
     "sklearn.ensemble._hist_gradient_boosting.binning",
     "sklearn.metrics._dist_metrics",
+    "sklearn.neural_network._stochastic_optimizers",
+    "sklearn.linear_model._sgd_fast",
+]
+# Reconstruction helpers fitted estimators pickle by name, checked by hand:
+EXTRA_NAMES = [
+    # A private estimator class (HistGradientBoosting's feature binner), constructed like any estimator.
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    # `def newObj(obj): return obj.__new__(obj)`: what pickle's NEWOBJ does with no arguments; the
+    # class it is handed must itself be imported, and so be on the allowlist.
+    "sklearn.neighbors._kd_tree.newObj",
+    "sklearn.neighbors._ball_tree.newObj",
+    "sklearn.metrics._dist_metrics.newObj",
+    # Listed by earlier scikit-learn versions' all_estimators(); a fitted model may still hold them.
+    "sklearn.ensemble._gb.BaseGradientBoosting",
+    "sklearn.ensemble._gb.VerboseReporter",
 ]
 
 
@@ -40,6 +55,10 @@ def sklearn_names() -> list[str]:
         for k, v in vars(mod).items():
             if inspect.isclass(v) and v.__module__ == m and not k.startswith("_"):
                 names.add(f"{m}.{v.__qualname__}")
+    for n in EXTRA_NAMES:
+        module, _, attr = n.rpartition(".")
+        getattr(importlib.import_module(module), attr)  # fails loudly when scikit-learn renames it
+        names.add(n)
     return sorted(names)
 
 

@@ -316,14 +316,18 @@ class ModelFilesConfig(StrictModel):
         return v
 
     def settings(self) -> Any:
-        from gate.scanner.allowlist import effective
+        from gate.scanner.allowlist import effective, shipped
         from gate.scanner.interface import settings_from
 
-        return settings_from(self.model_dump(), effective(self.allow_pickle_callables))
+        return settings_from(
+            self.model_dump(), effective(self.allow_pickle_callables), shipped().reference_only
+        )
 
 
 def findings_for(result: Any, sha256: str | None = None) -> list[Finding]:
     """The findings for one file's scan result; shared by the check and `model-gate scan`."""
+    from gate.scanner.allowlist import fix_hint
+
     out: list[Finding] = []
     for issue in result.issues:
         evidence: dict[str, Any] = {"formats": list(result.formats)}
@@ -345,6 +349,7 @@ def findings_for(result: Any, sha256: str | None = None) -> list[Finding]:
                 key=key,
                 evidence=evidence,
                 reproduction=f"model-gate scan {result.path}" if result.path else None,
+                mitigation=fix_hint(issue.name) if issue.kind.value == "unsafe-pickle-import" else None,
             )
         )
     return out

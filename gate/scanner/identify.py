@@ -9,7 +9,6 @@ format read from the head; `scan.dispatch` adds a zip found by its end record.
 from __future__ import annotations
 
 import io
-import re
 import struct
 
 from gate.scanner.interface import Context, Format, Limits, Result, Settings
@@ -19,8 +18,6 @@ HEAD_SMALL = 16  # what the release inventory records
 HEAD_LARGE = 512  # enough for a tar header
 LEGACY_TORCH_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")
 ONNX_MODEL_TAGS = frozenset({0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x4A, 0x52, 0x62, 0x72})
-_IDENT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
-PICKLE_START = frozenset(b"\x80(}]).cKJMXUVSTBCGIFLNP\x8c\x95")
 
 
 # What the head alone says when nothing reads it as a model format: no loader claim.
@@ -125,10 +122,10 @@ def _by_head(head: bytes, size: int, name: str) -> Format:
             return Format.PYTHON
         if stripped[:1] in ("{", "["):
             return Format.JSON
-        if h[0] in PICKLE_START and _probe_pickle(h):
+        if _probe_pickle(h, size, text=True):
             return Format.PICKLE
         return Format.TEXT
-    if h[0] in PICKLE_START and _probe_pickle(h):
+    if _probe_pickle(h, size):
         return Format.PICKLE
     return Format.UNKNOWN
 
@@ -161,21 +158,27 @@ def _as_text(h: bytes) -> str | None:
     return None
 
 
-def _probe_pickle(head: bytes) -> bool:
-    """A protocol 0/1 pickle has no magic: accept the head when it walks as a pickle.
+def _probe_pickle(head: bytes, size: int, text: bool = False) -> bool:
+    """Whether the first bytes read as a pickle (protocols 0 and 1 have no magic number).
 
-    It counts as one when it reaches STOP, or when it imports or calls something
-    before it runs out of bytes (the real loader would already have run that).
+    This only names the format. Whether a file would run code under pickle.load is not decided
+    here: every file whose first byte an unpickler accepts is walked as a pickle whatever it is
+    called (`scan.dispatch`, `pickles.analyse_as_pickle_too`).
     """
     from gate.scanner import pickle_walker as pw
 
+    if head[0] not in pw.FIRST_OPCODES:
+        return False
     ctx = Context(Settings(allowlist=frozenset(), limits=Limits()), Result(""), lambda t, c: None)
     w = pw.Walker(Stream(io.BytesIO(head)), ctx, "")
     try:
         w.run()
         return True
     except Truncated:
-        named = [n for n in w.out.imports if _IDENT.match(n)]
-        return bool(named) or (len(head) >= 64 and w.out.opcodes >= 8)
-    except (pw.Malformed, OverLimit, ValueError, struct.error):
+        # The head ran out, not necessarily the pickle: several opcodes read cleanly up to there.
+        # Text needs more: a pickle made of text builds something (item additions, calls).
+        if text and not w.out.calls:
+            return False
+        return w.out.opcodes >= 4 or (len(head) >= size and w.out.opcodes >= 2)
+    except (pw.Malformed, OverLimit):
         return False

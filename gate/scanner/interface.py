@@ -115,12 +115,15 @@ class Settings:
     allowlist: frozenset[str]
     limits: Limits = field(default_factory=Limits)
     onnx_allowed_domains: frozenset[str] = frozenset()
+    reference_only: frozenset[str] = frozenset()  # importable as values, never called (numpy ufuncs)
 
 
 MB = 1024 * 1024
 
 
-def settings_from(cfg: Mapping[str, Any], allowlist: frozenset[str]) -> Settings:
+def settings_from(
+    cfg: Mapping[str, Any], allowlist: frozenset[str], reference_only: frozenset[str] = frozenset()
+) -> Settings:
     """Settings from the `model-files` policy section (validated, as `ModelFilesConfig` dumps it)."""
     return Settings(
         allowlist=allowlist,
@@ -135,6 +138,7 @@ def settings_from(cfg: Mapping[str, Any], allowlist: frozenset[str]) -> Settings
             max_archive_members=cfg["max_archive_members"],
         ),
         onnx_allowed_domains=frozenset(cfg["onnx_allowed_domains"]),
+        reference_only=reference_only - allowlist,
     )
 
 

@@ -1,39 +1,114 @@
-"""numpy .npy files (and the members of .npz archives, which are .npy files).
+""".npy files (and the members of .npz archives, which are .npy files).
 
-The header is a Python literal, read with `ast.literal_eval` (which builds
-only constants). An object dtype means the data part is a pickle: it is
-reported and the pickle is walked like any other.
+The header is read by numpy's own header reader when numpy is installed (it parses a Python
+literal and builds a dtype; it never unpickles), and the dtype itself says whether the array
+holds Python objects (`dtype.hasobject`): every spelling numpy accepts for an object dtype
+('O', '|O', 'O8', 'object', structured or subarray dtypes with an object field) is caught because
+numpy decides. `np.load(allow_pickle=True)` unpickles the data part of such a file, so it is
+reported and walked like any other pickle. Without numpy a strict reader accepts only plain
+numeric dtypes; anything else is reported as possibly holding objects (fail closed).
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import re
 import struct
-from typing import Any
+import warnings
+from dataclasses import dataclass
 
 from gate.scanner.interface import Context, Issue, IssueKind, Target
-from gate.scanner.pickle_walker import dtype_itemsize, walk_all
+from gate.scanner.pickle_walker import walk_all
+from gate.scanner.pickles import walk_if_acting
 from gate.scanner.stream import Stream, Truncated
 
-
-def _has_object(descr: Any) -> bool:
-    if isinstance(descr, str):
-        return dtype_itemsize(descr) == -1 or descr.strip().lstrip("<>|=").startswith("O")
-    if isinstance(descr, (list, tuple)):
-        return any(_has_object(x) for x in descr)
-    return False
+MAGIC = b"\x93NUMPY"
+# version -> (header length format, header encoding), as numpy.lib.format writes them
+VERSIONS = {1: ("<H", "latin1"), 2: ("<I", "latin1"), 3: ("<I", "utf8")}
+# Plain numeric dtype strings the reader without numpy understands; everything else fails closed.
+_PLAIN = re.compile(r"^[<>|=]?([biufcSUV?])(\d+)$|^[<>|=]?([mM])8(\[\w+\])?$|^[<>|=]?[b?]1?$")
 
 
-def _simple_size(descr: Any, shape: tuple[int, ...]) -> int | None:
-    if not isinstance(descr, str):
+@dataclass(frozen=True)
+class Header:
+    shape: tuple[int, ...]
+    has_object: bool | None  # None: could not tell (no numpy and not a plain dtype)
+    itemsize: int | None
+
+
+class BadHeader(Exception):
+    pass
+
+
+def read_header(raw: bytes, version: int) -> Header:
+    """Parse the header bytes (after magic and length) as numpy's reader would."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return _read_header_plain(raw, version)
+    return _read_header_numpy(raw, version)
+
+
+def _read_header_numpy(raw: bytes, version: int) -> Header:
+    import numpy
+    from numpy.lib import format as npformat
+
+    fmt, _ = VERSIONS[version]
+    fp = io.BytesIO(MAGIC + bytes([version, 0]) + struct.pack(fmt, len(raw)) + raw)
+    reader = getattr(npformat, "_read_array_header", None)
+    if reader is None:
+        try:
+            from numpy.lib import _format_impl
+
+            reader = getattr(_format_impl, "_read_array_header", None)
+        except ImportError:
+            reader = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got_version = npformat.read_magic(fp)
+            if reader is not None:
+                shape, _fortran, dtype = reader(fp, got_version, max_header_size=len(raw) + 1)
+            elif got_version == (1, 0):
+                shape, _fortran, dtype = npformat.read_array_header_1_0(fp, max_header_size=len(raw) + 1)
+            elif got_version == (2, 0):
+                shape, _fortran, dtype = npformat.read_array_header_2_0(fp, max_header_size=len(raw) + 1)
+            else:
+                return _read_header_plain(raw, version)
+    except (ValueError, TypeError, KeyError, SyntaxError, MemoryError, RecursionError, UnicodeError) as exc:
+        raise BadHeader(f"numpy rejects the header: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(dtype, numpy.dtype):
+        raise BadHeader("header does not describe a dtype")
+    return Header(tuple(int(d) for d in shape), bool(dtype.hasobject), int(dtype.itemsize))
+
+
+def _read_header_plain(raw: bytes, version: int) -> Header:
+    _, encoding = VERSIONS[version]
+    try:
+        header = ast.literal_eval(raw.decode(encoding))
+    except (ValueError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+        raise BadHeader("header is not a Python literal") from None
+    if not (isinstance(header, dict) and {"descr", "shape", "fortran_order"} == header.keys()):
+        raise BadHeader("header keys are not descr, fortran_order and shape")
+    shape = header["shape"]
+    if not (isinstance(shape, tuple) and all(isinstance(d, int) for d in shape)):
+        raise BadHeader("shape is not a tuple of integers")
+    descr = header["descr"]
+    if isinstance(descr, str) and _PLAIN.match(descr.strip()):
+        return Header(shape, False, _plain_itemsize(descr.strip()))
+    return Header(shape, None, None)
+
+
+def _plain_itemsize(descr: str) -> int | None:
+    digits = re.search(r"\d+", descr.lstrip("<>|=")[1:] or "")
+    kind = descr.lstrip("<>|=")[:1]
+    if kind in "b?" and not digits:
+        return 1
+    if not digits:
         return None
-    size = dtype_itemsize(descr)
-    if size is None or size < 0:
-        return None
-    n = size
-    for d in shape:
-        n *= d
-    return n
+    n = int(digits.group())
+    return 4 * n if kind == "U" else n
 
 
 def analyse(target: Target, ctx: Context) -> None:
@@ -42,14 +117,13 @@ def analyse(target: Target, ctx: Context) -> None:
         s = Stream(fh, size=target.size)
         try:
             magic = s.read(8)
-            major = magic[6]
-            if major == 1:
-                (hlen,) = struct.unpack("<H", s.read(2))
-            elif major in (2, 3):
-                (hlen,) = struct.unpack("<I", s.read(4))
-            else:
-                ctx.add(Issue(IssueKind.MALFORMED, f"unknown .npy version {major}", member=where, offset=6))
+            version = magic[6]
+            if version not in VERSIONS or magic[7] != 0:
+                msg = f"unknown .npy version {version}.{magic[7]}"
+                ctx.add(Issue(IssueKind.MALFORMED, msg, member=where, offset=6))
                 return
+            fmt, _ = VERSIONS[version]
+            (hlen,) = struct.unpack(fmt, s.read(struct.calcsize(fmt)))
             if hlen > ctx.limits.max_header_bytes:
                 ctx.add(
                     Issue(
@@ -65,43 +139,48 @@ def analyse(target: Target, ctx: Context) -> None:
             ctx.add(Issue(IssueKind.MALFORMED, f".npy file is truncated: {exc}", member=where))
             return
         try:
-            header = ast.literal_eval(raw.decode("latin-1" if major < 3 else "utf-8"))
-        except (ValueError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
-            ctx.add(
-                Issue(IssueKind.MALFORMED, ".npy header is not a Python literal", member=where, offset=s.pos)
-            )
+            header = read_header(raw, version)
+        except BadHeader as exc:
+            ctx.add(Issue(IssueKind.MALFORMED, f".npy {exc}", member=where, offset=s.pos))
             return
-        if not (isinstance(header, dict) and {"descr", "shape"} <= header.keys()):
-            ctx.add(Issue(IssueKind.MALFORMED, ".npy header lacks descr or shape", member=where))
+        if any(d < 0 for d in header.shape):
+            ctx.add(Issue(IssueKind.MALFORMED, ".npy shape has a negative size", member=where))
             return
-        shape = header["shape"]
-        if not (isinstance(shape, tuple) and all(isinstance(d, int) and d >= 0 for d in shape)):
-            ctx.add(Issue(IssueKind.MALFORMED, ".npy shape is not a tuple of sizes", member=where))
-            return
-        descr = header["descr"]
-        if _has_object(descr):
+        if header.has_object is not False:
+            unsure = header.has_object is None
             ctx.add(
                 Issue(
                     IssueKind.OBJECT_ARRAY,
-                    "array of Python objects: numpy stores it as a pickle and np.load(allow_pickle=True) "
-                    "runs it",
+                    (
+                        "dtype that only numpy can interpret (numpy is not installed); it may hold Python "
+                        "objects, which numpy stores as a pickle"
+                        if unsure
+                        else "array of Python objects: numpy stores it as a pickle and "
+                        "np.load(allow_pickle=True) runs it"
+                    ),
                     member=where,
                     offset=s.pos,
                 )
             )
-            data_start = s.pos
-            walk_all(Stream(fh, ctx.limits.max_pickle_bytes), ctx, where)
-            ctx.result.bytes_read += s.bytes_read
-            del data_start
+            data = Stream(fh, ctx.limits.max_pickle_bytes)
+            if unsure:
+                walk_if_acting(data, ctx, where)  # numeric data is no pickle: report only what would run
+            else:
+                walk_all(data, ctx, where)
+            ctx.result.bytes_read += s.bytes_read + data.bytes_read
             return
-        expected = _simple_size(descr, shape)
-        if expected is not None and target.size - s.pos != expected:
-            ctx.add(
-                Issue(
-                    IssueKind.TRAILING if target.size - s.pos > expected else IssueKind.MALFORMED,
-                    f".npy data is {target.size - s.pos} bytes; shape and dtype say {expected}",
-                    member=where,
-                    offset=s.pos,
+        if header.itemsize is not None:
+            expected = header.itemsize
+            for d in header.shape:
+                expected *= d
+            left = target.size - s.pos
+            if left != expected:
+                ctx.add(
+                    Issue(
+                        IssueKind.TRAILING if left > expected else IssueKind.MALFORMED,
+                        f".npy data is {left} bytes; shape and dtype say {expected}",
+                        member=where,
+                        offset=s.pos,
+                    )
                 )
-            )
         ctx.result.bytes_read += s.bytes_read

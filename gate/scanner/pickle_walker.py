@@ -11,30 +11,24 @@ later opcodes. What was seen before a malformed or truncated spot still counts.
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from gate.scanner.interface import Context, Issue, IssueKind
 from gate.scanner.stream import OverLimit, Stream, Truncated
 
+NO_FRAME = 1 << 62
 KEEP_BYTES = 4096  # longer string/bytes arguments are skipped, not kept
 MAX_ISSUES_PER_STREAM = 200
 
-# Names the unpickler maps for protocol < 3 pickles (pickle's _compat_pickle), so
-# `__builtin__.eval` is judged as `builtins.eval`.
-COMPAT_MODULES = {
-    "__builtin__": "builtins",
-    "copy_reg": "copyreg",
-    "exceptions": "builtins",
-    "cPickle": "pickle",
-    "Queue": "queue",
-    "UserDict": "collections",
-    "UserList": "collections",
-    "UserString": "collections",
-    "__main__": "__main__",
-}
+# The unpickler renames Python 2 names in protocol < 3 pickles (`fix_imports`, on by default) with
+# the standard library's own tables, so `__builtin__.eval` is judged as `builtins.eval`.
+COMPAT_NAMES: dict[tuple[str, str], tuple[str, str]] = _compat_pickle.NAME_MAPPING
+COMPAT_MODULES: dict[str, str] = _compat_pickle.IMPORT_MAPPING
 # Aliases that reach the same code under another name; used to explain, never to allow.
 MODULE_ALIASES = {"posix": "os", "nt": "os", "_pickle": "pickle", "_operator": "operator", "_io": "io"}
 
@@ -56,10 +50,10 @@ class Global:
     module: str
     name: str
     offset: int
+    full: str = field(init=False, repr=False)  # computed once: every call checks it
 
-    @property
-    def full(self) -> str:
-        return f"{self.module}.{self.name}"
+    def __post_init__(self) -> None:
+        self.full = f"{self.module}.{self.name}"
 
 
 @dataclass
@@ -75,6 +69,8 @@ class Call:
     args: Any
     offset: int
     state: Any = None
+    opcode: str = ""
+    attrs: dict[str, Any] | None = None  # a joblib array wrapper's attributes, once known
 
 
 @dataclass
@@ -94,7 +90,9 @@ class WalkOutcome:
     result: Any = None
     persistent_ids: list[Any] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
+    raw_imports: list[tuple[str, str]] = field(default_factory=list)  # as written, before renaming
     opcodes: int = 0
+    calls: int = 0  # REDUCE, NEWOBJ(_EX), OBJ, INST, BUILD and item additions: what runs code
     complete: bool = False  # reached STOP
     protocol: int | None = None
 
@@ -124,14 +122,25 @@ def dtype_itemsize(descr: str) -> int | None:
 
 class Walker:
     def __init__(
-        self, stream: Stream, ctx: Context, member: str, base: int = 0, extra_prefixes: tuple[str, ...] = ()
+        self,
+        stream: Stream,
+        ctx: Context,
+        member: str,
+        base: int = 0,
+        extra_prefixes: tuple[str, ...] = (),
+        joblib: bool = True,
     ) -> None:
         self.s = stream
+        # joblib's NumpyUnpickler reads array bytes after a wrapper's BUILD; the nested unpickler it
+        # uses for object arrays is a plain one and does not.
+        self.joblib = joblib and JOBLIB_WRAPPER in ctx.settings.allowlist
+        self.saw_wrapper = False
         self.extra_prefixes = extra_prefixes
         self.ctx = ctx
         self.member = member
         self.base = base  # offset of this stream inside the member, for reporting
         self.allow = ctx.settings.allowlist
+        self.refs = ctx.settings.reference_only
         self.lim = ctx.limits
         self.stack: list[Any] = []
         self.marks: list[list[Any]] = []
@@ -200,10 +209,21 @@ class Walker:
 
     # ---- imports and calls ----------------------------------------------------------------
     def resolve(self, module: str, name: str, offset: int, opcode: str) -> Global:
-        module = COMPAT_MODULES.get(module, module)
+        self.out.raw_imports.append((module, name))
+        if (self.out.protocol or 0) < 3:  # the unpickler's find_class renames only then
+            if (module, name) in COMPAT_NAMES:
+                module, name = COMPAT_NAMES[module, name]
+            elif module in COMPAT_MODULES:
+                module = COMPAT_MODULES[module]
         g = Global(module, name, offset)
         self.out.imports.append(g.full)
-        if g.full not in self.allow and not (self.extra_prefixes and g.full.startswith(self.extra_prefixes)):
+        if g.full == JOBLIB_WRAPPER:
+            self.saw_wrapper = True
+        if (
+            g.full not in self.allow
+            and g.full not in self.refs
+            and not (self.extra_prefixes and g.full.startswith(self.extra_prefixes))
+        ):
             alias = MODULE_ALIASES.get(module)
             via = ""
             if alias:
@@ -222,7 +242,18 @@ class Walker:
         return g
 
     def call(self, func: Any, args: Any, offset: int, opcode: str) -> Call:
-        if not isinstance(func, Global):
+        self.out.calls += 1
+        if isinstance(func, Global) and func.full in self.refs:
+            self.issue(
+                IssueKind.UNSAFE_IMPORT,
+                f"calls '{func.full}', which the allowlist admits only as a value: no model needs to "
+                "call it while loading",
+                offset,
+                opcode,
+                func.full,
+                called=True,
+            )
+        elif not isinstance(func, Global):
             self.issue(
                 IssueKind.INDIRECT_CALL,
                 f"calls an object that is not an imported name ({_describe(func)})",
@@ -230,9 +261,10 @@ class Walker:
                 opcode,
                 _describe(func),
             )
-        return Call(func, args, offset)
+        return Call(func, args, offset, opcode=opcode)
 
     def mutate(self, target: Any, offset: int, opcode: str) -> None:
+        self.out.calls += 1
         if isinstance(target, Global):
             self.issue(
                 IssueKind.MUTATES_IMPORT,
@@ -263,7 +295,19 @@ class Walker:
         s = self.s
         rd = s.read
         start = s.pos
+        # The end of the current FRAME (absolute), and where the previous opcode's arguments began.
+        # Reading a file, CPython's C unpickler holds a frame in a buffer and, when an argument
+        # runs past its end, drops the rest of the buffer and reads on from the file, while
+        # pickle.loads reads straight on: a frame boundary inside an opcode gives two readings.
+        frame_end = NO_FRAME
+        framed = False  # a plain local test per opcode outside frames (torch writes none)
+        off = -1
         while True:
+            if framed and s.pos > frame_end:
+                if start + off + 1 < frame_end:  # the previous opcode's arguments began inside it
+                    self._frame_split(off)
+                frame_end = NO_FRAME
+                framed = False
             off = s.pos - start
             c = s.read_byte()
             if c < 0:
@@ -285,7 +329,16 @@ class Walker:
             elif c == 0x80:  # PROTO
                 self.out.protocol = rd(1)[0]
             elif c == 0x95:  # FRAME
-                rd(8)
+                (n,) = struct.unpack("<Q", rd(8))
+                if s.pos > frame_end and start + off + 1 < frame_end:
+                    pass  # the length itself crosses the boundary: reported at the next opcode
+                elif s.pos + n > frame_end and s.pos < frame_end:
+                    self._frame_split(off)  # a frame that outruns the current one (C reads it afresh)
+                    frame_end = NO_FRAME
+                    framed = False
+                elif s.pos >= frame_end or frame_end == NO_FRAME:
+                    frame_end = s.pos + n
+                    framed = True
             elif c == 0x28:  # MARK
                 if len(self.marks) >= self.lim.max_stack_depth:
                     raise OverLimit("pickle MARK depth", self.lim.max_stack_depth)
@@ -329,8 +382,8 @@ class Walker:
                 )
             elif c in (0x49, 0x4C):  # INT, LONG (text)
                 line = s.readline()
-                self.push(Const(_text_int(line)))
-            elif c == 0x46:  # FLOAT
+                self.push(Const(_text_int(line) if c == 0x49 else _text_long(line)))
+            elif c == 0x46:  # FLOAT (text): any line is passed over (the value is never needed)
                 s.readline()
                 self.push(Const(0.0))
             elif c == 0x47:  # BINFLOAT
@@ -402,7 +455,7 @@ class Walker:
             # ---- memo ----
             elif c in (0x70, 0x71, 0x72, 0x94):  # PUT, BINPUT, LONG_BINPUT, MEMOIZE
                 if c == 0x70:
-                    idx = _text_int(s.readline())
+                    idx = _text_memo_key(s.readline())
                 elif c == 0x71:
                     idx = rd(1)[0]
                 elif c == 0x72:
@@ -416,7 +469,7 @@ class Walker:
                 self.memo[idx] = self.top()
             elif c in (0x67, 0x68, 0x6A):  # GET, BINGET, LONG_BINGET
                 if c == 0x67:
-                    idx = _text_int(s.readline())
+                    idx = _text_memo_key(s.readline())
                 elif c == 0x68:
                     idx = rd(1)[0]
                 else:
@@ -426,12 +479,13 @@ class Walker:
                 self.push(self.memo[idx])
             # ---- imports ----
             elif c == 0x63:  # GLOBAL
-                module = s.readline().decode("utf-8", "replace")
-                name = s.readline().decode("utf-8", "replace")
+                module, name = self._name_lines(off, "GLOBAL")
                 self.push(self.resolve(module, name, off, "GLOBAL"))
             elif c == 0x93:  # STACK_GLOBAL
                 name_v = self.pop()
                 mod_v = self.pop()
+                if _not_str(mod_v) or _not_str(name_v):
+                    raise Malformed("STACK_GLOBAL operands are not strings")  # the unpickler stops here
                 if not (
                     isinstance(mod_v, Const)
                     and isinstance(mod_v.value, str)
@@ -485,8 +539,7 @@ class Walker:
                     raise Malformed("OBJ without a class")
                 self.push(self.call(items[0], Seq("tuple", items[1:]), off, "OBJ"))
             elif c == 0x69:  # INST
-                module = s.readline().decode("utf-8", "replace")
-                name = s.readline().decode("utf-8", "replace")
+                module, name = self._name_lines(off, "INST")
                 g = self.resolve(module, name, off, "INST")
                 self.push(self.call(g, Seq("tuple", self.pop_mark()), off, "INST"))
             elif c == 0x62:  # BUILD
@@ -495,7 +548,8 @@ class Walker:
                 self.mutate(target, off, "BUILD")
                 if isinstance(target, Call):
                     target.state = state
-                    self._after_build(target)
+                    if self.saw_wrapper and self.joblib:
+                        self._after_build(target, state, off)
             elif c == 0x50:  # PERSID
                 pid = s.readline()
                 self.push(Persistent(Const(pid.decode("ascii", "replace"))))
@@ -505,6 +559,31 @@ class Walker:
                 self.push(Persistent(pid))
             else:
                 raise Malformed(f"unknown opcode 0x{c:02x}")
+
+    def _name_lines(self, off: int, opcode: str) -> tuple[str, str]:
+        """GLOBAL/INST's module and name lines. At the end of the data a line without its newline
+        is read by the Python unpickler (joblib's) as the line minus its last byte, and the next
+        as empty: it still imports the module. That import is reported, then the stream ends."""
+        lines: list[str] = []
+        for _ in range(2):
+            line, complete = _read_line(self.s)
+            if not complete:
+                lines.append(line[:-1].decode("utf-8", "replace"))
+                lines += [""] * (2 - len(lines))
+                self.resolve(lines[0], lines[1], off, opcode)
+                raise Truncated("line not terminated")
+            lines.append(line.decode("utf-8", "replace"))
+        return lines[0], lines[1]
+
+    def _frame_split(self, offset: int) -> None:
+        self.issue(
+            IssueKind.UNRESOLVED_IMPORT,
+            "an opcode's argument crosses the end of a FRAME: CPython's unpickler reading a file and "
+            "pickle.loads read different bytes from here on, so what it imports depends on the loader",
+            offset,
+            "FRAME",
+            "frame-boundary",
+        )
 
     def _str(self, v: Const) -> Const:
         if isinstance(v.value, bytes):
@@ -519,35 +598,234 @@ class Walker:
                 target.items.extend(items[:room])
             target.dropped += max(0, len(items) - max(room, 0))
 
-    def _after_build(self, target: Call) -> None:
-        """joblib writes array bytes right after a NumpyArrayWrapper's BUILD: pass over them by size."""
-        if not (
-            isinstance(target.func, Global) and target.func.full == "joblib.numpy_pickle.NumpyArrayWrapper"
-        ):
+    def _after_build(self, target: Call, state: Any, off: int) -> None:
+        """joblib's NumpyUnpickler reads an array after every BUILD whose object is a
+        NumpyArrayWrapper (numpy_pickle.NumpyArrayWrapper.read_array): a nested pickle for object
+        dtypes, else an optional padding-length byte and padding (when the wrapper has a
+        `numpy_array_alignment_bytes` attribute that is not None, whatever its value), then
+        count * itemsize bytes. The walker passes over exactly those bytes. A wrapper whose
+        attributes it cannot know (built another way, state it cannot read) ends the walk with a
+        blocking issue: joblib would read bytes the walker cannot place."""
+        attrs = target.attrs
+        if attrs is None:
+            route = _wrapper_route(target)
+            if route is None:
+                return
+            if route == "unknown":
+                self._wrapper_unknown(off, f"built by {_describe(target.func)} through {target.opcode}")
+            attrs = _wrapper_init(target) if route == "init" else {}
+            if attrs is None:
+                self._wrapper_unknown(off, "constructor arguments that cannot be read")
+        attrs = dict(attrs)
+        if not _apply_state(attrs, state):
+            self._wrapper_unknown(off, "state that cannot be read")
+        target.attrs = attrs
+        shape = as_ints(attrs.get("shape"))
+        info = _dtype_info(attrs.get("dtype"))
+        if shape is None or info is None:
+            self._wrapper_unknown(off, "shape or dtype that cannot be read")
             return
-        if target.func.full not in self.allow:
-            return
-        state = as_dict(target.state)
-        shape = as_ints(state.get("shape"))
-        descr = dtype_descr(state.get("dtype"))
-        size = dtype_itemsize(descr) if descr else None
-        if shape is None or size is None:
-            raise Malformed("joblib array wrapper without a readable shape and dtype")
-        if size == -1:
-            # Object arrays are written as a nested pickle: walk it like any other.
-            inner = Walker(self.s, self.ctx, self.member, self.s.pos, self.extra_prefixes)
+        has_object, size = info
+        if has_object:
+            # Object arrays are written as a nested pickle, read by a plain unpickler: walk it.
+            inner = Walker(self.s, self.ctx, self.member, self.s.pos, self.extra_prefixes, joblib=False)
             inner.reported = self.reported
             inner.run()
             self.out.imports += inner.out.imports
+            self.out.raw_imports += inner.out.raw_imports
             return
-        align = state.get("numpy_array_alignment_bytes")
-        if isinstance(align, Const) and isinstance(align.value, int) and align.value:
-            pad = self.s.read(1)[0]
-            self.s.skip(pad)
+        align = attrs.get("numpy_array_alignment_bytes")
+        if align is not None and not (isinstance(align, Const) and align.value is None):
+            pad = self.s.read_some(1)
+            if pad and pad[0]:
+                self.s.skip(min(pad[0], _left(self.s)))
         n = size
         for d in shape:
             n *= d
         self.s.skip(n)
+
+    def _wrapper_unknown(self, off: int, why: str) -> NoReturn:
+        self.issue(
+            IssueKind.UNSAFE_IMPORT,
+            f"joblib array wrapper with {why}: joblib would read array bytes whose end cannot be known, "
+            "so what follows cannot be judged",
+            off,
+            "BUILD",
+            JOBLIB_WRAPPER,
+        )
+        raise Malformed("joblib array wrapper that cannot be followed")
+
+
+JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+_WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+_SEARCH_BUDGET = 100_000
+
+
+def _left(s: Stream) -> int:
+    return (s.size - s.pos) if s.size is not None else 1 << 62
+
+
+def _wrapper_route(c: Call) -> str | None:
+    """How a call made its object, if it may be a joblib wrapper: 'init' (the class called: __init__
+    runs), 'new' (created without __init__), 'unknown', or None (cannot be a wrapper)."""
+    f = c.func
+    if isinstance(f, Global) and f.full == JOBLIB_WRAPPER:
+        if c.opcode == "REDUCE":
+            return "init"
+        if c.opcode in ("OBJ", "INST"):  # pickle's _instantiate: klass(*args) when there are args
+            return "init" if isinstance(c.args, Seq) and c.args.items else "new"
+        if c.opcode in ("NEWOBJ", "NEWOBJ_EX"):
+            return "new"
+        return "unknown"
+    if isinstance(f, Global) and f.full == "copyreg._reconstructor" and isinstance(c.args, Seq):
+        items = c.args.items
+        if items and isinstance(items[0], Global) and items[0].full == JOBLIB_WRAPPER:
+            if len(items) == 3 and isinstance(items[1], Global) and items[1].full == "builtins.object":
+                return "new"  # object.__new__(cls): no __init__
+            return "unknown"
+    # Any other call that was handed the wrapper class may return an instance of it.
+    return "unknown" if _mentions_wrapper(c.args, [_SEARCH_BUDGET]) or _mentions_wrapper(f, [64]) else None
+
+
+def _mentions_wrapper(v: Any, budget: list[int]) -> bool:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return True  # too large to search: assume the worst
+    if isinstance(v, Global):
+        return v.full == JOBLIB_WRAPPER
+    if isinstance(v, Seq):
+        return any(_mentions_wrapper(x, budget) for x in v.items)
+    if isinstance(v, Call):
+        # The class as the callee makes an instance (an array, once joblib has read it); only the
+        # class passed on as a value lets another callable make a wrapper.
+        if isinstance(v.func, Global) and v.func.full == JOBLIB_WRAPPER:
+            return _mentions_wrapper(v.args, budget)
+        return _mentions_wrapper(v.func, budget) or _mentions_wrapper(v.args, budget)
+    return False
+
+
+def _wrapper_init(c: Call) -> dict[str, Any] | None:
+    """NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap=False, alignment=16)."""
+    if not (isinstance(c.args, Seq) and c.args.kind == "tuple" and not c.args.dropped):
+        return None
+    items = c.args.items
+    if not 4 <= len(items) <= len(_WRAPPER_INIT):
+        return None
+    attrs: dict[str, Any] = {"allow_mmap": Const(False), "numpy_array_alignment_bytes": Const(16)}
+    attrs.update(zip(_WRAPPER_INIT, items, strict=False))
+    return attrs
+
+
+def _apply_state(attrs: dict[str, Any], state: Any) -> bool:
+    """pickle's load_build on an object without __setstate__: a dict updates __dict__, a pair
+    (dict, slots) also sets attributes. False when the walker cannot tell what it sets."""
+    slots: Any = None
+    if isinstance(state, Seq) and state.kind == "tuple" and len(state.items) == 2 and not state.dropped:
+        state, slots = state.items
+    for part in (state, slots):
+        if part is None or (isinstance(part, Const) and part.value is None):
+            continue
+        if not (isinstance(part, Seq) and part.kind == "dict" and not part.dropped):
+            if isinstance(part, Seq) and not part.items and not part.dropped:
+                continue  # an empty container is falsy: nothing is set
+            return False
+        it = part.items
+        if len(it) % 2:
+            return False
+        for k, v in zip(it[0::2], it[1::2], strict=True):
+            if not (isinstance(k, Const) and isinstance(k.value, str)):
+                return False
+            attrs[k.value] = v
+    return True
+
+
+def _py_value(v: Any, budget: list[int]) -> Any:
+    """A constant symbolic value as a Python value (nested numpy.dtype calls as dtypes, the way a
+    structured dtype's state holds its fields); raises ValueError for anything else."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError("too large")
+    if isinstance(v, Const) and not isinstance(v.value, Unknown):
+        return v.value
+    if isinstance(v, Seq) and not v.dropped:
+        items = [_py_value(x, budget) for x in v.items]
+        if v.kind == "tuple":
+            return tuple(items)
+        if v.kind == "list":
+            return items
+        if v.kind == "dict" and len(items) % 2 == 0:
+            return dict(zip(items[0::2], items[1::2], strict=True))
+    if isinstance(v, Call):
+        return _build_dtype(v, budget)
+    raise ValueError("not a constant")
+
+
+def _build_dtype(v: Call, budget: list[int]) -> Any:
+    """The dtype a `numpy.dtype(*args)` REDUCE (and its BUILD state) makes; needs numpy."""
+    import numpy
+
+    if not (isinstance(v.func, Global) and v.func.full == "numpy.dtype" and v.opcode == "REDUCE"):
+        raise ValueError("not a dtype")
+    args = _py_value(v.args, budget)
+    state = None if v.state is None else _py_value(v.state, budget)
+    if not isinstance(args, tuple) or not args:
+        raise ValueError("no dtype arguments")
+    try:
+        dt = numpy.dtype(*args)
+        if state is not None:
+            dt.__setstate__(state)  # type: ignore[attr-defined]
+    except Exception:  # numpy refuses: so would the loader; the walker cannot place the bytes
+        raise ValueError("numpy refuses the dtype") from None
+    return dt
+
+
+def _dtype_info(v: Any) -> tuple[bool, int] | None:
+    """(hasobject, itemsize) of a `numpy.dtype(...)` call with constant arguments and state, as numpy
+    itself computes them (building a dtype from constants runs no pickle code); without numpy,
+    only plain dtype strings with numpy's standard state are understood."""
+    if not (isinstance(v, Call) and isinstance(v.func, Global) and v.func.full == "numpy.dtype"):
+        return None
+    if v.opcode != "REDUCE":
+        return None
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        try:
+            args = _py_value(v.args, [10_000])
+            state = None if v.state is None else _py_value(v.state, [10_000])
+        except (ValueError, ImportError):
+            return None
+        descr = args[0] if isinstance(args, tuple) and args else None
+        size = dtype_itemsize(descr) if isinstance(descr, str) else None
+        if size is None or (state is not None and not (isinstance(state, tuple) and state[5:6] == (-1,))):
+            return None
+        return (size == -1, max(size, 0))
+    try:
+        dt = _build_dtype(v, [10_000])
+    except ValueError:
+        return None
+    return (bool(dt.hasobject), int(dt.itemsize))
+
+
+def _read_line(s: Stream, max_len: int = 1 << 16) -> tuple[bytes, bool]:
+    """A line without its newline, and whether it had one (False: the data ended first)."""
+    buf = bytearray()
+    while True:
+        c = s.read_some(1)
+        if not c:
+            return bytes(buf), False
+        if c == b"\n":
+            return bytes(buf), True
+        buf += c
+        if len(buf) > max_len:
+            raise Truncated("line too long")
+
+
+def _not_str(v: Any) -> bool:
+    """A value the unpickler's STACK_GLOBAL rejects for certain (a non-string constant, a container)."""
+    if isinstance(v, Const):
+        return not isinstance(v.value, (str, Unknown))
+    return isinstance(v, Seq)
 
 
 def _describe(v: Any) -> str:
@@ -565,31 +843,70 @@ def _describe(v: Any) -> str:
     return "unknown value"
 
 
-def _text_int(line: bytes) -> int:
-    text = line.strip().rstrip(b"L")
-    if text in (b"00", b"01"):
-        return int(text)
+# Text arguments (protocol 0) are parsed as the unpicklers parse them. CPython has two: the C one
+# (pickle.load, torch, numpy) and the Python one (joblib's NumpyUnpickler). The walker accepts what
+# either accepts, so it never stops where a loader goes on. The C one reads an INT with the C
+# library's strtol (base 0: octal '010', hex, leading whitespace, a NUL ends the number) and, when
+# that does not consume the line, with int(line, 0) (underscores, '0o', '0b', surrounding
+# whitespace); the Python one uses int(line, 0) only. LONG drops one 'L' before the newline, then
+# int(line, 0); GET/PUT use int(line, 10). In the C reader a NUL byte ends the text.
+_STRTOL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))\Z")
+
+
+def _c_str(line: bytes) -> bytes:
+    return line.split(b"\0", 1)[0]
+
+
+def _py_int(text: bytes, base: int) -> int | None:
     try:
-        return int(text)
+        return int(text, base)
     except ValueError:
-        raise Malformed("integer argument is not a number") from None
+        return None
+
+
+def _text_int(line: bytes) -> int:
+    if line[:1] == b"\0":
+        return 0  # strtol reads no digits and stops at the NUL, which the C reader accepts as the end
+    text = _c_str(line)
+    m = _STRTOL.match(text)
+    if m:
+        sign, hexd, octd, decd = m.groups()
+        v = int(hexd, 16) if hexd else int(octd, 8) if octd else int(decd)
+        return -v if sign == b"-" else v
+    for cand in (text, line):
+        got = _py_int(cand, 0)
+        if got is not None:
+            return got
+    raise Malformed("INT argument is not a number")
+
+
+def _text_long(line: bytes) -> int:
+    if line.endswith(b"L"):
+        line = line[:-1]
+    for cand in (_c_str(line), line):
+        v = _py_int(cand, 0)
+        if v is not None:
+            return v
+    raise Malformed("LONG argument is not a number")
+
+
+def _text_memo_key(line: bytes) -> int:
+    for cand in (_c_str(line), line):
+        v = _py_int(cand, 10)
+        if v is not None:
+            return v
+    raise Malformed("memo key is not a number")
 
 
 def _text_string(line: bytes) -> str:
-    raw = line.strip()
-    if len(raw) >= 2 and raw[:1] == raw[-1:] and raw[:1] in (b"'", b'"'):
-        raw = raw[1:-1]
-    return raw.decode("latin-1")
-
-
-def as_dict(v: Any) -> dict[Any, Any]:
-    if isinstance(v, Seq) and v.kind == "dict":
-        it = v.items
-        return {
-            (k.value if isinstance(k, Const) else id(k)): val
-            for k, val in zip(it[0::2], it[1::2], strict=False)
-        }
-    return {}
+    """STRING: quoted by the same character at both ends, backslash escapes as in Python 2 str."""
+    if not (len(line) >= 2 and line[:1] == line[-1:] and line[:1] in (b"'", b'"')):
+        raise Malformed("STRING argument is not quoted")
+    try:
+        raw = codecs.escape_decode(line[1:-1])[0]
+    except ValueError:
+        raise Malformed("STRING argument has a bad escape") from None
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def as_ints(v: Any) -> list[int] | None:
@@ -600,15 +917,6 @@ def as_ints(v: Any) -> list[int] | None:
                 return None
             out.append(x.value)
         return out
-    return None
-
-
-def dtype_descr(v: Any) -> str | None:
-    """The dtype string of a symbolic `numpy.dtype('f8', ...)` call."""
-    if isinstance(v, Call) and isinstance(v.args, Seq) and v.args.items:
-        first = v.args.items[0]
-        if isinstance(first, Const) and isinstance(first.value, str):
-            return first.value
     return None
 
 
@@ -651,7 +959,12 @@ def walk(
     return w.out
 
 
-PICKLE_FIRST = frozenset(b"\x80(}]).NcKJMXUVSTBCGIFLPhjg")
+# Opcodes an unpickler accepts as the first of a stream (empty stack, memo and marks): with any of
+# them a file may be a pickle, whatever else it is. The rest need something on the stack, a MARK,
+# a memo entry or out-of-band buffers, and fail at once. EXT1/2/4 succeed only when the loading
+# process registered the code with copyreg; they are included. tests/scanner check the set against
+# CPython's unpickler.
+FIRST_OPCODES = frozenset(b"\x80\x95(})]\x8fN\x88\x89IJKML\x8a\x8bFGSTUVX\x8c\x8dBC\x8e\x96cP\x82\x83\x84")
 
 
 def walk_all(
@@ -668,7 +981,7 @@ def walk_all(
         nxt = stream.peek(1)
         if not nxt:
             return outs
-        if nxt[0] not in PICKLE_FIRST:
+        if nxt[0] not in FIRST_OPCODES:
             ctx.add(
                 Issue(
                     IssueKind.TRAILING,

@@ -25,6 +25,7 @@ from gate.scanner.interface import (
     Target,
     limit_issue,
 )
+from gate.scanner.pickles import analyse_as_pickle_too
 from gate.scanner.registry import analyser_for
 from gate.scanner.sealed import ContentChanged, Seal, Watch, sealed_opener
 from gate.scanner.stream import OverLimit, Truncated
@@ -113,6 +114,9 @@ def _dispatch_one(fmt: Format, target: Target, ctx: Context) -> None:
                 evidence={"limit": "memory"},
             )
         )
+    if fmt not in (Format.PICKLE, Format.TORCH_LEGACY):
+        # pickle.load accepts any stream whose first opcode it accepts: judge the file as a pickle too.
+        analyse_as_pickle_too(target, ctx)
 
 
 @dataclass(frozen=True)

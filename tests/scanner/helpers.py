@@ -3,14 +3,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from gate.scanner.allowlist import effective
+from gate.scanner.allowlist import effective, shipped
 from gate.scanner.interface import Context, Issue, Limits, Result, Settings
 from gate.scanner.scan import FileInfo, analyse_file, dispatch
 from gate.scanner.stream import Stream
 
 
 def settings(**limits: int) -> Settings:
-    return Settings(allowlist=effective(), limits=Limits(**limits))
+    return Settings(allowlist=effective(), limits=Limits(**limits), reference_only=shipped().reference_only)
 
 
 def scan_path(p: Path, **limits: int) -> Result:
