@@ -1091,6 +1091,6 @@ def evidence(report_path: Path, fmt: str, output: Path | None, decision_log_path
 
     text = render(build_pack(report_path, decision_log=decision_log_path), fmt)
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
         _write(output, text.encode("utf-8"))
