@@ -480,6 +480,7 @@ def test_missing_api_key_variable_is_an_error(tmp_path: Path, vulnerable_server:
     assert "NOT_SET_ANYWHERE_KEY" in why and "credential_env" in why and "not set" in why
 
 
+@needs_garak
 def test_release_cannot_send_a_secret_of_its_choice_to_a_host_of_its_choice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
