@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import _compat_pickle
 import codecs
+import contextlib
+import dataclasses
 import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gate.scanner.interface import Context, Issue, IssueKind
+from gate.scanner.interface import Context, Issue, IssueKind, Result
 from gate.scanner.stream import OverLimit, Stream, Truncated
 
 NO_FRAME = 1 << 62
@@ -135,6 +137,9 @@ class Walker:
         # uses for object arrays is a plain one and does not.
         self.joblib = joblib and JOBLIB_WRAPPER in ctx.settings.allowlist
         self.saw_wrapper = False
+        # Whether joblib's reading passed over array bytes (or a nested array pickle) that a plain
+        # unpickler, reading the same file, would read as opcodes of this stream instead.
+        self.read_array = False
         self.extra_prefixes = extra_prefixes
         self.ctx = ctx
         self.member = member
@@ -626,6 +631,7 @@ class Walker:
             self._wrapper_unknown(off, "shape or dtype that cannot be read")
             return
         has_object, size = info
+        self.read_array = True
         if has_object:
             # Object arrays are written as a nested pickle, read by a plain unpickler: walk it.
             inner = Walker(self.s, self.ctx, self.member, self.s.pos, self.extra_prefixes, joblib=False)
@@ -822,10 +828,20 @@ def _read_line(s: Stream, max_len: int = 1 << 16) -> tuple[bytes, bool]:
 
 
 def _not_str(v: Any) -> bool:
-    """A value the unpickler's STACK_GLOBAL rejects for certain (a non-string constant, a container)."""
+    """A value the unpickler's STACK_GLOBAL rejects for certain (a non-string constant, a container,
+    a joblib array wrapper: calling that class makes an instance of it)."""
     if isinstance(v, Const):
         return not isinstance(v.value, (str, Unknown))
-    return isinstance(v, Seq)
+    return isinstance(v, Seq) or _is_wrapper_instance(v)
+
+
+def _is_wrapper_instance(v: Any) -> bool:
+    return (
+        isinstance(v, Call)
+        and isinstance(v.func, Global)
+        and v.func.full == JOBLIB_WRAPPER
+        and v.opcode in ("REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST")
+    )
 
 
 def _describe(v: Any) -> str:
@@ -927,36 +943,129 @@ def walk(
     w = Walker(stream, ctx, member, base, extra_prefixes)
     start = stream.pos
     try:
-        return w.run()
-    except Truncated as exc:
+        w.run()
+    except (Truncated, Malformed, OverLimit) as exc:
+        _report_stop(exc, ctx, member, base + stream.pos - start)
+    if w.read_array:
+        _walk_plain(stream, ctx, member, base, start, extra_prefixes)
+    return w.out
+
+
+def _walk_plain(
+    stream: Stream, ctx: Context, member: str, base: int, start: int, extra_prefixes: tuple[str, ...]
+) -> None:
+    """The same stream as a plain unpickler reads it (pickle.load, and every loader built on it).
+
+    joblib passes over array bytes after each wrapper's BUILD; a plain unpickler reads them as
+    opcodes, on the same stack and memo, so a file can be harmless to joblib.load and run code
+    under pickle.load. The stream is read again from its start with array skipping off, and what
+    that reading imports or calls is reported at its own severity. Where it stops (real array
+    bytes are arbitrary, so it usually stops at once) is not a finding."""
+    seen = Result(path=ctx.result.path)
+    scratch = Context(ctx.settings, seen, lambda t, c: None)  # a walk dispatches nothing
+    end = stream.pos
+    if stream.seek_to(start):
+        _run_plain(Walker(stream, scratch, member, base, extra_prefixes, joblib=False))
+        stream.seek_to(end)
+    elif stream.reopen is not None:
+        with stream.reopen() as fh:
+            again = Stream(fh, stream.limit, size=stream.size)
+            try:
+                again.skip(start)
+            except (Truncated, OverLimit):
+                return
+            _run_plain(Walker(again, scratch, member, base, extra_prefixes, joblib=False))
+            stream.bytes_read += again.bytes_read
+    else:
         ctx.add(
             Issue(
-                IssueKind.MALFORMED,
-                f"pickle is truncated: {exc}",
+                IssueKind.LIMIT,
+                "joblib array bytes cannot be read again as a plain unpickler reads them "
+                "(the stream can neither seek back nor be opened again), so that reading is not judged",
                 member=member,
-                offset=base + stream.pos - start,
+                offset=base,
+                evidence={"limit": "plain-unpickler reading"},
             )
         )
-    except Malformed as exc:
-        ctx.add(
-            Issue(
-                IssueKind.MALFORMED,
-                f"pickle is malformed: {exc}",
-                member=member,
-                offset=base + stream.pos - start,
+        return
+    known = {(i.kind, i.name, i.member, i.offset) for i in ctx.result.issues}
+    for issue in seen.issues:
+        if acted(issue) and (issue.kind, issue.name, issue.member, issue.offset) not in known:
+            ctx.add(
+                dataclasses.replace(
+                    issue,
+                    message=f"read by a plain unpickler (pickle.load), which reads joblib's array bytes "
+                    f"as opcodes: {issue.message}",
+                    evidence={**issue.evidence, "reader": "plain unpickler"},
+                )
             )
-        )
-    except OverLimit as exc:
+
+
+def _run_plain(w: Walker) -> None:
+    # Where a plain unpickler stops in array bytes is no finding; what it ran before it is.
+    with contextlib.suppress(Truncated, Malformed, OverLimit):
+        w.run()
+
+
+def _report_stop(exc: Exception, ctx: Context, member: str, offset: int) -> None:
+    """The issue for a walk that ended before STOP."""
+    if isinstance(exc, OverLimit):
         ctx.add(
             Issue(
                 IssueKind.LIMIT,
                 f"pickle analysis stopped: {exc}",
                 member=member,
-                offset=base + stream.pos - start,
+                offset=offset,
                 evidence={"limit": exc.what, "value": exc.limit},
             )
         )
-    return w.out
+        return
+    what = "truncated" if isinstance(exc, Truncated) else "malformed"
+    ctx.add(Issue(IssueKind.MALFORMED, f"pickle is {what}: {exc}", member=member, offset=offset))
+
+
+# What an unpickler has done by the time it reaches these: imported a module, called or changed
+# an object. Malformed or trailing bytes alone are what every non-pickle file looks like.
+EXECUTED = frozenset(
+    {
+        IssueKind.UNSAFE_IMPORT,
+        IssueKind.UNRESOLVED_IMPORT,
+        IssueKind.MUTATES_IMPORT,
+        IssueKind.INDIRECT_CALL,
+    }
+)
+# Callees whose call can only raise (TypeError): the walker's descriptions of constants and
+# containers, and joblib's array wrapper instances (the class defines no __call__).
+INERT_CALLEES = (
+    "constant ",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "frozenset",
+    "unknown value",
+)
+WRAPPER_INSTANCE = f"result of calling {JOBLIB_WRAPPER}"
+
+
+def acted(issue: Issue) -> bool:
+    """Whether the loader would have acted: imported a name the import system can look up, called
+    something callable, or changed an imported object. Used where a walk reads bytes that may be
+    no pickle at all (a file of another format, joblib array bytes read as opcodes)."""
+    if issue.kind not in EXECUTED:
+        return False
+    name = issue.name or ""
+    if issue.kind is IssueKind.INDIRECT_CALL:
+        return not (name.startswith(INERT_CALLEES) or name == WRAPPER_INSTANCE)
+    if issue.kind is IssueKind.UNRESOLVED_IMPORT:
+        # An extension code resolves only where the loading process registered it with copyreg.
+        return not name.startswith("extension:")
+    if issue.kind is not IssueKind.UNSAFE_IMPORT:
+        return True
+    module = str(issue.evidence.get("module", ""))
+    # A module name that is not a dotted identifier (a line of prose, binary noise) names no
+    # importable module; a text file is not reported for it.
+    return all(part.isidentifier() for part in module.split("."))
 
 
 # Opcodes an unpickler accepts as the first of a stream (empty stack, memo and marks): with any of
