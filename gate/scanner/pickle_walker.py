@@ -15,6 +15,8 @@ import _compat_pickle
 import codecs
 import contextlib
 import dataclasses
+import functools
+import importlib.util
 import re
 import struct
 from dataclasses import dataclass, field
@@ -131,8 +133,12 @@ class Walker:
         base: int = 0,
         extra_prefixes: tuple[str, ...] = (),
         joblib: bool = True,
+        missing_modules_stop: bool = False,
     ) -> None:
         self.s = stream
+        # Reading joblib array bytes as a plain unpickler does: where it names a module that is not
+        # installed, the unpickler stops with ModuleNotFoundError (see _walk_plain).
+        self.missing_modules_stop = missing_modules_stop
         # joblib's NumpyUnpickler reads array bytes after a wrapper's BUILD; the nested unpickler it
         # uses for object arrays is a plain one and does not.
         self.joblib = joblib and JOBLIB_WRAPPER in ctx.settings.allowlist
@@ -220,6 +226,8 @@ class Walker:
                 module, name = COMPAT_NAMES[module, name]
             elif module in COMPAT_MODULES:
                 module = COMPAT_MODULES[module]
+        if self.missing_modules_stop and not _installed(module):
+            raise Malformed(f"module '{module}' is not installed: the unpickler stops here")
         g = Global(module, name, offset)
         self.out.imports.append(g.full)
         if g.full == JOBLIB_WRAPPER:
@@ -489,7 +497,11 @@ class Walker:
             elif c == 0x93:  # STACK_GLOBAL
                 name_v = self.pop()
                 mod_v = self.pop()
-                if _not_str(mod_v) or _not_str(name_v):
+                if (
+                    _not_str(mod_v)
+                    or _not_str(name_v)
+                    or (self.missing_modules_stop and self._instance(mod_v, name_v))
+                ):
                     raise Malformed("STACK_GLOBAL operands are not strings")  # the unpickler stops here
                 if not (
                     isinstance(mod_v, Const)
@@ -564,6 +576,22 @@ class Walker:
                 self.push(Persistent(pid))
             else:
                 raise Malformed(f"unknown opcode 0x{c:02x}")
+
+    def _instance(self, *vs: Any) -> bool:
+        """Whether a value is, for certain enough in the plain reading of array bytes, an instance of
+        an allowlisted class (capitalised by convention; none of them is a str subclass): the
+        unpickler's STACK_GLOBAL rejects it. In benign files with object arrays the plain reading
+        meets such operands: joblib's nested array pickle read on the outer memo."""
+        for v in vs:
+            if (
+                isinstance(v, Call)
+                and isinstance(v.func, Global)
+                and v.func.full in self.allow
+                and v.func.name.rsplit(".", 1)[-1][:1].isupper()
+                and v.opcode in ("REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST")
+            ):
+                return True
+        return False
 
     def _name_lines(self, off: int, opcode: str) -> tuple[str, str]:
         """GLOBAL/INST's module and name lines. At the end of the data a line without its newline
@@ -960,12 +988,18 @@ def _walk_plain(
     opcodes, on the same stack and memo, so a file can be harmless to joblib.load and run code
     under pickle.load. The stream is read again from its start with array skipping off, and what
     that reading imports or calls is reported at its own severity. Where it stops (real array
-    bytes are arbitrary, so it usually stops at once) is not a finding."""
+    bytes are arbitrary, so it usually stops at once) is not a finding. Two stops follow the
+    unpickler where benign object arrays (joblib's nested pickles, read on the outer memo) would
+    otherwise be reported: a module that is not installed here (ModuleNotFoundError) and a
+    STACK_GLOBAL operand that is an instance of an allowlisted class (not a str). Only reached
+    when joblib passed over array bytes, so plain pickles and array-free streams cost nothing."""
     seen = Result(path=ctx.result.path)
     scratch = Context(ctx.settings, seen, lambda t, c: None)  # a walk dispatches nothing
     end = stream.pos
     if stream.seek_to(start):
-        _run_plain(Walker(stream, scratch, member, base, extra_prefixes, joblib=False))
+        _run_plain(
+            Walker(stream, scratch, member, base, extra_prefixes, joblib=False, missing_modules_stop=True)
+        )
         stream.seek_to(end)
     elif stream.reopen is not None:
         with stream.reopen() as fh:
@@ -974,7 +1008,9 @@ def _walk_plain(
                 again.skip(start)
             except (Truncated, OverLimit):
                 return
-            _run_plain(Walker(again, scratch, member, base, extra_prefixes, joblib=False))
+            _run_plain(
+                Walker(again, scratch, member, base, extra_prefixes, joblib=False, missing_modules_stop=True)
+            )
             stream.bytes_read += again.bytes_read
     else:
         ctx.add(
@@ -999,6 +1035,19 @@ def _walk_plain(
                     evidence={**issue.evidence, "reader": "plain unpickler"},
                 )
             )
+
+
+@functools.lru_cache(maxsize=4096)
+def _installed(module: str) -> bool:
+    """Whether the top-level package of `module` can be found by the import system here; finding
+    a top-level spec runs no module code."""
+    top = module.split(".", 1)[0]
+    if not top.isidentifier():
+        return False
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _run_plain(w: Walker) -> None:

@@ -419,6 +419,37 @@ def test_real_joblib_dumps_have_no_plain_reading_findings() -> None:
                 assert r.issues == [], (seed, aligned, compress, r.issues)
 
 
+def test_real_sklearn_models_with_object_arrays_have_no_plain_reading_findings(tmp_path: Path) -> None:
+    """Object arrays (string categories, class labels) are joblib's nested pickles; read plainly
+    they run on the outer stack and memo, the way pickle.load would, and stop without a finding."""
+    joblib = pytest.importorskip("joblib")
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("sklearn")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+
+    x = np.array([["a", "x", 1.0], ["b", "y", 2.0], ["c", "x", 3.0], ["a", "y", 4.0]] * 5, dtype=object)
+    y = np.array(["yes", "no"] * 10, dtype=object)
+    models = {
+        "onehot": OneHotEncoder().fit(x[:, :2]),
+        "labels": LabelEncoder().fit(y),
+        "pipeline": make_pipeline(
+            ColumnTransformer([("o", OneHotEncoder(), [0, 1]), ("s", StandardScaler(), [2])]),
+            LogisticRegression(),
+        ).fit(x, y),
+        "forest": RandomForestClassifier(n_estimators=3, random_state=0).fit(np.random.rand(20, 3), y),
+    }
+    for name, m in models.items():
+        for compress in (0, 3):
+            p = tmp_path / f"{name}-{compress}.joblib"
+            joblib.dump(m, p, compress=compress)
+            r = scan_bytes(p.read_bytes(), p.name)
+            assert r.issues == [], (name, compress, r.issues)
+
+
 # ---- numpy -------------------------------------------------------------------------------------
 def _npy(descr: str, payload: bytes, version: int = 1) -> bytes:
     h = ("{'descr': " + descr + ", 'fortran_order': False, 'shape': (1,), }").encode("latin1")
