@@ -419,6 +419,29 @@ def test_real_joblib_dumps_have_no_plain_reading_findings() -> None:
                 assert r.issues == [], (seed, aligned, compress, r.issues)
 
 
+def test_plain_reading_of_a_stream_that_cannot_be_read_again_fails_closed() -> None:
+    pytest.importorskip("joblib")
+    from gate.scanner.interface import Context, Result
+    from gate.scanner.pickle_walker import walk_all
+    from gate.scanner.scan import dispatch
+    from gate.scanner.stream import Stream
+    from tests.scanner.helpers import settings
+
+    bad = _plain_payload_file("array", PAYLOADS["global"]("never.marker"))
+    found = {}
+    for how in ("seek", "reopen", "neither"):
+        result = Result(path="x.joblib")
+        s = Stream(
+            io.BytesIO(bad),
+            seekable=how == "seek",
+            reopen=(lambda: io.BytesIO(bad)) if how == "reopen" else None,
+        )
+        walk_all(s, Context(settings(), result, dispatch), "")
+        found[how] = {(i.kind.value, i.name) for i in result.issues}
+    assert found["seek"] == found["reopen"] == {("unsafe-pickle-import", "os.system")}, found
+    assert {k for k, _ in found["neither"]} == {"scan-limit-exceeded"}, found
+
+
 def test_real_sklearn_models_with_object_arrays_have_no_plain_reading_findings(tmp_path: Path) -> None:
     """Object arrays (string categories, class labels) are joblib's nested pickles; read plainly
     they run on the outer stack and memo, the way pickle.load would, and stop without a finding."""
