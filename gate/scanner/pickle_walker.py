@@ -579,7 +579,7 @@ class Walker:
 
     def _instance(self, *vs: Any) -> bool:
         """Whether a value is, for certain enough in the plain reading of array bytes, an instance of
-        an allowlisted class (capitalised by convention; none of them is a str subclass): the
+        an allowlisted class (capitalised by convention; str subclasses excepted): the
         unpickler's STACK_GLOBAL rejects it. In benign files with object arrays the plain reading
         meets such operands: joblib's nested array pickle read on the outer memo."""
         for v in vs:
@@ -588,6 +588,7 @@ class Walker:
                 and isinstance(v.func, Global)
                 and v.func.full in self.allow
                 and v.func.name.rsplit(".", 1)[-1][:1].isupper()
+                and v.func.full not in STR_CLASSES
                 and v.opcode in ("REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST")
             ):
                 return True
@@ -691,6 +692,9 @@ class Walker:
 
 
 JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+# Allowlisted capitalised names whose instances are str (STACK_GLOBAL accepts str subclasses);
+# tests/scanner check the allowlist for others.
+STR_CLASSES = frozenset({"torch.torch_version.TorchVersion"})
 _WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
 _SEARCH_BUDGET = 100_000
 

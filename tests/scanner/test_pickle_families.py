@@ -442,6 +442,31 @@ def test_plain_reading_of_a_stream_that_cannot_be_read_again_fails_closed() -> N
     assert {k for k, _ in found["neither"]} == {"scan-limit-exceeded"}, found
 
 
+def test_capitalised_allowlisted_classes_that_make_str_are_known() -> None:
+    """The plain reading takes an instance of a capitalised allowlisted class as no str; every such
+    class that is a str subclass must be listed as an exception."""
+    import importlib
+
+    from gate.scanner.allowlist import effective
+    from gate.scanner.pickle_walker import STR_CLASSES
+
+    checked = 0
+    for full in sorted(effective()):
+        module, _, name = full.rpartition(".")
+        if not name[:1].isupper():
+            continue
+        try:
+            obj = importlib.import_module(module)
+            for part in name.split("."):
+                obj = getattr(obj, part)
+        except Exception:
+            continue
+        checked += 1
+        if isinstance(obj, type) and issubclass(obj, str):
+            assert full in STR_CLASSES, full
+    assert checked > 100
+
+
 def test_real_sklearn_models_with_object_arrays_have_no_plain_reading_findings(tmp_path: Path) -> None:
     """Object arrays (string categories, class labels) are joblib's nested pickles; read plainly
     they run on the outer stack and memo, the way pickle.load would, and stop without a finding."""
