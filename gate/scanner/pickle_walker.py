@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import _compat_pickle
 import codecs
+import contextlib
+import dataclasses
+import functools
+import importlib.util
 import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gate.scanner.interface import Context, Issue, IssueKind
+from gate.scanner.interface import Context, Issue, IssueKind, Result
 from gate.scanner.stream import OverLimit, Stream, Truncated
 
 NO_FRAME = 1 << 62
@@ -129,12 +133,19 @@ class Walker:
         base: int = 0,
         extra_prefixes: tuple[str, ...] = (),
         joblib: bool = True,
+        missing_modules_stop: bool = False,
     ) -> None:
         self.s = stream
+        # Reading joblib array bytes as a plain unpickler does: where it names a module that is not
+        # installed, the unpickler stops with ModuleNotFoundError (see _walk_plain).
+        self.missing_modules_stop = missing_modules_stop
         # joblib's NumpyUnpickler reads array bytes after a wrapper's BUILD; the nested unpickler it
         # uses for object arrays is a plain one and does not.
         self.joblib = joblib and JOBLIB_WRAPPER in ctx.settings.allowlist
         self.saw_wrapper = False
+        # Whether joblib's reading passed over array bytes (or a nested array pickle) that a plain
+        # unpickler, reading the same file, would read as opcodes of this stream instead.
+        self.read_array = False
         self.extra_prefixes = extra_prefixes
         self.ctx = ctx
         self.member = member
@@ -215,6 +226,8 @@ class Walker:
                 module, name = COMPAT_NAMES[module, name]
             elif module in COMPAT_MODULES:
                 module = COMPAT_MODULES[module]
+        if self.missing_modules_stop and not _installed(module):
+            raise Malformed(f"module '{module}' is not installed: the unpickler stops here")
         g = Global(module, name, offset)
         self.out.imports.append(g.full)
         if g.full == JOBLIB_WRAPPER:
@@ -484,7 +497,11 @@ class Walker:
             elif c == 0x93:  # STACK_GLOBAL
                 name_v = self.pop()
                 mod_v = self.pop()
-                if _not_str(mod_v) or _not_str(name_v):
+                if (
+                    _not_str(mod_v)
+                    or _not_str(name_v)
+                    or (self.missing_modules_stop and self._instance(mod_v, name_v))
+                ):
                     raise Malformed("STACK_GLOBAL operands are not strings")  # the unpickler stops here
                 if not (
                     isinstance(mod_v, Const)
@@ -560,6 +577,23 @@ class Walker:
             else:
                 raise Malformed(f"unknown opcode 0x{c:02x}")
 
+    def _instance(self, *vs: Any) -> bool:
+        """Whether a value is, for certain enough in the plain reading of array bytes, an instance of
+        an allowlisted class (capitalised by convention; str subclasses excepted): the
+        unpickler's STACK_GLOBAL rejects it. In benign files with object arrays the plain reading
+        meets such operands: joblib's nested array pickle read on the outer memo."""
+        for v in vs:
+            if (
+                isinstance(v, Call)
+                and isinstance(v.func, Global)
+                and v.func.full in self.allow
+                and v.func.name.rsplit(".", 1)[-1][:1].isupper()
+                and v.func.full not in STR_CLASSES
+                and v.opcode in ("REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST")
+            ):
+                return True
+        return False
+
     def _name_lines(self, off: int, opcode: str) -> tuple[str, str]:
         """GLOBAL/INST's module and name lines. At the end of the data a line without its newline
         is read by the Python unpickler (joblib's) as the line minus its last byte, and the next
@@ -626,6 +660,7 @@ class Walker:
             self._wrapper_unknown(off, "shape or dtype that cannot be read")
             return
         has_object, size = info
+        self.read_array = True
         if has_object:
             # Object arrays are written as a nested pickle, read by a plain unpickler: walk it.
             inner = Walker(self.s, self.ctx, self.member, self.s.pos, self.extra_prefixes, joblib=False)
@@ -657,6 +692,9 @@ class Walker:
 
 
 JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+# Allowlisted capitalised names whose instances are str (STACK_GLOBAL accepts str subclasses);
+# tests/scanner check the allowlist for others.
+STR_CLASSES = frozenset({"torch.torch_version.TorchVersion"})
 _WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
 _SEARCH_BUDGET = 100_000
 
@@ -822,10 +860,20 @@ def _read_line(s: Stream, max_len: int = 1 << 16) -> tuple[bytes, bool]:
 
 
 def _not_str(v: Any) -> bool:
-    """A value the unpickler's STACK_GLOBAL rejects for certain (a non-string constant, a container)."""
+    """A value the unpickler's STACK_GLOBAL rejects for certain (a non-string constant, a container,
+    a joblib array wrapper: calling that class makes an instance of it)."""
     if isinstance(v, Const):
         return not isinstance(v.value, (str, Unknown))
-    return isinstance(v, Seq)
+    return isinstance(v, Seq) or _is_wrapper_instance(v)
+
+
+def _is_wrapper_instance(v: Any) -> bool:
+    return (
+        isinstance(v, Call)
+        and isinstance(v.func, Global)
+        and v.func.full == JOBLIB_WRAPPER
+        and v.opcode in ("REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST")
+    )
 
 
 def _describe(v: Any) -> str:
@@ -927,36 +975,150 @@ def walk(
     w = Walker(stream, ctx, member, base, extra_prefixes)
     start = stream.pos
     try:
-        return w.run()
-    except Truncated as exc:
+        w.run()
+    except (Truncated, Malformed, OverLimit) as exc:
+        _report_stop(exc, ctx, member, base + stream.pos - start)
+    if w.read_array:
+        _walk_plain(stream, ctx, member, base, start, extra_prefixes)
+    return w.out
+
+
+def _walk_plain(
+    stream: Stream, ctx: Context, member: str, base: int, start: int, extra_prefixes: tuple[str, ...]
+) -> None:
+    """The same stream as a plain unpickler reads it (pickle.load, and every loader built on it).
+
+    joblib passes over array bytes after each wrapper's BUILD; a plain unpickler reads them as
+    opcodes, on the same stack and memo, so a file can be harmless to joblib.load and run code
+    under pickle.load. The stream is read again from its start with array skipping off, and what
+    that reading imports or calls is reported at its own severity. Where it stops (real array
+    bytes are arbitrary, so it usually stops at once) is not a finding. Two stops follow the
+    unpickler where benign object arrays (joblib's nested pickles, read on the outer memo) would
+    otherwise be reported: a module that is not installed here (ModuleNotFoundError) and a
+    STACK_GLOBAL operand that is an instance of an allowlisted class (not a str). Only reached
+    when joblib passed over array bytes, so plain pickles and array-free streams cost nothing."""
+    seen = Result(path=ctx.result.path)
+    scratch = Context(ctx.settings, seen, lambda t, c: None)  # a walk dispatches nothing
+    end = stream.pos
+    if stream.seek_to(start):
+        _run_plain(
+            Walker(stream, scratch, member, base, extra_prefixes, joblib=False, missing_modules_stop=True)
+        )
+        stream.seek_to(end)
+    elif stream.reopen is not None:
+        with stream.reopen() as fh:
+            again = Stream(fh, stream.limit, size=stream.size)
+            try:
+                again.skip(start)
+            except (Truncated, OverLimit):
+                return
+            _run_plain(
+                Walker(again, scratch, member, base, extra_prefixes, joblib=False, missing_modules_stop=True)
+            )
+            stream.bytes_read += again.bytes_read
+    else:
         ctx.add(
             Issue(
-                IssueKind.MALFORMED,
-                f"pickle is truncated: {exc}",
+                IssueKind.LIMIT,
+                "joblib array bytes cannot be read again as a plain unpickler reads them "
+                "(the stream can neither seek back nor be opened again), so that reading is not judged",
                 member=member,
-                offset=base + stream.pos - start,
+                offset=base,
+                evidence={"limit": "plain-unpickler reading"},
             )
         )
-    except Malformed as exc:
-        ctx.add(
-            Issue(
-                IssueKind.MALFORMED,
-                f"pickle is malformed: {exc}",
-                member=member,
-                offset=base + stream.pos - start,
+        return
+    known = {(i.kind, i.name, i.member, i.offset) for i in ctx.result.issues}
+    for issue in seen.issues:
+        if acted(issue) and (issue.kind, issue.name, issue.member, issue.offset) not in known:
+            ctx.add(
+                dataclasses.replace(
+                    issue,
+                    message=f"read by a plain unpickler (pickle.load), which reads joblib's array bytes "
+                    f"as opcodes: {issue.message}",
+                    evidence={**issue.evidence, "reader": "plain unpickler"},
+                )
             )
-        )
-    except OverLimit as exc:
+
+
+@functools.lru_cache(maxsize=4096)
+def _installed(module: str) -> bool:
+    """Whether the top-level package of `module` can be found by the import system here; finding
+    a top-level spec runs no module code."""
+    top = module.split(".", 1)[0]
+    if not top.isidentifier():
+        return False
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _run_plain(w: Walker) -> None:
+    # Where a plain unpickler stops in array bytes is no finding; what it ran before it is.
+    with contextlib.suppress(Truncated, Malformed, OverLimit):
+        w.run()
+
+
+def _report_stop(exc: Exception, ctx: Context, member: str, offset: int) -> None:
+    """The issue for a walk that ended before STOP."""
+    if isinstance(exc, OverLimit):
         ctx.add(
             Issue(
                 IssueKind.LIMIT,
                 f"pickle analysis stopped: {exc}",
                 member=member,
-                offset=base + stream.pos - start,
+                offset=offset,
                 evidence={"limit": exc.what, "value": exc.limit},
             )
         )
-    return w.out
+        return
+    what = "truncated" if isinstance(exc, Truncated) else "malformed"
+    ctx.add(Issue(IssueKind.MALFORMED, f"pickle is {what}: {exc}", member=member, offset=offset))
+
+
+# What an unpickler has done by the time it reaches these: imported a module, called or changed
+# an object. Malformed or trailing bytes alone are what every non-pickle file looks like.
+EXECUTED = frozenset(
+    {
+        IssueKind.UNSAFE_IMPORT,
+        IssueKind.UNRESOLVED_IMPORT,
+        IssueKind.MUTATES_IMPORT,
+        IssueKind.INDIRECT_CALL,
+    }
+)
+# Callees whose call can only raise (TypeError): the walker's descriptions of constants and
+# containers, and joblib's array wrapper instances (the class defines no __call__).
+INERT_CALLEES = (
+    "constant ",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "frozenset",
+    "unknown value",
+)
+WRAPPER_INSTANCE = f"result of calling {JOBLIB_WRAPPER}"
+
+
+def acted(issue: Issue) -> bool:
+    """Whether the loader would have acted: imported a name the import system can look up, called
+    something callable, or changed an imported object. Used where a walk reads bytes that may be
+    no pickle at all (a file of another format, joblib array bytes read as opcodes)."""
+    if issue.kind not in EXECUTED:
+        return False
+    name = issue.name or ""
+    if issue.kind is IssueKind.INDIRECT_CALL:
+        return not (name.startswith(INERT_CALLEES) or name == WRAPPER_INSTANCE)
+    if issue.kind is IssueKind.UNRESOLVED_IMPORT:
+        # An extension code resolves only where the loading process registered it with copyreg.
+        return not name.startswith("extension:")
+    if issue.kind is not IssueKind.UNSAFE_IMPORT:
+        return True
+    module = str(issue.evidence.get("module", ""))
+    # A module name that is not a dotted identifier (a line of prose, binary noise) names no
+    # importable module; a text file is not reported for it.
+    return all(part.isidentifier() for part in module.split("."))
 
 
 # Opcodes an unpickler accepts as the first of a stream (empty stack, memo and marks): with any of

@@ -10,26 +10,15 @@ or a call, which is what the unpickler would already have run before any later e
 
 from __future__ import annotations
 
-from gate.scanner.interface import Context, Issue, IssueKind, Result, Target
-from gate.scanner.pickle_walker import FIRST_OPCODES, walk_all
+from gate.scanner.interface import Context, Result, Target
+from gate.scanner.pickle_walker import FIRST_OPCODES, acted, walk_all
 from gate.scanner.stream import Stream
-
-# What an unpickler has done by the time it reaches these: imported a module, called or changed
-# an object. Malformed or trailing bytes alone are what every non-pickle file looks like.
-EXECUTED = frozenset(
-    {
-        IssueKind.UNSAFE_IMPORT,
-        IssueKind.UNRESOLVED_IMPORT,
-        IssueKind.MUTATES_IMPORT,
-        IssueKind.INDIRECT_CALL,
-    }
-)
 
 
 def analyse(target: Target, ctx: Context) -> None:
     with target.open() as fh:
         # With the size known, joblib array bytes are passed over by seeking.
-        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size)
+        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size, reopen=target.open)
         walk_all(s, ctx, target.display)
         ctx.result.bytes_read += s.bytes_read
 
@@ -43,7 +32,7 @@ def analyse_as_pickle_too(target: Target, ctx: Context) -> None:
     if not may_be_pickle(target.head):
         return
     with target.open() as fh:
-        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size)
+        s = Stream(fh, ctx.limits.max_pickle_bytes, size=target.size, reopen=target.open)
         walk_if_acting(s, ctx, target.display, text=_is_text(target.head))
 
 
@@ -57,10 +46,10 @@ def walk_if_acting(s: Stream, ctx: Context, member: str, text: bool = False) -> 
     (or a complete stream), and an import alone cannot pass arguments."""
     seen = Result(path=ctx.result.path)
     outs = walk_all(s, Context(ctx.settings, seen, lambda t, c: None), member)  # a walk dispatches nothing
-    acted = [i for i in seen.issues if _acted(i)]
+    acted_on = [i for i in seen.issues if acted(i)]
     if text and not any(o.complete or o.calls for o in outs):
-        acted = []
-    if not acted:
+        acted_on = []
+    if not acted_on:
         return False
     if "pickle" not in ctx.result.formats:
         ctx.result.formats.append("pickle")
@@ -80,26 +69,3 @@ def _is_text(head: bytes) -> bool:
         except UnicodeDecodeError:
             continue
     return False
-
-
-# Callees whose call can only raise (TypeError): the walker's descriptions of constants and containers.
-INERT_CALLEES = ("constant ", "list", "tuple", "dict", "set", "frozenset", "unknown value")
-
-
-def _acted(issue: Issue) -> bool:
-    """Whether the loader would have acted: imported a name the import system can look up, called
-    something callable, or changed an imported object."""
-    if issue.kind not in EXECUTED:
-        return False
-    name = issue.name or ""
-    if issue.kind is IssueKind.INDIRECT_CALL:
-        return not name.startswith(INERT_CALLEES)
-    if issue.kind is IssueKind.UNRESOLVED_IMPORT:
-        # An extension code resolves only where the loading process registered it with copyreg.
-        return not name.startswith("extension:")
-    if issue.kind is not IssueKind.UNSAFE_IMPORT:
-        return True
-    module = str(issue.evidence.get("module", ""))
-    # A module name that is not a dotted identifier (a line of prose, binary noise) names no
-    # importable module; a text file is not reported for it.
-    return all(part.isidentifier() for part in module.split("."))

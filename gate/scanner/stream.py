@@ -7,6 +7,7 @@ passed over without being read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO
 
 SKIP_CHUNK = 1024 * 1024
@@ -33,8 +34,12 @@ class Stream:
         *,
         seekable: bool | None = None,
         size: int | None = None,
+        reopen: Callable[[], IO[bytes]] | None = None,
     ) -> None:
         self.fh = fh
+        # Opens the same bytes afresh from position 0, for a second reading of a stream that
+        # cannot seek (a decompressed payload).
+        self.reopen = reopen
         self.size = size
         self.pos = 0
         self.limit = limit
@@ -119,6 +124,17 @@ class Stream:
             buf += c
             if len(buf) > max_len:
                 raise Truncated("line too long")
+
+    def seek_to(self, pos: int) -> bool:
+        """Go back (or forward) to a position of this stream, to read it again; False when the
+        stream cannot seek."""
+        if not self.seekable:
+            return False
+        ahead = len(self._peeked)  # bytes taken from the file but not yet consumed
+        self.fh.seek(pos - (self.pos + ahead), 1)
+        self._peeked = b""
+        self.pos = pos
+        return True
 
     def skip(self, n: int) -> None:
         """Pass over n bytes; `Truncated` when fewer remain."""

@@ -252,7 +252,7 @@ def _walk_member(
                     crc_problem = str(exc)
                 s = Stream(io.BytesIO(data), ctx.limits.max_pickle_bytes, size=len(data))
             else:
-                s = Stream(fh, ctx.limits.max_pickle_bytes, seekable=False)
+                s = Stream(fh, ctx.limits.max_pickle_bytes, seekable=False, reopen=lambda: zf.open(info))
             outs = walk_all(s, ctx, where, TORCHSCRIPT_NAMES if torchscript else ())
             ctx.result.bytes_read += s.bytes_read
     except zipfile.BadZipFile as exc:

@@ -8,12 +8,15 @@ command; each benign twin passes.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,9 @@ LOAD_SCRIPT = textwrap.dedent(
                     pickle.load(f)
             elif kind == "pickle-bytes":
                 pickle.loads(open(p, "rb").read())
+            elif kind == "pickle-zlib":
+                import zlib
+                pickle.loads(zlib.decompress(open(p, "rb").read()))
             elif kind == "joblib":
                 import joblib
                 joblib.load(p)
@@ -304,6 +310,194 @@ def test_real_joblib_files_have_no_findings(tmp_path: Path) -> None:
             assert r.issues == [], (name, compress, r.issues)
 
 
+# ---- joblib files as a plain unpickler reads them ------------------------------------------------
+# joblib reads an array's bytes after its wrapper's BUILD and unpickles on after them; pickle.load
+# (and every loader built on it) reads the same bytes as opcodes, on the same stack and memo.
+class _NoTell(io.BytesIO):
+    """A handle joblib cannot tell() on: it then writes arrays without alignment padding."""
+
+    def tell(self) -> int:
+        raise io.UnsupportedOperation("tell")
+
+
+def _dump(obj: object, aligned: bool) -> bytes:
+    import joblib
+
+    if aligned:
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "x.joblib"
+            joblib.dump(obj, p)
+            return p.read_bytes()
+    fh = _NoTell()
+    joblib.dump(obj, fh)
+    return fh.getvalue()
+
+
+def _stack_global_touch(name: str) -> bytes:
+    return _sg("os", "system") + _u(f"touch {name}") + b"\x85R."
+
+
+PAYLOADS = {
+    "global": lambda name: f"cos\nsystem\n(S'touch {name}'\ntR.".encode(),
+    "stack-global": _stack_global_touch,
+}
+
+
+def _plain_payload_file(where: str, payload: bytes) -> bytes:
+    """A real joblib dump whose first array region is rewritten so that joblib.load still reads a
+    benign array and pickle.load reaches `payload`: in the array bytes themselves (a dump without
+    alignment), or in the alignment padding (the padding-length byte set to 'N', which joblib
+    reads as a length and pickle.load as 'push None')."""
+    np = pytest.importorskip("numpy")
+    arr = np.arange(64, dtype="<f8")
+    raw = arr.tobytes()
+    data = _dump({"coef_": arr, "n": 3}, aligned=where == "padding")
+    at = data.index(raw)
+    if where == "array":
+        assert data[at - 1 : at] == b"b", "a dump without alignment has the array right after BUILD"
+        return data[:at] + payload.ljust(len(raw), b"\0") + data[at + len(raw) :]
+    i = at
+    while data[i - 1] == 0xFF:
+        i -= 1
+    assert data[i - 1] == at - i and data[i - 2 : i - 1] == b"b", "BUILD, padding length, padding"
+    build = i - 2
+    pad = 0x4E  # 'N': joblib skips 78 padding bytes, pickle.load pushes None and reads them
+    assert len(payload) <= pad
+    return data[: build + 1] + bytes([pad]) + payload.ljust(pad, b"\0") + data[at:]
+
+
+def _assert_plain_blocked(data: bytes, name: str) -> None:
+    assert_blocked(data, name)
+    r = scan_bytes(data, name)
+    bad = [i for i in r.issues if i.name == "os.system"]
+    assert bad and all(i.evidence.get("reader") == "plain unpickler" for i in bad), bad
+
+
+def test_joblib_array_bytes_read_as_opcodes_by_pickle_load_are_blocked(tmp_path: Path) -> None:
+    pytest.importorskip("joblib")
+    cases = []
+    for where in ("array", "padding"):
+        for pname, make in PAYLOADS.items():
+            tag = f"{where}-{pname}"
+            data = _plain_payload_file(where, make(f"{tag}.marker"))
+            p = tmp_path / f"{tag}.joblib"
+            p.write_bytes(data)
+            cases.append((tag, p, "pickle"))
+    # A compressed dump: a loader that decompresses, then unpickles plainly, reads the same bytes.
+    inner = _plain_payload_file("padding", PAYLOADS["global"]("zlib.marker"))
+    z = tmp_path / "zlib.joblib"
+    z.write_bytes(zlib.compress(inner, 3))
+    cases.append(("zlib", z, "pickle-zlib"))
+    load_in_child("joblib", [c[1] for c in cases])
+    for tag, _, _ in cases:
+        assert not (tmp_path / f"{tag}.marker").exists(), f"{tag}: joblib.load reaches the payload"
+    for kind in ("pickle", "pickle-zlib"):
+        load_in_child(kind, [c[1] for c in cases if c[2] == kind])
+    for tag, p, _ in cases:
+        assert (tmp_path / f"{tag}.marker").exists(), f"{tag}: pickle.load does not reach the payload"
+        _assert_plain_blocked(p.read_bytes(), p.name)
+
+
+def test_real_joblib_dumps_have_no_plain_reading_findings() -> None:
+    """Benign twins: real arrays of every kind of byte content, read as opcodes by the plain
+    reading, stop there without a finding."""
+    pytest.importorskip("joblib")
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(7)
+    dtypes = ["<f8", "<f4", "<i8", "|u1", "|i1", "<c16", "|b1", "<U3", "|S4"]
+    for seed in range(40):
+        objs = []
+        for dt in dtypes:
+            size = int(rng.integers(0, 300))
+            raw = rng.integers(0, 256, size * np.dtype(dt).itemsize, dtype=np.uint8).tobytes()
+            objs.append(np.frombuffer(raw, dtype=dt) if dt[-2] not in "US" else np.array(["ab"] * size, dt))
+        obj = {"w": objs, "first": rng.random(int(rng.integers(1, 50))), "seed": seed}
+        for aligned in (True, False):
+            for compress in (0, 3):
+                data = _dump(obj, aligned) if not compress else zlib.compress(_dump(obj, aligned), 3)
+                r = scan_bytes(data, f"{seed}-{aligned}-{compress}.joblib")
+                assert r.issues == [], (seed, aligned, compress, r.issues)
+
+
+def test_plain_reading_of_a_stream_that_cannot_be_read_again_fails_closed() -> None:
+    pytest.importorskip("joblib")
+    from gate.scanner.interface import Context, Result
+    from gate.scanner.pickle_walker import walk_all
+    from gate.scanner.scan import dispatch
+    from gate.scanner.stream import Stream
+    from tests.scanner.helpers import settings
+
+    bad = _plain_payload_file("array", PAYLOADS["global"]("never.marker"))
+    found = {}
+    for how in ("seek", "reopen", "neither"):
+        result = Result(path="x.joblib")
+        s = Stream(
+            io.BytesIO(bad),
+            seekable=how == "seek",
+            reopen=(lambda: io.BytesIO(bad)) if how == "reopen" else None,
+        )
+        walk_all(s, Context(settings(), result, dispatch), "")
+        found[how] = {(i.kind.value, i.name) for i in result.issues}
+    assert found["seek"] == found["reopen"] == {("unsafe-pickle-import", "os.system")}, found
+    assert {k for k, _ in found["neither"]} == {"scan-limit-exceeded"}, found
+
+
+def test_capitalised_allowlisted_classes_that_make_str_are_known() -> None:
+    """The plain reading takes an instance of a capitalised allowlisted class as no str; every such
+    class that is a str subclass must be listed as an exception."""
+    import importlib
+
+    from gate.scanner.allowlist import effective
+    from gate.scanner.pickle_walker import STR_CLASSES
+
+    checked = 0
+    for full in sorted(effective()):
+        module, _, name = full.rpartition(".")
+        if not name[:1].isupper():
+            continue
+        try:
+            obj = importlib.import_module(module)
+            for part in name.split("."):
+                obj = getattr(obj, part)
+        except Exception:
+            continue
+        checked += 1
+        if isinstance(obj, type) and issubclass(obj, str):
+            assert full in STR_CLASSES, full
+    assert checked > 100
+
+
+def test_real_sklearn_models_with_object_arrays_have_no_plain_reading_findings(tmp_path: Path) -> None:
+    """Object arrays (string categories, class labels) are joblib's nested pickles; read plainly
+    they run on the outer stack and memo, the way pickle.load would, and stop without a finding."""
+    joblib = pytest.importorskip("joblib")
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("sklearn")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+
+    x = np.array([["a", "x", 1.0], ["b", "y", 2.0], ["c", "x", 3.0], ["a", "y", 4.0]] * 5, dtype=object)
+    y = np.array(["yes", "no"] * 10, dtype=object)
+    models = {
+        "onehot": OneHotEncoder().fit(x[:, :2]),
+        "labels": LabelEncoder().fit(y),
+        "pipeline": make_pipeline(
+            ColumnTransformer([("o", OneHotEncoder(), [0, 1]), ("s", StandardScaler(), [2])]),
+            LogisticRegression(),
+        ).fit(x, y),
+        "forest": RandomForestClassifier(n_estimators=3, random_state=0).fit(np.random.rand(20, 3), y),
+    }
+    for name, m in models.items():
+        for compress in (0, 3):
+            p = tmp_path / f"{name}-{compress}.joblib"
+            joblib.dump(m, p, compress=compress)
+            r = scan_bytes(p.read_bytes(), p.name)
+            assert r.issues == [], (name, compress, r.issues)
+
+
 # ---- numpy -------------------------------------------------------------------------------------
 def _npy(descr: str, payload: bytes, version: int = 1) -> bytes:
     h = ("{'descr': " + descr + ", 'fortran_order': False, 'shape': (1,), }").encode("latin1")
@@ -404,6 +598,7 @@ def test_scan_and_check_block_every_family(tmp_path: Path) -> None:
         "model/broken.pkl": b"\x80\x02" + _touch(marker)[:-1] + b"\xff",
         "model/arr.npy": _npy("'O8'", b"\x80\x02" + _touch(marker)),
         "model/model.joblib": _joblib_stream("reduce-init", "zero", _touch(marker)),
+        "model/plain.joblib": _plain_payload_file("array", PAYLOADS["global"](str(marker))),
     }
     for rel, data in files.items():
         d = tmp_path / rel.replace("/", "_")
