@@ -340,10 +340,26 @@ _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y",
 
 def q(value: str) -> str:
     """A YAML scalar for any string (file names are the folder's, not ours): plain when it cannot
-    be read as anything else, else JSON's double-quoted form, which is valid YAML and escapes all."""
+    be read as anything else, else double-quoted with every character outside printable ASCII
+    escaped. JSON's form is not enough: it writes characters beyond the BMP as surrogate pairs,
+    which YAML rejects. A lone surrogate (a non-UTF-8 byte of a file name) has no YAML form and
+    becomes U+FFFD."""
     if _PLAIN.fullmatch(value) and value.lower() not in _YAML_WORDS and not _number(value):
         return value
-    return json.dumps(value)
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\uFFFD")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(f"\\U{code:08X}")
+    return '"' + "".join(out) + '"'
 
 
 def _number(value: str) -> bool:

@@ -225,3 +225,16 @@ def test_any_folder_gives_a_manifest_that_loads_or_a_todo(
         (root / "release.yaml").write_text(text, "utf-8")
         loaded = load_manifest(root).manifest  # paths the folder holds are valid release paths
         assert (root / loaded.model.path).exists()
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_every_string_quotes_to_yaml_that_reads_back(value: str) -> None:
+    """YAML is the oracle: whatever a folder's names hold, the scalar init writes loads as that
+    string (characters beyond the BMP included; a lone surrogate, which YAML cannot hold, as U+FFFD)."""
+    import yaml
+
+    from gate.init import q
+
+    expected = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    assert yaml.safe_load(f"k: {q(value)}\n") == {"k": expected}
