@@ -291,6 +291,7 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
+@pytest.mark.needs_tool("chromium")
 @pytest.mark.parametrize("name", ["demo-release", "bad-release"])
 def test_browser_renders_the_page(name: str, tmp_path: Path) -> None:
     data = golden_dict(name)
@@ -312,6 +313,7 @@ def test_browser_renders_the_page(name: str, tmp_path: Path) -> None:
     assert len(dom.by_class.get("finding", [])) == len(data["findings"])
 
 
+@pytest.mark.needs_tool("chromium")
 def test_browser_screenshot_is_a_styled_page(tmp_path: Path) -> None:
     """The stylesheet applies under the page's CSP (the banner is red) and the page is not blank."""
     page = tmp_path / "bad.html"
