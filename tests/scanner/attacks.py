@@ -3,7 +3,8 @@ pickle opcodes where the technique needs exact control.
 
 Every pickle-family fixture's payload creates a marker file when the file is loaded the normal way
 (`LOADERS`), which the never-execute test uses to prove the payload is real. Each attack also names
-the rules the scanner must raise for it.
+the rules the scanner must raise for it. Template attacks carry a loader too: plain (unsandboxed) Jinja
+rendering, the way a careless server would render them, runs their payload.
 """
 
 from __future__ import annotations
@@ -726,6 +727,95 @@ def hf_modeling_py(d: Path, m: str) -> Path:
     return _write(d, "remote_py/modeling_evil.py", f"import os\nos.system('touch {m}')\n".encode())
 
 
+# ---- families grown after the first corpus: each builder reuses its regression test's construction
+# (tests/scanner/test_pickle_families.py, test_containers.py, test_templates.py), imported lazily so
+# that this module stays importable without those tests' dependencies.
+def _text_pickle(prefix: str) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_pickle_families import TEXT_PREFIXES, _touch
+
+        return _write(d, "model.bin", TEXT_PREFIXES[prefix] + _touch(Path(m)))
+
+    return build
+
+
+def _first_opcode(name: str) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_pickle_families import FIRST_OPCODES, _touch
+
+        return _write(d, "model.bin", FIRST_OPCODES[name] + _touch(Path(m)))
+
+    return build
+
+
+def _joblib_wrapper(route: str, align: str) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_pickle_families import _joblib_stream, _touch
+
+        return _write(d, "model.joblib", _joblib_stream(route, align, _touch(Path(m))))
+
+    return build
+
+
+def _joblib_plain(where: str, payload: str) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_pickle_families import PAYLOADS, _plain_payload_file
+
+        return _write(d, "model.joblib", _plain_payload_file(where, PAYLOADS[payload](m)))
+
+    return build
+
+
+def _npy_spelling(descr: str, version: int) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_pickle_families import _npy, _touch
+
+        return _write(d, "array.npy", _npy(descr, b"\x80\x02" + _touch(Path(m)), version))
+
+    return build
+
+
+def _zip_behind(head: str) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_containers import GIF, PNG, _payload, _torch_zip_with
+
+        return _write(d, "preview.bin", {"gif": GIF, "png": PNG}[head] + _torch_zip_with(_payload(Path(m))))
+
+    return build
+
+
+def torch_tar_v7(d: Path, m: str) -> Path:
+    import tarfile
+
+    from tests.scanner.test_containers import _as_v7, _legacy_torch_tar
+
+    return _write(d, "legacy.pt", _as_v7(_legacy_torch_tar(Path(m), tarfile.USTAR_FORMAT)))
+
+
+def _computed_template(variant: str, carrier: str) -> Callable[[Path, str], Path]:
+    def build(d: Path, m: str) -> Path:
+        from tests.scanner.test_templates import _variant
+
+        t = _variant(variant, Path(m))
+        if carrier == "jinja":
+            return _write(d, "chat_template.jinja", t.encode())
+        return _write(d, "tokenizer_config.json", json.dumps({"chat_template": t}).encode())
+
+    return build
+
+
+TEXT_PICKLES = ("int-plus", "int-underscore", "int-hex", "long-suffix", "float-spelling", "string-escape")
+FIRST_OPCODE_PICKLES = ("empty-set", "newtrue", "long1", "binbytes8", "frame")
+JOBLIB_WRAPPERS = (
+    ("newobj-ex", "false"),
+    ("obj-empty", "zero"),
+    ("reconstructor", "empty-str"),
+    ("inst-init", "absent"),
+)
+NPY_SPELLINGS = (("'O8'", 1), ("'object'", 2), ("[('a', '<f8'), ('b', '|O')]", 3), ("'(2,)O'", 1))
+TEMPLATES = (("tilde", "json"), ("format", "jinja"), ("join", "json"), ("namespace", "jinja"))
+
+
 P = {"unsafe-pickle-import"}
 ATTACKS: list[Attack] = [
     Attack("reduce-protocol-0", "os.system via REDUCE, protocol 0", reduce_p0, frozenset(P), "pickle"),
@@ -960,6 +1050,73 @@ ATTACKS: list[Attack] = [
         hf_modeling_py,
         frozenset({"remote-code-in-model-files"}),
     ),
+    *[
+        Attack(f"text-pickle-{n}", f"text pickle starting with {n}", _text_pickle(n), frozenset(P), "pickle")
+        for n in TEXT_PICKLES
+    ],
+    *[
+        Attack(
+            f"first-opcode-{n}", f"pickle whose first opcode is {n}", _first_opcode(n), frozenset(P), "pickle"
+        )
+        for n in FIRST_OPCODE_PICKLES
+    ],
+    *[
+        Attack(
+            f"joblib-wrapper-{r}-{a}",
+            f"joblib array wrapper made by {r}, alignment {a}",
+            _joblib_wrapper(r, a),
+            frozenset(P),
+            "joblib",
+        )
+        for r, a in JOBLIB_WRAPPERS
+    ],
+    *[
+        Attack(
+            f"joblib-plain-{w}-{p}",
+            f"joblib dump whose array {w} bytes pickle.load reads as a {p} payload",
+            _joblib_plain(w, p),
+            frozenset(P),
+            "pickle",
+        )
+        for w, p in (("array", "global"), ("array", "stack-global"))
+    ],
+    *[
+        Attack(
+            f"npy-object-spelling-{i}",
+            f"npy v{v} object dtype spelled {s}",
+            _npy_spelling(s, v),
+            frozenset(P | {"numpy-object-array"}),
+            "numpy",
+        )
+        for i, (s, v) in enumerate(NPY_SPELLINGS)
+    ],
+    *[
+        Attack(
+            f"zip-behind-{h}",
+            f"torch zip behind a {h.upper()} head",
+            _zip_behind(h),
+            frozenset(P),
+            "zip-member:archive/data.pkl",
+        )
+        for h in ("gif", "png")
+    ],
+    Attack(
+        "torch-tar-v7",
+        "legacy tar checkpoint in v7 format (no ustar magic)",
+        torch_tar_v7,
+        frozenset(P),
+        "torch",
+    ),
+    *[
+        Attack(
+            f"template-computed-{v}-{c}",
+            f"chat template computing dunder names by {v} ({c})",
+            _computed_template(v, c),
+            frozenset({"template-reaches-python-internals"}),
+            f"template-{c}",
+        )
+        for v, c in TEMPLATES
+    ],
 ]
 
 
@@ -1002,6 +1159,11 @@ def load(kind, path):
         with op(path, "rb") as f: pickle.load(f)
     elif kind.startswith("zip-member:"):
         with zipfile.ZipFile(path) as z: pickle.loads(z.read(kind.split(":", 1)[1]))
+    elif kind.startswith("template-"):  # rendered by plain (unsandboxed) Jinja, as a careless server would
+        import jinja2
+        with open(path) as f: text = f.read()
+        if kind == "template-json": text = json.loads(text)["chat_template"]
+        jinja2.Environment().from_string(text).render(messages=[{"role": "user", "content": "hi"}])
 for kind, path in jobs:
     try:
         load(kind, path)
