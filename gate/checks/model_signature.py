@@ -36,6 +36,7 @@ from gate.checks.signing_trust import (
     VerifyContext,
     only_untrusted,
     parse_json_document,
+    problem_finding,
     unverified_payload,
     unverified_statement,
     verify_document,
@@ -478,6 +479,14 @@ def sensitive_kind(name: str) -> str | None:
 # ---------------------------------------------------------------------------
 
 
+SIGNATURE_PROBLEMS = {
+    ProblemKind.MALFORMED: "signature-malformed",
+    ProblemKind.INVALID: "signature-invalid",
+    ProblemKind.UNTRUSTED: "signer-not-trusted",
+    ProblemKind.CERT_INVALID: "signing-certificate-invalid",
+}
+
+
 class ModelSignatureCheck(Check):
     id = CHECK
     title = "Model signature"
@@ -585,24 +594,7 @@ class ModelSignatureCheck(Check):
     # -- findings ------------------------------------------------------------
 
     def _problem_finding(self, p: Problem, sig_rel: str, required: bool) -> Finding:
-        rule = {
-            ProblemKind.MALFORMED: "signature-malformed",
-            ProblemKind.INVALID: "signature-invalid",
-            ProblemKind.UNTRUSTED: "signer-not-trusted",
-            ProblemKind.CERT_INVALID: "signing-certificate-invalid",
-        }[p.kind]
-        if p.kind is ProblemKind.UNTRUSTED and not required:
-            # The tier does not require a trusted signature: an unknown signer is worth a note,
-            # not a block. The files are still compared with what it signed.
-            return self.finding(
-                rule,
-                p.message + " (a trusted signature is not required at this tier)",
-                path=sig_rel,
-                key=p.kind.value,
-                evidence={**p.plain_evidence(), "required_at_tier": False},
-                severity=Severity.INFO,
-            )
-        return self.finding(rule, p.message, path=sig_rel, key=p.kind.value, evidence=p.plain_evidence())
+        return problem_finding(self.finding, p, SIGNATURE_PROBLEMS, sig_rel, required, "a trusted signature")
 
     def _compare(
         self, ctx: CheckContext, cfg: ModelSignatureConfig, st: Statement, sig_rel: str, scope: str

@@ -50,6 +50,7 @@ from gate.checks.signing_trust import (
     TrustSettings,
     VerifyContext,
     only_untrusted,
+    problem_finding,
     unverified_statement,
     verify_document,
 )
@@ -471,6 +472,14 @@ def provenance_dataset_digests(
 # ---------------------------------------------------------------------------
 
 
+PROVENANCE_PROBLEMS = {
+    ProblemKind.MALFORMED: "provenance-malformed",
+    ProblemKind.INVALID: "provenance-signature-invalid",
+    ProblemKind.UNTRUSTED: "provenance-signer-not-trusted",
+    ProblemKind.CERT_INVALID: "provenance-certificate-invalid",
+}
+
+
 class ProvenanceCheck(Check):
     id = CHECK
     title = "Build provenance"
@@ -543,23 +552,7 @@ class ProvenanceCheck(Check):
         return CheckOutcome(findings=findings, summary=summary, details=details)
 
     def _problem(self, p: Problem, rel: str, required: bool = True) -> Finding:
-        rule = {
-            ProblemKind.MALFORMED: "provenance-malformed",
-            ProblemKind.INVALID: "provenance-signature-invalid",
-            ProblemKind.UNTRUSTED: "provenance-signer-not-trusted",
-            ProblemKind.CERT_INVALID: "provenance-certificate-invalid",
-        }[p.kind]
-        if p.kind is ProblemKind.UNTRUSTED and not required:
-            # Trusted provenance is not required at this tier: an unknown signer is a note.
-            return self.finding(
-                rule,
-                p.message + " (trusted provenance is not required at this tier)",
-                path=rel,
-                key=p.kind.value,
-                evidence={**p.plain_evidence(), "required_at_tier": False},
-                severity=Severity.INFO,
-            )
-        return self.finding(rule, p.message, path=rel, key=p.kind.value, evidence=p.plain_evidence())
+        return problem_finding(self.finding, p, PROVENANCE_PROBLEMS, rel, required, "trusted provenance")
 
     # -- subject ---------------------------------------------------------------
 

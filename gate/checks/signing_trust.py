@@ -43,6 +43,7 @@ from gate.dsse import Statement, Verified, key_id, load_public_key, verify_envel
 from gate.errors import CheckError, InputError
 from gate.extras import needs
 from gate.models.base import StrictModel
+from gate.models.finding import Finding, Severity
 from gate.models.policy import Stricter, TrustFile
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
@@ -207,6 +208,30 @@ class Problem:
     def plain_evidence(self) -> dict[str, Any]:
         """The evidence as JSON values (certificate fields, dates and bytes become strings)."""
         return {str(k): _plain(v) for k, v in self.evidence.items()}
+
+
+def problem_finding(
+    make: Callable[..., Finding],
+    p: Problem,
+    rules: dict[ProblemKind, str],
+    path: str,
+    required: bool,
+    trusted: str,
+) -> Finding:
+    """The finding for one problem with a signature or provenance (`make` is the check's
+    `finding`). Where the tier does not require `trusted` (e.g. "a trusted signature"), an
+    unknown signer is a note, not a block: the files are still compared with what it signed."""
+    rule = rules[p.kind]
+    if p.kind is ProblemKind.UNTRUSTED and not required:
+        return make(
+            rule,
+            f"{p.message} ({trusted} is not required at this tier)",
+            path=path,
+            key=p.kind.value,
+            evidence={**p.plain_evidence(), "required_at_tier": False},
+            severity=Severity.INFO,
+        )
+    return make(rule, p.message, path=path, key=p.kind.value, evidence=p.plain_evidence())
 
 
 def _plain(value: Any) -> Any:
