@@ -20,7 +20,7 @@ import pytest
 from gate import __version__
 from gate.errors import ExitCode
 from gate.extras import EXTRAS, REPOSITORY, MissingExtraError, extra_of, install_hint, needs
-from tests.conftest import DEMO_POLICY, ROOT, write_release
+from tests.conftest import DEMO_POLICY, MINIMAL_MANIFEST, ROOT, write_release
 
 # Not named DEMO: the adversarial check is left out here, so the demo's model server is not needed.
 DEMO_RELEASE = ROOT / "examples" / "demo-release"
@@ -172,24 +172,8 @@ def test_required_training_data_check_on_parquet_without_the_data_extra_fails_cl
 
     root = write_release(
         tmp_path / "rel",
-        """\
-        schema_version: 1
-        name: tiny
-        version: 1.0.0
-        model:
-          path: model/
-          format: safetensors
-          task: text-classification
-        deployment:
-          exposure: internal
-          data_sensitivity: none
-          autonomy: advisory
-        datasets:
-          - name: ft
-            role: fine-tuning
-            path: data/ft.parquet
-            format: parquet
-        """,
+        MINIMAL_MANIFEST
+        + "datasets:\n  - {name: ft, role: fine-tuning, path: data/ft.parquet, format: parquet}\n",
     )
     (root / "data").mkdir()
     pq.write_table(
