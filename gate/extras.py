@@ -56,6 +56,12 @@ EXTRAS: dict[str, Extra] = {
             "set the `redteam` input to fast or broad",
         ),
         Extra(
+            "guard",
+            "the runtime guard in the loop (NeMo Guardrails started from the release's config)",
+            ("nemoguardrails",),
+            "not installed (run the guarded red team where the extra is installed)",
+        ),
+        Extra(
             "formats",
             "ONNX and Keras HDF5 model files",
             ("onnx", "google", "h5py"),
