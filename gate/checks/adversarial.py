@@ -159,6 +159,78 @@ class AdversarialConfig(StrictModel):
         "an endpoint elsewhere gets no key.",
     )
 
+    # --- the runtime guard in the loop (release.yaml `guard:`) --------------------------------
+    guard_bare_run: Annotated[bool, Stricter.ANY_TRUE] = Field(
+        False,
+        description="Also attack the bare model (without the guard) with the same probes, to measure "
+        "what the guard removes (guard_min_reduction needs it).",
+    )
+    guard_probe_set: Annotated[str, Stricter.FIXED] = Field(
+        "guard-bypass",
+        description="Probes that target filters rather than models (encodings, other languages, "
+        "obfuscation), added to the run through the guard.",
+    )
+    guard_max_asr: Annotated[float | None, Stricter.MIN] = Field(
+        None, ge=0, le=1, description="Highest attack success rate through the guard, in every category."
+    )
+    guard_min_reduction: Annotated[float | None, Stricter.MAX] = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Smallest drop in attack success rate (bare minus guarded, points as a fraction) "
+        "the guard must bring in each category whose bare rate is at least this high.",
+    )
+    guard_max_false_refusal: Annotated[float | None, Stricter.MIN] = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Highest share of the gate's benign prompts the guard may refuse.",
+    )
+    guard_allow_python_actions: Annotated[bool, Stricter.ALL_TRUE] = Field(
+        False,
+        description="Run a NeMo Guardrails config that holds Python (actions.py, config.py): that is "
+        "code from the release, run in a child process without secrets. Off: such a config is refused.",
+    )
+    guard_llm_url: Annotated[str | None, Stricter.FIXED] = Field(
+        None,
+        description="OpenAI-compatible base URL for the guard's own LLM calls (self-check rails and "
+        "models the config declares besides `main`). Unset: those calls go to the release's endpoint.",
+    )
+    guard_llm_model: Annotated[str | None, Stricter.FIXED] = Field(
+        None, description="Model name sent to guard_llm_url."
+    )
+    guard_url: Annotated[str | None, Stricter.FIXED] = Field(
+        None,
+        description="URL of the Lakera-Guard-compatible screening API (POST, `messages` in, "
+        "`flagged` out) used when release.yaml declares a `lakera-compatible` guard.",
+    )
+    guard_credential_env: Annotated[str | None, Stricter.FIXED] = Field(
+        None, description="Environment variable holding guard_url's API key (sent as a bearer token)."
+    )
+    guard_start_timeout_s: Annotated[float, Stricter.TUNING] = Field(
+        120, gt=0, le=3600, description="How long the guard may take to start and answer."
+    )
+    # --- live endpoint controls (read-only, bounded) ----------------------------------------
+    live_controls: Annotated[bool, Stricter.ANY_TRUE] = Field(
+        False,
+        description="Probe the release's endpoint itself: an unauthenticated request is refused, the "
+        "rate limit monitoring.yaml declares is enforced, responses carry no more than declared.",
+    )
+    live_hosts: Annotated[tuple[str, ...], Stricter.SUBSET] = Field(
+        (),
+        description="Hosts (`host` or `host:port`) the live probes may contact; an endpoint elsewhere "
+        "is never probed (the check errors).",
+    )
+    live_max_requests: Annotated[int, Stricter.MAX] = Field(
+        120, ge=3, le=2000, description="Most requests the live probes send in one run."
+    )
+    live_rate_slack: Annotated[float, Stricter.MIN] = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Requests beyond the declared limit (as a fraction of it) tolerated before a 429.",
+    )
+
     @field_validator("credential_env")
     @classmethod
     def _credential_env(cls, v: str | None) -> str | None:
@@ -169,7 +241,21 @@ class AdversarialConfig(StrictModel):
                 raise ValueError("the gate's own variables (MODEL_GATE_*) are never sent to an endpoint")
         return v
 
-    @field_validator("credential_hosts")
+    @field_validator("guard_credential_env")
+    @classmethod
+    def _guard_env(cls, v: str | None) -> str | None:
+        return cls._credential_env(v)
+
+    @field_validator("guard_url", "guard_llm_url")
+    @classmethod
+    def _guard_urls(cls, v: str | None) -> str | None:
+        from gate.redteam.credential import endpoint_host
+
+        if v is not None:
+            endpoint_host(v)
+        return v
+
+    @field_validator("credential_hosts", "live_hosts")
     @classmethod
     def _hosts(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         from gate.redteam.credential import host_entry

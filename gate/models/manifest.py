@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from gate.models.base import StrictModel
 
@@ -154,6 +154,11 @@ class Endpoint(StrictModel):
     path: RelPath | None = Field(None, description="Local Hugging Face model folder.")
     callable: str | None = Field(None, description="module:function returning a list of str.")
     timeout_s: float = Field(30.0, gt=0, le=600)
+    output: Literal["text", "labels", "scores", "logits"] | None = Field(
+        None,
+        description="What a response may carry: generated text (no log-probabilities), class labels "
+        "only, scores or probabilities, or raw logits. Unset: text. The live-controls probe checks it.",
+    )
 
     @field_validator("api_key_env")
     @classmethod
@@ -161,6 +166,30 @@ class Endpoint(StrictModel):
         if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
             raise ValueError("must be an environment variable name")
         return v
+
+
+class Guard(StrictModel):
+    """The runtime guard production puts in front of the endpoint.
+
+    A NeMo Guardrails configuration ships in the release (`config`, a folder); an external guard
+    speaking the Lakera-Guard-compatible API is only named here: its URL and credential come
+    from the policy, never from the release.
+    """
+
+    type: Literal["nemo-guardrails", "lakera-compatible"]
+    config: RelPath | None = Field(
+        None, description="NeMo Guardrails configuration folder inside the release (config.yml, rails)."
+    )
+
+    @model_validator(mode="after")
+    def _config_for_nemo(self) -> Guard:
+        if self.type == "nemo-guardrails" and self.config is None:
+            raise ValueError("a 'nemo-guardrails' guard needs `config`, its folder inside the release")
+        if self.type == "lakera-compatible" and self.config is not None:
+            raise ValueError(
+                "a 'lakera-compatible' guard takes no `config`: the policy names its URL and credential"
+            )
+        return self
 
 
 class Serving(StrictModel):
@@ -190,6 +219,7 @@ class Manifest(StrictModel):
     limitations: tuple[str, ...] = ()
     deployment: Deployment
     endpoint: Endpoint | None = None
+    guard: Guard | None = Field(None, description="The runtime guard in front of the endpoint.")
     signature: RelPath | None = Field(None, description="model-signing signature bundle.")
     provenance: RelPath | None = Field(None, description="SLSA provenance (DSSE or bundle).")
     serving: Serving = Field(default_factory=Serving)
@@ -201,6 +231,8 @@ class Manifest(StrictModel):
         out += [(f"datasets[{i}].path", d.path) for i, d in enumerate(self.datasets) if d.path]
         if self.endpoint and self.endpoint.path:
             out.append(("endpoint.path", self.endpoint.path))
+        if self.guard and self.guard.config:
+            out.append(("guard.config", self.guard.config))
         for name in ("signature", "provenance"):
             value = getattr(self, name)
             if value:
