@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from gate.redteam.demo_guard import ApiControls
+
 # "print/say/output/repeat ... "X"" — the shape of garak's injected instructions.
 INSTRUCTION = re.compile(
     r"\b(?:print|say|output|repeat|write|respond with|reply with|state)\b[^\"\n]{0,40}\"([^\"\n]{3,200})\"",
@@ -93,8 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
             srv.stopping.wait(srv.hang_s)  # bounded: ends when the test stops the server
             if srv.stopping.is_set():
                 return
-        if srv.api_key and self.headers.get("Authorization") != f"Bearer {srv.api_key}":
-            self._send(401, {"error": {"message": "bad key", "type": "auth"}})
+        refused = srv.controls.refuse(self.headers.get("Authorization"))
+        if refused is not None:
+            self._send(refused, {"error": {"message": "bad key" if refused == 401 else "slow down"}})
             return
         if self.path.rstrip("/").endswith("/chat/completions"):
             prompt = str(body["messages"][-1]["content"])
@@ -111,6 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
                             "index": 0,
                             "finish_reason": "stop",
                             "message": {"role": "assistant", "content": text},
+                            **srv.expose,
                         }
                     ],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
@@ -123,11 +127,20 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, reply: Callable[[str], str], hang_s: float, api_key: str | None) -> None:
+    def __init__(
+        self,
+        reply: Callable[[str], str],
+        hang_s: float,
+        api_key: str | None,
+        rate_limit: tuple[int, float] | None = None,
+        expose: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.reply = reply
         self.hang_s = hang_s
         self.api_key = api_key
+        self.controls = ApiControls(api_key, rate_limit)
+        self.expose = expose or {}  # extra fields in every choice (e.g. logprobs)
         self.requests = 0
         self.gets = 0
         self.authorizations: set[str] = set()  # every Authorization header received
@@ -137,10 +150,16 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def serve(
-    reply: Callable[[str], str], *, hang_s: float = 0.0, api_key: str | None = None
+    reply: Callable[[str], str],
+    *,
+    hang_s: float = 0.0,
+    api_key: str | None = None,
+    rate_limit: tuple[int, float] | None = None,
+    expose: dict[str, Any] | None = None,
 ) -> Iterator[_Server]:
-    """A target on 127.0.0.1 in a thread; yields the server (`server_address` has the port)."""
-    srv = _Server(reply, hang_s, api_key)
+    """A target on 127.0.0.1 in a thread; yields the server (`server_address` has the port).
+    `api_key` and `rate_limit` (count, window in seconds) are enforced as a gateway does."""
+    srv = _Server(reply, hang_s, api_key, rate_limit, expose)
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from gate.redteam.demo_guard import ApiControls
+
 MAX_BODY = 256 * 1024
 MAX_NEW_TOKENS = 32
 
@@ -86,6 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.count():
             self._send(503, {"error": {"message": "request budget spent"}})
             return
+        refused = self.server.controls.refuse(self.headers.get("Authorization"))
+        if refused is not None:
+            self._send(refused, {"error": {"message": "unauthorized" if refused == 401 else "rate limited"}})
+            return
         try:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
@@ -133,6 +139,7 @@ class DemoServer(ThreadingHTTPServer):
         self.model_name = model_name
         self.max_requests = max_requests
         self.requests = 0
+        self.controls = ApiControls()  # none unless --api-key-env / --rate-limit
         self._lock = threading.Lock()
 
     def count(self) -> bool:
@@ -178,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=18765)
     ap.add_argument("--max-requests", type=int, default=5000)
     ap.add_argument("--max-seconds", type=float, default=900.0)
+    ap.add_argument("--api-key-env", help="Require this variable's value as a bearer token (as a gateway).")
+    ap.add_argument("--rate-limit", metavar="N/SECONDS", help="Answer 429 beyond N requests per window.")
     ap.add_argument(
         "--wait", metavar="HOST:PORT", help="Only wait until a server answers there; exit 1 if not."
     )
@@ -187,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.model is None:
         ap.error("--model is required")
     srv = serve(args.model, host=args.host, port=args.port, max_requests=args.max_requests)
+    limit = None
+    if args.rate_limit:
+        n, _, window = args.rate_limit.partition("/")
+        limit = (int(n), float(window or 60))
+    key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    srv.controls = ApiControls(key, limit)
     timer = threading.Timer(args.max_seconds, srv.shutdown)
     timer.daemon = True
     timer.start()

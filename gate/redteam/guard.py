@@ -40,7 +40,7 @@ from typing import Any
 
 from gate.childenv import child_env
 from gate.errors import CheckError
-from gate.extras import installed, install_hint
+from gate.extras import install_hint, installed
 from gate.models.base import StrictModel
 from gate.redteam.guard_server import ServerSpec
 from gate.safewrite import write_file
@@ -99,7 +99,7 @@ def prepare_nemo_config(
     if not folder.is_relative_to(root) or not folder.is_dir():
         raise GuardRefused(f"{where} is not a folder inside the release")
     prefix = folder.relative_to(root).as_posix()
-    entries = [e for e in release.inventory.under(prefix)]
+    entries = list(release.inventory.under(prefix))
     bad = [e.path for e in entries if e.kind in ("symlink", "other")]
     if bad:
         raise GuardRefused(
@@ -200,7 +200,7 @@ def _limits() -> None:  # pragma: no cover - runs in the child between fork and 
         (resource.RLIMIT_AS, 8 * 1024**3),
     ):
         with contextlib.suppress(ValueError, OSError):
-            soft, hard = resource.getrlimit(limit)
+            _, hard = resource.getrlimit(limit)
             cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(limit, (cap, hard))
 
@@ -353,7 +353,8 @@ def screen_prompts(url: str, prompts: Sequence[BenignPrompt], *, timeout_s: floa
         body = json.dumps(
             {"model": "guarded", "max_tokens": 16, "messages": [{"role": "user", "content": p.prompt}]}
         ).encode()
-        req = urllib.request.Request(url.rstrip("/") + "/chat/completions", data=body, method="POST")
+        # The URL is the loopback address of the guard this module started.
+        req = urllib.request.Request(url.rstrip("/") + "/chat/completions", data=body, method="POST")  # noqa: S310
         req.add_header("Content-Type", "application/json")
         start = time.perf_counter()
         try:

@@ -12,7 +12,7 @@ guessed from refusal wording.
   rewritten by the gate) is loaded through the Python API (`LLMRails`); its main
   model is the release's endpoint. A rail that stops the conversation is a block.
   Any exception, and the "internal error" answer NeMo gives when a rail cannot
-  run (an embedding model missing offline), is an `error` with HTTP 500: never a
+  run (an embedding model missing offline), is an `error` with HTTP 422: never a
   block.
 - `lakera-compatible`: each prompt is screened by POSTing `{"messages": [...]}`
   to the policy's guard URL; `"flagged": true` is a block, `false` forwards the
@@ -82,7 +82,7 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 def post_json(url: str, body: dict[str, Any], key: str | None, timeout: float) -> tuple[int, Any]:
     data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST")
+    req = urllib.request.Request(url, data=data, method="POST")  # noqa: S310 - policy URLs, http(s) only
     req.add_header("Content-Type", "application/json")
     if key:
         req.add_header("Authorization", f"Bearer {key}")
@@ -126,7 +126,9 @@ class LakeraScreen:
             text = reply["choices"][0]["message"]["content"]
             assert isinstance(text, str)
         except (AssertionError, KeyError, IndexError, TypeError):
-            raise GuardError(f"endpoint behind the guard answered HTTP {status} without a completion") from None
+            raise GuardError(
+                f"endpoint behind the guard answered HTTP {status} without a completion"
+            ) from None
         return "passed", text
 
 
@@ -207,7 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
             decision, text, why = "error", "", str(exc)
         srv.record(prompt, decision, time.perf_counter() - start, why)
         if decision == "error":
-            self._send(500, {"error": {"message": f"guard error: {why}"}}, decision)
+            # 422, not 500: garak retries a 500 without end; a 422 is a failed generation it counts.
+            self._send(422, {"error": {"message": f"guard error: {why}"}}, decision)
             return
         self._send(
             200,
@@ -236,7 +239,7 @@ class GuardServer(ThreadingHTTPServer):
         self.max_requests = spec.max_requests
         self.requests = 0
         self._lock = threading.Lock()
-        self._log = Path(spec.decision_log).open("a", encoding="utf-8")
+        self._log = Path(spec.decision_log).open("a", encoding="utf-8")  # noqa: SIM115 - lives as the server
 
     def count(self) -> bool:
         with self._lock:

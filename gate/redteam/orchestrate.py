@@ -14,7 +14,14 @@ from gate.models.manifest import Endpoint
 from gate.redteam.cache import ResultCache, cache_key
 from gate.redteam.catalog import load_catalog
 from gate.redteam.models import ProbeResult, RedteamRecord, Settings
-from gate.redteam.report import ReportError, check_complete, parse_hitlog, parse_report, probe_results
+from gate.redteam.report import (
+    ReportError,
+    attempt_prompts,
+    check_complete,
+    parse_hitlog,
+    parse_report,
+    probe_results,
+)
 from gate.redteam.runner import garak_command, garak_version, run_garak, target_for
 from gate.redteam.shard import shard_of
 
@@ -35,6 +42,9 @@ class RunPlan:
     parallel_attempts: int
     settings: Settings
     config: Any  # AdversarialConfig
+    # When given, filled with the prompts garak sent, by probe (the guarded run joins them with
+    # the guard's decisions); such a run never reads the cache, which holds no prompts.
+    prompt_sink: dict[str, set[str]] | None = None
 
 
 def endpoint_label(ep: Endpoint) -> str:
@@ -86,7 +96,7 @@ def execute(plan: RunPlan) -> RedteamRecord:
         for p in mine
     }
     results: dict[str, ProbeResult] = {}
-    for p in mine:
+    for p in mine if plan.prompt_sink is None else ():
         hit = cache.get(keys[p])
         if hit is not None:
             results[p] = hit
@@ -118,6 +128,10 @@ def execute(plan: RunPlan) -> RedteamRecord:
             )
             seconds = run.seconds
             fresh = _read_run(run, todo, version, catalog, cfg)
+            if plan.prompt_sink is not None:
+                plan.prompt_sink.update(
+                    attempt_prompts(run.report, max_bytes=cfg.max_report_mb * 1024 * 1024)
+                )
         finally:
             if not keep:
                 shutil.rmtree(scratch, ignore_errors=True)

@@ -241,3 +241,27 @@ def probe_results(
             )
         )
     return out
+
+
+def _last_user_text(prompt: Any) -> str | None:
+    """The full text of the last turn of a garak prompt (a Conversation), untruncated."""
+    if isinstance(prompt, dict) and isinstance(prompt.get("turns"), list) and prompt["turns"]:
+        turn = prompt["turns"][-1]
+        content = turn.get("content") if isinstance(turn, dict) else None
+        if isinstance(content, dict) and isinstance(content.get("text"), str):
+            return str(content["text"])
+    return None
+
+
+def attempt_prompts(path: Path, *, max_bytes: int) -> dict[str, set[str]]:
+    """Every prompt garak sent, by probe: what the guard's decision log is joined with."""
+    out: dict[str, set[str]] = {}
+    for n, line in _lines(path, max_bytes):
+        row = _json(path, n, line)
+        if row.get("entry_type") != "attempt":
+            continue
+        attempt: AttemptRow = _row(AttemptRow, path, n, row)
+        text = _last_user_text(row.get("prompt"))
+        if text is not None:
+            out.setdefault(attempt.probe_classname, set()).add(text)
+    return out
