@@ -188,6 +188,22 @@ def run_live(
     timeout = float(ep.timeout_s)
     probes: list[Probe] = []
     sent = 0
+    limit, window, allowed = 0, 0.0, 0
+    if declared.rate_limit:
+        # Decided before anything is sent: a probe that cannot finish within budget sends nothing.
+        try:
+            limit, window = parse_rate_limit(declared.rate_limit)
+        except ValueError as exc:
+            raise CheckError(
+                f"live controls: {declared.source}: extraction_defence.rate_limit: {exc}"
+            ) from None
+        allowed = limit + int(limit * float(cfg.live_rate_slack)) + 1
+        if allowed + 2 > budget:
+            raise CheckError(
+                f"live controls: the declared limit ({limit} per {window:g} s) needs up to {allowed + 2} "
+                f"requests to test, over the policy's budget (live_max_requests: {budget})",
+                hint="Test against a staging endpoint with a lower limit, or raise live_max_requests.",
+            )
 
     # 1. A request without any credential.
     status, _ = _send(_request(ep, None, {}), timeout)
@@ -260,19 +276,6 @@ def run_live(
             )
         )
     else:
-        try:
-            limit, window = parse_rate_limit(declared.rate_limit)
-        except ValueError as exc:
-            raise CheckError(
-                f"live controls: {declared.source}: extraction_defence.rate_limit: {exc}"
-            ) from None
-        allowed = limit + int(limit * float(cfg.live_rate_slack)) + 1
-        if allowed + sent > budget:
-            raise CheckError(
-                f"live controls: the declared limit ({limit} per {window:g} s) needs up to {allowed} "
-                f"requests to test, over the policy's budget (live_max_requests: {budget})",
-                hint="Test against a staging endpoint with a lower limit, or raise live_max_requests.",
-            )
         statuses: dict[str, int] = {}
         start = time.monotonic()
         first_429 = None
