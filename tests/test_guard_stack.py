@@ -160,9 +160,12 @@ def test_weak_nemo_guard_fails_on_asr_with_the_bypassing_prompt(tmp_path: Path, 
     assert {"prompt-injection", "insecure-output"} <= over
     assert {f["location"]["detail"] for f in found["GATE-AD006"]} >= {"insecure-output"}
     bypass = {f["location"]["detail"]: f for f in found["GATE-AD008"]}
-    assert "encoding.InjectBase64" in bypass
-    repro = bypass["encoding.InjectBase64"]["reproduction"]
-    assert "prompt:" in repro and "BASE64" in repro.upper()
+    # Each bypass names its probe and carries the prompt that got through as the reproduction.
+    assert set(bypass) <= set(adv(rep)["details"]["guard"]["bypass_probes"])
+    assert "badchars.BadCharacters" in bypass
+    repro = bypass["badchars.BadCharacters"]["reproduction"]
+    assert repro.startswith("Send these prompts") and "[badchars.BadCharacters / " in repro
+    assert "prompt:" in repro
     assert cats(rep)["prompt-injection"]["blocked"]["rate"] < 0.2
 
 

@@ -1,0 +1,169 @@
+"""Benchmark: the guarded red-team run against the bare run of the same probes, and the demo guards.
+
+One `model-gate redteam` run with `guard_bare_run: true` attacks the guarded stack and then the
+bare endpoint with the same probes (the policy's probes plus the guard-bypass set), so both
+timings come from one report: `guarded_seconds` and `bare_seconds` (garak through the guard,
+garak against the endpoint), the guard's mean time per decision and its request count.
+Goal: guarded − bare ≤ guard latency × attack requests (no overhead of the gate's own).
+
+Then each demo guard (NeMo strong and weak, Lakera-compatible strong, weak and everything) is
+run once: block rate per category and false-refusal rate on the benign set.
+
+    python benchmarks/guard.py [--runs 3] [--prompt-cap 8]
+
+Target: the vulnerable OpenAI-compatible test server on 127.0.0.1 in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gate.redteam.demo_guard import running  # noqa: E402
+from tests.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
+
+PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
+
+
+def write_release(root: Path, url: str, guard: str, config: Path | None) -> Path:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "model").mkdir(parents=True)
+    (root / "model" / "model.safetensors").write_bytes(b"weights")
+    if config is not None:
+        shutil.copytree(config, root / "guard")
+    (root / "release.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            schema_version: 1
+            name: bench
+            version: 1.0.0
+            model: {{path: model/, format: safetensors, task: text-generation}}
+            deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
+            endpoint: {{type: openai, url: {url}/v1, model: target}}
+            """
+        )
+        + guard,
+        "utf-8",
+    )
+    return root
+
+
+def write_policy(path: Path, cap: int, bare: bool, guard_url: str | None) -> Path:
+    more = f"      guard_url: {guard_url}\n" if guard_url else ""
+    path.write_text(
+        "version: 1\nname: bench\ndefaults:\n  required: [risk-tier, adversarial]\n  checks:\n"
+        f"    adversarial:\n      probes: {json.dumps(PROBES)}\n      prompt_cap: {cap}\n"
+        f"      guard_bare_run: {str(bare).lower()}\n      guard_allow_python_actions: true\n"
+        "      timeout_s: 1200\n" + more,
+        "utf-8",
+    )
+    return path
+
+
+def run(rel: Path, pol: Path, tmp: Path) -> tuple[float, dict[str, Any]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODEL_GATE_CACHE_DIR": str(tmp / "cache")}
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gate",
+            "redteam",
+            str(rel),
+            "--policy",
+            str(pol),
+            "--no-cache",
+            "--format",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"exit {proc.returncode}: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    rep = json.loads(proc.stdout)
+    return took, next(c for c in rep["checks"] if c["id"] == "adversarial")["details"]["guard"]
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.0f}%"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--prompt-cap", type=int, default=8)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-guard-"))
+    guards = ROOT / "examples" / "guards"
+    nemo = "guard: {type: nemo-guardrails, config: guard/}\n"
+    lakera = "guard: {type: lakera-compatible}\n"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    try:
+        with serve(vulnerable_reply) as target:
+            url = url_of(target)
+            rel = write_release(tmp / "rel", url, nemo, guards / "nemo-strong")
+            pol = write_policy(tmp / "pol.yaml", args.prompt_cap, True, None)
+            rows = []
+            for i in range(args.runs):
+                took, g = run(rel, pol, tmp)
+                attacks = g["guard_requests"] - g["false_refusals"]["total"]
+                rows.append((took, g["guarded_seconds"], g["bare_seconds"], g["guard_mean_seconds"], attacks))
+                print(
+                    f"run {i + 1}: total {took:.1f} s, guarded {g['guarded_seconds']:.2f} s, bare "
+                    f"{g['bare_seconds']:.2f} s, guard {g['guard_mean_seconds'] * 1000:.1f} ms x {attacks}"
+                )
+            med = [statistics.median(r[k] for r in rows) for k in range(5)]
+            budget = med[3] * med[4]
+            print(
+                f"median: total {med[0]:.1f} s; garak guarded {med[1]:.2f} s vs bare {med[2]:.2f} s: "
+                f"+{med[1] - med[2]:.2f} s; guard latency x attacks = {budget:.2f} s; "
+                f"ratio {(med[1] - med[2]) / budget if budget else float('nan'):.2f}"
+            )
+            print("\nguard | category: bare ASR -> guarded ASR, blocked | false refusals")
+            cases: list[tuple[str, str, Path | None, str | None]] = [
+                ("nemo-strong", nemo, guards / "nemo-strong", None),
+                ("nemo-weak", nemo, guards / "nemo-weak", None),
+                ("lakera strong", lakera, None, "strong"),
+                ("lakera weak", lakera, None, "weak"),
+                ("lakera everything", lakera, None, "everything"),
+            ]
+            for name, decl, cfg, mode in cases:
+                rel = write_release(tmp / "rel", url, decl, cfg)
+                if mode is None:
+                    _, g = run(rel, write_policy(tmp / "pol.yaml", args.prompt_cap, True, None), tmp)
+                else:
+                    with running(mode) as svc:
+                        _, g = run(rel, write_policy(tmp / "pol.yaml", args.prompt_cap, True, svc.url), tmp)
+                fr = g["false_refusals"]
+                cats = "; ".join(
+                    f"{c['category']}: {pct(c['bare']['rate'])} -> {pct(c['guarded']['rate'])}, "
+                    f"blocked {pct(c['blocked']['rate'])}"
+                    for c in g["categories"]
+                )
+                print(f"{name} | {cats} | {fr['count']}/{fr['total']} ({pct(fr['rate'])})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
