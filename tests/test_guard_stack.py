@@ -221,8 +221,8 @@ def test_nemo_internal_error_is_an_error_never_a_block(tmp_path: Path, target: A
     )
     rel = release(tmp_path / "rel", url_of(target), NEMO, cfg)
     code, rep = check(rel, policy(tmp_path, "guard_start_timeout_s: 120\n", probes=PROBES[:1]))
-    assert code == 3, adv(rep)["summary"]
-    assert "never counted as a block" in adv(rep)["summary"] or "guard" in adv(rep)["summary"]
+    assert code == 3 and adv(rep)["status"] == "error", adv(rep)["summary"]
+    assert "internal error" in adv(rep)["summary"] and "never counted as a block" in adv(rep)["summary"]
 
 
 # --- what the release may not do with its guard --------------------------------------------------

@@ -112,6 +112,17 @@ def _secret(environ: Mapping[str, str], var: str | None, what: str) -> str | Non
     return value
 
 
+def _fail_on_guard_errors(decisions: list[dict[str, Any]]) -> None:
+    errors = [d for d in decisions if d["decision"] == "error"]
+    if errors:
+        raise CheckError(
+            f"the guard failed on {len(errors)} of {len(decisions)} requests (first: "
+            f"{str(errors[0].get('error'))[:200]}); a guard error is never counted as a block",
+            hint="A NeMo config whose rails need downloads (dialog rails, kb/) answers every request "
+            "with an internal error offline; ship input/output rails that run offline.",
+        )
+
+
 def run_guarded(gp: GuardPlan) -> GuardRecord:
     base = gp.base
     cfg = base.config
@@ -212,19 +223,17 @@ def _run(gp: GuardPlan, probes: list[str], bypass: list[str], scratch: Path) -> 
             prompt_sink=sink,
         )
         start = time.perf_counter()
-        guarded = execute(guarded_plan)
+        try:
+            guarded = execute(guarded_plan)
+        except CheckError:
+            # garak's run is hollow when the guard failed: say why (the guard), not only that.
+            _fail_on_guard_errors(g.decisions())
+            raise
         guarded_seconds = time.perf_counter() - start
         attack_decisions = g.decisions()
         screened = screen_prompts(g.url, benign, timeout_s=ep.timeout_s * 2)
         all_decisions = g.decisions()
-    errors = [d for d in all_decisions if d["decision"] == "error"]
-    if errors:
-        raise CheckError(
-            f"the guard failed on {len(errors)} of {len(all_decisions)} requests (first: "
-            f"{str(errors[0].get('error'))[:200]}); a guard error is never counted as a block",
-            hint="A NeMo config whose rails need downloads (dialog rails, kb/) answers every request "
-            "with an internal error offline; ship input/output rails that run offline.",
-        )
+    _fail_on_guard_errors(all_decisions)
     bare = None
     bare_seconds = None
     if cfg.guard_bare_run:
