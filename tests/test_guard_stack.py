@@ -433,3 +433,19 @@ def test_live_controls_through_check_are_opt_in_and_judged(tmp_path: Path) -> No
                 assert {p["name"]: p["outcome"] for p in live["probes"]}["rate-limit"] == "passed"
     finally:
         del os.environ["TARGET_KEY"]
+
+
+def test_missing_guard_extra_names_it_and_fails_closed(
+    tmp_path: Path, target: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gate.redteam.guard as guard
+
+    monkeypatch.setattr(guard, "installed", lambda module: module != "nemoguardrails")
+    rel = release(tmp_path / "rel", url_of(target), NEMO, GUARDS / "nemo-weak")
+    pol = policy(tmp_path, "guard_allow_python_actions: true\n")
+    why = _refused(check(rel, pol)[1])
+    assert "nemoguardrails" in why and "`guard` extra" in why
+    # Where the policy only lists the check as optional, the same error is a warning, not a pass.
+    pol.write_text(pol.read_text().replace("required: [risk-tier, adversarial]", "optional: [adversarial]"))
+    code, rep = check(rel, pol)
+    assert code == 0 and adv(rep)["status"] == "error" and rep["verdict"] != "pass"

@@ -40,7 +40,7 @@ from typing import Any
 
 from gate.childenv import child_env
 from gate.errors import CheckError
-from gate.extras import install_hint, installed
+from gate.extras import MissingExtraError, installed
 from gate.models.base import StrictModel
 from gate.redteam.guard_server import ServerSpec
 from gate.safewrite import write_file
@@ -225,10 +225,7 @@ def start_guard(
 ) -> Iterator[RunningGuard]:
     """Start gate.redteam.guard_server in a child process; stop its whole process group on exit."""
     if spec.kind == "nemo-guardrails" and not installed("nemoguardrails"):
-        raise CheckError(
-            "the release declares a NeMo Guardrails guard, and nemoguardrails is not installed",
-            hint=install_hint("guard"),
-        )
+        raise MissingExtraError("guard", "nemoguardrails", "the release's NeMo Guardrails guard")
     workdir.mkdir(parents=True, exist_ok=True)
     spec_path = workdir / "guard-spec.json"
     write_file(spec_path, spec.model_dump_json(indent=1), what="the guard's run settings")
