@@ -438,7 +438,7 @@ def test_live_controls_through_check_are_opt_in_and_judged(tmp_path: Path) -> No
 def test_missing_guard_extra_names_it_and_fails_closed(
     tmp_path: Path, target: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gate.redteam.guard as guard
+    from gate.redteam import guard
 
     monkeypatch.setattr(guard, "installed", lambda module: module != "nemoguardrails")
     rel = release(tmp_path / "rel", url_of(target), NEMO, GUARDS / "nemo-weak")
