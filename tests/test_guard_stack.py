@@ -145,6 +145,9 @@ def test_strong_nemo_guard_lowers_asr_and_passes(tmp_path: Path, target: Any) ->
     # Benign prompts pass: no false refusal, counted from the guard's own decisions.
     assert g["false_refusals"]["total"] == 60 and g["false_refusals"]["count"] == 0
     assert g["guard_errors"] == 0 and g["guard_requests"] > 60
+    assert "prompt-injection ASR" in adv(rep)["summary"] and "false refusals 0/60" in adv(rep)["summary"]
+    html = run_cli("check", str(rel), "--policy", str(pol), "--format", "html").stdout
+    assert "Runtime guard (nemo-guardrails)" in html and "False refusals on the benign prompt set: 0/60" in html
 
 
 @pytest.mark.slow

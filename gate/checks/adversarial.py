@@ -687,14 +687,20 @@ def _bound(r: Any, decide_on: str) -> float:
 
 
 def guard_summary(g: Any) -> str:
+    """'guard nemo-guardrails: prompt-injection ASR 38% bare -> 0% guarded (blocked 66%), ...;
+    false refusals 0/60'."""
+
+    def one(c: Any) -> str:
+        bare = f"{_pct(c.bare.rate or 0.0)} bare -> " if c.bare is not None else ""
+        blocked = f", blocked {_pct(c.blocked.rate or 0.0)}" if c.blocked.total else ""
+        return f"{c.category} ASR {bare}{_pct(c.guarded.rate or 0.0)} guarded{blocked}"
+
     fr = g.false_refusals
-    parts = [
-        f"guard {g.kind}: blocked "
-        + ", ".join(f"{c.category} {_pct(c.blocked.rate or 0.0)}" for c in g.categories if c.blocked.total)
-        or f"guard {g.kind}: no attack request attributed"
-    ]
-    parts.append(f"false refusals {fr.count}/{fr.total}")
-    return "; ".join(parts)
+    return (
+        f"guard {g.kind}: "
+        + ", ".join(one(c) for c in g.categories)
+        + f"; false refusals {fr.count}/{fr.total} ({_pct(fr.rate or 0.0)})"
+    )
 
 
 def judge_guard(g: Any, cfg: AdversarialConfig, *, line: int | None) -> list[Finding]:

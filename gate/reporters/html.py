@@ -155,6 +155,7 @@ class HtmlReporter(Reporter):
             self._facts(r),
             self._matrix(r),
             self._redteam(r),
+            self._guard(r),
             self._tier(r),
             self._checks(r),
             self._controls(r),
@@ -307,6 +308,36 @@ class HtmlReporter(Reporter):
             '<table class="asr"><thead><tr><th>category</th><th>title</th><th>fails/total</th><th>rate</th>'
             "<th>95% interval</th><th>limit</th><th>decided on</th><th>baseline</th><th>change</th>"
             f"<th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+    @staticmethod
+    def _guard(r: Report) -> str:
+        """Bare against guarded, the guard's block rate and its false refusals (a declared guard)."""
+        g = _details(r, "adversarial").get("guard")
+        if not isinstance(g, dict) or not isinstance(g.get("categories"), list):
+            return ""
+
+        def rate(x: Any) -> str:
+            if not isinstance(x, dict) or _num(x.get("rate")) is None:
+                return "-"
+            ci: list[Any] = x["ci95"] if isinstance(x.get("ci95"), list) else [None, None]
+            return (
+                f"{_t(x.get('count'))}/{_t(x.get('total'))} · {_pct(_num(x.get('rate')))} "
+                f"[{_pct(_num(ci[0]))}–{_pct(_num(ci[1]))}]"
+            )
+
+        rows = "".join(
+            f"<tr><th>{_t(c.get('category'))}</th><td>{rate(c.get('bare'))}</td>"
+            f"<td>{rate(c.get('guarded'))}</td><td>{rate(c.get('blocked'))}</td>"
+            f"<td>{_t(', '.join(map(str, c.get('bypass_probes') or [])))}</td></tr>"
+            for c in g["categories"]
+            if isinstance(c, dict)
+        )
+        return (
+            f'<h2 id="guard">Runtime guard ({_t(g.get("kind"))})</h2>'
+            '<table class="asr"><thead><tr><th>category</th><th>ASR bare</th><th>ASR guarded</th>'
+            f"<th>blocked by the guard</th><th>bypassed by</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<p>False refusals on the benign prompt set: {rate(g.get('false_refusals'))}.</p>"
         )
 
     @staticmethod
