@@ -130,7 +130,22 @@ def target() -> Iterator[Any]:
 def test_strong_nemo_guard_lowers_asr_and_passes(tmp_path: Path, target: Any) -> None:
     rel = release(tmp_path / "rel", url_of(target), NEMO, GUARDS / "nemo-strong")
     pol = policy(tmp_path, GUARDED + "guard_allow_python_actions: true\n")
-    code, rep = check(rel, pol)
+    out = tmp_path / "report"
+    result = run_cli(
+        "check",
+        str(rel),
+        "--policy",
+        str(pol),
+        "--format",
+        "json",
+        "--output",
+        f"{out}.json",
+        "--format",
+        "html",
+        "--output",
+        f"{out}.html",
+    )
+    code, rep = result.exit_code, json.loads(Path(f"{out}.json").read_text("utf-8"))
     assert code == 0, adv(rep)["summary"]
     g = adv(rep)["details"]["guard"]
     assert g["kind"] == "nemo-guardrails" and g["python_actions"] == ["guard/actions.py"]
@@ -146,8 +161,10 @@ def test_strong_nemo_guard_lowers_asr_and_passes(tmp_path: Path, target: Any) ->
     assert g["false_refusals"]["total"] == 60 and g["false_refusals"]["count"] == 0
     assert g["guard_errors"] == 0 and g["guard_requests"] > 60
     assert "prompt-injection ASR" in adv(rep)["summary"] and "false refusals 0/60" in adv(rep)["summary"]
-    html = run_cli("check", str(rel), "--policy", str(pol), "--format", "html").stdout
-    assert "Runtime guard (nemo-guardrails)" in html and "False refusals on the benign prompt set: 0/60" in html
+    html = Path(f"{out}.html").read_text("utf-8")
+    assert (
+        "Runtime guard (nemo-guardrails)" in html and "False refusals on the benign prompt set: 0/60" in html
+    )
 
 
 @pytest.mark.slow
