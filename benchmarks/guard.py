@@ -1,9 +1,9 @@
 """Benchmark: the guarded red-team run against the bare run of the same probes, and the demo guards.
 
-One `model-gate redteam` run with `guard_bare_run: true` attacks the guarded stack and then the
-bare endpoint with the same probes (the policy's probes plus the guard-bypass set), so both
-timings come from one report: `guarded_seconds` and `bare_seconds` (garak through the guard,
-garak against the endpoint), the guard's mean time per decision and its request count.
+Alternating, several runs each: `model-gate redteam` of a release with the NeMo strong guard
+(garak through the guard: `guarded_seconds` in the report, with the guard's mean time per
+decision and its request count) and of the same release without a guard, attacked with the
+same probes (the policy's probes plus the guard-bypass set; `garak_seconds`).
 Goal: guarded − bare ≤ guard latency × attack requests (no overhead of the gate's own).
 
 Then each demo guard (NeMo strong and weak, Lakera-compatible strong, weak and everything) is
@@ -63,11 +63,13 @@ def write_release(root: Path, url: str, guard: str, config: Path | None) -> Path
     return root
 
 
-def write_policy(path: Path, cap: int, bare: bool, guard_url: str | None) -> Path:
+def write_policy(
+    path: Path, cap: int, bare: bool, guard_url: str | None, probes: list[str] | None = None
+) -> Path:
     more = f"      guard_url: {guard_url}\n" if guard_url else ""
     path.write_text(
         "version: 1\nname: bench\ndefaults:\n  required: [risk-tier, adversarial]\n  checks:\n"
-        f"    adversarial:\n      probes: {json.dumps(PROBES)}\n      prompt_cap: {cap}\n"
+        f"    adversarial:\n      probes: {json.dumps(probes or PROBES)}\n      prompt_cap: {cap}\n"
         f"      guard_bare_run: {str(bare).lower()}\n      guard_allow_python_actions: true\n"
         "      timeout_s: 1200\n" + more,
         "utf-8",
@@ -100,7 +102,8 @@ def run(rel: Path, pol: Path, tmp: Path) -> tuple[float, dict[str, Any]]:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"exit {proc.returncode}: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
     rep = json.loads(proc.stdout)
-    return took, next(c for c in rep["checks"] if c["id"] == "adversarial")["details"]["guard"]
+    details = next(c for c in rep["checks"] if c["id"] == "adversarial")["details"]
+    return took, details.get("guard") or details
 
 
 def pct(x: float | None) -> str:
@@ -120,21 +123,32 @@ def main() -> int:
     try:
         with serve(vulnerable_reply) as target:
             url = url_of(target)
-            rel = write_release(tmp / "rel", url, nemo, guards / "nemo-strong")
-            pol = write_policy(tmp / "pol.yaml", args.prompt_cap, True, None)
+            from gate.redteam.catalog import load_catalog
+
+            every = sorted({*PROBES, *load_catalog().probe_set("guard-bypass")})
+            guarded_rel = write_release(tmp / "guarded", url, nemo, guards / "nemo-strong")
+            guarded_pol = write_policy(tmp / "guarded.yaml", args.prompt_cap, False, None)
+            bare_rel = write_release(tmp / "bare", url, "", None)
+            bare_pol = write_policy(tmp / "bare.yaml", args.prompt_cap, False, None, every)
             rows = []
             for i in range(args.runs):
-                took, g = run(rel, pol, tmp)
+                order = ("guarded", "bare") if i % 2 == 0 else ("bare", "guarded")
+                got: dict[str, Any] = {}
+                for which in order:
+                    rel, pol = (guarded_rel, guarded_pol) if which == "guarded" else (bare_rel, bare_pol)
+                    got[which] = run(rel, pol, tmp)[1]
+                g, b = got["guarded"], got["bare"]
+                assert sorted(g["probes"]) == sorted(b["probes"]), "not the same probes"
                 attacks = g["guard_requests"] - g["false_refusals"]["total"]
-                rows.append((took, g["guarded_seconds"], g["bare_seconds"], g["guard_mean_seconds"], attacks))
+                rows.append((0.0, g["guarded_seconds"], b["garak_seconds"], g["guard_mean_seconds"], attacks))
                 print(
-                    f"run {i + 1}: total {took:.1f} s, guarded {g['guarded_seconds']:.2f} s, bare "
-                    f"{g['bare_seconds']:.2f} s, guard {g['guard_mean_seconds'] * 1000:.1f} ms x {attacks}"
+                    f"run {i + 1} ({' then '.join(order)}): guarded {g['guarded_seconds']:.2f} s, bare "
+                    f"{b['garak_seconds']:.2f} s, guard {g['guard_mean_seconds'] * 1000:.1f} ms x {attacks}"
                 )
             med = [statistics.median(r[k] for r in rows) for k in range(5)]
             budget = med[3] * med[4]
             print(
-                f"median: total {med[0]:.1f} s; garak guarded {med[1]:.2f} s vs bare {med[2]:.2f} s: "
+                f"median: garak guarded {med[1]:.2f} s vs bare {med[2]:.2f} s: "
                 f"+{med[1] - med[2]:.2f} s; guard latency x attacks = {budget:.2f} s; "
                 f"ratio {(med[1] - med[2]) / budget if budget else float('nan'):.2f}"
             )
