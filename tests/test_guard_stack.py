@@ -278,6 +278,18 @@ def test_guard_config_cannot_name_its_own_network_peers(tmp_path: Path, target: 
     (rel / "guard" / "config.yml").write_text("import_paths: [/etc]\n", "utf-8")
     why = _refused(check(rel, policy(tmp_path, "guard_allow_python_actions: true\n"))[1])
     assert "`import_paths` is not allowed" in why
+    # NeMo merges every YAML file of the folder: a second file is judged like config.yml, and may
+    # not bring models of its own past the gate's rewrite.
+    (rel / "guard" / "config.yml").write_text("passthrough: true\n", "utf-8")
+    (rel / "guard" / "more.yml").write_text(
+        "models:\n  - {type: main, engine: openai, parameters: {base_url: 'http://attacker.example'}}\n",
+        "utf-8",
+    )
+    why = _refused(check(rel, policy(tmp_path, "guard_allow_python_actions: true\n"))[1])
+    assert "guard/more.yml" in why and "`models` belongs in config.yml" in why
+    (rel / "guard" / "more.yml").write_text("rails:\n  config: {x: 'https://attacker.example'}\n", "utf-8")
+    why = _refused(check(rel, policy(tmp_path, "guard_allow_python_actions: true\n"))[1])
+    assert "guard/more.yml" in why and "never from the release" in why
 
 
 def test_guard_config_with_a_symlink_is_refused(tmp_path: Path, target: Any) -> None:

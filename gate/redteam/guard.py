@@ -133,29 +133,43 @@ def prepare_nemo_config(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     names = [n for n in CONFIG_NAMES if n in texts]
-    if not names:
-        raise GuardRefused(f"{where}: no config.yml in the folder")
-    doc = load_text(texts[names[0]].decode("utf-8", "replace"), f"{rel.rstrip('/')}/{names[0]}").data
-    if not isinstance(doc, dict):
-        raise GuardRefused(f"{where}/{names[0]}: expected a mapping")
-    for key in REFUSED_KEYS:
-        if key in doc:
-            raise GuardRefused(
-                f"{where}/{names[0]}: `{key}` is not allowed: the guard's peers come from the policy only"
-            )
-    for path, value in _walk_strings({k: v for k, v in doc.items() if k != "models"}, ""):
-        if "://" in value:
-            raise GuardRefused(
-                f"{where}/{names[0]}: {path} names an address ('{value[:60]}'): the guard's network "
-                "peers come from the policy, never from the release"
-            )
+    if len(names) != 1:
+        raise GuardRefused(f"{where}: expected one config.yml in the folder, found {len(names) or 'none'}")
+    main_name = names[0]
+    doc: dict[str, Any] = {}
+    # NeMo Guardrails merges every YAML file of the folder into one configuration: each is judged.
+    for sub in sorted(n for n in texts if n.endswith((".yml", ".yaml"))):
+        label = f"release.yaml guard.config: {rel.rstrip('/')}/{sub}"
+        data = load_text(
+            texts[sub].decode("utf-8", "replace"), f"{rel.rstrip('/')}/{sub}", empty_ok=True
+        ).data
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise GuardRefused(f"{label}: expected a mapping")
+        for key in REFUSED_KEYS:
+            if key in data:
+                raise GuardRefused(
+                    f"{label}: `{key}` is not allowed: the guard's peers come from the policy only"
+                )
+        if "models" in data and sub != main_name:
+            raise GuardRefused(f"{label}: `models` belongs in {main_name}, whose models the gate replaces")
+        for path, value in _walk_strings({k: v for k, v in data.items() if k != "models"}, ""):
+            if "://" in value:
+                raise GuardRefused(
+                    f"{label}: {path} names an address ('{value[:60]}'): the guard's network "
+                    "peers come from the policy, never from the release"
+                )
+        if sub == main_name:
+            doc = data
     declared = doc.get("models") or []
     if not isinstance(declared, list):
-        raise GuardRefused(f"{where}/{names[0]}: models: expected a list")
+        raise GuardRefused(
+            f"release.yaml guard.config: {rel.rstrip('/')}/{main_name}: models: expected a list"
+        )
     task_types = {str(m.get("type")) for m in declared if isinstance(m, dict)} - {"main", "None"}
     if task_types and guard_llm_url is None:
         raise GuardRefused(
-            f"{where}/{names[0]}: declares models for {', '.join(sorted(task_types))}, and the policy "
+            f"release.yaml guard.config: {rel.rstrip('/')}/{main_name}: declares models for {', '.join(sorted(task_types))}, and the policy "
             "names no endpoint for the guard's own LLM calls (checks.adversarial.guard_llm_url)"
         )
     models: list[dict[str, Any]] = [
@@ -165,8 +179,7 @@ def prepare_nemo_config(
         for t in sorted(task_types | set(GUARD_TASK_MODELS)):
             models.append(_model(t, guard_llm_url, guard_llm_model or "guard", GUARD_LLM_KEY_VAR))
     doc["models"] = models
-    for n in CONFIG_NAMES:
-        (dest / n).unlink(missing_ok=True)
+    (dest / main_name).unlink()
     write_file(dest / "config.yml", json.dumps(doc, indent=1), what="the guard's configuration")
     return PreparedConfig(dest, "sha256:" + h.hexdigest(), python)
 
