@@ -169,8 +169,8 @@ def prepare_nemo_config(
     task_types = {str(m.get("type")) for m in declared if isinstance(m, dict)} - {"main", "None"}
     if task_types and guard_llm_url is None:
         raise GuardRefused(
-            f"release.yaml guard.config: {rel.rstrip('/')}/{main_name}: declares models for {', '.join(sorted(task_types))}, and the policy "
-            "names no endpoint for the guard's own LLM calls (checks.adversarial.guard_llm_url)"
+            f"release.yaml guard.config: {rel.rstrip('/')}/{main_name}: declares models for "
+            f"{', '.join(sorted(task_types))}, and the policy names no endpoint for the guard's own LLM calls (checks.adversarial.guard_llm_url)"
         )
     models: list[dict[str, Any]] = [
         _model("main", main_url, main_model, TARGET_KEY_VAR),
