@@ -170,7 +170,8 @@ def prepare_nemo_config(
     if task_types and guard_llm_url is None:
         raise GuardRefused(
             f"release.yaml guard.config: {rel.rstrip('/')}/{main_name}: declares models for "
-            f"{', '.join(sorted(task_types))}, and the policy names no endpoint for the guard's own LLM calls (checks.adversarial.guard_llm_url)"
+            f"{', '.join(sorted(task_types))}, and the policy names no endpoint for the guard's own "
+            "LLM calls (checks.adversarial.guard_llm_url)"
         )
     models: list[dict[str, Any]] = [
         _model("main", main_url, main_model, TARGET_KEY_VAR),
