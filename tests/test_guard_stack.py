@@ -481,3 +481,38 @@ def test_missing_guard_extra_names_it_and_fails_closed(
     pol.write_text(pol.read_text().replace("required: [risk-tier, adversarial]", "optional: [adversarial]"))
     code, rep = check(rel, pol)
     assert code == 0 and adv(rep)["status"] == "error" and rep["verdict"] != "pass"
+
+
+def test_the_gate_writes_the_guards_models_from_the_endpoint_and_the_policy(tmp_path: Path) -> None:
+    from gate.redteam.guard import GuardRefused, prepare_nemo_config
+    from gate.release import load_release
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "config.yml").write_text(
+        "models:\n  - {type: main, engine: openai, model: theirs}\n"
+        "  - {type: self_check_input, engine: openai, model: judge}\n"
+        "rails:\n  input:\n    flows: [self check input]\n",
+        "utf-8",
+    )
+    rel = release(tmp_path / "rel", "http://127.0.0.1:9", NEMO, cfg)
+    loaded = load_release(rel)
+    kw: dict[str, Any] = {"allow_python": False, "main_url": "http://127.0.0.1:9/v1", "main_model": "target"}
+    with pytest.raises(GuardRefused, match="guard_llm_url"):
+        prepare_nemo_config(
+            loaded, "guard/", tmp_path / "out", guard_llm_url=None, guard_llm_model=None, **kw
+        )
+    out = prepare_nemo_config(
+        loaded,
+        "guard/",
+        tmp_path / "out",
+        guard_llm_url="http://127.0.0.1:7/v1",
+        guard_llm_model="judge",
+        **kw,
+    )
+    models = {m["type"]: m for m in json.loads((out.path / "config.yml").read_text("utf-8"))["models"]}
+    assert models["main"]["parameters"]["base_url"] == "http://127.0.0.1:9/v1"
+    assert models["main"]["model"] == "target" and models["main"]["api_key_env_var"] == "GUARD_TARGET_API_KEY"
+    assert models["self_check_input"]["parameters"]["base_url"] == "http://127.0.0.1:7/v1"
+    assert all(m["model"] != "theirs" for m in models.values())
+    assert out.python == () and out.digest.startswith("sha256:")
