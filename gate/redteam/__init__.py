@@ -6,7 +6,12 @@
 - `judge`: attack success rates, Wilson intervals, thresholds, baseline regression;
 - `catalog`: the technique mapping table and the probe sets (data files);
 - `cache`: per-probe results keyed by model, endpoint, probe, garak version, settings;
-- `shard` / `merge`: deterministic slices of a probe set and joining their reports.
+- `shard` / `merge`: deterministic slices of a probe set and joining their reports;
+- `guard` / `guard_server` / `guarded`: the release's runtime guard started on loopback in a
+  child process, and the two runs (guarded, bare) with the guard's block and false-refusal rates;
+- `live`: read-only, bounded probes of the endpoint's authentication, rate limit and exposure;
+- `demo_server` / `demo_guard`: loopback stand-ins for the demo (model, gateway controls, an
+  external Lakera-compatible guard).
 
 garak itself is imported only by the subprocess: this package stays light.
 """
