@@ -353,7 +353,7 @@ def _attest_signer(
     if release.is_dir():
         refuse_inside(path, release, "--attest")
     if key is not None:
-        from gate.dsse import load_private_key
+        from gate.signing.keys import load_private_key
 
         private = load_private_key(key, _key_password())
         return lambda statement: sign_attestation(statement, private)
@@ -667,8 +667,8 @@ def waiver_new(
     """Write an unsigned waiver for findings of one release (ids from its JSON report)."""
     from gate.attest import refuse_inside
     from gate.checks.interface import utc_now
-    from gate.dsse import public_keys_from
     from gate.release import load_release
+    from gate.signing.keys import public_keys_from
     from gate.timefmt import parse_when, rfc3339
     from gate.waivers import check_against_report, default_requester, new_waiver, waiver_id
 
@@ -736,7 +736,7 @@ def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path
         if target is None:
             raise GateError("a keyless approval of a signed waiver goes to a new file: give --output")
     else:
-        from gate.dsse import load_private_key
+        from gate.signing.keys import load_private_key
 
         assert key is not None
         data = sign_waiver(raw, load_private_key(key, _key_password()), str(waiver_file), utc_now())
@@ -806,7 +806,7 @@ def verify_attestation_cmd(
     """
     from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_subjects, verify_attestation
     from gate.checks.interface import utc_now
-    from gate.dsse import public_keys_from
+    from gate.signing.keys import public_keys_from
     from gate.timefmt import parse_duration
 
     age = parse_duration(max_age, "--max-age")
@@ -860,8 +860,8 @@ def verify_attestation_cmd(
 @handle_errors
 def policy_sign(path: Path, key: Path) -> None:
     """Sign a policy file and the trust files it names (writes PATH.sig), for --policy-key."""
-    from gate.dsse import load_private_key
     from gate.protected_policy import sign_policy_file
+    from gate.signing.keys import load_private_key
 
     out = sign_policy_file(path, load_private_key(key, _key_password()))
     echo(f"wrote {out}")

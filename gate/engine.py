@@ -122,7 +122,7 @@ def _declared_evidence(sel: Selection, manifest: Any, only: Sequence[str], skip:
     whatever the policy lists; an error fails closed and `--skip` blocks unless the policy's
     `allow_skip` names it, as for a required check; left out by `--only`, the run is partial.
     Whether the signer must be trusted stays the tier's decision (`required`)."""
-    from gate.checks.signing_trust import evidence_checks
+    from gate.signing.document import evidence_checks
 
     skipped = check_names(skip, "--skip")
     wanted = check_names(only, "--only")

@@ -31,18 +31,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, field_validator, model_validator
 
 from gate.checks.interface import Clock
-from gate.dsse import (
-    INTOTO_PAYLOAD_TYPE,
-    STATEMENT_V1,
-    Statement,
-    Verified,
-    add_signature,
-    check_signatures,
-    key_id,
-    load_public_key,
-    parse_envelope,
-    sign_envelope,
-)
 from gate.errors import InputError
 from gate.extras import MissingExtraError, needs
 from gate.models.base import StrictModel
@@ -51,7 +39,19 @@ from gate.models.policy import Reviewer, TierPolicy
 from gate.models.report import WaiverOutcome, WaiverStatus
 from gate.release import Release
 from gate.rules import WAIVER_EXPIRING, WAIVER_REJECTED, WAIVER_UNUSED
-from gate.subject import release_subjects
+from gate.signing.document import is_bundle
+from gate.signing.dsse import (
+    INTOTO_PAYLOAD_TYPE,
+    STATEMENT_V1,
+    Statement,
+    Verified,
+    add_signature,
+    check_signatures,
+    parse_envelope,
+    sign_envelope,
+)
+from gate.signing.keys import key_id, load_public_key
+from gate.signing.subject import release_subjects
 from gate.timefmt import human_days, rfc3339
 
 WAIVER_PREDICATE = "https://model-gate.dev/waiver/v1"
@@ -60,7 +60,6 @@ MAX_WAIVER_FILES = 500
 # Clocks of the reviewer's laptop and the CI runner disagree a little.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 FINDING_ID = re.compile(r"^(GATE-[A-Z]{2}\d{3})-[0-9a-f]{16}$")
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle"
 
 
 class Justification(StrEnum):
@@ -173,7 +172,7 @@ def kind_of(raw: bytes, source: str) -> Kind:
         raise InputError(f"{source}: not a waiver (expected a JSON object)")
     if "payload" in data or "signatures" in data:
         return "envelope"
-    if str(data.get("mediaType", "")).startswith(BUNDLE_MEDIA_TYPE):
+    if is_bundle(data):
         return "bundle"
     if "predicateType" in data or "_type" in data:
         return "statement"
@@ -414,10 +413,10 @@ def sign_waiver_keyless(raw: bytes, source: str, now: dt.datetime, offline: bool
     if offline:
         raise InputError("keyless signing needs the network (Fulcio, Rekor); sign with --key offline")
     with needs("signing", "keyless signing"):
-        from sigstore.dsse import Statement as SigstoreStatement
         from sigstore.models import ClientTrustConfig
         from sigstore.oidc import IdentityToken, Issuer, detect_credential
-        from sigstore.sign import SigningContext
+
+        from gate.signing.backends.sigstore import sign_dsse
     try:
         config = ClientTrustConfig.production()
         token_text = os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
@@ -425,14 +424,11 @@ def sign_waiver_keyless(raw: bytes, source: str, now: dt.datetime, offline: bool
             token = IdentityToken(token_text)
         else:
             token = Issuer(config.signing_config.get_oidc_url()).identity_token()
-        ctx = SigningContext.from_trust_config(config)
-        with ctx.signer(token) as signer:
-            bundle = signer.sign_dsse(SigstoreStatement(doc.payload))
-    except InputError:
+        return sign_dsse(doc.payload, token, config)
+    except (InputError, MissingExtraError):
         raise
     except Exception as exc:
         raise InputError(f"keyless signing failed: {type(exc).__name__}: {exc}") from None
-    return bundle.to_json().encode() + b"\n"
 
 
 def _bundle_payload_unverified(raw: bytes, source: str) -> tuple[str, bytes]:
@@ -547,106 +543,28 @@ class _Trust:
                 f"tier {self.tier}"
             )
             return out
-        identities = {r.id: (r.sigstore.identity, r.sigstore.issuer) for r in keyless if r.sigstore}
-        result = verify_bundle(wf.raw, identities, offline=self.offline, trust_root=self.trust_root)
+        from gate.signing.backends.sigstore import SigstoreTrust, approve
+        from gate.signing.trust import SigstoreIdentity
+
+        identities = {
+            r.id: SigstoreIdentity(identity=r.sigstore.identity, issuer=r.sigstore.issuer)
+            for r in keyless
+            if r.sigstore
+        }
+        trust = SigstoreTrust(
+            root=self.trust_root.encode() if self.trust_root is not None else None,
+            offline=self.offline,
+            setting="waivers",
+            root_name="policy setting waivers.sigstore_trust_root",
+            how="waivers.sigstore_trust_root in the policy",
+        )
+        result = approve(wf.raw, identities, trust)
         if isinstance(result, str):
             out.error = result
             return out
-        out.payload_type, out.payload, out.signers = result
+        out.payload_type, out.payload, out.signers = result.payload_type, result.payload, result.signers
         out.signer_keys = [None] * len(out.signers)
         return out
-
-
-def verify_bundle(
-    raw: bytes, identities: dict[str, tuple[str, str]], *, offline: bool, trust_root: str | None
-) -> tuple[str, bytes, list[str]] | str:
-    """Verify a Sigstore bundle's DSSE envelope for any of the identities (id -> (identity, issuer)).
-
-    Returns (payloadType, payload, ids of the identities that match) or the reason it failed.
-    """
-    try:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import Bundle
-        from sigstore.verify.policy import AnyOf, Identity
-    except ImportError as exc:
-        # A reason, not an exception: the waiver is rejected (and the report says how to fix it).
-        missing = MissingExtraError("signing", exc.name or "sigstore", "Sigstore-signed waivers")
-        return f"{missing.message}; {missing.hint}"
-    try:
-        bundle = Bundle.from_json(raw)
-    except Exception as exc:
-        return f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
-    policies = {rid: Identity(identity=who, issuer=iss) for rid, (who, iss) in identities.items()}
-    try:
-        verifier = _sigstore_verifier(offline, trust_root)
-    except Exception as exc:
-        return (
-            f"cannot load the Sigstore trust root{' offline' if offline else ''}: {type(exc).__name__}: {exc}"
-        )
-    try:
-        cert = bundle.signing_certificate
-    except Exception:
-        return "not a valid Sigstore bundle: no signing certificate"
-    if not any(_holds(pol, cert) for pol in policies.values()):
-        trusted = ", ".join(f"{who} ({iss})" for who, iss in identities.values())
-        return f"untrusted signer: the certificate names {_cert_identity(cert)}; the policy trusts {trusted}"
-    try:
-        ptype, payload = verifier.verify_dsse(bundle, AnyOf(list(policies.values())))
-    except SigstoreError as exc:
-        return f"bad signature: {exc}"
-    except Exception as exc:
-        return f"cannot verify the Sigstore bundle: {type(exc).__name__}: {exc}"
-    return str(ptype), bytes(payload), [rid for rid, pol in policies.items() if _holds(pol, cert)]
-
-
-def _holds(policy: Any, cert: Any) -> bool:
-    try:
-        policy.verify(cert)
-    except Exception:
-        return False
-    return True
-
-
-def _cert_identity(cert: Any) -> str:
-    """The SANs and issuer a certificate claims, for error messages only."""
-    with needs("signing", "signed waivers"):
-        from cryptography import x509
-
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [str(v) for v in san.get_values_for_type(x509.RFC822Name)]
-        names += [str(v) for v in san.get_values_for_type(x509.UniformResourceIdentifier)]
-    except Exception:
-        names = []
-    issuer = "unknown issuer"
-    for ext in cert.extensions:
-        if ext.oid.dotted_string in ("1.3.6.1.4.1.57264.1.1", "1.3.6.1.4.1.57264.1.8"):
-            raw = getattr(ext.value, "value", b"")
-            if isinstance(raw, bytes):
-                # The v2 extension is a DER UTF8String (tag 0x0c, short length); v1 is raw text.
-                text = raw[2:] if raw[:1] == b"\x0c" else raw
-                issuer = text.decode("utf-8", "replace")
-            break
-    return f"{', '.join(names) or 'no identity'} ({issuer})"
-
-
-_VERIFIERS: dict[tuple[bool, str | None], Any] = {}
-
-
-def _sigstore_verifier(offline: bool, trust_root: str | None) -> Any:
-    """The policy's trusted root, else Sigstore's public good (offline: only from the local TUF cache)."""
-    key = (offline, trust_root)
-    if key not in _VERIFIERS:
-        with needs("signing", "Sigstore-signed waivers"):
-            from sigstore.models import TrustedRoot
-            from sigstore.verify import Verifier
-            from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
-
-        if trust_root is not None:
-            _VERIFIERS[key] = Verifier(trusted_root=TrustedRoot(TrustedRootModel.from_json(trust_root)))
-        else:
-            _VERIFIERS[key] = Verifier.production(offline=offline)
-    return _VERIFIERS[key]
 
 
 # ---------------------------------------------------------------------------------------------

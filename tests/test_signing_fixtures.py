@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from gate.attest import load_release_digest, verify_attestation
-from gate.dsse import key_id, public_keys_from, verify_envelope
 from gate.models.report import WaiverStatus
 from gate.policy import load_policy
 from gate.protected_policy import verify_policy_signatures
+from gate.signing.dsse import verify_envelope
+from gate.signing.keys import key_id, public_keys_from
 from tests.waiverkit import T0, run
 
 LEGACY = Path(__file__).parent / "data" / "signing" / "legacy-0.1.0"

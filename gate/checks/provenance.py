@@ -2,7 +2,7 @@
 
 Reads SLSA v1 provenance (an in-toto Statement with predicate type
 https://slsa.dev/provenance/v1) in a DSSE envelope or a Sigstore bundle,
-verifies who signed it (see `signing_trust`), then checks that
+verifies who signed it (see `gate.signing`), then checks that
 
 - its subject binds to this model: model-signing's root digest of the model
   directory, or every model file's digest;
@@ -29,32 +29,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome, utc_now
-from gate.checks.model_signature import (
-    GIT_PATHS,
-    MAX_SHARDS,
-    ModelSignatureCheck,
-    _under,
-    actual_items,
-    default_root_digest,
-    item_key,
-    model_files,
-    model_scope,
-    peek_serialization,
-    root_digest,
-)
-from gate.checks.signing_trust import (
-    MAX_DOCUMENT_BYTES,
-    Problem,
-    ProblemKind,
-    Signer,
-    TrustSettings,
-    VerifyContext,
-    only_untrusted,
-    problem_finding,
-    unverified_statement,
-    verify_document,
-)
-from gate.dsse import Statement
 from gate.errors import CheckError
 from gate.inventory import DigestRequest, Entry
 from gate.models.base import StrictModel
@@ -62,6 +36,18 @@ from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Manifest
 from gate.models.policy import Stricter
 from gate.release import Release
+from gate.signing.document import MAX_DOCUMENT_BYTES, unverified_statement, verify_document
+from gate.signing.dsse import Statement
+from gate.signing.model_format import GIT_PATHS, candidate_roots, digest_requests, model_scope
+from gate.signing.trust import (
+    Problem,
+    ProblemKind,
+    Signer,
+    TrustSettings,
+    VerifyContext,
+    only_untrusted,
+    problem_finding,
+)
 from gate.wording import count
 
 CHECK = "provenance"
@@ -494,7 +480,7 @@ class ProvenanceCheck(Check):
     def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
         # The subject may be the root digest under the signature's serialization:
         # ask for the same digests model-signature asks for (merged, computed once).
-        return ModelSignatureCheck().digest_requests(manifest, root, config)
+        return digest_requests(manifest, root)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         cfg: ProvenanceConfig = ctx.config
@@ -562,27 +548,7 @@ class ProvenanceCheck(Check):
         m = ctx.manifest
         scope = model_scope(m)
         exclude = [PurePosixPath(x).as_posix() for x in (m.signature, m.provenance) if x]
-        mf = model_files(ctx.release.inventory, scope, exclude=exclude)
-        roots: dict[str, str] = {}
-        base = {r: e for r, e in mf.files.items() if not any(_under(r, p) for p in cfg.allowed_ignore_paths)}
-        if base:
-            roots["sha256 by file (model-signing default)"] = default_root_digest(base)
-        ser = peek_serialization(m, ctx.release.root)
-        if ser is not None:
-            allowed = {PurePosixPath(x).as_posix() for x in cfg.allowed_ignore_paths}
-            ignored = [p for p in ser.ignore_paths if PurePosixPath(p).as_posix() in allowed]
-            files = {r: e for r, e in mf.files.items() if not any(_under(r, p) for p in ignored)}
-            enough = (
-                ser.method != "shards"
-                or sum(-(-e.size // (ser.shard_size or 1)) for e in files.values()) <= MAX_SHARDS
-            )
-            items = actual_items(files, ser) if enough else None
-            if items:
-                ordered = sorted(items, key=lambda n: item_key(n, ser.method))
-                label = (
-                    f"{ser.hash_type} by {'shard' if ser.method == 'shards' else 'file'} (as the signature)"
-                )
-                roots[label] = root_digest(items[n] for n in ordered)
+        roots, base = candidate_roots(ctx.release, scope, exclude, cfg.allowed_ignore_paths)
         details["model_root_digests"] = {k: f"sha256:{v}" for k, v in roots.items()}
         subject_digests = {d.lower() for s in st.subject for alg, d in s.digest.items() if alg == "sha256"}
         if any(r in subject_digests for r in roots.values()):
