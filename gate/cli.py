@@ -666,6 +666,7 @@ def waiver_new(
 ) -> None:
     """Write an unsigned waiver for findings of one release (ids from its JSON report)."""
     from gate.attest import refuse_inside
+    from gate.checks import find_rule
     from gate.checks.interface import utc_now
     from gate.release import load_release
     from gate.signing.keys import public_keys_from
@@ -689,6 +690,7 @@ def waiver_new(
         ticket=ticket,
         approvers=approvers,
         requester_key=public_keys_from([requester_key])[0] if requester_key else None,
+        rules=find_rule,
     )
     check_against_report(data, report, rel, policy_ref)
     out = output or Path(f"waiver-{waiver_id(data)[3:]}.json")
@@ -757,7 +759,8 @@ def waiver_verify(waiver_file: Path, policy_ref: str, release: Path | None, offl
     """Say whether a waiver would apply, and why not. Exit 0 applies, 1 would not, 2 bad input."""
     from gate.checks.interface import utc_now
     from gate.policy import load_policy
-    from gate.waivers import read_waiver, verify_with_release, verify_without_release
+    from gate.waivers import read_waiver
+    from gate.waivers.verify import verify_with_release, verify_without_release
 
     raw = read_waiver(waiver_file)
     policy = load_policy(policy_ref)
