@@ -69,25 +69,39 @@ class SigstoreTrust:
 
 def sigstore_verifier(trust: SigstoreTrust) -> Any:
     """sigstore-python's Verifier for this trust, or CheckError (never an unanchored verifier)."""
-    return _verifier(trust.root, trust.offline, trust.setting, trust.root_name, trust.how)
+    if trust.root is None and trust.offline:
+        raise CheckError(
+            f"{trust.setting}: keyless (Sigstore) verification offline needs a trust root file",
+            hint=f"Set {trust.how} to a Sigstore trusted_root.json, or run without --offline.",
+        )
+    try:
+        return _verifier(trust.root)
+    except _UnusableRoot as exc:
+        raise CheckError(f"{trust.root_name} is not a Sigstore trust root ({exc})") from None
+    except _Unreachable as exc:
+        raise CheckError(f"cannot fetch the Sigstore trust root: {exc}") from None
 
 
-@functools.lru_cache(maxsize=16)
-def _verifier(root: bytes | None, offline: bool, setting: str, root_name: str, how: str) -> Any:
+class _UnusableRoot(Exception):
+    pass
+
+
+class _Unreachable(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=8)
+def _verifier(root: bytes | None) -> Any:
+    """One Verifier per trust root for the whole process (the public good's is fetched once)."""
     with needs("signing", "keyless (Sigstore) signature verification"):
         from sigstore.models import ClientTrustConfig, TrustedRoot
         from sigstore.verify import Verifier
 
     if root is None:
-        if offline:
-            raise CheckError(
-                f"{setting}: keyless (Sigstore) verification offline needs a trust root file",
-                hint=f"Set {how} to a Sigstore trusted_root.json, or run without --offline.",
-            )
         try:
             return Verifier.production()
         except Exception as exc:
-            raise CheckError(f"cannot fetch the Sigstore trust root: {exc}") from None
+            raise _Unreachable(str(exc)) from None
     try:
         doc = json.loads(root)
         media = doc.get("mediaType", "") if isinstance(doc, dict) else ""
@@ -98,7 +112,7 @@ def _verifier(root: bytes | None, offline: bool, setting: str, root_name: str, h
 
             trusted = TrustedRoot(trustroot_v1.TrustedRoot.from_json(root))
     except Exception as exc:  # a third-party parser: any failure means an unusable trust root
-        raise CheckError(f"{root_name} is not a Sigstore trust root ({exc})") from None
+        raise _UnusableRoot(str(exc)) from None
     return Verifier(trusted_root=trusted)
 
 
