@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli_help(*args: str) -> str:
-    from gate.cli import main
+    from gate.commands import main
 
     result = CliRunner().invoke(main, [*args, "--help"], prog_name="model-gate", terminal_width=100)
     return "```\n" + result.output.rstrip() + "\n```"

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.cli import main
+from gate.commands import main
 from gate.models.report import Report
 from gate.reporters import get_reporter
 from gate.reporters.html import HtmlReporter

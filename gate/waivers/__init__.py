@@ -4,8 +4,7 @@
 - `author`: writing and signing a waiver;
 - `trust`: who signed it, against the reviewers the policy trusts;
 - `decide`: whether one verified waiver applies;
-- `apply`: the applier the engine calls;
-- `verify`: the `waiver verify` use cases (command layer).
+- `apply`: the applier the engine calls.
 
 A library: it never imports the engine, the checks or the command layer (the
 rule catalogue and the blocking decision come from the caller).
