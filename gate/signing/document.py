@@ -176,7 +176,8 @@ def verify_document(raw: bytes, source: str, vctx: VerifyContext) -> VerifyOutco
     if vm.certificate is not None:
         chain = (vm.certificate,)
     if chain:
-        return certificate.verify(envelope_bytes(bundle.dsseEnvelope), chain, source, vctx)
+        der = [c.rawBytes for c in chain]
+        return certificate.verify(envelope_bytes(bundle.dsseEnvelope), der, source, vctx)
     return fail(ProblemKind.MALFORMED, f"{source}: the bundle has no key, certificate or log entry")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gate.errors import InputError
 from gate.extras import needs
@@ -23,9 +23,6 @@ from gate.signing.trust import (
     load_cas,
     statement_or_problem,
 )
-
-if TYPE_CHECKING:
-    from gate.signing.document import X509Cert
 
 
 def _load_der(raw_b64: str, source: str, index: int) -> Any:
@@ -45,7 +42,8 @@ def cert_fingerprint(cert: Any) -> str:
     return bytes(cert.fingerprint(hashes.SHA256())).hex()
 
 
-def verify(envelope: bytes, chain: Sequence[X509Cert], source: str, vctx: VerifyContext) -> VerifyOutcome:
+def verify(envelope: bytes, chain: Sequence[str], source: str, vctx: VerifyContext) -> VerifyOutcome:
+    """`chain`: the bundle's certificates (base64 DER), leaf first."""
     with needs("signing", "signature verification"):
         from cryptography import x509
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -54,7 +52,7 @@ def verify(envelope: bytes, chain: Sequence[X509Cert], source: str, vctx: Verify
 
     cas = load_cas(vctx.trust, vctx.policy_dir, vctx.setting)
     try:
-        certs = [_load_der(c.rawBytes, source, i) for i, c in enumerate(chain)]
+        certs = [_load_der(c, source, i) for i, c in enumerate(chain)]
     except InputError as exc:
         return fail(ProblemKind.MALFORMED, exc.message)
     leaf, rest = certs[0], certs[1:]
