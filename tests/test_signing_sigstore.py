@@ -9,14 +9,15 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gate.cli import main
 from gate.errors import CheckError
 from gate.models.report import WaiverStatus
 from gate.policy import load_policy
 from gate.signing.backends.sigstore import SigstoreTrust, approve, sigstore_verifier, verify_bundle
 from gate.signing.trust import SigstoreIdentity
 from gate.waivers import WaiverFile, WaiverSet
-from tests.conftest import run_cli
 from tests.sigstore_synth import SyntheticSigstore
 from tests.waiverkit import T0, blocking_ids, code_release, loaded, put, run, unsigned_waiver
 
@@ -87,10 +88,9 @@ def test_waivers_offline_without_a_trust_root_are_rejected(tmp_path: Path, sigst
 def test_attestations_offline_without_a_trust_root_are_refused(tmp_path: Path, sigstore) -> None:
     rel = code_release(tmp_path / "rel", files={"model/w.bin": b"\x00" * 8})
     att = put(tmp_path, "vsa.sigstore.json", sigstore.sign_dsse(b"{}", "ci@example.com", ISSUER))
-    res = run_cli(
-        "verify-attestation", str(att), "--release", str(rel), "--offline",
-        "--identity", "ci@example.com", "--issuer", ISSUER,
-    )  # fmt: skip
+    args = ["verify-attestation", str(att), "--release", str(rel), "--offline"]
+    args += ["--identity", "ci@example.com", "--issuer", ISSUER]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
     assert res.exit_code == 1, res.output
     assert "needs a trust root file" in res.output
 
