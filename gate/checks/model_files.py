@@ -364,7 +364,7 @@ def _main_format(formats: list[str]) -> str:
     return formats[0]
 
 
-class ModelFilesCheck(Check):
+class ModelFilesCheck(Check[ModelFilesConfig]):
     id = CHECK
     title = "Model files"
     description = (
@@ -373,14 +373,13 @@ class ModelFilesCheck(Check):
         "Keras configs."
     )
     rules = (*RULES, *FORMAT_RULES)
-    Config = ModelFilesConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
+    def run(self, ctx: CheckContext[ModelFilesConfig]) -> CheckOutcome:
         from gate.scanner.allowlist import shipped
         from gate.scanner.interface import AnalysisError
         from gate.scanner.scan import FileInfo, analyse_file, resolve_claims
 
-        cfg: ModelFilesConfig = ctx.config
+        cfg = ctx.config
         settings = cfg.settings()
         results = []
         digests: dict[str, str | None] = {}

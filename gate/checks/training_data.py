@@ -310,7 +310,7 @@ def verify_dataset_digests(
     return out
 
 
-class TrainingDataCheck(Check):
+class TrainingDataCheck(Check[TrainingDataConfig]):
     id = CHECK
     title = "Training data"
     description = (
@@ -319,16 +319,17 @@ class TrainingDataCheck(Check):
         "data, or distribution shift from the reference dataset."
     )
     rules = RULES
-    Config = TrainingDataConfig
 
-    def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
+    def digest_requests(
+        self, manifest: Manifest, root: Path, config: TrainingDataConfig
+    ) -> list[DigestRequest]:
         algs = {d.digest.split(":", 1)[0] for d in manifest.datasets if d.path and d.digest}
         return [DigestRequest(algorithm=a) for a in sorted(algs - {"sha256"})]
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
+    def run(self, ctx: CheckContext[TrainingDataConfig]) -> CheckOutcome:
         from gate.datacheck.analyze import analyse
 
-        cfg: TrainingDataConfig = ctx.config
+        cfg = ctx.config
         release = ctx.release
         with_path = [(i, d) for i, d in enumerate(ctx.manifest.datasets) if d.path]
         if not with_path:

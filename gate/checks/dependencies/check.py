@@ -212,7 +212,7 @@ def _fix_target(installed: str, fixes: tuple[str, ...]) -> str | None:
     return str(later[0]) if later else (fixes[-1] if fixes else None)
 
 
-class DependenciesCheck(Check):
+class DependenciesCheck(Check[DependenciesConfig]):
     id = CHECK
     title = "Serving dependencies"
     description = (
@@ -221,10 +221,9 @@ class DependenciesCheck(Check):
         "vulnerabilities above the tier's CVSS limit block."
     )
     rules = RULES
-    Config = DependenciesConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: DependenciesConfig = ctx.config
+    def run(self, ctx: CheckContext[DependenciesConfig]) -> CheckOutcome:
+        cfg = ctx.config
         serving = ctx.manifest.serving
         declared = [p for p in (serving.requirements, serving.lockfile) if p]
         files = dependency_files(ctx.release.root, declared)

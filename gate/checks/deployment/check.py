@@ -40,7 +40,7 @@ def _where_kw(w: Where) -> _Located:
     return {"path": w.path, "line": w.line, "detail": w.field}
 
 
-class DeploymentCheck(Check):
+class DeploymentCheck(Check[DeploymentConfig]):
     id = CHECK
     title = "Deployment"
     description = (
@@ -49,10 +49,9 @@ class DeploymentCheck(Check):
         "image and weights by digest, and deploy this release's model digest."
     )
     rules = RULES
-    Config = DeploymentConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: DeploymentConfig = ctx.config
+    def run(self, ctx: CheckContext[DeploymentConfig]) -> CheckOutcome:
+        cfg = ctx.config
         rels = ctx.manifest.serving.manifests
         if not rels:
             return CheckOutcome(
@@ -343,7 +342,7 @@ class DeploymentCheck(Check):
     # -- model digest -----------------------------------------------------------------------
 
     def _model_digest(
-        self, ctx: CheckContext, view: ServingView, cfg: DeploymentConfig
+        self, ctx: CheckContext[DeploymentConfig], view: ServingView, cfg: DeploymentConfig
     ) -> tuple[list[Finding], dict[str, Any]]:
         digests = release_digests(ctx.release)
         accepted = digests.accepted()

@@ -43,7 +43,7 @@ ANCHORS: dict[str, tuple[str, ...]] = {
 }
 
 
-class MonitoringCheck(Check):
+class MonitoringCheck(Check[MonitoringConfig]):
     id = CHECK
     title = "Monitoring"
     description = (
@@ -52,10 +52,9 @@ class MonitoringCheck(Check):
         "captured content, and monitoring.yaml; each control of the checklist is scored per section."
     )
     rules = RULES
-    Config = MonitoringConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: MonitoringConfig = ctx.config
+    def run(self, ctx: CheckContext[MonitoringConfig]) -> CheckOutcome:
+        cfg = ctx.config
         mon = ctx.manifest.monitoring
         if not (mon.config or mon.prometheus_rules or mon.alertmanager or mon.otel_collector):
             return CheckOutcome(
@@ -146,8 +145,10 @@ class MonitoringCheck(Check):
 
     # -- promtool -------------------------------------------------------------------------
 
-    def _promtool(self, ctx: CheckContext, ev: Evidence, findings: list[Finding]) -> dict[str, Any]:
-        cfg: MonitoringConfig = ctx.config
+    def _promtool(
+        self, ctx: CheckContext[MonitoringConfig], ev: Evidence, findings: list[Finding]
+    ) -> dict[str, Any]:
+        cfg = ctx.config
         if not ev.rule_files:
             return {"ran": False, "reason": "no readable Prometheus rule file"}
         exe = promtool_executable()
@@ -406,7 +407,9 @@ class MonitoringCheck(Check):
 
     # -- the controls -------------------------------------------------------------------------
 
-    def _controls(self, ctx: CheckContext, ev: Evidence, cfg: MonitoringConfig) -> list[ControlResult]:
+    def _controls(
+        self, ctx: CheckContext[MonitoringConfig], ev: Evidence, cfg: MonitoringConfig
+    ) -> list[ControlResult]:
         generative = is_generative(ctx.manifest)
         results = []
         for c in checklist().controls:
