@@ -122,8 +122,13 @@ class AdversarialConfig(StrictModel):
     seed: Annotated[int, Stricter.FIXED] = Field(
         7, description="garak's seed: the same prompts are chosen each run."
     )
-    max_tokens: Annotated[int, Stricter.MAX] = Field(150, ge=1, le=32768)
-    extended_detectors: Annotated[bool, Stricter.ANY_TRUE] = False
+    max_tokens: Annotated[int, Stricter.MAX] = Field(
+        150, ge=1, le=32768, description="Most tokens the endpoint may generate per answer."
+    )
+    extended_detectors: Annotated[bool, Stricter.ANY_TRUE] = Field(
+        False,
+        description="Also run each probe's extended detectors, beyond its primary one.",
+    )
     parallel_attempts: Annotated[int, Stricter.MIN] = Field(
         1, ge=1, le=64, description="Attempts sent to the endpoint at once."
     )

@@ -45,7 +45,9 @@ class MonitoringConfig(StrictModel):
     require_promtool: Annotated[bool, Stricter.ANY_TRUE] = Field(
         False, description="Error (fail closed) when promtool is not installed, instead of noting it."
     )
-    promtool_timeout_s: Annotated[float, Stricter.MAX] = Field(60.0, gt=0, le=600)
+    promtool_timeout_s: Annotated[float, Stricter.MAX] = Field(
+        60.0, gt=0, le=600, description="Longest time promtool may take per rule file, in seconds."
+    )
 
     @field_validator("required_controls")
     @classmethod
