@@ -102,3 +102,13 @@ def test_the_untyped_extra_mapping_is_validated_into_the_typed_options() -> None
         RunOptions(extra={"no_cahce": True})
     with pytest.raises(ValidationError):
         RunOptions(extra={"parallel_attempts": 0})
+
+
+def test_the_check_command_passes_its_redteam_options_typed() -> None:
+    from gate.commands.check import _redteam_options
+    from gate.errors import InputError
+
+    assert _redteam_options("broad", "2/4") == RedteamOptions(probe_set="broad", shard=(2, 4))
+    assert _redteam_options(None, None) == RedteamOptions()
+    with pytest.raises(InputError, match="--shard '5/4'"):
+        _redteam_options(None, "5/4")
