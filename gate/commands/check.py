@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from gate.commands.shared import (
     output_plan,
 )
 from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from gate.checks.interface import RedteamOptions
 
 
 @click.command(cls=GateCommand)
@@ -203,7 +206,7 @@ def check(
                     options=RunOptions(
                         offline=offline,
                         baseline=baseline,
-                        extra=_redteam_extra(probe_set, shard),
+                        redteam=_redteam_options(probe_set, shard),
                         report_dir=next((o.parent for _, o in plan if o is not None), None),
                     ),
                     waivers=waivers,
@@ -292,12 +295,8 @@ def _append_log(path: Path, entry: dict[str, Any], *, explicit: bool, quiet: boo
         click.echo(f"model-gate: warning: decision log not written: {exc.message}", err=True)
 
 
-def _redteam_extra(probe_set: str | None, shard: str | None) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    if probe_set:
-        extra["probe_set"] = probe_set
-    if shard:
-        from gate.redteam.shard import parse_shard
+def _redteam_options(probe_set: str | None, shard: str | None) -> RedteamOptions:
+    from gate.checks.interface import RedteamOptions
+    from gate.redteam.shard import parse_shard
 
-        extra["shard"] = parse_shard(shard)
-    return extra
+    return RedteamOptions(probe_set=probe_set or None, shard=parse_shard(shard) if shard else None)
