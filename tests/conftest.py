@@ -280,8 +280,8 @@ def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     same results from the cache, so reports (and goldens) do not depend on
     which test ran first.
     """
+    from gate.commands.redteam import run_redteam
     from gate.redteam.demo_server import serve
-    from gate.redteam.merge import run_redteam
 
     old = os.environ.get("MODEL_GATE_CACHE_DIR")
     os.environ["MODEL_GATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("demo-cache"))

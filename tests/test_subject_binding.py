@@ -231,12 +231,8 @@ def _judged(rel: Path, policy: Path) -> tuple[Any, Any]:
     from gate import engine
     from gate.policy import load_policy
 
-    box: dict[str, Any] = {}
-    req = engine.RunRequest(
-        release_dir=rel, policy=load_policy(str(policy)), on_release=lambda r: box.update(r=r)
-    )
-    report = engine.run(req)
-    return box["r"], report
+    result = engine.check_release(engine.RunRequest(release_dir=rel, policy=load_policy(str(policy))))
+    return result.release, result.report
 
 
 def _verify(att: Path, w: dict[str, Path]) -> Any:

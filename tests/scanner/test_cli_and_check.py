@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gate.checks.model_files import ModelFilesConfig
-from gate.scanner.cli import run_scan
+from gate.commands.scan import run_scan
 from tests.conftest import BAD, DEMO, MINIMAL_MANIFEST, ROOT, run_cli, run_json, write_release
 from tests.scanner.attacks import torch_zip
 
