@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from gate import __version__
 from gate.checks import CHECKS, find_rule, load_check
-from gate.checks.interface import Check, CheckContext, CheckOutcome, Clock, RunOptions, utc_now
+from gate.checks.interface import Check, CheckContext, CheckOutcome, RunOptions
 from gate.errors import GateError, InputError
 from gate.inventory import DigestRequest, build_inventory
 from gate.models.finding import Finding, Severity, new_finding
@@ -26,10 +26,12 @@ from gate.models.report import (
     Verdict,
     WaiverOutcome,
 )
+from gate.models.tier import TierResult
 from gate.policy import Policy, config_for, load_policy
 from gate.release import Release, load_manifest
-from gate.risk import TierResult, score
+from gate.risk import score
 from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED
+from gate.timefmt import Clock, utc_now
 
 
 class WaiverApplier(Protocol):

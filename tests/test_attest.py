@@ -14,8 +14,8 @@ from gate.checks.model_signature import default_root_digest, model_files
 from gate.dsse import sign_envelope
 from gate.errors import InputError
 from gate.release import load_release
-from tests.conftest import BAD, run_cli, write_release
 from tests.supply_chain_helpers import sign_key
+from tests.support import BAD, run_cli, write_release
 from tests.waiverkit import (
     code_release,
     make_keys,

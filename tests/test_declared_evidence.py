@@ -19,8 +19,8 @@ from gate.checks.model_signature import default_root_digest
 from gate.checks.model_signature import model_files as model_entries
 from gate.dsse import load_private_key, sign_envelope
 from gate.release import load_release
-from tests.conftest import run_json
 from tests.supply_chain_helpers import ec_key, make_release, sign_key, write_key
+from tests.support import run_json
 
 MS, PV = "model-signature", "provenance"
 

@@ -19,8 +19,8 @@ from gate.errors import PolicyError
 from gate.models.report import WaiverStatus
 from gate.policy import load_policy
 from gate.risk import Tier
-from tests.conftest import run_cli
 from tests.sigstore_synth import SyntheticSigstore
+from tests.support import run_cli
 from tests.waiverkit import (
     T0,
     blocking_ids,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 DEMO_RELEASE = ROOT / "examples" / "demo-release"  # not named DEMO: no red-team endpoint needed
 

@@ -22,8 +22,11 @@ from gate.checks.signing_trust import (
 from gate.inventory import DigestRequest, build_inventory, merge_requests
 from gate.policy import load_policy
 from gate.release import load_manifest
-from tests.conftest import BAD, DEMO, ROOT, run_json
 from tests.supply_chain_helpers import ec_key, findings, make_release, sign_key, write_key
+from tests.support import BAD, DEMO, ROOT, run_json
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 DEMO_POLICY = ROOT / "examples" / "demo-policy.yaml"
 

@@ -21,8 +21,8 @@ import pytest
 from gate.attest import load_release_digest
 from gate.inventory import build_inventory, subject_listing
 from gate.models.report import WaiverStatus
-from tests.conftest import run_cli, write_release
 from tests.supply_chain_helpers import model_files
+from tests.support import run_cli, write_release
 from tests.waiverkit import (
     T0,
     blocking_ids,

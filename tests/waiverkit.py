@@ -20,7 +20,7 @@ from gate.models.report import Report
 from gate.policy import Policy, load_policy
 from gate.release import Release
 from gate.waivers import WaiverSet, load_waiver_applier, new_waiver, sign_waiver
-from tests.conftest import write_release
+from tests.support import write_release
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 

@@ -162,8 +162,9 @@ def check(
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
-    from gate.checks.interface import RunOptions, utc_now
+    from gate.checks.interface import RunOptions
     from gate.protected_policy import protected_policy
+    from gate.timefmt import utc_now
 
     plan = output_plan(formats, outputs)
     if attest_path is not None and only:

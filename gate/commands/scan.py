@@ -132,8 +132,8 @@ class _FullPolicy:
     same fields as a precompiled `Prepared`, plus the blocking decisions that need the models."""
 
     def __init__(self, ref: str) -> None:
+        from gate.models.tier import Tier
         from gate.policy import config_for, load_policy
-        from gate.risk import Tier
         from gate.scan_policy import SCAN_TIER
         from gate.scanner.allowlist import shipped
 
