@@ -20,8 +20,8 @@ from gate.signing.dsse import sign_envelope
 from gate.signing.keys import load_private_key
 from gate.signing.model_format import default_root_digest
 from gate.signing.model_format import model_files as model_entries
-from tests.conftest import run_json
 from tests.supply_chain_helpers import ec_key, make_release, sign_key, write_key
+from tests.support import run_json
 
 MS, PV = "model-signature", "provenance"
 

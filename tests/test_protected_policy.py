@@ -16,7 +16,7 @@ import pytest
 
 from gate.errors import InputError
 from gate.protected_policy import _ref_tree, materialise, protected_policy
-from tests.conftest import run_cli
+from tests.support import run_cli
 from tests.waiverkit import (
     Keys,
     code_release,

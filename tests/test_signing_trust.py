@@ -19,8 +19,11 @@ from gate.signing.backends.sigstore import _der_utf8
 from gate.signing.document import verify_document
 from gate.signing.model_format import peek_serialization
 from gate.signing.trust import ProblemKind, TrustSettings, VerifyContext
-from tests.conftest import BAD, DEMO, ROOT, run_json
 from tests.supply_chain_helpers import ec_key, findings, make_release, sign_key, write_key
+from tests.support import BAD, DEMO, ROOT, run_json
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 DEMO_POLICY = ROOT / "examples" / "demo-policy.yaml"
 

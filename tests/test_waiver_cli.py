@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.support import ROOT, run_cli
 from tests.waiverkit import CODE_RELEASE, code_release, make_keys, write_keys, write_policy
 
 

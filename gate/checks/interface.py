@@ -13,9 +13,7 @@ hand) still works; its `ctx.config` is then untyped.
 
 from __future__ import annotations
 
-import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, get_args, get_origin
@@ -27,8 +25,12 @@ from gate.inventory import DigestRequest
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Rule, new_finding
 from gate.models.manifest import Manifest
+from gate.models.tier import TierResult
 from gate.release import Release
-from gate.risk import TierResult
+
+# A check reads the time only through its context's clock; both are part of this interface.
+from gate.timefmt import Clock as Clock  # noqa: PLC0414
+from gate.timefmt import utc_now as utc_now  # noqa: PLC0414
 
 
 class NoConfig(StrictModel):
@@ -37,13 +39,6 @@ class NoConfig(StrictModel):
 
 ConfigT = TypeVar("ConfigT", bound=StrictModel, default=Any)
 """A check's policy settings model; `Any` for a check declared without a parameter."""
-
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class RedteamOptions(StrictModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome, NoConfig
 from gate.models.finding import Finding, Rule, Severity
-from gate.risk import Tier
+from gate.models.tier import Tier
 
 CHECK = "risk-tier"
 

@@ -165,8 +165,9 @@ def check(
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
-    from gate.checks.interface import RunOptions, utc_now
+    from gate.checks.interface import RunOptions
     from gate.protected_policy import protected_policy
+    from gate.timefmt import utc_now
 
     plan = output_plan(formats, outputs)
     if attest_path is not None and only:
@@ -187,7 +188,6 @@ def check(
         from gate.compliance.output import DIR_FORMATS, require_formats
 
         require_formats(DIR_FORMATS)
-    captured: dict[str, Any] = {}
     try:
         with protected_policy(
             policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
@@ -197,7 +197,7 @@ def check(
                 from gate.waivers import load_waiver_applier
 
                 waivers = load_waiver_applier(waiver_dir, offline=offline)
-            report = engine.run(
+            judged = engine.check_release(
                 engine.RunRequest(
                     release_dir=release,
                     policy=policy,
@@ -210,7 +210,6 @@ def check(
                         report_dir=next((o.parent for _, o in plan if o is not None), None),
                     ),
                     waivers=waivers,
-                    on_release=lambda r: captured.__setitem__("release", r),
                 )
             )
     except GateError as exc:
@@ -224,17 +223,18 @@ def check(
             )
             _append_log(log, entry, explicit=decision_log_path is not None, quiet=True)
         raise
+    report = judged.report
     if sbom_path is not None:
         from gate.sbom import write_for_report
 
         # From the same Release (inventory digests) and the audit results of this run.
-        report = write_for_report(captured["release"], report, sbom_path)
+        report = write_for_report(judged.release, report, sbom_path)
     attestation = None
     if signer is not None and attest_path is not None:
         from gate.attest import build_statement, write_attestation
 
-        statement = build_statement(report, captured.get("release"), resource_uri=attest_resource_uri)
-        digest = write_attestation(attest_path, signer(statement), captured["release"].root)
+        statement = build_statement(report, judged.release, resource_uri=attest_resource_uri)
+        digest = write_attestation(attest_path, signer(statement), judged.release.root)
         attestation = (str(attest_path), digest)
         report = report.model_copy(
             update={"artifacts": {**report.artifacts, "attestation": str(attest_path)}}

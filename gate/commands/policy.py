@@ -44,8 +44,8 @@ def policy_show(ref: str, tier_name: str | None) -> None:
     """Print the composed policy (after `extends:`), for one tier or all."""
     import json
 
+    from gate.models.tier import Tier
     from gate.policy import load_policy
-    from gate.risk import Tier
 
     pol = load_policy(ref)
     tiers = [Tier(tier_name)] if tier_name else list(Tier)

@@ -86,10 +86,9 @@ def waiver_new(
     """Write an unsigned waiver for findings of one release (ids from its JSON report)."""
     from gate.attest import refuse_inside
     from gate.checks import find_rule
-    from gate.checks.interface import utc_now
     from gate.release import load_release
     from gate.signing.keys import public_keys_from
-    from gate.timefmt import parse_when, rfc3339
+    from gate.timefmt import parse_when, rfc3339, utc_now
     from gate.waivers import check_against_report, default_requester, new_waiver, waiver_id
 
     now = utc_now()
@@ -132,8 +131,7 @@ def waiver_new(
 @handle_errors
 def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path | None) -> None:
     """Sign a waiver; signing a signed one adds an approval (N of M)."""
-    from gate.checks.interface import utc_now
-    from gate.timefmt import rfc3339
+    from gate.timefmt import rfc3339, utc_now
     from gate.waivers import open_for_signing, read_waiver, sign_waiver, sign_waiver_keyless, waiver_id
 
     if (key is None) == (not keyless):
@@ -170,8 +168,8 @@ def waiver_sign(waiver_file: Path, key: Path | None, keyless: bool, output: Path
 @handle_errors
 def waiver_verify(waiver_file: Path, policy_ref: str, release: Path | None, offline: bool) -> None:
     """Say whether a waiver would apply, and why not. Exit 0 applies, 1 would not, 2 bad input."""
-    from gate.checks.interface import utc_now
     from gate.policy import load_policy
+    from gate.timefmt import utc_now
     from gate.waivers import read_waiver
 
     raw = read_waiver(waiver_file)
