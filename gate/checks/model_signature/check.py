@@ -100,7 +100,7 @@ def sensitive_kind(name: str) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-class ModelSignatureCheck(Check):
+class ModelSignatureCheck(Check[ModelSignatureConfig]):
     id = CHECK
     title = "Model signature"
     description = (
@@ -109,13 +109,12 @@ class ModelSignatureCheck(Check):
         "modified, added, removed, renamed, ignored or linked."
     )
     rules = RULES
-    Config = ModelSignatureConfig
 
     def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
         return digest_requests(manifest, root)
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: ModelSignatureConfig = ctx.config
+    def run(self, ctx: CheckContext[ModelSignatureConfig]) -> CheckOutcome:
+        cfg = ctx.config
         m = ctx.manifest
         scope = model_scope(m)
         if not m.signature and not ctx.required:
@@ -199,7 +198,12 @@ class ModelSignatureCheck(Check):
         return problem_finding(self.finding, p, SIGNATURE_PROBLEMS, sig_rel, required, "a trusted signature")
 
     def _compare(
-        self, ctx: CheckContext, cfg: ModelSignatureConfig, st: Statement, sig_rel: str, scope: str
+        self,
+        ctx: CheckContext[ModelSignatureConfig],
+        cfg: ModelSignatureConfig,
+        st: Statement,
+        sig_rel: str,
+        scope: str,
     ) -> tuple[list[Finding], dict[str, Any]]:
         findings: list[Finding] = []
 

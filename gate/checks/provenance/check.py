@@ -52,7 +52,7 @@ from gate.signing.trust import (
 from gate.wording import count
 
 
-class ProvenanceCheck(Check):
+class ProvenanceCheck(Check[ProvenanceConfig]):
     id = CHECK
     title = "Build provenance"
     description = (
@@ -61,15 +61,14 @@ class ProvenanceCheck(Check):
         "the base model and datasets that release.yaml declares."
     )
     rules = RULES
-    Config = ProvenanceConfig
 
     def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
         # The subject may be the root digest under the signature's serialization:
         # ask for the same digests model-signature asks for (merged, computed once).
         return digest_requests(manifest, root)
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: ProvenanceConfig = ctx.config
+    def run(self, ctx: CheckContext[ProvenanceConfig]) -> CheckOutcome:
+        cfg = ctx.config
         loaded = load_provenance(
             ctx.release, cfg, policy_dir=ctx.policy_dir, offline=ctx.offline, clock=ctx.clock
         )
@@ -129,7 +128,12 @@ class ProvenanceCheck(Check):
     # -- subject ---------------------------------------------------------------
 
     def _subject(
-        self, ctx: CheckContext, cfg: ProvenanceConfig, st: Statement, rel: str, details: dict[str, Any]
+        self,
+        ctx: CheckContext[ProvenanceConfig],
+        cfg: ProvenanceConfig,
+        st: Statement,
+        rel: str,
+        details: dict[str, Any],
     ) -> list[Finding]:
         m = ctx.manifest
         scope = model_scope(m)
@@ -236,7 +240,12 @@ class ProvenanceCheck(Check):
     # -- base model and datasets ----------------------------------------------
 
     def _inputs(
-        self, ctx: CheckContext, cfg: ProvenanceConfig, p: SlsaProvenance, rel: str, details: dict[str, Any]
+        self,
+        ctx: CheckContext[ProvenanceConfig],
+        cfg: ProvenanceConfig,
+        p: SlsaProvenance,
+        rel: str,
+        details: dict[str, Any],
     ) -> list[Finding]:
         m = ctx.manifest
         out: list[Finding] = []
@@ -290,7 +299,7 @@ class ProvenanceCheck(Check):
         return out
 
     def _disagree(
-        self, ctx: CheckContext, field: str, title: str, expected: Any, found: Any, key: str
+        self, ctx: CheckContext[ProvenanceConfig], field: str, title: str, expected: Any, found: Any, key: str
     ) -> Finding:
         return self.finding(
             "provenance-disagrees-with-release",
@@ -303,7 +312,7 @@ class ProvenanceCheck(Check):
         )
 
     def _base_agreement(
-        self, ctx: CheckContext, base: tuple[int, ResourceDescriptor] | None, rel: str
+        self, ctx: CheckContext[ProvenanceConfig], base: tuple[int, ResourceDescriptor] | None, rel: str
     ) -> list[Finding]:
         declared = ctx.manifest.base_model
         if declared is None:
@@ -374,7 +383,7 @@ class ProvenanceCheck(Check):
         return out
 
     def _dataset_agreement(
-        self, ctx: CheckContext, datasets: list[tuple[int, ResourceDescriptor]], rel: str
+        self, ctx: CheckContext[ProvenanceConfig], datasets: list[tuple[int, ResourceDescriptor]], rel: str
     ) -> list[Finding]:
         out = []
         matched: set[int] = set()
