@@ -41,9 +41,10 @@ demo: setup
 	@$(BIN)/python -m gate.osv_mirror --stop --pidfile $(OSV_PID)
 
 lint: setup
-	$(BIN)/ruff check gate tests benchmarks scripts
-	$(BIN)/ruff format --check gate tests
+	$(BIN)/ruff check gate tests benchmarks scripts action
+	$(BIN)/ruff format --check gate tests action
 	$(BIN)/mypy
+	$(BIN)/mypy --strict action/venvcheck.py scripts/lock_torch_cpu.py
 	$(BIN)/actionlint .github/workflows/*.yml examples/workflows/*.yml
 	$(BIN)/zizmor --offline --config .github/zizmor.yml . examples/workflows/*.yml
 

@@ -51,7 +51,7 @@ def test_demo_release_passes(workspace: Path, tmp_path: Path) -> None:
         tmp_path,
     )
     assert run.outcome == "success", run.steps[-1].stderr
-    assert [s.id for s in run.steps] == ["setup", "gate"]
+    assert [s.id for s in run.steps] == ["plan", "setup", "gate"]
     out = run.outputs
     assert (out["verdict"], out["tier"], out["exit-code"]) == ("pass", "low", "0")
     assert out["attestation"] == ""
@@ -152,7 +152,7 @@ def test_setup_step_rejects_an_old_or_missing_python(workspace: Path, tmp_path: 
     run = run_action(
         {"release": "examples/demo-release", "python": "false"}, workspace, tmp_path, skip_setup=False
     )
-    assert [s.id for s in run.steps] == ["setup"]
+    assert [s.id for s in run.steps] == ["plan"]
     assert run.steps[0].returncode == 2
     assert "Python 3.11 or newer" in run.steps[0].stdout
 
@@ -161,7 +161,8 @@ def test_setup_step_is_skipped_with_model_gate_python(workspace: Path, tmp_path:
     run = run_action({"release": "examples/demo-release"}, workspace, tmp_path)
     import sys
 
-    assert run.steps[0].outputs == {"python": sys.executable}
+    assert [s.id for s in run.steps] == ["plan", "setup", "gate"]  # no cache restored or saved
+    assert run.steps[1].outputs == {"python": sys.executable}
     assert "MODEL_GATE_PYTHON" in run.steps[0].stdout
 
 
@@ -172,14 +173,13 @@ def test_action_yml_passes_inputs_only_through_env() -> None:
     action = load_action()
     steps = action["runs"]["steps"]
     for step in steps:
-        assert not ANY_EXPR.search(step["run"])
+        if "run" in step:
+            assert not ANY_EXPR.search(step["run"])
+        else:  # a pinned third-party action, given step outputs only
+            assert not any("inputs." in str(v) for v in (step.get("with") or {}).values())
     gate_env = next(s for s in steps if s["id"] == "gate")["env"]
-    setup_env = next(s for s in steps if s["id"] == "setup")["env"]
-    wired = {
-        v.split("inputs.")[1].rstrip("} ")
-        for v in [*gate_env.values(), *setup_env.values()]
-        if "inputs." in v
-    }
+    envs = [v for s in steps for v in (s.get("env") or {}).values()]
+    wired = {v.split("inputs.")[1].rstrip("} ") for v in envs if "inputs." in v}
     assert wired == set(action["inputs"]), "every input reaches a step, and nothing else does"
     fields = {f.upper().replace("-", "_") for f in ga.ActionInputs.__dataclass_fields__}
     assert {k.removeprefix("INPUT_") for k in gate_env if k.startswith("INPUT_")} == fields
@@ -238,14 +238,65 @@ def test_requirements_are_hash_pinned_and_cover_what_the_checks_need() -> None:
 
 
 FAKE_PYTHON = """#!/bin/bash
-# An interpreter that records what the setup step asks of it: pip installs go to a log,
-# `-m venv DIR` makes DIR/bin/python a copy of this script.
+# An interpreter that records what the setup step asks of it: pip installs go to a log and
+# "install" one file per pinned archive (and write pip's --report), `-m venv DIR` makes
+# DIR/bin/python a copy of this script; version checks and scripts run on the real interpreter.
+case "$1" in
+  -I|-c) exec "$REAL_PYTHON" "$@" ;;
+esac
 case "$1 $2" in
   "-m venv") mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
-  "-m pip") echo "${*:3}" >> "$FAKE_PIP_LOG" ;;
+  "-m pip") echo "${*:3}" >> "$FAKE_PIP_LOG"; exec "$REAL_PYTHON" "$FAKE_PIP" "$0" "${@:3}" ;;
 esac
 exit 0
 """
+
+FAKE_PIP = """
+import json, re, sys
+from pathlib import Path
+venv = Path(sys.argv[1]).parent.parent
+args = sys.argv[2:]
+if args[0] != "install":
+    sys.exit(0)
+report = args[args.index("--report") + 1]
+items = []
+if "-r" in args:
+    text = Path(args[args.index("-r") + 1]).read_text()
+    pins = re.findall(r"^([\\w.-]+)==(\\S+?)[ ;\\\\].*?--hash=sha256:(\\w{64})", text, re.M | re.S)
+    for name, version, sha in pins:
+        site = venv / "lib" / "site-packages"
+        site.mkdir(parents=True, exist_ok=True)
+        (site / f"{name}-{version}.installed").write_text(sha)
+        archive = {"url": "https://x/" + name, "archive_info": {"hashes": {"sha256": sha}}}
+        items.append({"metadata": {"name": name, "version": version}, "download_info": archive})
+else:
+    items.append({"metadata": {"name": "model-gate", "version": "0"},
+                  "download_info": {"url": "file:///src", "dir_info": {}}})
+Path(report).write_text(json.dumps({"version": "1", "install": items}))
+"""
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    import sys
+
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON, "utf-8")
+    fake.chmod(0o755)
+    pip = tmp_path / "fake-pip.py"
+    pip.write_text(FAKE_PIP, "utf-8")
+    env = {
+        "FAKE_PIP_LOG": str(tmp_path / "pip.log"),
+        "FAKE_PIP": str(pip),
+        "REAL_PYTHON": sys.executable,
+        "PYTHONPATH": "",
+    }
+    return fake, env
+
+
+def _installs(log: Path) -> list[str]:
+    lines = log.read_text("utf-8").splitlines() if log.exists() else []
+    return [line for line in lines if " -r " in line]
 
 
 @pytest.mark.parametrize(
@@ -253,44 +304,115 @@ exit 0
     [
         ("", ["requirements"]),
         ("off", ["requirements"]),
-        ("fast", ["requirements", "requirements-redteam"]),
-        (" Broad ", ["requirements", "requirements-redteam"]),  # read as gate.action reads it
+        ("fast", ["requirements", "requirements-torch", "requirements-redteam"]),
+        (
+            " Broad ",
+            ["requirements", "requirements-torch", "requirements-redteam"],
+        ),  # as gate.action reads it
     ],
 )
-def test_setup_installs_the_red_team_lock_only_for_a_probe_set(
-    workspace: Path, tmp_path: Path, redteam: str, locks: list[str]
+def test_setup_installs_the_red_team_locks_only_for_a_probe_set(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]], redteam: str, locks: list[str]
 ) -> None:
-    fake = tmp_path / "fake-python"
-    fake.write_text(FAKE_PYTHON, "utf-8")
-    fake.chmod(0o755)
-    log = tmp_path / "pip.log"
-    env = {"FAKE_PIP_LOG": str(log), "PYTHONPATH": ""}
-    run = run_action(
-        {"release": "examples/demo-release", "python": str(fake), "redteam": redteam},
-        workspace,
-        tmp_path,
-        env=env,
-        skip_setup=False,
-    )
-    assert run.steps[0].returncode == 0, run.steps[0].stderr
-    installs = [line for line in log.read_text("utf-8").splitlines() if " -r " in line]
+    fake, env = fake_python
+    log = Path(env["FAKE_PIP_LOG"])
+    with_ = {"release": "examples/demo-release", "python": str(fake), "redteam": redteam, "cache": "false"}
+    run = run_action(with_, workspace, tmp_path, env=env, skip_setup=False)
+    assert run.step("setup") is not None and run.step("setup").returncode == 0, run.steps[-1].stderr  # type: ignore[union-attr]
+    installs = _installs(log)
     assert [re.search(r"action/([\w-]+)\.txt", line).group(1) for line in installs] == locks  # type: ignore[union-attr]
-    assert all("--require-hashes" in line for line in installs)
+    assert all("--require-hashes" in line and "--no-deps" in line for line in installs)
     assert "--only-binary=:all:" in installs[0]
     if len(installs) > 1:
-        assert "--prefer-binary --no-build-isolation" in installs[1]
-    # The same job asking for the probe set later adds only the red-team lock to the same venv.
+        # torch from PyTorch's CPU index alone (PyPI's Linux torch is the CUDA build), wheels only
+        assert "--index-url https://download.pytorch.org/whl/cpu" in installs[1]
+        assert "--only-binary=:all:" in installs[1]
+        assert "--prefer-binary --no-build-isolation" in installs[2] and "--index-url" not in installs[2]
+    assert not [s for s in run.steps if s.id in ("restore", "save")]  # cache: false
+    # The same job asking for the probe set later adds only the red-team locks to the same venv.
     log.unlink()
-    run_action(
-        {"release": "examples/demo-release", "python": str(fake), "redteam": "fast"},
+    run_action({**with_, "redteam": "fast"}, workspace, tmp_path, env=env, skip_setup=False)
+    again = _installs(log)
+    assert len(again) == (0 if len(locks) == 3 else 2)
+    assert all("requirements-torch.txt" in line or "requirements-redteam.txt" in line for line in again)
+
+
+def _cache_run(workspace: Path, tmp_path: Path, env: dict[str, str], fake: Path, **inputs: str):  # type: ignore[no-untyped-def]
+    """One job: a fresh runner (no venv under RUNNER_TEMP), the repository's cache kept."""
+    venvs = list((tmp_path / "runner-temp").glob("model-gate-venv-*"))
+    for venv in venvs:
+        shutil.rmtree(venv) if venv.is_dir() else venv.unlink()
+    log = Path(env["FAKE_PIP_LOG"])
+    log.unlink(missing_ok=True)
+    run = run_action(
+        {"release": "examples/demo-release", "python": str(fake), **inputs},
         workspace,
         tmp_path,
         env=env,
         skip_setup=False,
+        cache_dir=tmp_path / "repo-cache",
     )
-    again = [line for line in (log.read_text("utf-8") if log.exists() else "").splitlines() if " -r " in line]
-    assert len(again) == (0 if len(locks) == 2 else 1)
-    assert all("requirements-redteam.txt" in line for line in again)
+    return run, _installs(log)
+
+
+@pytest.mark.parametrize("mode", ["", "fast"])
+def test_second_job_restores_the_verified_cache(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]], mode: str
+) -> None:
+    fake, env = fake_python
+    first, installs = _cache_run(workspace, tmp_path, env, fake, redteam=mode)
+    assert [s.id for s in first.steps] == ["plan", "restore", "setup", "save", "gate"], first.steps
+    assert first.step("restore").outputs["cache-hit"] == "false"  # type: ignore[union-attr]
+    assert installs and "recorded" in first.step("setup").stdout  # type: ignore[union-attr]
+    key = first.step("plan").outputs["key"]  # type: ignore[union-attr]
+    assert key.startswith("model-gate-venv-") and ("-redteam-" in key) == (mode == "fast")
+    cached = tmp_path / "repo-cache" / key
+    assert (cached / ".model-gate-manifest.json").is_file()
+
+    second, installs = _cache_run(workspace, tmp_path, env, fake, redteam=mode)
+    assert [s.id for s in second.steps] == ["plan", "restore", "setup", "gate"]  # nothing to save
+    assert second.step("restore").outputs["cache-hit"] == "true"  # type: ignore[union-attr]
+    assert installs == [] and "using the cached environment" in second.step("setup").stdout  # type: ignore[union-attr]
+    assert second.commands("warning") == []
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["edit a module", "add a .pth", "remove a file", "drop the manifest", "retarget the manifest"],
+)
+def test_a_tampered_or_partial_cache_is_reinstalled(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]], tamper: str
+) -> None:
+    fake, env = fake_python
+    first, _ = _cache_run(workspace, tmp_path, env, fake)
+    cached = tmp_path / "repo-cache" / first.step("plan").outputs["key"]  # type: ignore[union-attr]
+    site = cached / "lib" / "site-packages"
+    victim = sorted(site.iterdir())[0]
+    manifest = cached / ".model-gate-manifest.json"
+    if tamper == "edit a module":
+        victim.write_text("import os; os.system('id')")
+    elif tamper == "add a .pth":
+        (site / "zz.pth").write_text("import os; os.system('id')\n")
+    elif tamper == "remove a file":
+        victim.unlink()
+    elif tamper == "drop the manifest":
+        manifest.unlink()
+    else:  # a manifest from another lock: its archives and key are not this job's
+        data = json.loads(manifest.read_text("utf-8"))
+        data["key"] = "model-gate-venv-linux-x86_64-py3.11.0-core-0000"
+        manifest.write_text(json.dumps(data), "utf-8")
+    second, installs = _cache_run(workspace, tmp_path, env, fake)
+    setup = second.step("setup")
+    assert setup is not None and setup.returncode == 0
+    (warning,) = second.commands("warning")
+    assert "installing afresh" in warning
+    assert installs, "the venv was rebuilt from the locks"
+    venv = Path(setup.outputs["python"]).parent.parent
+    assert not (venv / "lib" / "site-packages" / "zz.pth").exists()
+    # The fresh venv verifies; the tampered entry stays (a key is written once) and is never used.
+    from tests.test_action_venv import venvcheck
+
+    assert venvcheck.problems(venv, "core", first.step("plan").outputs["key"]) == []  # type: ignore[union-attr]
 
 
 @pytest.mark.slow
