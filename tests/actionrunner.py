@@ -10,7 +10,8 @@ The setup step is skipped the documented way: `MODEL_GATE_PYTHON` names this tes
 interpreter, which has model-gate installed (the working tree, via PYTHONPATH).
 
 `if:` conditions are evaluated for the forms the action uses (`steps.ID.outputs.NAME` or
-`inputs.NAME` compared with `==`/`!=` to a quoted string, joined by `&&`). The third-party
+`inputs.NAME` compared with `==`/`!=` to a quoted string, and `always()`, joined by `&&`); as on
+GitHub, once a step fails only the steps whose condition holds `always()` still run. The third-party
 actions the composite action uses run as stand-ins: `actions/cache/restore` and
 `actions/cache/save` copy the path to and from a directory per key (`cache_dir`, shared by the
 runs of one test, as a repository's cache is shared by its jobs), and `actions/upload-artifact`
@@ -93,7 +94,7 @@ class ActionRun:
 
     @property
     def outcome(self) -> str:
-        return "failure" if self.steps and self.steps[-1].returncode != 0 else "success"
+        return "failure" if any(s.returncode != 0 for s in self.steps) else "success"
 
     @property
     def stdout(self) -> str:
@@ -121,6 +122,8 @@ def condition(text: str, inputs: dict[str, str], steps: dict[str, dict[str, str]
     """An `if:` of the forms the action uses; anything else fails the test."""
     result = True
     for atom in str(text).split("&&"):
+        if atom.strip() == "always()":
+            continue
         m = CONDITION.match(atom)
         if not m:
             raise AssertionError(f"condition not supported by the runner stand-in: {text!r}")
@@ -159,8 +162,12 @@ def _third_party(
         shutil.copytree(Path(with_["path"]), stored, symlinks=True)
         return 0, f"Cache saved with key: {with_['key']}\n", {}
     if name == "actions/upload-artifact":
+        if not Path(with_["path"]).exists() and with_.get("if-no-files-found") == "error":
+            return 1, f"no files at {with_['path']}\n", {}
         result.uploads.append(dict(with_))
-        return 0, f"uploaded artifact {with_.get('name')}\n", {}
+        n = len(result.uploads)
+        url = f"https://github.com/o/r/actions/runs/1/artifacts/{n}"
+        return 0, f"uploaded artifact {with_.get('name')}\n", {"artifact-id": str(n), "artifact-url": url}
     raise AssertionError(f"no stand-in for {uses}")
 
 
@@ -215,6 +222,9 @@ def run_action(
     cache_dir.mkdir(parents=True, exist_ok=True)
     for n, step in enumerate(action["runs"]["steps"]):
         sid = step.get("id", f"step{n}")
+        failed = any(s.returncode != 0 for s in result.steps)
+        if failed and "always()" not in str(step.get("if", "")):
+            continue
         if "if" in step and not condition(step["if"], inputs, step_outputs):
             continue
         if "uses" in step:
@@ -247,8 +257,6 @@ def run_action(
         outputs = parse_output_file(out_file.read_text("utf-8"))
         step_outputs[sid] = outputs
         result.steps.append(StepRun(sid, proc.returncode, proc.stdout, proc.stderr, outputs))
-        if proc.returncode != 0:  # a failed step ends a composite action
-            break
     for name, spec in action["outputs"].items():
         result.outputs[name] = evaluate(spec["value"], inputs, step_outputs)
     result.summary = summary.read_text("utf-8") if summary.exists() else ""

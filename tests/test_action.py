@@ -459,6 +459,21 @@ def test_real_hash_pinned_install_then_the_gate_runs(workspace: Path, tmp_path: 
     # garak is not: the adversarial check says so instead of passing, and how to leave it out.
     assert status["adversarial"] == "error"
     assert any("--skip adversarial" in (f["mitigation"] or "") for f in report["findings"])
+    # The venv was cached right after the install; the next job (a fresh RUNNER_TEMP) restores it,
+    # and it passes verification against the manifest: nothing is installed again.
+    assert [s.id for s in run.steps] == ["plan", "restore", "setup", "save", "gate"]
+    shutil.rmtree(Path(venv_python).parent.parent)
+    again = run_action(
+        {"release": "examples/demo-release", "python": sys.executable},
+        workspace,
+        tmp_path,
+        env=env,
+        skip_setup=False,
+        timeout=900,
+    )
+    assert again.step("restore").outputs["cache-hit"] == "true"  # type: ignore[union-attr]
+    assert "using the cached environment" in again.step("setup").stdout  # type: ignore[union-attr]
+    assert again.outputs["verdict"] == "warn"
 
 
 # the library ---------------------------------------------------------------------------------
@@ -621,3 +636,203 @@ def test_a_report_that_is_not_a_report_is_not_trusted(tmp_path: Path) -> None:
     plan = ga.Plan(args=[], paths={"report": bad})
     code = ga.finish(exit_code=0, plan=plan, inputs=ga.ActionInputs(release="r"), env={})
     assert code == 2  # exit 0 without a valid report: fail closed
+
+
+# the security inputs, the summary, the decision log, HTML and merge -----------------------------
+
+
+ALL_OPTIONS = set(ga.NEEDS) | {"--decision-log"}
+
+
+def test_security_inputs_reach_the_check_command_line(tmp_path: Path) -> None:
+    """Tested on the argv the action builds, so that it holds whatever this build's CLI has."""
+    i = ga.ActionInputs(
+        release="rel",
+        policy_sha256="sha256:" + "a" * 64,
+        policy_key="keys/policy.pub",
+        sbom=True,
+        attest=True,
+        attest_key="keys/gate.pem",
+        baseline="last/report.json",
+    )
+    plan = ga.plan_check(i, tmp_path, options=ALL_OPTIONS, checks=set())
+    a = plan.args
+
+    def value(opt: str) -> str:
+        assert a.count(opt) == 1, opt
+        return a[a.index(opt) + 1]
+
+    assert value("--policy-sha256") == "sha256:" + "a" * 64
+    assert value("--policy-key") == "keys/policy.pub"
+    assert value("--baseline") == "last/report.json"
+    assert value("--sbom") == str(tmp_path / "sbom.cdx.json")
+    assert value("--attest") == str(tmp_path / "attestation.intoto.json")
+    assert value("--attest-key") == "keys/gate.pem"
+    # The decision log is kept with the reports: the default location dies with the runner.
+    assert value("--decision-log") == str(tmp_path / "decisions.jsonl")
+    assert plan.verify == []  # signed by a key: nothing to verify as an identity
+    for missing in ("--policy-sha256", "--policy-key", "--sbom", "--attest-key", "--baseline"):
+        with pytest.raises(ga.ActionInputError, match=f"no 'check {missing}' option"):
+            ga.plan_check(i, tmp_path, options=ALL_OPTIONS - {missing}, checks=set())
+    # An older gate without a decision-log option still runs, without it.
+    assert "--decision-log" not in ga.plan_check(i, tmp_path, options=ALL_OPTIONS - {"--decision-log"}).args
+
+
+def test_attest_identity_verifies_the_keyless_attestation(tmp_path: Path) -> None:
+    ident = "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main"
+    i = ga.ActionInputs(release="models/m", attest=True, attest_identity=ident)
+    plan = ga.plan_check(i, tmp_path, options=ALL_OPTIONS, checks=set())
+    assert "--attest-key" not in plan.args
+    assert plan.verify == [
+        str(tmp_path / "attestation.intoto.json"),
+        "--release",
+        "models/m",
+        "--identity",
+        ident,
+        "--issuer",
+        "https://token.actions.githubusercontent.com",
+    ]
+
+
+def _fake_gate(tmp_path: Path, code: int, message: str) -> str:
+    """An interpreter whose `-m gate ...` records its arguments and environment and exits `code`."""
+    script = tmp_path / "fake-gate"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'printf "%s\\n" "$@" > "{tmp_path}/argv"\n'
+        f'echo "${{MODEL_GATE_DEBUG:-}}" > "{tmp_path}/debug"\n'
+        f'echo "{message}" >&2\n'
+        f"exit {code}\n",
+        "utf-8",
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_rejected_attestation_fails_the_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "attestation.intoto.json").write_text("{}", "utf-8")
+    plan = ga.Plan(
+        args=[],
+        paths={"attestation": tmp_path / "attestation.intoto.json"},
+        verify=[str(tmp_path / "attestation.intoto.json"), "--identity", "who", "--issuer", "iss"],
+    )
+    fake = _fake_gate(tmp_path, 1, "rejected: signed by someone-else, not who")
+    assert ga.verify_attestation(plan, fake, {}) == 1
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("::error")]
+    assert "attest-identity: rejected: signed by someone-else" in line
+    assert (tmp_path / "argv").read_text("utf-8").split()[:3] == ["-m", "gate", "verify-attestation"]
+    ok = _fake_gate(tmp_path, 0, "admitted")
+    assert ga.verify_attestation(plan, ok, {}) == 0
+
+
+def test_input_rules() -> None:
+    base = {"INPUT_RELEASE": "rel"}
+    i = ga.ActionInputs.from_env(base)
+    assert i.summary is True and i.debug is False and i.sbom is False
+    i = ga.ActionInputs.from_env({**base, "INPUT_SUMMARY": "false", "INPUT_DEBUG": "true"})
+    assert i.summary is False and i.debug is True
+    assert ga.ActionInputs.from_env({**base, "RUNNER_DEBUG": "1"}).debug is True  # re-run with debug
+    bad = [
+        ({"INPUT_ATTEST_KEY": "k.pem"}, "input attest-key: given, but attest is false"),
+        ({"INPUT_ATTEST_IDENTITY": "x"}, "input attest-identity: given, but attest is false"),
+        ({"INPUT_ATTEST": "true", "INPUT_ATTEST_KEY": "k", "INPUT_ATTEST_IDENTITY": "x"}, "keyless"),
+        ({"INPUT_SUMMARY": "sometimes"}, "input summary"),
+        ({"INPUT_SBOM": "maybe"}, "input sbom"),
+        ({"INPUT_MERGE": "shards/*.json"}, "leave release empty"),
+    ]
+    for env, msg in bad:
+        with pytest.raises(ga.ActionInputError, match=re.escape(msg)):
+            ga.ActionInputs.from_env({**base, **env})
+    with pytest.raises(ga.ActionInputError, match="sbom, attest belong to the shard jobs"):
+        ga.ActionInputs.from_env({"INPUT_MERGE": "s/*.json", "INPUT_SBOM": "true", "INPUT_ATTEST": "true"})
+    with pytest.raises(ga.ActionInputError, match="input release: the path"):
+        ga.ActionInputs.from_env({"INPUT_MERGE": "  "})
+
+
+def test_debug_reaches_the_gate(tmp_path: Path) -> None:
+    fake = _fake_gate(tmp_path, 2, "release: no such directory")
+    env = {"INPUT_RELEASE": "rel", "INPUT_DEBUG": "true", "RUNNER_TEMP": str(tmp_path)}
+    assert ga.run(env, python=fake) == 2
+    assert (tmp_path / "debug").read_text("utf-8").strip() == "1"
+    assert ga.run({**env, "INPUT_DEBUG": "false"}, python=fake) == 2
+    assert (tmp_path / "debug").read_text("utf-8").strip() == ""
+
+
+def test_decision_log_sbom_and_no_summary(workspace: Path, tmp_path: Path) -> None:
+    run = run_action(
+        {"release": "examples/demo-release", "summary": "false", "sbom": "true", "output-dir": "out"},
+        workspace,
+        tmp_path,
+    )
+    assert run.outcome == "success", run.steps[-1].stderr
+    assert run.summary == ""  # off: a matrix shard leaves the summary to the merged report
+    log = Path(run.outputs["decision-log"])
+    assert log.parent == workspace / "out" and log.name == "decisions.jsonl"
+    (entry,) = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    report = json.loads(Path(run.outputs["report"]).read_text("utf-8"))
+    assert entry["verdict"] == report["verdict"] == "pass"
+    bom = json.loads(Path(run.outputs["sbom"]).read_text("utf-8"))
+    assert bom["bomFormat"] == "CycloneDX" and Path(run.outputs["sbom"]).parent == workspace / "out"
+
+
+def test_html_report_is_uploaded_and_linked_even_when_blocked(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/bad-release", "formats": "sarif html"}, workspace, tmp_path)
+    assert run.outcome == "failure" and run.step("gate").returncode == 1  # type: ignore[union-attr]
+    html = Path(run.outputs["html"])
+    assert html.is_file() and html.read_text("utf-8").lstrip().lower().startswith("<!doctype html")
+    name = run.outputs["html-artifact"]
+    assert re.fullmatch(r"model-gate-html-examples-bad-release-[0-9a-f]{8}", name)
+    assert run.uploads == [{"name": name, "path": str(html), "if-no-files-found": "error"}]
+    assert f"**HTML report:** [{name}](https://github.com/o/r/actions/runs/1/artifacts/1)" in run.summary
+    # Without the html format, nothing is uploaded.
+    plain = run_action({"release": "examples/demo-release"}, workspace, tmp_path / "b")
+    assert plain.uploads == [] and plain.outputs["html"] == "" and plain.outputs["html-artifact"] == ""
+
+
+def test_link_html_only_links_https_and_respects_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("", "utf-8")
+    env = {"GITHUB_STEP_SUMMARY": str(summary), "ARTIFACT_NAME": "a|b", "ARTIFACT_URL": "https://x/1"}
+    assert ga.link_html(env) == 0
+    assert summary.read_text("utf-8") == "\n**HTML report:** [a\\|b](https://x/1)\n"
+    summary.write_text("", "utf-8")
+    ga.link_html({**env, "ARTIFACT_URL": "javascript:alert(1)"})
+    ga.link_html({**env, "INPUT_SUMMARY": "false"})
+    assert summary.read_text("utf-8") == ""
+
+
+def test_merge_mode_builds_the_merge_command(workspace: Path, tmp_path: Path) -> None:
+    shards = workspace / "shards"
+    for i in (2, 1):
+        (shards / f"redteam-shard-{i}").mkdir(parents=True)
+        (shards / f"redteam-shard-{i}" / "report.json").write_text("{}", "utf-8")
+    i = ga.ActionInputs(
+        release="", merge="shards/*/report.json", policy="policies/org.yaml", formats=("html",)
+    )
+    plan = ga.plan_merge(i, tmp_path, workspace)
+    assert plan.command == "merge"
+    assert plan.args[:2] == [str(shards / f"redteam-shard-{n}" / "report.json") for n in (1, 2)]
+    assert plan.args[2:4] == ["--policy", "policies/org.yaml"]
+    assert plan.args[plan.args.index("html") + 2] == str(tmp_path / "report.html")
+    with pytest.raises(ga.ActionInputError, match=re.escape("no shard report matches 'none/*.json'")):
+        ga.plan_merge(ga.ActionInputs(release="", merge="none/*.json"), tmp_path, workspace)
+
+
+def test_merge_mode_runs_model_gate_merge(workspace: Path, tmp_path: Path) -> None:
+    # A whole run's report is its own single shard (1/1): merging it gives its verdict back.
+    demo = run_action({"release": "examples/demo-release", "output-dir": "shards/one"}, workspace, tmp_path)
+    assert demo.outputs["verdict"] == "pass"
+    run = run_action({"merge": "shards/*/report.json", "formats": "markdown"}, workspace, tmp_path / "m")
+    assert run.outcome == "success", run.steps[-1].stderr
+    assert "model-gate merge " in run.stdout and str(workspace / "shards/one/report.json") in run.stdout
+    assert (run.outputs["verdict"], run.outputs["exit-code"]) == ("pass", "0")
+    merged = json.loads(Path(run.outputs["report"]).read_text("utf-8"))
+    assert "merged 1 shard(s)" in json.dumps(merged["checks"])
+    assert Path(run.outputs["markdown"]).is_file() and run.summary.startswith("## ✅ model-gate: **PASS**")
+    assert run.outputs["decision-log"] == ""  # merge judges no release: no decision is logged
+    # The same shard twice: merge refuses, and the step fails saying why.
+    shutil.copytree(workspace / "shards" / "one", workspace / "shards" / "two")
+    twice = run_action({"merge": "shards/*/report.json"}, workspace, tmp_path / "n")
+    assert twice.outcome == "failure" and twice.outputs["exit-code"] == "2"
+    (error,) = twice.commands("error")
+    assert "given twice" in error and "nothing was judged" in twice.summary

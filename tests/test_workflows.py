@@ -122,7 +122,15 @@ def test_example_workflow_shards_and_merges() -> None:
         shard_with["redteam"] == "broad"
         and shard_with["redteam-shard"] == f"${{{{ matrix.shard }}}}/{len(shards)}"
     )
-    assert 'model-gate" merge' in "\n".join(s.get("run", "") for s in wf["jobs"]["verdict"]["steps"])
+    assert shard_with["summary"] == "false"  # the merged report writes the one summary
+    # The merge runs through the action (its pinned install), not a hand-written one.
+    verdict = wf["jobs"]["verdict"]["steps"]
+    assert not [s for s in verdict if "run" in s]
+    (merge,) = [s for s in verdict if "merge" in s.get("with", {})]
+    assert merge["uses"] == gate["steps"][2]["uses"] and merge["with"]["merge"] == "shards/*/report.json"
+    assert merge["with"]["policy"] == with_["policy"]
+    download = next(s for s in verdict if "download-artifact" in s.get("uses", ""))
+    assert download["with"]["pattern"] == "redteam-shard-*" and download["with"]["path"] == "shards"
 
 
 def _tool(name: str) -> str:
