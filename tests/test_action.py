@@ -162,7 +162,7 @@ def test_setup_step_is_skipped_with_model_gate_python(workspace: Path, tmp_path:
     import sys
 
     assert [s.id for s in run.steps] == ["plan", "setup", "gate"]  # no cache restored or saved
-    assert run.steps[1].outputs == {"python": sys.executable}
+    assert run.steps[1].outputs == {"python": sys.executable, "cache-hit": "false"}
     assert "MODEL_GATE_PYTHON" in run.steps[0].stdout
 
 
@@ -184,12 +184,14 @@ def test_action_yml_passes_inputs_only_through_env() -> None:
     fields = {f.upper().replace("-", "_") for f in ga.ActionInputs.__dataclass_fields__}
     assert {k.removeprefix("INPUT_") for k in gate_env if k.startswith("INPUT_")} == fields
     for name, spec in action["outputs"].items():
-        assert spec["value"] == f"${{{{ steps.gate.outputs.{name} }}}}"
+        step = "setup" if name == "cache-hit" else "gate"
+        assert spec["value"] == f"${{{{ steps.{step}.outputs.{name} }}}}"
 
 
 def test_every_output_is_set(workspace: Path, tmp_path: Path) -> None:
     run = run_action({"release": "examples/demo-release"}, workspace, tmp_path)
-    assert set(run.steps[-1].outputs) == set(load_action()["outputs"])
+    assert set(run.steps[-1].outputs) == set(load_action()["outputs"]) - {"cache-hit"}
+    assert run.outputs["cache-hit"] == "false"
 
 
 def _lock(name: str) -> dict[str, set[str]]:
@@ -373,6 +375,7 @@ def test_second_job_restores_the_verified_cache(
     assert [s.id for s in second.steps] == ["plan", "restore", "setup", "gate"]  # nothing to save
     assert second.step("restore").outputs["cache-hit"] == "true"  # type: ignore[union-attr]
     assert installs == [] and "using the cached environment" in second.step("setup").stdout  # type: ignore[union-attr]
+    assert (first.outputs["cache-hit"], second.outputs["cache-hit"]) == ("false", "true")
     assert second.commands("warning") == []
 
 
@@ -405,7 +408,7 @@ def test_a_tampered_or_partial_cache_is_reinstalled(
     setup = second.step("setup")
     assert setup is not None and setup.returncode == 0
     (warning,) = second.commands("warning")
-    assert "installing afresh" in warning
+    assert "installing afresh" in warning and second.outputs["cache-hit"] == "false"
     assert installs, "the venv was rebuilt from the locks"
     venv = Path(setup.outputs["python"]).parent.parent
     assert not (venv / "lib" / "site-packages" / "zz.pth").exists()
@@ -438,9 +441,11 @@ def test_real_hash_pinned_install_then_the_gate_runs(workspace: Path, tmp_path: 
         skip_setup=False,
         timeout=900,
     )
-    setup = run.steps[0]
+    setup = run.step("setup")
+    assert setup is not None
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-4000:]
-    gate = run.steps[1]
+    gate = run.step("gate")
+    assert gate is not None
     venv_python = setup.outputs["python"]
     assert venv_python.startswith(str(tmp_path / "runner-temp")) and venv_python != sys.executable
     assert (Path(venv_python).parent.parent / ".model-gate-installed-requirements").is_file()
