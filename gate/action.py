@@ -300,9 +300,8 @@ class Plan:
 
 def check_options() -> set[str]:
     """The options this build's `model-gate check` accepts."""
-    from gate.cli import main
+    from gate.commands.check import check
 
-    check = main.commands["check"]
     return {opt for p in check.params for opt in getattr(p, "opts", ())}
 
 
