@@ -247,7 +247,9 @@ case "$1" in
   -I|-c) exec "$REAL_PYTHON" "$@" ;;
 esac
 case "$1 $2" in
-  "-m venv") mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
+  "-m venv")
+    if [[ "${RUNNER_OS:-}" == Windows ]]; then mkdir -p "$3/Scripts" && cp "$0" "$3/Scripts/python.exe"
+    else mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi ;;
   "-m pip") echo "${*:3}" >> "$FAKE_PIP_LOG"; exec "$REAL_PYTHON" "$FAKE_PIP" "$0" "${@:3}" ;;
 esac
 exit 0
@@ -841,3 +843,23 @@ def test_merge_mode_runs_model_gate_merge(workspace: Path, tmp_path: Path) -> No
     assert twice.outcome == "failure" and twice.outputs["exit-code"] == "2"
     (error,) = twice.commands("error")
     assert "given twice" in error and "nothing was judged" in twice.summary
+
+
+def test_setup_uses_the_windows_venv_layout(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]]
+) -> None:
+    fake, env = fake_python
+    run = run_action(
+        {"release": "examples/demo-release", "python": str(fake)},
+        workspace,
+        tmp_path,
+        env={**env, "RUNNER_OS": "Windows"},
+        skip_setup=False,
+    )
+    setup = run.step("setup")
+    assert setup is not None and setup.returncode == 0, setup.stderr if setup else run.steps
+    python = Path(setup.outputs["python"])
+    assert python.parts[-2:] == ("Scripts", "python.exe") and python.is_file()
+    installs = _installs(Path(env["FAKE_PIP_LOG"]))
+    assert installs and all(line.startswith("install ") for line in installs)
+    assert (python.parent.parent / ".model-gate-manifest.json").is_file()
