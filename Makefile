@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup tools demo test unit unit-without-tools lint typecheck schemas docs check-docs bench clean
+.PHONY: setup tools demo test quick unit unit-without-tools lint typecheck schemas docs check-docs bench clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,11 @@ tools:
 
 unit: setup
 	$(BIN)/python -m pytest
+
+# Everything but the tests marked slow (real garak runs, large fixtures): the loop while editing.
+# `-m "not slow and not demo_endpoint"` also leaves out the one real red-team run of the demo.
+quick: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 # The tests whose outcome depends on optional tools, once more as a machine without any of them
 # (promtool, garak, chromium hidden): what needs one is skipped with the reason, the rest passes.

@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 from gate import __version__
 from gate.checks import CHECKS, find_rule, load_check
-from gate.checks.interface import Check, CheckContext, CheckOutcome, Clock, RunOptions, utc_now
+from gate.checks.interface import Check, CheckContext, CheckOutcome, RunOptions
 from gate.errors import GateError, InputError
 from gate.inventory import DigestRequest, build_inventory
-from gate.models.finding import Finding, Severity, new_finding
+from gate.models.finding import Finding, Rule, Severity, new_finding
 from gate.models.policy import TierPolicy
 from gate.models.report import (
     CheckResult,
@@ -26,18 +26,28 @@ from gate.models.report import (
     Verdict,
     WaiverOutcome,
 )
+from gate.models.tier import TierResult
 from gate.policy import Policy, config_for, load_policy
 from gate.release import Release, load_manifest
-from gate.risk import TierResult, score
+from gate.risk import score
 from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED
+from gate.timefmt import Clock, utc_now
 
 
 class WaiverApplier(Protocol):
     """Matches signed waivers to findings. Implemented in gate.waivers."""
 
     def apply(
-        self, findings: list[Finding], release: Release, policy: TierPolicy, clock: Clock
-    ) -> tuple[list[Finding], list[WaiverOutcome]]: ...
+        self,
+        findings: list[Finding],
+        release: Release,
+        policy: TierPolicy,
+        clock: Clock,
+        rules: Callable[[str], Rule | None],
+    ) -> tuple[list[Finding], list[WaiverOutcome]]:
+        """The findings with waivers attached, then findings about the waivers themselves (whose
+        blocking the engine decides); `rules` is the rule catalogue."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,8 +60,15 @@ class RunRequest:
     clock: Clock = utc_now
     waivers: WaiverApplier | None = None
     progress: Callable[[str], None] | None = None
-    # Called once the release is loaded and hashed, e.g. to sign the verdict with its digests.
-    on_release: Callable[[Release], None] | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A judged release: the report, and the loaded, hashed release it speaks about (what a BOM
+    or a signed verdict is built from, so that they name the same digests as the report)."""
+
+    report: Report
+    release: Release
 
 
 ALWAYS_RUN = "risk-tier"
@@ -122,7 +139,7 @@ def _declared_evidence(sel: Selection, manifest: Any, only: Sequence[str], skip:
     whatever the policy lists; an error fails closed and `--skip` blocks unless the policy's
     `allow_skip` names it, as for a required check; left out by `--only`, the run is partial.
     Whether the signer must be trusted stays the tier's decision (`required`)."""
-    from gate.checks.signing_trust import evidence_checks
+    from gate.signing.document import evidence_checks
 
     skipped = check_names(skip, "--skip")
     wanted = check_names(only, "--only")
@@ -152,14 +169,20 @@ def decide_blocking(finding: Finding, tp: TierPolicy) -> Finding:
     return finding.model_copy(update={"severity": severity, "blocking": blocking})
 
 
-def _status(outcome: CheckOutcome, findings: list[Finding], tp: TierPolicy) -> CheckStatus:
+def check_status(findings: Sequence[Finding], tp: TierPolicy, *, skipped: bool = False) -> CheckStatus:
+    """One check's status from its judged findings (after decide_blocking)."""
     if any(f.effective_blocking for f in findings):
         return CheckStatus.FAILED
     if any(f.severity >= tp.warn_at or f.waiver for f in findings):
         return CheckStatus.WARNED
-    if outcome.skipped:
+    if skipped:
         return CheckStatus.SKIPPED
     return CheckStatus.PASSED
+
+
+def finding_order(f: Finding) -> tuple[bool, int, str, str]:
+    """Report order: blocking first, then by severity, check and id."""
+    return (not f.effective_blocking, -f.severity.rank, f.check, f.id)
 
 
 def run_check(cls: type[Check], ctx: CheckContext) -> tuple[CheckOutcome | None, str | None, float]:
@@ -218,6 +241,12 @@ def tier_info(t: TierResult) -> TierInfo:
 
 
 def run(req: RunRequest) -> Report:
+    return check_release(req).report
+
+
+def check_release(req: RunRequest) -> RunResult:
+    """Load and hash the release, score its tier, run the checks its policy section selects,
+    apply waivers, and judge: the report together with the release it judged."""
     loaded = load_manifest(req.release_dir)
     tier = score(loaded.manifest)
     policy = req.policy if isinstance(req.policy, Policy) else load_policy(req.policy)
@@ -232,8 +261,6 @@ def run(req: RunRequest) -> Report:
         requests += load_check(cid)().digest_requests(loaded.manifest, loaded.root, configs[cid])
     inventory = build_inventory(loaded.root, requests, progress=req.progress)
     release = Release(root=loaded.root, manifest=loaded.manifest, doc=loaded.doc, inventory=inventory)
-    if req.on_release is not None:
-        req.on_release(release)
 
     findings: list[Finding] = []
     artifacts: dict[str, str] = {}  # files checks wrote beside the report
@@ -278,13 +305,15 @@ def run(req: RunRequest) -> Report:
             own.append(_skipped_finding(cid, tier, outcome.summary or "not applicable"))
         findings += own
         artifacts.update(outcome.artifacts)
-        results.append(
-            _result(cls, _status(outcome, own, tp), required, took, outcome.summary, outcome.details)
-        )
+        status = check_status(own, tp, skipped=outcome.skipped)
+        results.append(_result(cls, status, required, took, outcome.summary, outcome.details))
 
     waivers: list[WaiverOutcome] = []
     if req.waivers is not None:
-        findings, waivers = req.waivers.apply(findings, release, tp, req.clock)
+        judged = {f.id for f in findings}
+        findings, waivers = req.waivers.apply(findings, release, tp, req.clock, find_rule)
+        # Findings about the waivers themselves are judged like any check's.
+        findings = [f if f.id in judged else decide_blocking(f, tp) for f in findings]
         by_check = {r.id: [f for f in findings if f.check == r.id] for r in results}
         results = [
             r.model_copy(update={"status": CheckStatus.WARNED})
@@ -292,13 +321,8 @@ def run(req: RunRequest) -> Report:
             else r
             for r in results
         ]
-    findings.sort(key=lambda f: (not f.effective_blocking, -f.severity.rank, f.check, f.id))
-    verdict = verdict_of(findings, results, tp, sel.declared)
-    return Report(
-        gate_version=__version__,
+    report = assemble_report(
         generated_at=req.clock().isoformat(timespec="seconds"),
-        verdict=verdict,
-        exit_code=EXIT_FOR[verdict],
         release=ReleaseInfo(
             name=release.manifest.name,
             version=release.manifest.version,
@@ -315,12 +339,51 @@ def run(req: RunRequest) -> Report:
             sources=tuple(s.path for s in policy.sources),
             notes=policy.notes,
         ),
-        checks=tuple(results),
-        findings=tuple(findings),
-        waivers=tuple(waivers),
+        tp=tp,
+        checks=results,
+        findings=findings,
+        declared=sel.declared,
+        waivers=waivers,
         partial=sel.partial,
-        left_out=tuple(sel.left_out),
+        left_out=sel.left_out,
         artifacts=artifacts,
+    )
+    return RunResult(report=report, release=release)
+
+
+def assemble_report(
+    *,
+    generated_at: str,
+    release: ReleaseInfo,
+    tier: TierInfo,
+    policy: PolicyInfo,
+    tp: TierPolicy,
+    checks: Sequence[CheckResult],
+    findings: Sequence[Finding],
+    declared: Collection[str] = (),
+    waivers: Sequence[WaiverOutcome] = (),
+    partial: bool = False,
+    left_out: Sequence[str] = (),
+    artifacts: dict[str, str] | None = None,
+) -> Report:
+    """The one place a report is put together: judged findings in report order, the verdict and
+    its exit code. `findings` have been through decide_blocking (and waivers)."""
+    ordered = sorted(findings, key=finding_order)
+    verdict = verdict_of(ordered, checks, tp, declared)
+    return Report(
+        gate_version=__version__,
+        generated_at=generated_at,
+        verdict=verdict,
+        exit_code=EXIT_FOR[verdict],
+        release=release,
+        tier=tier,
+        policy=policy,
+        checks=tuple(checks),
+        findings=tuple(ordered),
+        waivers=tuple(waivers),
+        partial=partial,
+        left_out=tuple(left_out),
+        artifacts=artifacts or {},
     )
 
 

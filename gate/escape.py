@@ -12,7 +12,10 @@ format; the raw text stays in the JSON report (JSON escapes it losslessly).
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from gate.models.text import escape_char as _escape_char
+from gate.models.text import unsurrogate as unsurrogate  # noqa: PLC0414
+from gate.models.text import unsurrogate_deep as unsurrogate_deep  # noqa: PLC0414
 
 # Characters shown as escapes wherever text is printed: C0 and C1 controls, DEL, line and
 # paragraph separators, bidirectional overrides, zero-width and byte-order marks, and the two
@@ -20,40 +23,6 @@ from typing import Any
 _INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
 )
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    if ch in _NAMED:
-        return _NAMED[ch]
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
-        return f"\\x{code - 0xDC00:02x}"
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}"
-
-
-def unsurrogate(text: str) -> str:
-    """A file name read with surrogateescape (bytes that are not UTF-8) as encodable text:
-    each such byte becomes `\\xNN`. Other text is returned unchanged."""
-    if not _SURROGATE.search(text):  # the common case, at C speed
-        return text
-    return _SURROGATE.sub(lambda m: _escape_char(m.group()), text)
-
-
-def unsurrogate_deep(value: Any, depth: int = 0) -> Any:
-    """unsurrogate() over strings, dict keys and values, lists and tuples (bounded depth)."""
-    if isinstance(value, str):
-        return unsurrogate(value)
-    if depth > 50:
-        return value
-    if isinstance(value, dict):
-        return {unsurrogate_deep(k, depth + 1): unsurrogate_deep(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(unsurrogate_deep(v, depth + 1) for v in value)
-    return value
 
 
 def printable(text: str | None, *, newlines: bool = False) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gate.errors import InputError, PolicyError
-from gate.models.base import describe_validation_error, validate_doc
+from gate.models.base import describe_validation_error
 from gate.models.policy import (
     PEM_PUBLIC_KEY,
     PolicyFile,
@@ -24,9 +24,9 @@ from gate.models.policy import (
     TrustFile,
     WaiverSection,
 )
+from gate.models.tier import Tier
 from gate.policy_merge import Composed, Layer, compose, merge_override, root
-from gate.risk import Tier
-from gate.yamlsafe import YamlDoc, format_path, load_file, load_text
+from gate.yamlsafe import YamlDoc, format_path, load_file, load_text, validate_doc
 
 MAX_EXTENDS_DEPTH = 8
 POLICY_MAX_BYTES = 1024 * 1024

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from gate.errors import InputError, ManifestError
 from gate.inventory import DigestRequest, Inventory, build_inventory
-from gate.models.base import validate_doc
 from gate.models.manifest import MANIFEST_NAME, Manifest
 from gate.risk import check_ids
-from gate.yamlsafe import YamlDoc, load_file
+from gate.yamlsafe import YamlDoc, load_file, validate_doc
 
 MANIFEST_MAX_BYTES = 1024 * 1024
 

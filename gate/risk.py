@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 from importlib import resources
-
-from pydantic import Field
 
 from gate.errors import ManifestError
 from gate.models.base import StrictModel
 from gate.models.manifest import Deployment, Manifest, is_placeholder
+from gate.models.tier import Factor, TierResult
+from gate.models.tier import Tier as Tier  # noqa: PLC0414  (the tier this module scores)
 from gate.yamlsafe import YamlDoc, format_path, load_text
-
-
-class Tier(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-    PROHIBITED = "prohibited"
-
-    @property
-    def rank(self) -> int:
-        return list(Tier).index(self)
 
 
 class UserScaleBound(StrictModel):
@@ -65,22 +52,6 @@ class RiskTables(StrictModel):
     @property
     def tasks(self) -> tuple[str, ...]:
         return (*self.generative_tasks, *self.other_tasks)
-
-
-class Factor(StrictModel):
-    name: str
-    value: str
-    points: int
-
-
-class TierResult(StrictModel):
-    level: Tier
-    eu_ai_act: str = Field(description="prohibited | high-risk | limited | minimal")
-    score: int
-    factors: tuple[Factor, ...]
-    rationale: tuple[str, ...]
-    prohibited_practices: tuple[str, ...] = ()
-    annex_iii: tuple[str, ...] = ()
 
 
 @cache

@@ -36,13 +36,13 @@ from pydantic import ValidationError
 from gate import __version__
 from gate.checks.dependencies.audit import AuditDetails, AuditedDependency, VulnInfo
 from gate.checks.dependencies.pins import PinSet, dependency_files, read_pins
-from gate.checks.interface import Clock, utc_now
 from gate.errors import GateError
 from gate.extras import need_installed
 from gate.inventory import Entry
 from gate.models.manifest import Manifest
 from gate.models.report import CheckStatus, Report
 from gate.release import Release
+from gate.timefmt import Clock, utc_now
 
 PREFIX = "model-gate:"
 MODEL_REF = "model"

@@ -55,8 +55,8 @@ def _sources() -> dict[str, str]:
 def compile_packaged() -> str:
     """The JSON text of the precompiled settings, from the full policy load (slow; at build time)."""
     from gate.checks.model_files import ModelFilesConfig
+    from gate.models.tier import Tier
     from gate.policy import config_for, load_policy, packaged_policies
-    from gate.risk import Tier
     from gate.scanner.allowlist import shipped
 
     policies: dict[str, Any] = {}

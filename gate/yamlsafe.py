@@ -13,22 +13,28 @@ we do not trust. This loader:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from gate.errors import InputError
 
+# Paths into a document live with the models (which may not import this module); they are part
+# of this module's interface too.
+from gate.models.yamlpath import YamlPath as YamlPath  # noqa: PLC0414
+from gate.models.yamlpath import format_path as format_path  # noqa: PLC0414
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+M = TypeVar("M", bound="BaseModel")
+
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 200_000
-
-YamlPath = tuple[str | int, ...]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -49,22 +55,6 @@ class YamlDoc:
                 return self.lines[p]
             p = p[:-1]
         return self.lines.get((), None)
-
-
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def format_path(path: YamlPath) -> str:
-    """('a', 0, 'b c') -> 'a[0]["b c"]': keys from hostile files cannot break the line."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.match(str(part)):
-            out += f".{part}" if out else str(part)
-        else:
-            out += f"[{json.dumps(str(part))[:80]}]"
-    return out or "(top level)"
 
 
 class _Walker:
@@ -186,3 +176,19 @@ def load_file(
 def load_file_all(path: Path, *, allow_aliases: bool = False, max_bytes: int = MAX_BYTES) -> list[YamlDoc]:
     """Load every document of a multi-document YAML file (e.g. Kubernetes manifests)."""
     return [d for d in _docs(_read_text(path, max_bytes), str(path), allow_aliases) if d.data is not None]
+
+
+def validate_doc(model: type[M], doc: YamlDoc, what: str = "") -> M:
+    """Validate a loaded YAML document, raising a one-line InputError on the first problem."""
+    from pydantic import ValidationError
+
+    from gate.models.base import describe_validation_error
+
+    if not isinstance(doc.data, dict):
+        raise InputError(f"{doc.source}: expected a mapping at the top level{what}")
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, doc.source, doc)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(problems[0] + more) from None

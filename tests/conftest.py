@@ -1,4 +1,4 @@
-"""Shared fixtures: releases built by code, a CLI runner that never hides tracebacks."""
+"""Fixtures and hooks only; what test modules import lives in tests.support."""
 
 from __future__ import annotations
 
@@ -9,50 +9,29 @@ import os
 import shutil
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from gate.commands import main
+# Helpers live in tests.support: the fixtures below use some, and test modules written before
+# the move may still import them from here.
+from tests.support import (  # noqa: F401
+    BAD,
+    DEMO,
+    DEMO_POLICY,
+    MINIMAL_MANIFEST,
+    OSV_RECORDS,
+    ROOT,
+    reachable,
+    run_cli,
+    run_json,
+    stable_mirror_url,
+    write_release,
+)
 from tests.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "examples" / "demo-release"
-BAD = ROOT / "examples" / "bad-release"
-OSV_RECORDS = ROOT / "examples" / "osv-records"
-DEMO_POLICY = ROOT / "examples" / "demo-policy.yaml"
-
-MINIMAL_MANIFEST = """\
-schema_version: 1
-name: tiny
-version: 1.0.0
-model:
-  path: model/
-  format: safetensors
-  task: text-classification
-deployment:
-  exposure: internal
-  data_sensitivity: none
-  autonomy: advisory
-"""
-
-
-def write_release(
-    root: Path, manifest: str = MINIMAL_MANIFEST, files: dict[str, bytes] | None = None
-) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "release.yaml").write_text(textwrap.dedent(manifest), "utf-8")
-    for rel, data in (files if files is not None else {"model/weights.bin": b"\x00" * 64}).items():
-        p = root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    return root
 
 
 @pytest.fixture(autouse=True)
@@ -73,27 +52,6 @@ def demo_copy(tmp_path: Path) -> Path:
     dst = tmp_path / "demo"
     shutil.copytree(DEMO, dst, symlinks=True)
     return dst
-
-
-def reachable(url: str) -> bool:
-    """Whether an HTTPS service answers (tests of online paths check both outcomes by it)."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
-def run_cli(*args: str, **kw: Any) -> Result:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False, **kw)
-    return result
-
-
-def run_json(*args: str) -> tuple[int, dict[str, Any]]:
-    result = run_cli(*args, "--format", "json")
-    return result.exit_code, json.loads(result.stdout)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -246,12 +204,6 @@ def vulnerability_source(osv_mirror: str) -> Iterator[str]:
         yield osv_mirror
 
 
-def stable_mirror_url(text: str) -> str:
-    """Reports name the mirror's URL, whose port changes from run to run; goldens use a fixed one."""
-    url = os.environ.get("MODEL_GATE_OSV_URL")
-    return text.replace(url, "http://127.0.0.1:8765") if url else text
-
-
 @pytest.fixture(scope="session")
 def demo_policy(osv_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/demo-policy.yaml with the dependency audit pointed at this session's mirror.
@@ -280,8 +232,8 @@ def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     same results from the cache, so reports (and goldens) do not depend on
     which test ran first.
     """
+    from gate.commands.redteam import run_redteam
     from gate.redteam.demo_server import serve
-    from gate.redteam.merge import run_redteam
 
     old = os.environ.get("MODEL_GATE_CACHE_DIR")
     os.environ["MODEL_GATE_CACHE_DIR"] = str(tmp_path_factory.mktemp("demo-cache"))
@@ -329,7 +281,8 @@ def demo_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _demo_endpoint_for_demo_tests(request: pytest.FixtureRequest) -> None:
-    """Modules that check the demo release get its endpoint (the adversarial check attacks it)."""
-    if getattr(request.module, "DEMO", None) is not None:
+def _demo_endpoint_for_marked_tests(request: pytest.FixtureRequest) -> None:
+    """Tests marked `demo_endpoint` (those that check the demo release with its adversarial check)
+    get the demo's endpoint served, and its red-team results in the session's cache."""
+    if request.node.get_closest_marker("demo_endpoint") is not None:
         request.getfixturevalue("demo_endpoint")

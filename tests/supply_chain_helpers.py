@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from safetensors.numpy import save
 
-from tests.conftest import run_json
+from tests.support import run_json
 
 DATA = Path(__file__).resolve().parent / "data" / "sigstore"
 MT_SIG = DATA / "model-transparency-v1.1.0-sigstore"

@@ -14,8 +14,11 @@ from gate import action as ga
 from gate.models.finding import AppliedWaiver, Severity, new_finding
 from gate.models.report import CheckStatus, Report
 from tests.actionrunner import ANY_EXPR, ROOT, load_action, parse_output_file, run_action
-from tests.conftest import BAD, DEMO, reachable
+from tests.support import BAD, DEMO, reachable
 from tests.test_reporters import stable_report
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text("utf-8"))
 

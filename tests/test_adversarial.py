@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DEMO, ROOT, run_cli
 from tests.redteam_targets import hardened_reply, serve, url_of, vulnerable_reply
+from tests.support import DEMO, ROOT, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.demo_endpoint, pytest.mark.server]
 needs_garak = pytest.mark.needs_tool("garak")
 
 PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
@@ -526,7 +526,7 @@ def test_cache_inside_the_release_is_refused(tmp_path: Path) -> None:
 
 
 def test_bad_release_fails_visibly_for_the_adversarial_check() -> None:
-    from tests.conftest import BAD
+    from tests.support import BAD
 
     result = run_cli("check", str(BAD), "--format", "json")
     rep = json.loads(result.stdout)

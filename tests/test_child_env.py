@@ -29,7 +29,7 @@ from gate.redteam.credential import CredentialRefused, endpoint_host, grant
 from gate.release import load_release
 from gate.risk import score
 from tests import conftest
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 SECRETS = {
     "MODEL_GATE_KEY_PASSWORD": "gate-own-password-1f2e",

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BAD, DEMO, run_cli, run_json, write_release
+from tests.support import BAD, DEMO, run_cli, run_json, write_release
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 
 @pytest.mark.needs_tool("garak")

@@ -6,8 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gate.checks import all_rules
-from tests.conftest import BAD, DEMO, ROOT, run_cli
+from tests.support import BAD, DEMO, ROOT, run_cli
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 
 def test_tier_command_shows_factors() -> None:

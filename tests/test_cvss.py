@@ -15,8 +15,11 @@ from gate.checks.dependencies.audit import OsvRecord, score_vuln
 from gate.checks.dependencies.cvss import CvssError, base_score, severity_of
 from gate.models.finding import Severity
 from gate.osv_mirror import running
-from tests.conftest import OSV_RECORDS
+from tests.support import OSV_RECORDS
 from tests.test_dependencies_check import by_vuln, check, make_release
+
+# Tests here start a server on 127.0.0.1 (and stop it).
+pytestmark = pytest.mark.server
 
 # (vector, base score as published by NVD / GitHub / FIRST for it)
 PUBLISHED = [

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from gate import decision_log
-from tests.conftest import BAD, DEMO, run_cli
+from tests.support import BAD, DEMO, run_cli
 from tests.waiverkit import code_release
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 
 def _lines(path: Path) -> list[dict]:  # type: ignore[type-arg]

@@ -32,7 +32,10 @@ from gate.models.finding import Severity, fingerprint
 from gate.osv_mirror import MirrorHandler, MirrorServer, RecordStore, running
 from gate.release import load_release
 from gate.risk import score
-from tests.conftest import OSV_RECORDS, run_cli, run_json
+from tests.support import OSV_RECORDS, run_cli, run_json
+
+# Tests here start a server on 127.0.0.1 (and stop it).
+pytestmark = pytest.mark.server
 
 MANIFEST = """\
 schema_version: 1
@@ -344,7 +347,7 @@ def test_nothing_pinned_needs_no_source_and_no_files_is_a_skip(
 
 
 def test_bad_release_fails_visibly_for_dependencies(demo_policy: Path) -> None:
-    from tests.conftest import BAD
+    from tests.support import BAD
 
     code, report = run_json("check", str(BAD), "--policy", str(demo_policy))
     assert code == 1
@@ -360,7 +363,7 @@ def test_bad_release_fails_visibly_for_dependencies(demo_policy: Path) -> None:
 def test_offline_without_a_source_warns_where_optional_and_fails_closed_where_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import DEMO
+    from tests.support import DEMO
 
     monkeypatch.delenv("MODEL_GATE_OSV_URL")
     # Tier low, default policy: the audit is optional, so its network error is a warning.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.support import ROOT, run_cli
 from tests.waiverkit import code_release, make_keys, write_keys, write_policy
 
 DOCS = ("supply-chain.md", "waivers-and-attestations.md", "monitoring-and-deployment.md", "adversarial.md")

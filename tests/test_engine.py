@@ -8,7 +8,7 @@ from gate import engine
 from gate.checks import CHECKS, load_check
 from gate.errors import InputError
 from gate.models.report import CheckStatus, Verdict
-from tests.conftest import run_cli, write_release
+from tests.support import run_cli, write_release
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from gate import escape
 from gate.action import Annotation, command
 from gate.models.finding import Location
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 FAKE_LINE = "     ok fake-check         all good"
 EVIL = f"model/evil\n{FAKE_LINE}\n::error file=x::pwned ##[error]old\r\u202e.pkl"

@@ -13,7 +13,7 @@ from gate.checks import CHECKS, all_rules
 from gate.compliance.mapping import Coverage, Framework, frameworks, load_framework, resolve_field
 from gate.errors import InputError
 from tests import conftest
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 TECHNIQUES = Path(__file__).resolve().parent.parent / "gate" / "data" / "redteam" / "techniques.json"
 

@@ -16,9 +16,9 @@ import pytest
 from gate.compliance.mapping import frameworks
 from gate.compliance.pack import Outcome, build_pack
 from tests import conftest
-from tests.conftest import run_cli
 from tests.oscal_schema import SCHEMA, SCHEMA_SHA256
 from tests.oscal_schema import errors as oscal_errors
+from tests.support import run_cli
 
 
 def _check(release: Path, policy: Path, out: Path) -> dict[str, Any]:

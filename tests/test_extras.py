@@ -20,7 +20,7 @@ import pytest
 from gate import __version__
 from gate.errors import ExitCode
 from gate.extras import EXTRAS, REPOSITORY, MissingExtraError, extra_of, install_hint, needs
-from tests.conftest import DEMO_POLICY, MINIMAL_MANIFEST, ROOT, write_release
+from tests.support import DEMO_POLICY, MINIMAL_MANIFEST, ROOT, write_release
 
 # Not named DEMO: the adversarial check is left out here, so the demo's model server is not needed.
 DEMO_RELEASE = ROOT / "examples" / "demo-release"

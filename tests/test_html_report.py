@@ -20,11 +20,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gate.checks import all_rules
 from gate.commands import main
 from gate.models.report import Report
 from gate.reporters import get_reporter
 from gate.reporters.html import HtmlReporter
-from tests.conftest import BAD
+from tests.support import BAD
 
 GOLDEN = Path(__file__).parent / "golden"
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>\n</style><svg onload=alert(3)>&amp;"
@@ -36,7 +37,7 @@ def golden_dict(name: str) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    return HtmlReporter().render(Report.model_validate(data))
+    return HtmlReporter(rules=all_rules()).render(Report.model_validate(data))
 
 
 class Page(HTMLParser):

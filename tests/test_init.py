@@ -17,7 +17,7 @@ from gate.checks.release_integrity import RULES
 from gate.errors import ExitCode
 from gate.init import detect, q, render
 from gate.release import load_manifest
-from tests.conftest import ROOT, run_cli, write_release
+from tests.support import ROOT, run_cli, write_release
 
 DEMO_RELEASE = ROOT / "examples" / "demo-release"  # not named DEMO: no model server is needed here
 SAFETENSORS = b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "

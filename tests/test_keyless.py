@@ -19,8 +19,8 @@ from gate.errors import PolicyError
 from gate.models.report import WaiverStatus
 from gate.policy import load_policy
 from gate.risk import Tier
-from tests.conftest import run_cli
 from tests.sigstore_synth import SyntheticSigstore
+from tests.support import run_cli
 from tests.waiverkit import (
     T0,
     blocking_ids,
@@ -161,13 +161,11 @@ def test_child_policy_cannot_replace_the_trust_root(tmp_path: Path, sigstore) ->
 
 def test_keyless_attestation_is_verified_offline(tmp_path: Path, sigstore) -> None:
     rel = code_release(tmp_path / "rel", files={"model/w.bin": b"\x00" * 8})
-    box: dict = {}
     from gate import engine
 
-    report = engine.run(
-        engine.RunRequest(release_dir=rel, clock=lambda: T0, on_release=lambda r: box.__setitem__("r", r))
-    )
-    statement = build_statement(report, box["r"])
+    judged = engine.check_release(engine.RunRequest(release_dir=rel, clock=lambda: T0))
+    report = judged.report
+    statement = build_statement(report, judged.release)
     att = put(
         tmp_path,
         "vsa.sigstore.json",

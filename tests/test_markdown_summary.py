@@ -11,7 +11,7 @@ from gate.checks.release_integrity import RULES
 from gate.models.finding import AppliedWaiver, Severity, new_finding
 from gate.models.report import CheckStatus, Report, WaiverOutcome, WaiverStatus
 from gate.reporters.markdown import GITHUB_SUMMARY_LIMIT, MarkdownReporter, cell, trim_text
-from tests.conftest import BAD
+from tests.support import BAD
 from tests.test_reporters import stable_report
 
 MD = MarkdownReporter()

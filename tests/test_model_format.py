@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_json
 from tests.supply_chain_helpers import make_release, weights
+from tests.support import run_json
 
 
 def torch_checkpoint() -> bytes:

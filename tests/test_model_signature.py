@@ -18,10 +18,10 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gate.checks.interface import CheckContext, RunOptions
-from gate.checks.model_signature import ModelSignatureCheck, ModelSignatureConfig, item_key, root_digest
+from gate.checks.model_signature import ModelSignatureCheck, ModelSignatureConfig
 from gate.release import load_release
 from gate.risk import score
-from tests.conftest import reachable
+from gate.signing.model_format import item_key, root_digest
 from tests.supply_chain_helpers import (
     MT_IDENTITY,
     PKI,
@@ -37,6 +37,7 @@ from tests.supply_chain_helpers import (
     write_key,
     write_policy,
 )
+from tests.support import reachable
 
 MS = "model-signature"
 
@@ -307,7 +308,7 @@ def test_signature_missing(tmp_path: Path, keys: dict[str, Path]) -> None:
 
 
 def test_unreadable_policy_key_is_a_policy_error(signed: tuple[Path, Path], tmp_path: Path) -> None:
-    from tests.conftest import run_cli
+    from tests.support import run_cli
 
     rel, _ = signed
     pol = write_policy(tmp_path / "p.yaml", {MS: {"trusted_keys": ["nope.pub"]}})

@@ -22,6 +22,9 @@ from gate.checks.dependencies.audit import parse_query_answer
 from gate.errors import CheckError
 from tests.test_dependencies_check import check, make_release
 
+# Tests here start a server on 127.0.0.1 (and stop it).
+pytestmark = pytest.mark.server
+
 RECORD = {
     "id": "GHSA-x84v-xcm2-53pg",
     "modified": "2024-01-01T00:00:00Z",
@@ -112,7 +115,7 @@ def test_documented_answers_are_accepted(tmp_path: Path) -> None:
 
 
 def test_required_dependencies_check_with_a_lying_mirror_exits_3(tmp_path: Path) -> None:
-    from tests.conftest import run_cli
+    from tests.support import run_cli
 
     root = make_release(tmp_path / "r", "requests==2.19.0\n")
     with answering([]) as url:

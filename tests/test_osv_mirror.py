@@ -31,7 +31,10 @@ from gate.osv_mirror import (
     parse_record,
     running,
 )
-from tests.conftest import OSV_RECORDS, ROOT
+from tests.support import OSV_RECORDS, ROOT
+
+# Tests here start a server on 127.0.0.1 (and stop it).
+pytestmark = pytest.mark.server
 
 
 def post(url: str, body: Any, raw: bytes | None = None) -> tuple[int, Any]:

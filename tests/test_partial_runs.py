@@ -9,13 +9,16 @@ from typing import Any
 import pytest
 
 from gate.attest import SUMMARY_FIELD, build_statement, sign_attestation
-from gate.dsse import load_private_key
 from gate.errors import InputError
 from gate.models.report import Report
 from gate.policy import load_policy
 from gate.risk import Tier
-from tests.conftest import MINIMAL_MANIFEST, run_cli, write_release
+from gate.signing.keys import load_private_key
+from tests.support import MINIMAL_MANIFEST, run_cli, write_release
 from tests.waiverkit import make_keys, write_keys
+
+# Tests here start a server on 127.0.0.1 (and stop it).
+pytestmark = pytest.mark.server
 
 # A pickle whose loading runs os.system: the model-files check (required at every tier) blocks it.
 EVIL_PICKLE = b"cos\nsystem\n(S'echo pwned'\ntR."

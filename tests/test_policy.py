@@ -12,7 +12,7 @@ from gate.errors import InputError, PolicyError
 from gate.models.finding import Severity
 from gate.policy import lint, load_policy, packaged_policies
 from gate.risk import Tier
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from gate.models.policy import (
 from gate.policy import lint, load_policy
 from gate.policy_merge import merge_rule
 from gate.risk import Tier
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 PEM_A = "-----BEGIN PUBLIC KEY-----\nQUFBQQ==\n-----END PUBLIC KEY-----\n"
 PEM_B = "-----BEGIN PUBLIC KEY-----\nQkJCQg==\n-----END PUBLIC KEY-----\n"

@@ -10,8 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gate.policy import load_policy
-from tests.conftest import DEMO, ROOT, run_json
+from tests.support import DEMO, ROOT, run_json
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 DEFAULT_YAML = ROOT / "gate" / "policies" / "default.yaml"
 # What a team adds: a stricter warning level, a smaller file limit, a stricter high tier,

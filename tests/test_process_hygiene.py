@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 DEMO_RELEASE = ROOT / "examples" / "demo-release"  # not named DEMO: no red-team endpoint needed
 
@@ -105,7 +105,7 @@ def test_every_command_prints_through_the_pipe_safe_echo() -> None:
     import ast
 
     modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "gate" / "commands").glob("*.py"))
-    for module in (*modules, "gate/scanner/cli.py"):
+    for module in modules:
         tree = ast.parse((ROOT / module).read_text())
         for node in ast.walk(tree):
             if (

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gate.errors import InputError
 from gate.release import load_manifest
-from tests.conftest import MINIMAL_MANIFEST, run_cli, write_release
+from tests.support import MINIMAL_MANIFEST, run_cli, write_release
 
 
 def assert_usage_error(release: Path, *needles: str) -> str:

@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 
 from gate import engine
+from gate.checks import all_rules
 from gate.models.report import Report
 from gate.reporters import REPORTERS, get_reporter
-from tests.conftest import BAD, DEMO, stable_mirror_url
+from tests.support import BAD, DEMO, stable_mirror_url
 from tests.tooling import hidden_tools
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -37,7 +41,7 @@ def stable_report(src: Path, tmp_path: Path, hide: tuple[str, ...] = ("promtool"
     "src", [pytest.param(DEMO, marks=pytest.mark.needs_tool("garak")), BAD], ids=["demo", "bad"]
 )
 def test_golden(fmt: str, src: Path, tmp_path: Path, update_goldens: bool) -> None:
-    reporter = get_reporter(fmt)
+    reporter = get_reporter(fmt, rules=all_rules())
     text = reporter.render(stable_report(src, tmp_path))
     golden = GOLDEN / f"{src.name}{reporter.suffix}"
     if update_goldens:

@@ -12,7 +12,7 @@ from gate.errors import ExitCode, ManifestError
 from gate.models.manifest import Manifest, is_placeholder
 from gate.release import load_manifest
 from gate.risk import Tier, score, tables, unknown_ids
-from tests.conftest import run_cli, write_release
+from tests.support import run_cli, write_release
 
 PROHIBITED = sorted(tables().prohibited_practices)
 ANNEX = sorted(tables().annex_iii)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gate.errors import InputError
 from gate.safewrite import UnsafeWriteError, open_append, write_file
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 POLICY = """\
 version: 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gate.checks import all_rules
 from gate.models.report import Report
 from gate.reporters.sarif import RULES_HELP_URI, SECURITY_SEVERITY, SarifReporter
 
@@ -16,7 +17,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def results(report: Report, tmp_path: Path) -> list[dict[str, Any]]:
-    doc = SarifReporter(root=tmp_path).document(report)
+    doc = SarifReporter(root=tmp_path, rules=all_rules()).document(report)
     out: list[dict[str, Any]] = doc["runs"][0]["results"]
     return out
 
@@ -48,7 +49,7 @@ def test_a_bogus_score_falls_back_to_the_severity(bogus: object, tmp_path: Path)
 
 
 def test_rules_have_a_help_uri(tmp_path: Path) -> None:
-    doc = SarifReporter(root=tmp_path).document(bad_report())
+    doc = SarifReporter(root=tmp_path, rules=all_rules()).document(bad_report())
     rules = doc["runs"][0]["tool"]["driver"]["rules"]
     assert rules and all(r["helpUri"] == RULES_HELP_URI for r in rules)
     assert RULES_HELP_URI.startswith("https://")

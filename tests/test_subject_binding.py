@@ -21,8 +21,8 @@ import pytest
 from gate.attest import load_release_digest
 from gate.inventory import build_inventory, subject_listing
 from gate.models.report import WaiverStatus
-from tests.conftest import run_cli, write_release
 from tests.supply_chain_helpers import model_files
+from tests.support import run_cli, write_release
 from tests.waiverkit import (
     T0,
     blocking_ids,
@@ -231,12 +231,8 @@ def _judged(rel: Path, policy: Path) -> tuple[Any, Any]:
     from gate import engine
     from gate.policy import load_policy
 
-    box: dict[str, Any] = {}
-    req = engine.RunRequest(
-        release_dir=rel, policy=load_policy(str(policy)), on_release=lambda r: box.update(r=r)
-    )
-    report = engine.run(req)
-    return box["r"], report
+    result = engine.check_release(engine.RunRequest(release_dir=rel, policy=load_policy(str(policy))))
+    return result.release, result.report
 
 
 def _verify(att: Path, w: dict[str, Path]) -> Any:
@@ -281,7 +277,7 @@ def test_verdict_on_a_trusted_signed_release_names_the_model_root(
 
 def test_verdict_naming_another_model_root_is_refused(signed_world: dict[str, Path], tmp_path: Path) -> None:
     from gate.attest import build_statement, sign_attestation
-    from gate.dsse import load_private_key
+    from gate.signing.keys import load_private_key
 
     w = signed_world
     release, report = _judged(w["rel"], w["policy"])
@@ -309,7 +305,7 @@ def test_verdict_naming_another_model_root_is_refused(signed_world: dict[str, Pa
 def test_single_subject_verdicts_keep_verifying(signed_world: dict[str, Path], tmp_path: Path) -> None:
     """A verdict written before the model root was added names the release digest only."""
     from gate.attest import build_statement, sign_attestation
-    from gate.dsse import load_private_key
+    from gate.signing.keys import load_private_key
 
     w = signed_world
     release, report = _judged(w["rel"], w["policy"])

@@ -10,7 +10,7 @@ import pytest
 from gate.models.report import Report
 from gate.reporters.text import DEFAULT_WIDTH, TextReporter
 from gate.wording import article, count
-from tests.conftest import run_cli
+from tests.support import run_cli
 from tests.test_reporters import BAD, stable_report
 
 

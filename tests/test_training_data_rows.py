@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import run_cli
+from tests.support import run_cli
 from tests.test_training_data import make_release
 from tests.training_data_gen import jsonl, reviews
 

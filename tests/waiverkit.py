@@ -20,7 +20,7 @@ from gate.models.report import Report
 from gate.policy import Policy, load_policy
 from gate.release import Release
 from gate.waivers import WaiverSet, load_waiver_applier, new_waiver, sign_waiver
-from tests.conftest import write_release
+from tests.support import write_release
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -144,16 +144,8 @@ def run(
 
 def loaded(release_dir: Path, policy: Policy) -> tuple[Release, Report]:
     """The release object and the report without waivers."""
-    box: dict[str, Release] = {}
-    report = engine.run(
-        engine.RunRequest(
-            release_dir=release_dir,
-            policy=policy,
-            clock=lambda: T0,
-            on_release=lambda r: box.__setitem__("r", r),
-        )
-    )
-    return box["r"], report
+    result = engine.check_release(engine.RunRequest(release_dir=release_dir, policy=policy, clock=lambda: T0))
+    return result.release, result.report
 
 
 def blocking_ids(report: Report) -> list[str]:

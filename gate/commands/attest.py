@@ -50,9 +50,8 @@ def verify_attestation_cmd(
     Exit 0 admitted, 1 rejected, 2 bad input.
     """
     from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_subjects, verify_attestation
-    from gate.checks.interface import utc_now
-    from gate.dsse import public_keys_from
-    from gate.timefmt import parse_duration
+    from gate.signing.keys import public_keys_from
+    from gate.timefmt import parse_duration, utc_now
 
     age = parse_duration(max_age, "--max-age")
     if (key is None) == (identity is None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from gate.commands.shared import (
     output_plan,
 )
 from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from gate.checks.interface import RedteamOptions
 
 
 @click.command(cls=GateCommand)
@@ -162,8 +165,9 @@ def check(
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
-    from gate.checks.interface import RunOptions, utc_now
+    from gate.checks.interface import RunOptions
     from gate.protected_policy import protected_policy
+    from gate.timefmt import utc_now
 
     plan = output_plan(formats, outputs)
     if attest_path is not None and only:
@@ -184,7 +188,6 @@ def check(
         from gate.compliance.output import DIR_FORMATS, require_formats
 
         require_formats(DIR_FORMATS)
-    captured: dict[str, Any] = {}
     try:
         with protected_policy(
             policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
@@ -194,7 +197,7 @@ def check(
                 from gate.waivers import load_waiver_applier
 
                 waivers = load_waiver_applier(waiver_dir, offline=offline)
-            report = engine.run(
+            judged = engine.check_release(
                 engine.RunRequest(
                     release_dir=release,
                     policy=policy,
@@ -203,11 +206,10 @@ def check(
                     options=RunOptions(
                         offline=offline,
                         baseline=baseline,
-                        extra=_redteam_extra(probe_set, shard),
+                        redteam=_redteam_options(probe_set, shard),
                         report_dir=next((o.parent for _, o in plan if o is not None), None),
                     ),
                     waivers=waivers,
-                    on_release=lambda r: captured.__setitem__("release", r),
                 )
             )
     except GateError as exc:
@@ -221,17 +223,18 @@ def check(
             )
             _append_log(log, entry, explicit=decision_log_path is not None, quiet=True)
         raise
+    report = judged.report
     if sbom_path is not None:
         from gate.sbom import write_for_report
 
         # From the same Release (inventory digests) and the audit results of this run.
-        report = write_for_report(captured["release"], report, sbom_path)
+        report = write_for_report(judged.release, report, sbom_path)
     attestation = None
     if signer is not None and attest_path is not None:
         from gate.attest import build_statement, write_attestation
 
-        statement = build_statement(report, captured.get("release"), resource_uri=attest_resource_uri)
-        digest = write_attestation(attest_path, signer(statement), captured["release"].root)
+        statement = build_statement(report, judged.release, resource_uri=attest_resource_uri)
+        digest = write_attestation(attest_path, signer(statement), judged.release.root)
         attestation = (str(attest_path), digest)
         report = report.model_copy(
             update={"artifacts": {**report.artifacts, "attestation": str(attest_path)}}
@@ -268,7 +271,7 @@ def _attest_signer(
     if release.is_dir():
         refuse_inside(path, release, "--attest")
     if key is not None:
-        from gate.dsse import load_private_key
+        from gate.signing.keys import load_private_key
 
         private = load_private_key(key, key_password())
         return lambda statement: sign_attestation(statement, private)
@@ -292,12 +295,8 @@ def _append_log(path: Path, entry: dict[str, Any], *, explicit: bool, quiet: boo
         click.echo(f"model-gate: warning: decision log not written: {exc.message}", err=True)
 
 
-def _redteam_extra(probe_set: str | None, shard: str | None) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    if probe_set:
-        extra["probe_set"] = probe_set
-    if shard:
-        from gate.redteam.shard import parse_shard
+def _redteam_options(probe_set: str | None, shard: str | None) -> RedteamOptions:
+    from gate.checks.interface import RedteamOptions
+    from gate.redteam.shard import parse_shard
 
-        extra["shard"] = parse_shard(shard)
-    return extra
+    return RedteamOptions(probe_set=probe_set or None, shard=parse_shard(shard) if shard else None)

@@ -98,8 +98,7 @@ def decision_log_show(
     import datetime as dt
 
     from gate import decision_log
-    from gate.checks.interface import utc_now
-    from gate.timefmt import parse_duration, parse_when
+    from gate.timefmt import parse_duration, parse_when, utc_now
 
     now = utc_now()
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +17,14 @@ from gate.commands.shared import (
     handle_errors,
     output_plan,
 )
+from gate.errors import InputError
+
+if TYPE_CHECKING:
+    from gate.models.report import Report
+    from gate.policy import Policy
+
+CHECK = "adversarial"
+REPORT_MAX_BYTES = 256 * 1024 * 1024
 
 
 @click.command(cls=GateCommand)
@@ -51,7 +62,6 @@ def redteam(
     With --shard, the report holds one slice for `model-gate merge`; its exit code
     says only whether the slice ran (0) or not (3).
     """
-    from gate.redteam.merge import run_redteam
     from gate.redteam.shard import parse_shard
 
     plan = output_plan(formats, outputs)
@@ -86,9 +96,177 @@ def merge(
     outputs: tuple[Path, ...],
 ) -> None:
     """Join the JSON reports of `redteam --shard I/N` runs into one verdict."""
-    from gate.redteam.merge import merge_reports
-
     plan = output_plan(formats, outputs)
     report = merge_reports(list(reports), policy_ref=policy_ref, baseline=baseline)
     emit(report, plan)
     sys.exit(report.exit_code)
+
+
+def redteam_policy(policy: Policy) -> Policy:
+    """The same policy (same digest, same settings), with only the tier and adversarial checks required."""
+    tiers = {
+        t: tp.model_copy(update={"required": ("risk-tier", CHECK), "optional": (), "allow_skip": ()})
+        for t, tp in policy.tiers.items()
+    }
+    return dataclasses.replace(policy, tiers=tiers)
+
+
+def run_redteam(
+    release: Path,
+    *,
+    policy_ref: str,
+    broad: bool,
+    shard: tuple[int, int] | None,
+    offline: bool,
+    baseline: Path | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    parallel: int | None,
+    workdir: Path | None,
+) -> Report:
+    from gate import engine
+    from gate.checks.interface import RunOptions
+    from gate.policy import config_for, load_policy
+    from gate.release import load_manifest
+    from gate.risk import score
+
+    policy = load_policy(policy_ref)
+    extra: dict[str, Any] = {}
+    if broad:
+        tier = score(load_manifest(release).manifest).level
+        extra["probe_set"] = config_for(policy.for_tier(tier), CHECK).broad_probe_set
+    if shard:
+        extra["shard"] = shard
+    if cache_dir is not None:
+        extra["cache_dir"] = str(cache_dir)
+    if no_cache:
+        extra["no_cache"] = True
+    if parallel:
+        extra["parallel_attempts"] = parallel
+    return engine.run(
+        engine.RunRequest(
+            release_dir=release,
+            policy=redteam_policy(policy),
+            options=RunOptions(offline=offline, baseline=baseline, workdir=workdir, extra=extra),
+        )
+    )
+
+
+def load_report(path: Path) -> Report:
+    """A JSON report from a file, validated; a one-line reason naming the file and field if not."""
+    from pydantic import ValidationError
+
+    from gate.models.report import Report
+
+    try:
+        size = path.stat().st_size
+        if size > REPORT_MAX_BYTES:
+            raise InputError(f"{path}: report is {size} bytes, over the {REPORT_MAX_BYTES}-byte limit")
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{path}: not a JSON report: {str(exc)[:80]}") from None
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise InputError(f"{path}: not a model-gate report: {where}: {err['msg']}") from None
+
+
+def merge_reports(paths: list[Path], *, policy_ref: str, baseline: Path | None) -> Report:
+    """Join shard reports of one release into one report, judged as `check` judges one."""
+    from pydantic import ValidationError
+
+    from gate.checks.adversarial import AdversarialCheck, judge_record, load_baseline
+    from gate.engine import assemble_report, check_status, decide_blocking
+    from gate.models.report import CheckResult, CheckStatus
+    from gate.policy import config_for, load_policy
+    from gate.redteam.models import RedteamRecord
+    from gate.redteam.shard import shard_of
+
+    if not paths:
+        raise InputError("merge: give at least one shard report")
+    shards: list[tuple[Path, Report, RedteamRecord]] = []
+    for p in paths:
+        rep = load_report(p)
+        found = [c for c in rep.checks if c.id == CHECK]
+        if not found:
+            raise InputError(f"{p}: the report has no adversarial check result")
+        res = found[0]
+        if res.status is CheckStatus.ERROR:
+            raise InputError(f"{p}: the adversarial check did not complete in this shard: {res.summary}")
+        try:
+            rec = RedteamRecord.model_validate(res.details)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+            raise InputError(f"{p}: checks.adversarial.details.{where}: {err['msg']}") from None
+        shards.append((p, rep, rec))
+    first_path, first, base = shards[0]
+    same = ("garak_version", "release_digest", "model_digest", "endpoint", "probe_set", "probes", "settings")
+    for p, rep, rec in shards[1:]:
+        for f in same:
+            if getattr(rec, f) != getattr(base, f):
+                raise InputError(f"{p}: {f} differs from {first_path}: shards of different runs")
+        if rep.policy.sha256 != first.policy.sha256 or rep.tier.level != first.tier.level:
+            raise InputError(f"{p}: judged under another policy or tier than {first_path}")
+    n_values = {rec.shard[1] if rec.shard else 1 for _, _, rec in shards}
+    if len(n_values) != 1:
+        raise InputError(f"merge: shards of different splits (N = {sorted(n_values)})")
+    n = n_values.pop()
+    seen: dict[int, Path] = {}
+    for p, _, rec in shards:
+        i = rec.shard[0] if rec.shard else 1
+        if i in seen:
+            raise InputError(f"{p}: shard {i}/{n} given twice (also {seen[i]})")
+        seen[i] = p
+        if list(rec.shard_probes) != shard_of(base.probes, i, n):
+            raise InputError(f"{p}: shard {i}/{n} does not hold the probes that slice should")
+    missing = sorted(set(range(1, n + 1)) - set(seen))
+    if missing:
+        raise InputError(
+            f"merge: shard(s) {', '.join(f'{i}/{n}' for i in missing)} missing: every shard is needed"
+        )
+
+    policy = load_policy(policy_ref)
+    if policy.sha256 != first.policy.sha256:
+        raise InputError(
+            f"merge: policy '{policy_ref}' (sha256 {policy.sha256[:12]}) is not the one the shards ran "
+            f"under ({first.policy.sha256[:12]})",
+            hint="Pass the same --policy that the shard runs used.",
+        )
+    tp = policy.for_tier(first.tier.level)
+    cfg = config_for(tp, CHECK)
+    results = sorted((r for _, _, rec in shards for r in rec.results), key=lambda r: r.probe)
+    merged = base.model_copy(
+        update={
+            "shard": None,
+            "results": tuple(results),
+            "cache_hits": sum(rec.cache_hits for _, _, rec in shards),
+            "garak_seconds": round(sum(rec.garak_seconds for _, _, rec in shards), 3),
+        }
+    )
+    # A baseline next to the release is looked for beside the release path the shards recorded.
+    baseline_rates, source = load_baseline(baseline, Path(first.release.path))
+    outcome = judge_record(merged, cfg, baseline_rates, source)
+    findings = [decide_blocking(f, tp) for f in outcome.findings]
+    result = CheckResult(
+        id=CHECK,
+        title=AdversarialCheck.title,
+        status=check_status(findings, tp),
+        required=CHECK in tp.required,
+        duration_s=round(sum(c.duration_s for _, rep, _ in shards for c in rep.checks if c.id == CHECK), 4),
+        summary=f"merged {n} shard(s): " + outcome.summary,
+        details=outcome.details,
+    )
+    return assemble_report(
+        generated_at=max(rep.generated_at for _, rep, _ in shards),
+        release=first.release,
+        tier=first.tier,
+        policy=first.policy,
+        tp=tp,
+        checks=(*(c for c in first.checks if c.id != CHECK), result),
+        findings=findings,
+    )

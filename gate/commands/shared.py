@@ -8,12 +8,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from gate.errors import ExitCode, GateError
 from gate.pipes import echo, silence_stdout
+
+if TYPE_CHECKING:
+    from gate.reporters.interface import Reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMATS = ["text", "json", "markdown", "sarif", "junit", "html"]
@@ -116,11 +119,20 @@ def output_plan(formats: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tup
     return plan
 
 
-def emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
-    from gate.reporters import get_reporter
+def reporter_for(fmt: str) -> Reporter:
+    """A format's reporter, given the rule catalogue if the format describes rules."""
+    from gate.reporters import get_reporter, reporter_class
 
+    if reporter_class(fmt).uses_rules:
+        from gate.checks import all_rules
+
+        return get_reporter(fmt, rules=all_rules())
+    return get_reporter(fmt)
+
+
+def emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
     for fmt, out in plan:
-        reporter = get_reporter(fmt)
+        reporter = reporter_for(fmt)
         if out is None:
             from gate.reporters.text import TextReporter, terminal_width
 

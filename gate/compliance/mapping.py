@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import field_validator, model_validator
 
 from gate.errors import InputError
-from gate.models.base import StrictModel, validate_doc
-from gate.yamlsafe import load_file
+from gate.models.base import StrictModel
+from gate.yamlsafe import load_file, validate_doc
 
 FRAMEWORKS_DIR = Path(__file__).resolve().parent.parent / "data" / "frameworks"
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gate.errors import InputError
-from gate.yamlsafe import YamlDoc, format_path
+from gate.models.yamlpath import YamlPath, format_path
 
 
 class StrictModel(BaseModel):
@@ -16,11 +15,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-M = TypeVar("M", bound=BaseModel)
+class LineIndex(Protocol):
+    """A parsed document that knows the line of each value (gate.yamlsafe.YamlDoc)."""
+
+    def line_of(self, path: YamlPath) -> int | None: ...
 
 
 def describe_validation_error(
-    exc: ValidationError, source: str, doc: YamlDoc | None = None, prefix: tuple[Any, ...] = ()
+    exc: ValidationError, source: str, doc: LineIndex | None = None, prefix: tuple[Any, ...] = ()
 ) -> list[str]:
     """Each validation problem as 'file:line: field: reason'."""
     out = []
@@ -49,15 +51,3 @@ def _short(value: Any) -> str:
         return ""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def validate_doc(model: type[M], doc: YamlDoc, what: str = "") -> M:
-    """Validate a loaded YAML document, raising a one-line InputError on the first problem."""
-    if not isinstance(doc.data, dict):
-        raise InputError(f"{doc.source}: expected a mapping at the top level{what}")
-    try:
-        return model.model_validate(doc.data)
-    except ValidationError as exc:
-        problems = describe_validation_error(exc, doc.source, doc)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(problems[0] + more) from None

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
-from gate.escape import unsurrogate, unsurrogate_deep
 from gate.models.base import StrictModel
+from gate.models.text import unsurrogate, unsurrogate_deep
 
 
 class Severity(StrEnum):

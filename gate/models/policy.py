@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gate.models.base import StrictModel
 from gate.models.finding import Severity
-from gate.risk import Tier
+from gate.models.tier import Tier
 
 
 class TrustFile(Enum):

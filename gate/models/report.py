@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from gate.escape import unsurrogate_deep
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Severity
-from gate.risk import Factor, Tier
+from gate.models.text import unsurrogate_deep
+from gate.models.tier import Factor, Tier
 
 REPORT_SCHEMA = "https://model-gate.dev/schemas/report/v1"
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
+from gate.models.finding import Rule
 from gate.reporters.interface import Reporter
 
 # format name -> "module:Class"; imported on first use.
@@ -17,7 +19,12 @@ REPORTERS: dict[str, str] = {
 }
 
 
-def get_reporter(name: str) -> Reporter:
+def reporter_class(name: str) -> type[Reporter]:
     module, _, cls = REPORTERS[name].partition(":")
-    reporter: Reporter = getattr(importlib.import_module(module), cls)()
-    return reporter
+    found: type[Reporter] = getattr(importlib.import_module(module), cls)
+    return found
+
+
+def get_reporter(name: str, *, rules: Sequence[Rule] = ()) -> Reporter:
+    """The reporter for a format; `rules` is the rule catalogue (gate.checks.all_rules())."""
+    return reporter_class(name)(rules=rules)

@@ -19,7 +19,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from gate.models.finding import Finding, Severity
+from gate.models.finding import Finding, Rule, Severity
 from gate.models.report import CheckStatus, Report, Verdict
 from gate.reporters.interface import Reporter
 from gate.reporters.svg import Bar, Mark, bar_chart
@@ -117,10 +117,8 @@ def waiver_command(report: Report, f: Finding) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _waivable(f: Finding) -> bool:
-    from gate.checks import find_rule
-
-    rule = find_rule(f.rule.code)
+def _waivable(rule: Rule | None) -> bool:
+    """`rule`: a finding's rule in the caller's catalogue (None: not known to it)."""
     return rule is None or rule.waivable
 
 
@@ -145,6 +143,7 @@ def _num(v: Any) -> float | None:
 class HtmlReporter(Reporter):
     name = "html"
     suffix = ".html"
+    uses_rules = True
 
     def render(self, report: Report, *, color: bool = False) -> str:
         r = report
@@ -338,7 +337,8 @@ class HtmlReporter(Reporter):
 
     @staticmethod
     def _tier(r: Report) -> str:
-        from gate.risk import Tier, tables
+        from gate.models.tier import Tier
+        from gate.risk import tables
 
         t = r.tier
         minimums = sorted(tables().tiers.items(), key=lambda kv: kv[1])
@@ -470,12 +470,12 @@ class HtmlReporter(Reporter):
                 f'<section class="check-findings"><h3>{_t(cid)} <span class="muted">'
                 f"({len(fs)} finding{'s' if len(fs) != 1 else ''}, {nb} blocking)</span></h3>"
             )
-            out += [self._finding(r, f) for f in fs]
+            out += [self._finding(r, f, self.find_rule(f.rule.code)) for f in fs]
             out.append("</section>")
         return "".join(out)
 
     @staticmethod
-    def _finding(r: Report, f: Finding) -> str:
+    def _finding(r: Report, f: Finding, rule: Rule | None) -> str:
         state = "blocking" if f.effective_blocking else "waived" if f.waiver else "advisory"
         rows: list[tuple[str, str]] = [
             ("id", f"<code>{_t(f.id)}</code>"),
@@ -508,7 +508,7 @@ class HtmlReporter(Reporter):
                 )
             )
         elif f.effective_blocking:
-            if _waivable(f):
+            if _waivable(rule):
                 rows.append(("waive", f'<pre class="waiver-cmd">{_t(waiver_command(r, f))}</pre>'))
             else:
                 rows.append(("waive", "this rule cannot be waived"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -238,19 +239,20 @@ class SarifReporter(Reporter):
     name = "sarif"
     suffix = ".sarif"
 
-    def __init__(self, root: Path | None = None) -> None:
+    uses_rules = True
+
+    def __init__(self, root: Path | None = None, *, rules: Sequence[Rule] = ()) -> None:
+        super().__init__(rules=rules)
         self.root = root
 
     def render(self, report: Report, *, color: bool = False) -> str:
         return json.dumps(self.document(report), indent=2, ensure_ascii=False) + "\n"
 
     def document(self, report: Report) -> dict[str, Any]:
-        from gate.checks import all_rules
-
         root = self.root if self.root is not None else repository_root()
         prefix = release_prefix(report.release.path, root)
 
-        rules = list(all_rules())
+        rules = list(self.rules)
         index = {r.code: i for i, r in enumerate(rules)}
         for f in report.findings:
             if f.rule.code not in index:

@@ -12,7 +12,7 @@ from gate.checks.interface import CheckContext, CheckOutcome, RunOptions
 from gate.models.finding import Finding
 from gate.release import load_release
 from gate.risk import Tier, score
-from tests.conftest import DEMO
+from tests.support import DEMO
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 DEMO_DIGEST = release_digests(load_release(DEMO)).computed

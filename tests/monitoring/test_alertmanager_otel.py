@@ -10,8 +10,11 @@ import pytest
 from gate.checks.configfile import ConfigFileError
 from gate.checks.monitoring.alertmanager import compile_regex, parse_alertmanager
 from gate.checks.monitoring.otel import parse_otel
-from tests.conftest import DEMO
 from tests.monitoring.helpers import FIX
+from tests.support import DEMO
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 
 def _am(tmp_path: Path, text: str) -> Path:

@@ -13,8 +13,11 @@ import pytest
 from gate.checks.deployment.model_digest import release_digests
 from gate.checks.deployment.secrets import classify
 from gate.release import load_release
-from tests.conftest import BAD, DEMO, run_cli, run_json
 from tests.monitoring.helpers import DEMO_DIGEST, FIX, demo_with, fixture_text, of, rule_names, run_check
+from tests.support import BAD, DEMO, run_cli, run_json
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 K8S = "deploy/kubernetes.yaml"
 

@@ -22,7 +22,7 @@ from gate.checks.monitoring.prometheus import parse_rule_file
 from gate.checks.monitoring.spec import MonitoringSpec
 from gate.policy import load_policy
 from gate.risk import Tier
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 DOC = ROOT / "docs" / "monitoring-and-deployment.md"
 

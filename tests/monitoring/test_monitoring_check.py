@@ -11,8 +11,11 @@ import pytest
 
 from gate.checks.monitoring.controls import checklist
 from gate.risk import Tier
-from tests.conftest import BAD, DEMO, run_json
 from tests.monitoring.helpers import FIX, control, demo_with, fixture_text, of, rule_names, run_check
+from tests.support import BAD, DEMO, run_json
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 
 def _swap(text: str, old: str, new: str) -> str:

@@ -13,8 +13,11 @@ from gate.checks.monitoring.prometheus import parse_rule_file
 from gate.engine import RunRequest, run
 from gate.errors import ToolMissingError
 from gate.models.report import CheckStatus
-from tests.conftest import DEMO
 from tests.monitoring.helpers import FIX, demo_with, fixture_text, of, run_check
+from tests.support import DEMO
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 needs_promtool = pytest.mark.needs_tool("promtool")
 

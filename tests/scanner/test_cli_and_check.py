@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from gate.checks.model_files import ModelFilesConfig
-from gate.scanner.cli import run_scan
-from tests.conftest import BAD, DEMO, MINIMAL_MANIFEST, ROOT, run_cli, run_json, write_release
+from gate.commands.scan import run_scan
 from tests.scanner.attacks import torch_zip
+from tests.support import BAD, DEMO, MINIMAL_MANIFEST, ROOT, run_cli, run_json, write_release
+
+# These tests check the demo release, whose adversarial check attacks its served endpoint.
+pytestmark = pytest.mark.demo_endpoint
 
 
 def _gate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from gate.checks.model_files import RULES
-from tests.conftest import ROOT, run_json, write_release
 from tests.scanner.helpers import kinds, scan_bytes
+from tests.support import ROOT, run_json, write_release
 
 CRITICAL = {r.name for r in RULES if r.severity.value == "critical" and not r.waivable}
 

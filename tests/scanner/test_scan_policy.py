@@ -14,12 +14,12 @@ import pytest
 
 from gate import scan_policy
 from gate.checks.model_files import ModelFilesConfig
+from gate.commands.scan import run_scan
 from gate.policy import config_for, load_policy, packaged_policies
 from gate.risk import Tier
 from gate.scan_policy import SCAN_TIER, compile_packaged, prepared
-from gate.scanner.cli import run_scan
-from tests.conftest import ROOT
 from tests.scanner.attacks import torch_zip
+from tests.support import ROOT
 
 
 def test_shipped_file_is_what_the_policies_give() -> None:
