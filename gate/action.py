@@ -1,11 +1,12 @@
-"""The GitHub Action's logic: inputs → `model-gate check` → summary, outputs, annotations, exit.
+"""The GitHub Action's logic: inputs → `model-gate check` (or `merge`) → summary, outputs, annotations, exit.
 
 `action.yml` runs `python -m gate.action` with the action's inputs in `INPUT_*` environment
-variables (never interpolated into a script). This module builds the `check` command line,
-runs it, and then:
-- appends the Markdown report to `$GITHUB_STEP_SUMMARY`, cut to fit GitHub's 1 MiB;
+variables (never interpolated into a script). This module builds the `check` command line (or,
+with the `merge` input, the `merge` command line over shard reports), runs it, and then:
+- appends the Markdown report to `$GITHUB_STEP_SUMMARY`, cut to fit GitHub's 1 MiB (unless the
+  `summary` input is off);
 - sets the step outputs in `$GITHUB_OUTPUT` (verdict, tier, exit-code, report, sarif, junit,
-  markdown, attestation, output-dir);
+  markdown, html, html-artifact, sbom, attestation, decision-log, output-dir);
 - prints at most 10 `::error` and 10 `::warning` workflow commands (GitHub shows no more per
   step), the worst first, with file and line, then a notice with how many more the report has;
 - exits with the check's exit code, or 0 in report-only mode (except for invalid input, which
@@ -31,7 +32,17 @@ MAX_ANNOTATIONS = 10  # per kind and step: GitHub drops the rest silently
 MAX_MESSAGE = 4000
 REDTEAM_MODES = ("", "off", "fast", "broad")
 SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
-EXTRA_FORMATS = ("sarif", "junit", "markdown", "text")
+EXTRA_FORMATS = ("sarif", "junit", "markdown", "text", "html")
+SUFFIX = {
+    "sarif": "report.sarif",
+    "junit": "junit.xml",
+    "markdown": "report.md",
+    "text": "report.txt",
+    "html": "report.html",
+}
+# The OIDC issuer of GitHub Actions' identity tokens: what a keyless attestation made here names.
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+MAX_MERGE_REPORTS = 1000
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off", "")
 INPUT_ERROR = 2
@@ -153,10 +164,12 @@ def write_summary(path: Path, markdown: str) -> None:
 # inputs -------------------------------------------------------------------------------------
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     value = env.get(name, "").strip().lower()
     if value in TRUE:
         return True
+    if value == "":
+        return default
     if value in FALSE:
         return False
     raise ActionInputError(f"input {_input_name(name)}: expected true or false, got '{env[name]}'")
@@ -171,21 +184,34 @@ class ActionInputs:
     release: str
     policy: str = "default"
     policy_ref: str = ""
+    policy_sha256: str = ""
+    policy_key: str = ""
     waivers: str = ""
     formats: tuple[str, ...] = ("sarif",)
     offline: bool = False
     redteam: str = ""
     redteam_shard: str = ""
+    sbom: bool = False
     attest: bool = False
+    attest_key: str = ""
+    attest_identity: str = ""
     baseline: str = ""
+    merge: str = ""
+    summary: bool = True
+    debug: bool = False
     report_only: bool = False
     output_dir: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
         release = env.get("INPUT_RELEASE", "").strip()
-        if not release:
+        merge = env.get("INPUT_MERGE", "").strip()
+        if not release and not merge:
             raise ActionInputError("input release: the path of the release directory is required")
+        if release and merge:
+            raise ActionInputError(
+                "input merge: joins shard reports into one verdict and judges no release; leave release empty"
+            )
         formats = tuple(dict.fromkeys(t for t in re.split(r"[\s,]+", env.get("INPUT_FORMATS", "")) if t))
         for fmt in formats:
             if fmt not in (*EXTRA_FORMATS, "json"):
@@ -202,19 +228,65 @@ class ActionInputs:
                 raise ActionInputError(f"input redteam-shard: expected I/N with 1 <= I <= N, got '{shard}'")
             if redteam == "off":
                 raise ActionInputError("input redteam-shard: given, but redteam is off")
-        return cls(
+        attest = _bool(env, "INPUT_ATTEST")
+        attest_key = env.get("INPUT_ATTEST_KEY", "").strip()
+        attest_identity = env.get("INPUT_ATTEST_IDENTITY", "").strip()
+        if (attest_key or attest_identity) and not attest:
+            which = "attest-key" if attest_key else "attest-identity"
+            raise ActionInputError(f"input {which}: given, but attest is false")
+        if attest_key and attest_identity:
+            raise ActionInputError(
+                "input attest-identity: names the Sigstore identity of a keyless attestation; "
+                "with attest-key the attestation is signed by that key instead"
+            )
+        inputs = cls(
             release=release,
             policy=env.get("INPUT_POLICY", "").strip() or "default",
             policy_ref=env.get("INPUT_POLICY_REF", "").strip(),
+            policy_sha256=env.get("INPUT_POLICY_SHA256", "").strip(),
+            policy_key=env.get("INPUT_POLICY_KEY", "").strip(),
             waivers=env.get("INPUT_WAIVERS", "").strip(),
             formats=tuple(f for f in formats if f != "json"),
             offline=_bool(env, "INPUT_OFFLINE"),
             redteam=redteam,
             redteam_shard=shard,
-            attest=_bool(env, "INPUT_ATTEST"),
+            sbom=_bool(env, "INPUT_SBOM"),
+            attest=attest,
+            attest_key=attest_key,
+            attest_identity=attest_identity,
             baseline=env.get("INPUT_BASELINE", "").strip(),
+            merge=merge,
+            summary=_bool(env, "INPUT_SUMMARY", default=True),
+            # GitHub's "re-run with debug logging" sets RUNNER_DEBUG=1: that asks for it too.
+            debug=_bool(env, "INPUT_DEBUG") or env.get("RUNNER_DEBUG") == "1",
             report_only=_bool(env, "INPUT_REPORT_ONLY"),
             output_dir=env.get("INPUT_OUTPUT_DIR", "").strip(),
+        )
+        if merge:
+            _merge_only(inputs)
+        return inputs
+
+
+# What `merge` does not do: it reads reports that were judged already.
+CHECK_ONLY = {
+    "policy_ref": "policy-ref",
+    "policy_sha256": "policy-sha256",
+    "policy_key": "policy-key",
+    "waivers": "waivers",
+    "offline": "offline",
+    "redteam": "redteam",
+    "redteam_shard": "redteam-shard",
+    "sbom": "sbom",
+    "attest": "attest",
+}
+
+
+def _merge_only(inputs: ActionInputs) -> None:
+    given = [name for attr, name in CHECK_ONLY.items() if getattr(inputs, attr)]
+    if given:
+        raise ActionInputError(
+            f"input merge: joins reports that were judged already; {', '.join(given)} "
+            "belong to the shard jobs' check, not to the merge"
         )
 
 
@@ -222,6 +294,8 @@ class ActionInputs:
 class Plan:
     args: list[str]
     paths: dict[str, Path] = field(default_factory=dict)
+    command: str = "check"
+    verify: list[str] = field(default_factory=list)  # verify-attestation arguments, when asked for
 
 
 def check_options() -> set[str]:
@@ -241,7 +315,12 @@ def known_checks() -> set[str]:
 # gate lacks them, rather than with click's usage error.
 NEEDS = {
     "--policy-ref": "input policy-ref",
+    "--policy-sha256": "input policy-sha256",
+    "--policy-key": "input policy-key",
+    "--baseline": "input baseline",
+    "--sbom": "input sbom",
     "--attest": "input attest",
+    "--attest-key": "input attest-key",
     "--probe-set": "input redteam (fast/broad)",
     "--shard": "input redteam-shard",
 }
@@ -256,22 +335,32 @@ def plan_check(
     """The `model-gate check` arguments for these inputs, and where each report goes."""
     opts = set(options if options is not None else check_options())
     paths = {"report": outdir / "report.json"}
-    args = [inputs.release, "--policy", inputs.policy, "--format", "json", "--output", str(paths["report"])]
-    suffix = {"sarif": "report.sarif", "junit": "junit.xml", "markdown": "report.md", "text": "report.txt"}
-    for fmt in inputs.formats:
-        paths[fmt] = outdir / suffix[fmt]
-        args += ["--format", fmt, "--output", str(paths[fmt])]
-    args += ["--format", "text"]  # the log gets the terminal report
+    args = [inputs.release, "--policy", inputs.policy, *_format_args(inputs, outdir, paths)]
     wanted: list[tuple[str, str]] = []
     if inputs.policy_ref:
         wanted.append(("--policy-ref", inputs.policy_ref))
+    if inputs.policy_sha256:
+        wanted.append(("--policy-sha256", inputs.policy_sha256))
+    if inputs.policy_key:
+        wanted.append(("--policy-key", inputs.policy_key))
     if inputs.waivers:
         wanted.append(("--waivers", inputs.waivers))
     if inputs.baseline:
         wanted.append(("--baseline", inputs.baseline))
+    if inputs.sbom:
+        paths["sbom"] = outdir / "sbom.cdx.json"
+        wanted.append(("--sbom", str(paths["sbom"])))
+    verify: list[str] = []
     if inputs.attest:
         paths["attestation"] = outdir / "attestation.intoto.json"
         wanted.append(("--attest", str(paths["attestation"])))
+        if inputs.attest_key:
+            wanted.append(("--attest-key", inputs.attest_key))
+        if inputs.attest_identity:
+            # The deploy step's own check, run here: a verdict signed by another identity than
+            # the one deployments trust fails now, not at deploy time.
+            verify = [str(paths["attestation"]), "--release", inputs.release]
+            verify += ["--identity", inputs.attest_identity, "--issuer", GITHUB_ISSUER]
     if inputs.redteam in ("fast", "broad"):
         wanted.append(("--probe-set", inputs.redteam))
     if inputs.redteam_shard:
@@ -290,7 +379,40 @@ def plan_check(
             args += ["--skip", "adversarial"]
     if inputs.offline:
         args.append("--offline")
-    return Plan(args=args, paths=paths)
+    if "--decision-log" in opts:
+        # Kept with the reports: on an ephemeral runner the default location is lost with it.
+        paths["decision-log"] = outdir / "decisions.jsonl"
+        args += ["--decision-log", str(paths["decision-log"])]
+    return Plan(args=args, paths=paths, verify=verify)
+
+
+def _format_args(inputs: ActionInputs, outdir: Path, paths: dict[str, Path]) -> list[str]:
+    args = ["--format", "json", "--output", str(paths["report"])]
+    for fmt in inputs.formats:
+        paths[fmt] = outdir / SUFFIX[fmt]
+        args += ["--format", fmt, "--output", str(paths[fmt])]
+    return [*args, "--format", "text"]  # the log gets the terminal report
+
+
+def plan_merge(inputs: ActionInputs, outdir: Path, workspace: Path) -> Plan:
+    """The `model-gate merge` arguments: the shard reports the `merge` input's patterns match
+    (workspace-relative globs, one per line or separated by spaces), one verdict out."""
+    import glob
+
+    reports: list[str] = []
+    for pattern in inputs.merge.split():
+        base = pattern if Path(pattern).is_absolute() else str(workspace / pattern)
+        found = sorted(glob.glob(base, recursive=True))
+        if not found:
+            raise ActionInputError(f"input merge: no shard report matches '{pattern}'")
+        reports += [p for p in found if p not in reports]
+    if len(reports) > MAX_MERGE_REPORTS:
+        raise ActionInputError(f"input merge: {len(reports)} reports match; at most {MAX_MERGE_REPORTS}")
+    paths = {"report": outdir / "report.json"}
+    args = [*reports, "--policy", inputs.policy, *_format_args(inputs, outdir, paths)]
+    if inputs.baseline:
+        args += ["--baseline", inputs.baseline]
+    return Plan(args=args, paths=paths, command="merge")
 
 
 # the step -----------------------------------------------------------------------------------
@@ -344,6 +466,7 @@ def finish(
 
     workspace = _workspace(env)
     report = load_report(plan.paths["report"]) if exit_code != INPUT_ERROR else None
+    html = _existing(plan.paths.get("html"))
     outputs = {
         "exit-code": str(exit_code),
         "verdict": report.verdict.value if report else "error",
@@ -352,13 +475,17 @@ def finish(
         "sarif": _existing(plan.paths.get("sarif")),
         "junit": _existing(plan.paths.get("junit")),
         "markdown": _existing(plan.paths.get("markdown")),
+        "html": html,
+        "html-artifact": artifact_name(inputs) if html else "",
+        "sbom": _existing(plan.paths.get("sbom")),
         "attestation": _existing(plan.paths.get("attestation")),
+        "decision-log": _existing(plan.paths.get("decision-log")),
         "output-dir": str(plan.paths["report"].parent),
     }
     out_file = env.get("GITHUB_OUTPUT")
     if out_file:
         set_outputs(Path(out_file), outputs)
-    summary_file = env.get("GITHUB_STEP_SUMMARY")
+    summary_file = env.get("GITHUB_STEP_SUMMARY") if inputs.summary else None
 
     if report is None:
         reason = _first_line(stderr) or f"model-gate exited with code {exit_code} and wrote no report"
@@ -393,6 +520,32 @@ def finish(
     return exit_code
 
 
+def artifact_name(inputs: ActionInputs) -> str:
+    """A name for the HTML report's artifact: unique in the workflow run (a matrix of jobs, or
+    several releases in one job, each upload their own), recognisable by its release."""
+    what = inputs.release or "merged"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", what).strip("-.")[:60] or "release"
+    return f"model-gate-html-{slug}-{uuid.uuid4().hex[:8]}"
+
+
+def link_html(env: Mapping[str, str]) -> int:
+    """After the upload step: the HTML report's artifact linked from the job summary."""
+    url, name = env.get("ARTIFACT_URL", "").strip(), env.get("ARTIFACT_NAME", "").strip()
+    summary = env.get("GITHUB_STEP_SUMMARY")
+    try:
+        wanted = _bool(env, "INPUT_SUMMARY", default=True)
+    except ActionInputError:
+        wanted = True
+    if not (url and name and summary and wanted):
+        return 0
+    if not url.startswith("https://"):
+        return 0  # never a link to anything else
+    from gate.reporters.markdown import cell
+
+    write_summary(Path(summary), f"\n**HTML report:** [{cell(name)}]({url.replace(')', '%29')})\n")
+    return 0
+
+
 def _existing(path: Path | None) -> str:
     return str(path) if path is not None and path.is_file() else ""
 
@@ -409,29 +562,66 @@ def run(env: Mapping[str, str] | None = None, python: str | None = None) -> int:
     try:
         inputs = ActionInputs.from_env(env)
         outdir = _outdir(inputs, env)
-        plan = plan_check(inputs, outdir)
+        plan = plan_merge(inputs, outdir, _workspace(env)) if inputs.merge else plan_check(inputs, outdir)
     except ActionInputError as exc:
         _emit([command("error", str(exc), title="model-gate: invalid action input")])
         if env.get("GITHUB_OUTPUT"):
             set_outputs(Path(env["GITHUB_OUTPUT"]), {"verdict": "error", "exit-code": str(INPUT_ERROR)})
         return INPUT_ERROR
-    cmd = [python or sys.executable, "-m", "gate", "check", *plan.args]
+    python = python or sys.executable
+    cmd = [python, "-m", "gate", plan.command, *plan.args]
     # Everything the check prints quotes the release (file names, tool output): GitHub must not
     # read any of it as a workflow command, so command processing is off until our own
     # annotations, with a token nobody can guess.
     token = f"model-gate-{uuid.uuid4().hex}"
     _emit([f"::stop-commands::{token}"])
-    _emit([text(f"model-gate check {' '.join(_quote(a) for a in plan.args)}")])
+    _emit([text(f"model-gate {plan.command} {' '.join(_quote(a) for a in plan.args)}")])
     # The child is the gate itself: it keeps the environment (its signing key's password).
     child_env = dict(env)
     child_env.setdefault("MODEL_GATE_SARIF_ROOT", str(_workspace(env)))
+    if inputs.debug:
+        child_env["MODEL_GATE_DEBUG"] = "1"  # a traceback instead of a one-line internal error
     try:
         proc = subprocess.run(cmd, env=child_env, stderr=subprocess.PIPE, text=True, check=False)
         sys.stderr.write(proc.stderr)
         sys.stderr.flush()
     finally:
         _emit([f"::{token}::"])
-    return finish(exit_code=proc.returncode, plan=plan, inputs=inputs, env=env, stderr=proc.stderr)
+    code = finish(exit_code=proc.returncode, plan=plan, inputs=inputs, env=env, stderr=proc.stderr)
+    if plan.verify and proc.returncode == 0:
+        return verify_attestation(plan, python, child_env) or code
+    return code
+
+
+def verify_attestation(plan: Plan, python: str, env: Mapping[str, str]) -> int:
+    """`verify-attestation` on the attestation just written, as the deploy step will run it;
+    0 when it admits the release, else the step fails with its reason."""
+    path = plan.paths.get("attestation")
+    if path is None or not path.is_file():
+        return 0  # no attestation was written: nothing to check, the check's exit code speaks
+    proc = subprocess.run(
+        [python, "-m", "gate", "verify-attestation", *plan.verify],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if proc.returncode == 0:
+        identity = plan.verify[plan.verify.index("--identity") + 1]
+        _emit([text(f"model-gate: the attestation verifies as {identity}")])
+        return 0
+    reason = _first_line(proc.stderr) or _first_line(proc.stdout) or f"exit code {proc.returncode}"
+    _emit(
+        [
+            command(
+                "error",
+                f"the attestation does not verify as input attest-identity: {reason}",
+                title="model-gate: attestation identity",
+            )
+        ]
+    )
+    return proc.returncode if proc.returncode in (1, 2) else 1
 
 
 def _quote(arg: str) -> str:
@@ -441,6 +631,9 @@ def _quote(arg: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["link-html"]:
+        return link_html(os.environ)
     return run()
 
 

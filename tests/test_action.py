@@ -54,7 +54,7 @@ def test_demo_release_passes(workspace: Path, tmp_path: Path) -> None:
         tmp_path,
     )
     assert run.outcome == "success", run.steps[-1].stderr
-    assert [s.id for s in run.steps] == ["setup", "gate"]
+    assert [s.id for s in run.steps] == ["plan", "setup", "gate"]
     out = run.outputs
     assert (out["verdict"], out["tier"], out["exit-code"]) == ("pass", "low", "0")
     assert out["attestation"] == ""
@@ -155,7 +155,7 @@ def test_setup_step_rejects_an_old_or_missing_python(workspace: Path, tmp_path: 
     run = run_action(
         {"release": "examples/demo-release", "python": "false"}, workspace, tmp_path, skip_setup=False
     )
-    assert [s.id for s in run.steps] == ["setup"]
+    assert [s.id for s in run.steps] == ["plan"]
     assert run.steps[0].returncode == 2
     assert "Python 3.11 or newer" in run.steps[0].stdout
 
@@ -164,7 +164,8 @@ def test_setup_step_is_skipped_with_model_gate_python(workspace: Path, tmp_path:
     run = run_action({"release": "examples/demo-release"}, workspace, tmp_path)
     import sys
 
-    assert run.steps[0].outputs == {"python": sys.executable}
+    assert [s.id for s in run.steps] == ["plan", "setup", "gate"]  # no cache restored or saved
+    assert run.steps[1].outputs == {"python": sys.executable, "cache-hit": "false"}
     assert "MODEL_GATE_PYTHON" in run.steps[0].stdout
 
 
@@ -175,24 +176,25 @@ def test_action_yml_passes_inputs_only_through_env() -> None:
     action = load_action()
     steps = action["runs"]["steps"]
     for step in steps:
-        assert not ANY_EXPR.search(step["run"])
+        if "run" in step:
+            assert not ANY_EXPR.search(step["run"])
+        else:  # a pinned third-party action, given step outputs only
+            assert not any("inputs." in str(v) for v in (step.get("with") or {}).values())
     gate_env = next(s for s in steps if s["id"] == "gate")["env"]
-    setup_env = next(s for s in steps if s["id"] == "setup")["env"]
-    wired = {
-        v.split("inputs.")[1].rstrip("} ")
-        for v in [*gate_env.values(), *setup_env.values()]
-        if "inputs." in v
-    }
+    envs = [v for s in steps for v in (s.get("env") or {}).values()]
+    wired = {v.split("inputs.")[1].rstrip("} ") for v in envs if "inputs." in v}
     assert wired == set(action["inputs"]), "every input reaches a step, and nothing else does"
     fields = {f.upper().replace("-", "_") for f in ga.ActionInputs.__dataclass_fields__}
     assert {k.removeprefix("INPUT_") for k in gate_env if k.startswith("INPUT_")} == fields
     for name, spec in action["outputs"].items():
-        assert spec["value"] == f"${{{{ steps.gate.outputs.{name} }}}}"
+        step = "setup" if name == "cache-hit" else "gate"
+        assert spec["value"] == f"${{{{ steps.{step}.outputs.{name} }}}}"
 
 
 def test_every_output_is_set(workspace: Path, tmp_path: Path) -> None:
     run = run_action({"release": "examples/demo-release"}, workspace, tmp_path)
-    assert set(run.steps[-1].outputs) == set(load_action()["outputs"])
+    assert set(run.steps[-1].outputs) == set(load_action()["outputs"]) - {"cache-hit"}
+    assert run.outputs["cache-hit"] == "false"
 
 
 def _lock(name: str) -> dict[str, set[str]]:
@@ -241,14 +243,67 @@ def test_requirements_are_hash_pinned_and_cover_what_the_checks_need() -> None:
 
 
 FAKE_PYTHON = """#!/bin/bash
-# An interpreter that records what the setup step asks of it: pip installs go to a log,
-# `-m venv DIR` makes DIR/bin/python a copy of this script.
+# An interpreter that records what the setup step asks of it: pip installs go to a log and
+# "install" one file per pinned archive (and write pip's --report), `-m venv DIR` makes
+# DIR/bin/python a copy of this script; version checks and scripts run on the real interpreter.
+case "$1" in
+  -I|-c) exec "$REAL_PYTHON" "$@" ;;
+esac
 case "$1 $2" in
-  "-m venv") mkdir -p "$3/bin" && cp "$0" "$3/bin/python" ;;
-  "-m pip") echo "${*:3}" >> "$FAKE_PIP_LOG" ;;
+  "-m venv")
+    if [[ "${RUNNER_OS:-}" == Windows ]]; then mkdir -p "$3/Scripts" && cp "$0" "$3/Scripts/python.exe"
+    else mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi ;;
+  "-m pip") echo "${*:3}" >> "$FAKE_PIP_LOG"; exec "$REAL_PYTHON" "$FAKE_PIP" "$0" "${@:3}" ;;
 esac
 exit 0
 """
+
+FAKE_PIP = """
+import json, re, sys
+from pathlib import Path
+venv = Path(sys.argv[1]).parent.parent
+args = sys.argv[2:]
+if args[0] != "install":
+    sys.exit(0)
+report = args[args.index("--report") + 1]
+items = []
+if "-r" in args:
+    text = Path(args[args.index("-r") + 1]).read_text()
+    pins = re.findall(r"^([\\w.-]+)==(\\S+?)[ ;\\\\].*?--hash=sha256:(\\w{64})", text, re.M | re.S)
+    for name, version, sha in pins:
+        site = venv / "lib" / "site-packages"
+        site.mkdir(parents=True, exist_ok=True)
+        (site / f"{name}-{version}.installed").write_text(sha)
+        archive = {"url": "https://x/" + name, "archive_info": {"hashes": {"sha256": sha}}}
+        items.append({"metadata": {"name": name, "version": version}, "download_info": archive})
+else:
+    items.append({"metadata": {"name": "model-gate", "version": "0"},
+                  "download_info": {"url": "file:///src", "dir_info": {}}})
+Path(report).write_text(json.dumps({"version": "1", "install": items}))
+"""
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    import sys
+
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON, "utf-8")
+    fake.chmod(0o755)
+    pip = tmp_path / "fake-pip.py"
+    pip.write_text(FAKE_PIP, "utf-8")
+    env = {
+        "FAKE_PIP_LOG": str(tmp_path / "pip.log"),
+        "FAKE_PIP": str(pip),
+        "REAL_PYTHON": sys.executable,
+        "PYTHONPATH": "",
+    }
+    return fake, env
+
+
+def _installs(log: Path) -> list[str]:
+    lines = log.read_text("utf-8").splitlines() if log.exists() else []
+    return [line for line in lines if " -r " in line]
 
 
 @pytest.mark.parametrize(
@@ -256,44 +311,116 @@ exit 0
     [
         ("", ["requirements"]),
         ("off", ["requirements"]),
-        ("fast", ["requirements", "requirements-redteam"]),
-        (" Broad ", ["requirements", "requirements-redteam"]),  # read as gate.action reads it
+        ("fast", ["requirements", "requirements-torch", "requirements-redteam"]),
+        (
+            " Broad ",
+            ["requirements", "requirements-torch", "requirements-redteam"],
+        ),  # as gate.action reads it
     ],
 )
-def test_setup_installs_the_red_team_lock_only_for_a_probe_set(
-    workspace: Path, tmp_path: Path, redteam: str, locks: list[str]
+def test_setup_installs_the_red_team_locks_only_for_a_probe_set(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]], redteam: str, locks: list[str]
 ) -> None:
-    fake = tmp_path / "fake-python"
-    fake.write_text(FAKE_PYTHON, "utf-8")
-    fake.chmod(0o755)
-    log = tmp_path / "pip.log"
-    env = {"FAKE_PIP_LOG": str(log), "PYTHONPATH": ""}
-    run = run_action(
-        {"release": "examples/demo-release", "python": str(fake), "redteam": redteam},
-        workspace,
-        tmp_path,
-        env=env,
-        skip_setup=False,
-    )
-    assert run.steps[0].returncode == 0, run.steps[0].stderr
-    installs = [line for line in log.read_text("utf-8").splitlines() if " -r " in line]
+    fake, env = fake_python
+    log = Path(env["FAKE_PIP_LOG"])
+    with_ = {"release": "examples/demo-release", "python": str(fake), "redteam": redteam, "cache": "false"}
+    run = run_action(with_, workspace, tmp_path, env=env, skip_setup=False)
+    assert run.step("setup") is not None and run.step("setup").returncode == 0, run.steps[-1].stderr  # type: ignore[union-attr]
+    installs = _installs(log)
     assert [re.search(r"action/([\w-]+)\.txt", line).group(1) for line in installs] == locks  # type: ignore[union-attr]
-    assert all("--require-hashes" in line for line in installs)
+    assert all("--require-hashes" in line and "--no-deps" in line for line in installs)
     assert "--only-binary=:all:" in installs[0]
     if len(installs) > 1:
-        assert "--prefer-binary --no-build-isolation" in installs[1]
-    # The same job asking for the probe set later adds only the red-team lock to the same venv.
+        # torch from PyTorch's CPU index alone (PyPI's Linux torch is the CUDA build), wheels only
+        assert "--index-url https://download.pytorch.org/whl/cpu" in installs[1]
+        assert "--only-binary=:all:" in installs[1]
+        assert "--prefer-binary --no-build-isolation" in installs[2] and "--index-url" not in installs[2]
+    assert not [s for s in run.steps if s.id in ("restore", "save")]  # cache: false
+    # The same job asking for the probe set later adds only the red-team locks to the same venv.
     log.unlink()
-    run_action(
-        {"release": "examples/demo-release", "python": str(fake), "redteam": "fast"},
+    run_action({**with_, "redteam": "fast"}, workspace, tmp_path, env=env, skip_setup=False)
+    again = _installs(log)
+    assert len(again) == (0 if len(locks) == 3 else 2)
+    assert all("requirements-torch.txt" in line or "requirements-redteam.txt" in line for line in again)
+
+
+def _cache_run(workspace: Path, tmp_path: Path, env: dict[str, str], fake: Path, **inputs: str):  # type: ignore[no-untyped-def]
+    """One job: a fresh runner (no venv under RUNNER_TEMP), the repository's cache kept."""
+    venvs = list((tmp_path / "runner-temp").glob("model-gate-venv-*"))
+    for venv in venvs:
+        shutil.rmtree(venv) if venv.is_dir() else venv.unlink()
+    log = Path(env["FAKE_PIP_LOG"])
+    log.unlink(missing_ok=True)
+    run = run_action(
+        {"release": "examples/demo-release", "python": str(fake), **inputs},
         workspace,
         tmp_path,
         env=env,
         skip_setup=False,
+        cache_dir=tmp_path / "repo-cache",
     )
-    again = [line for line in (log.read_text("utf-8") if log.exists() else "").splitlines() if " -r " in line]
-    assert len(again) == (0 if len(locks) == 2 else 1)
-    assert all("requirements-redteam.txt" in line for line in again)
+    return run, _installs(log)
+
+
+@pytest.mark.parametrize("mode", ["", "fast"])
+def test_second_job_restores_the_verified_cache(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]], mode: str
+) -> None:
+    fake, env = fake_python
+    first, installs = _cache_run(workspace, tmp_path, env, fake, redteam=mode)
+    assert [s.id for s in first.steps] == ["plan", "restore", "setup", "save", "gate"], first.steps
+    assert first.step("restore").outputs["cache-hit"] == "false"  # type: ignore[union-attr]
+    assert installs and "recorded" in first.step("setup").stdout  # type: ignore[union-attr]
+    key = first.step("plan").outputs["key"]  # type: ignore[union-attr]
+    assert key.startswith("model-gate-venv-") and ("-redteam-" in key) == (mode == "fast")
+    cached = tmp_path / "repo-cache" / key
+    assert (cached / ".model-gate-manifest.json").is_file()
+
+    second, installs = _cache_run(workspace, tmp_path, env, fake, redteam=mode)
+    assert [s.id for s in second.steps] == ["plan", "restore", "setup", "gate"]  # nothing to save
+    assert second.step("restore").outputs["cache-hit"] == "true"  # type: ignore[union-attr]
+    assert installs == [] and "using the cached environment" in second.step("setup").stdout  # type: ignore[union-attr]
+    assert (first.outputs["cache-hit"], second.outputs["cache-hit"]) == ("false", "true")
+    assert second.commands("warning") == []
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["edit a module", "add a .pth", "remove a file", "drop the manifest", "retarget the manifest"],
+)
+def test_a_tampered_or_partial_cache_is_reinstalled(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]], tamper: str
+) -> None:
+    fake, env = fake_python
+    first, _ = _cache_run(workspace, tmp_path, env, fake)
+    cached = tmp_path / "repo-cache" / first.step("plan").outputs["key"]  # type: ignore[union-attr]
+    site = cached / "lib" / "site-packages"
+    victim = sorted(site.iterdir())[0]
+    manifest = cached / ".model-gate-manifest.json"
+    if tamper == "edit a module":
+        victim.write_text("import os; os.system('id')")
+    elif tamper == "add a .pth":
+        (site / "zz.pth").write_text("import os; os.system('id')\n")
+    elif tamper == "remove a file":
+        victim.unlink()
+    elif tamper == "drop the manifest":
+        manifest.unlink()
+    else:  # a manifest from another lock: its archives and key are not this job's
+        data = json.loads(manifest.read_text("utf-8"))
+        data["key"] = "model-gate-venv-linux-x86_64-py3.11.0-core-0000"
+        manifest.write_text(json.dumps(data), "utf-8")
+    second, installs = _cache_run(workspace, tmp_path, env, fake)
+    setup = second.step("setup")
+    assert setup is not None and setup.returncode == 0
+    (warning,) = second.commands("warning")
+    assert "installing afresh" in warning and second.outputs["cache-hit"] == "false"
+    assert installs, "the venv was rebuilt from the locks"
+    venv = Path(setup.outputs["python"]).parent.parent
+    assert not (venv / "lib" / "site-packages" / "zz.pth").exists()
+    # The fresh venv verifies; the tampered entry stays (a key is written once) and is never used.
+    from tests.test_action_venv import venvcheck
+
+    assert venvcheck.problems(venv, "core", first.step("plan").outputs["key"]) == []  # type: ignore[union-attr]
 
 
 @pytest.mark.slow
@@ -319,9 +446,11 @@ def test_real_hash_pinned_install_then_the_gate_runs(workspace: Path, tmp_path: 
         skip_setup=False,
         timeout=900,
     )
-    setup = run.steps[0]
+    setup = run.step("setup")
+    assert setup is not None
     assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-4000:]
-    gate = run.steps[1]
+    gate = run.step("gate")
+    assert gate is not None
     venv_python = setup.outputs["python"]
     assert venv_python.startswith(str(tmp_path / "runner-temp")) and venv_python != sys.executable
     assert (Path(venv_python).parent.parent / ".model-gate-installed-requirements").is_file()
@@ -340,6 +469,21 @@ def test_real_hash_pinned_install_then_the_gate_runs(workspace: Path, tmp_path: 
     # garak is not: the adversarial check says so instead of passing, and how to leave it out.
     assert status["adversarial"] == "error"
     assert any("--skip adversarial" in (f["mitigation"] or "") for f in report["findings"])
+    # The venv was cached right after the install; the next job (a fresh RUNNER_TEMP) restores it,
+    # and it passes verification against the manifest: nothing is installed again.
+    assert [s.id for s in run.steps] == ["plan", "restore", "setup", "save", "gate"]
+    shutil.rmtree(Path(venv_python).parent.parent)
+    again = run_action(
+        {"release": "examples/demo-release", "python": sys.executable},
+        workspace,
+        tmp_path,
+        env=env,
+        skip_setup=False,
+        timeout=900,
+    )
+    assert again.step("restore").outputs["cache-hit"] == "true"  # type: ignore[union-attr]
+    assert "using the cached environment" in again.step("setup").stdout  # type: ignore[union-attr]
+    assert again.outputs["verdict"] == "warn"
 
 
 # the library ---------------------------------------------------------------------------------
@@ -502,3 +646,223 @@ def test_a_report_that_is_not_a_report_is_not_trusted(tmp_path: Path) -> None:
     plan = ga.Plan(args=[], paths={"report": bad})
     code = ga.finish(exit_code=0, plan=plan, inputs=ga.ActionInputs(release="r"), env={})
     assert code == 2  # exit 0 without a valid report: fail closed
+
+
+# the security inputs, the summary, the decision log, HTML and merge -----------------------------
+
+
+ALL_OPTIONS = set(ga.NEEDS) | {"--decision-log"}
+
+
+def test_security_inputs_reach_the_check_command_line(tmp_path: Path) -> None:
+    """Tested on the argv the action builds, so that it holds whatever this build's CLI has."""
+    i = ga.ActionInputs(
+        release="rel",
+        policy_sha256="sha256:" + "a" * 64,
+        policy_key="keys/policy.pub",
+        sbom=True,
+        attest=True,
+        attest_key="keys/gate.pem",
+        baseline="last/report.json",
+    )
+    plan = ga.plan_check(i, tmp_path, options=ALL_OPTIONS, checks=set())
+    a = plan.args
+
+    def value(opt: str) -> str:
+        assert a.count(opt) == 1, opt
+        return a[a.index(opt) + 1]
+
+    assert value("--policy-sha256") == "sha256:" + "a" * 64
+    assert value("--policy-key") == "keys/policy.pub"
+    assert value("--baseline") == "last/report.json"
+    assert value("--sbom") == str(tmp_path / "sbom.cdx.json")
+    assert value("--attest") == str(tmp_path / "attestation.intoto.json")
+    assert value("--attest-key") == "keys/gate.pem"
+    # The decision log is kept with the reports: the default location dies with the runner.
+    assert value("--decision-log") == str(tmp_path / "decisions.jsonl")
+    assert plan.verify == []  # signed by a key: nothing to verify as an identity
+    for missing in ("--policy-sha256", "--policy-key", "--sbom", "--attest-key", "--baseline"):
+        with pytest.raises(ga.ActionInputError, match=f"no 'check {missing}' option"):
+            ga.plan_check(i, tmp_path, options=ALL_OPTIONS - {missing}, checks=set())
+    # An older gate without a decision-log option still runs, without it.
+    assert "--decision-log" not in ga.plan_check(i, tmp_path, options=ALL_OPTIONS - {"--decision-log"}).args
+
+
+def test_attest_identity_verifies_the_keyless_attestation(tmp_path: Path) -> None:
+    ident = "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main"
+    i = ga.ActionInputs(release="models/m", attest=True, attest_identity=ident)
+    plan = ga.plan_check(i, tmp_path, options=ALL_OPTIONS, checks=set())
+    assert "--attest-key" not in plan.args
+    assert plan.verify == [
+        str(tmp_path / "attestation.intoto.json"),
+        "--release",
+        "models/m",
+        "--identity",
+        ident,
+        "--issuer",
+        "https://token.actions.githubusercontent.com",
+    ]
+
+
+def _fake_gate(tmp_path: Path, code: int, message: str) -> str:
+    """An interpreter whose `-m gate ...` records its arguments and environment and exits `code`."""
+    script = tmp_path / "fake-gate"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'printf "%s\\n" "$@" > "{tmp_path}/argv"\n'
+        f'echo "${{MODEL_GATE_DEBUG:-}}" > "{tmp_path}/debug"\n'
+        f'echo "{message}" >&2\n'
+        f"exit {code}\n",
+        "utf-8",
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_rejected_attestation_fails_the_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "attestation.intoto.json").write_text("{}", "utf-8")
+    plan = ga.Plan(
+        args=[],
+        paths={"attestation": tmp_path / "attestation.intoto.json"},
+        verify=[str(tmp_path / "attestation.intoto.json"), "--identity", "who", "--issuer", "iss"],
+    )
+    fake = _fake_gate(tmp_path, 1, "rejected: signed by someone-else, not who")
+    assert ga.verify_attestation(plan, fake, {}) == 1
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("::error")]
+    assert "attest-identity: rejected: signed by someone-else" in line
+    assert (tmp_path / "argv").read_text("utf-8").split()[:3] == ["-m", "gate", "verify-attestation"]
+    ok = _fake_gate(tmp_path, 0, "admitted")
+    assert ga.verify_attestation(plan, ok, {}) == 0
+
+
+def test_input_rules() -> None:
+    base = {"INPUT_RELEASE": "rel"}
+    i = ga.ActionInputs.from_env(base)
+    assert i.summary is True and i.debug is False and i.sbom is False
+    i = ga.ActionInputs.from_env({**base, "INPUT_SUMMARY": "false", "INPUT_DEBUG": "true"})
+    assert i.summary is False and i.debug is True
+    assert ga.ActionInputs.from_env({**base, "RUNNER_DEBUG": "1"}).debug is True  # re-run with debug
+    bad = [
+        ({"INPUT_ATTEST_KEY": "k.pem"}, "input attest-key: given, but attest is false"),
+        ({"INPUT_ATTEST_IDENTITY": "x"}, "input attest-identity: given, but attest is false"),
+        ({"INPUT_ATTEST": "true", "INPUT_ATTEST_KEY": "k", "INPUT_ATTEST_IDENTITY": "x"}, "keyless"),
+        ({"INPUT_SUMMARY": "sometimes"}, "input summary"),
+        ({"INPUT_SBOM": "maybe"}, "input sbom"),
+        ({"INPUT_MERGE": "shards/*.json"}, "leave release empty"),
+    ]
+    for env, msg in bad:
+        with pytest.raises(ga.ActionInputError, match=re.escape(msg)):
+            ga.ActionInputs.from_env({**base, **env})
+    with pytest.raises(ga.ActionInputError, match="sbom, attest belong to the shard jobs"):
+        ga.ActionInputs.from_env({"INPUT_MERGE": "s/*.json", "INPUT_SBOM": "true", "INPUT_ATTEST": "true"})
+    with pytest.raises(ga.ActionInputError, match="input release: the path"):
+        ga.ActionInputs.from_env({"INPUT_MERGE": "  "})
+
+
+def test_debug_reaches_the_gate(tmp_path: Path) -> None:
+    fake = _fake_gate(tmp_path, 2, "release: no such directory")
+    env = {"INPUT_RELEASE": "rel", "INPUT_DEBUG": "true", "RUNNER_TEMP": str(tmp_path)}
+    assert ga.run(env, python=fake) == 2
+    assert (tmp_path / "debug").read_text("utf-8").strip() == "1"
+    assert ga.run({**env, "INPUT_DEBUG": "false"}, python=fake) == 2
+    assert (tmp_path / "debug").read_text("utf-8").strip() == ""
+
+
+def test_decision_log_sbom_and_no_summary(workspace: Path, tmp_path: Path) -> None:
+    run = run_action(
+        {"release": "examples/demo-release", "summary": "false", "sbom": "true", "output-dir": "out"},
+        workspace,
+        tmp_path,
+    )
+    assert run.outcome == "success", run.steps[-1].stderr
+    assert run.summary == ""  # off: a matrix shard leaves the summary to the merged report
+    log = Path(run.outputs["decision-log"])
+    assert log.parent == workspace / "out" and log.name == "decisions.jsonl"
+    (entry,) = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    report = json.loads(Path(run.outputs["report"]).read_text("utf-8"))
+    assert entry["verdict"] == report["verdict"] == "pass"
+    bom = json.loads(Path(run.outputs["sbom"]).read_text("utf-8"))
+    assert bom["bomFormat"] == "CycloneDX" and Path(run.outputs["sbom"]).parent == workspace / "out"
+
+
+def test_html_report_is_uploaded_and_linked_even_when_blocked(workspace: Path, tmp_path: Path) -> None:
+    run = run_action({"release": "examples/bad-release", "formats": "sarif html"}, workspace, tmp_path)
+    assert run.outcome == "failure" and run.step("gate").returncode == 1  # type: ignore[union-attr]
+    html = Path(run.outputs["html"])
+    assert html.is_file() and html.read_text("utf-8").lstrip().lower().startswith("<!doctype html")
+    name = run.outputs["html-artifact"]
+    assert re.fullmatch(r"model-gate-html-examples-bad-release-[0-9a-f]{8}", name)
+    assert run.uploads == [{"name": name, "path": str(html), "if-no-files-found": "error"}]
+    assert f"**HTML report:** [{name}](https://github.com/o/r/actions/runs/1/artifacts/1)" in run.summary
+    # Without the html format, nothing is uploaded.
+    plain = run_action({"release": "examples/demo-release"}, workspace, tmp_path / "b")
+    assert plain.uploads == [] and plain.outputs["html"] == "" and plain.outputs["html-artifact"] == ""
+
+
+def test_link_html_only_links_https_and_respects_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("", "utf-8")
+    env = {"GITHUB_STEP_SUMMARY": str(summary), "ARTIFACT_NAME": "a|b", "ARTIFACT_URL": "https://x/1"}
+    assert ga.link_html(env) == 0
+    assert summary.read_text("utf-8") == "\n**HTML report:** [a\\|b](https://x/1)\n"
+    summary.write_text("", "utf-8")
+    ga.link_html({**env, "ARTIFACT_URL": "javascript:alert(1)"})
+    ga.link_html({**env, "INPUT_SUMMARY": "false"})
+    assert summary.read_text("utf-8") == ""
+
+
+def test_merge_mode_builds_the_merge_command(workspace: Path, tmp_path: Path) -> None:
+    shards = workspace / "shards"
+    for i in (2, 1):
+        (shards / f"redteam-shard-{i}").mkdir(parents=True)
+        (shards / f"redteam-shard-{i}" / "report.json").write_text("{}", "utf-8")
+    i = ga.ActionInputs(
+        release="", merge="shards/*/report.json", policy="policies/org.yaml", formats=("html",)
+    )
+    plan = ga.plan_merge(i, tmp_path, workspace)
+    assert plan.command == "merge"
+    assert plan.args[:2] == [str(shards / f"redteam-shard-{n}" / "report.json") for n in (1, 2)]
+    assert plan.args[2:4] == ["--policy", "policies/org.yaml"]
+    assert plan.args[plan.args.index("html") + 2] == str(tmp_path / "report.html")
+    with pytest.raises(ga.ActionInputError, match=re.escape("no shard report matches 'none/*.json'")):
+        ga.plan_merge(ga.ActionInputs(release="", merge="none/*.json"), tmp_path, workspace)
+
+
+def test_merge_mode_runs_model_gate_merge(workspace: Path, tmp_path: Path) -> None:
+    # A whole run's report is its own single shard (1/1): merging it gives its verdict back.
+    demo = run_action({"release": "examples/demo-release", "output-dir": "shards/one"}, workspace, tmp_path)
+    assert demo.outputs["verdict"] == "pass"
+    run = run_action({"merge": "shards/*/report.json", "formats": "markdown"}, workspace, tmp_path / "m")
+    assert run.outcome == "success", run.steps[-1].stderr
+    assert "model-gate merge " in run.stdout and str(workspace / "shards/one/report.json") in run.stdout
+    assert (run.outputs["verdict"], run.outputs["exit-code"]) == ("pass", "0")
+    merged = json.loads(Path(run.outputs["report"]).read_text("utf-8"))
+    assert "merged 1 shard(s)" in json.dumps(merged["checks"])
+    assert Path(run.outputs["markdown"]).is_file() and run.summary.startswith("## ✅ model-gate: **PASS**")
+    assert run.outputs["decision-log"] == ""  # merge judges no release: no decision is logged
+    # The same shard twice: merge refuses, and the step fails saying why.
+    shutil.copytree(workspace / "shards" / "one", workspace / "shards" / "two")
+    twice = run_action({"merge": "shards/*/report.json"}, workspace, tmp_path / "n")
+    assert twice.outcome == "failure" and twice.outputs["exit-code"] == "2"
+    (error,) = twice.commands("error")
+    assert "given twice" in error and "nothing was judged" in twice.summary
+
+
+def test_setup_uses_the_windows_venv_layout(
+    workspace: Path, tmp_path: Path, fake_python: tuple[Path, dict[str, str]]
+) -> None:
+    fake, env = fake_python
+    run = run_action(
+        {"release": "examples/demo-release", "python": str(fake)},
+        workspace,
+        tmp_path,
+        env={**env, "RUNNER_OS": "Windows"},
+        skip_setup=False,
+    )
+    setup = run.step("setup")
+    assert setup is not None and setup.returncode == 0, setup.stderr if setup else run.steps
+    python = Path(setup.outputs["python"])
+    assert python.parts[-2:] == ("Scripts", "python.exe") and python.is_file()
+    installs = _installs(Path(env["FAKE_PIP_LOG"]))
+    assert installs and all(line.startswith("install ") for line in installs)
+    assert (python.parent.parent / ".model-gate-manifest.json").is_file()

@@ -20,10 +20,12 @@ SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 PLACEHOLDER = "MODEL_GATE_SHA"
 
 
-# Only the release workflow's attest and publish jobs mint an OIDC token (to sign).
+# Only the release workflow's attest and publish jobs mint an OIDC token (to sign), and only its
+# github-release job writes to the repository (the release and the major tag).
 SIGNING_JOBS = {
     ("release.yml", "attest"): {("id-token", "write"), ("attestations", "write")},
     ("release.yml", "publish"): {("id-token", "write")},
+    ("release.yml", "github-release"): {("contents", "write")},
 }
 
 
@@ -122,7 +124,15 @@ def test_example_workflow_shards_and_merges() -> None:
         shard_with["redteam"] == "broad"
         and shard_with["redteam-shard"] == f"${{{{ matrix.shard }}}}/{len(shards)}"
     )
-    assert 'model-gate" merge' in "\n".join(s.get("run", "") for s in wf["jobs"]["verdict"]["steps"])
+    assert shard_with["summary"] == "false"  # the merged report writes the one summary
+    # The merge runs through the action (its pinned install), not a hand-written one.
+    verdict = wf["jobs"]["verdict"]["steps"]
+    assert not [s for s in verdict if "run" in s]
+    (merge,) = [s for s in verdict if "merge" in s.get("with", {})]
+    assert merge["uses"] == gate["steps"][2]["uses"] and merge["with"]["merge"] == "shards/*/report.json"
+    assert merge["with"]["policy"] == with_["policy"]
+    download = next(s for s in verdict if "download-artifact" in s.get("uses", ""))
+    assert download["with"]["pattern"] == "redteam-shard-*" and download["with"]["path"] == "shards"
 
 
 def _tool(name: str) -> str:
@@ -168,3 +178,87 @@ def test_zizmor_catches_a_script_injection(tmp_path: Path) -> None:
         [_tool("zizmor"), "--offline", "--no-config", str(bad)], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode != 0 and "template-injection" in proc.stdout
+
+
+# maintenance conventions ----------------------------------------------------------------------
+
+
+def test_dependabot_watches_every_pin() -> None:
+    config = load(ROOT / ".github" / "dependabot.yml")
+    updates = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert updates >= {("github-actions", "/"), ("pip", "/action"), ("pip", "/")}
+    for u in config["updates"]:
+        assert u["schedule"]["interval"] in ("daily", "weekly")
+        assert u.get("cooldown", {}).get("default-days", 0) >= 7
+
+
+def test_release_notes_come_from_the_changelog_and_the_major_tag_moves() -> None:
+    wf = load(ROOT / ".github" / "workflows" / "release.yml")
+    assert wf[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as true
+    job = wf["jobs"]["github-release"]
+    assert job["permissions"] == {"contents": "write"} and "github.ref_type == 'tag'" in job["if"]
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "scripts/changelog_section.py" in runs and "--notes-file" in runs and "--verify-tag" in runs
+    assert 'major="${TAG%%.*}"' in runs and "refs/tags/${major}" in runs
+    # No credentials are persisted: the tag moves through the API with the job's token.
+    assert all(
+        s.get("with", {}).get("persist-credentials") is False
+        for s in job["steps"]
+        if "checkout" in s.get("uses", "")
+    )
+
+
+def test_changelog_section(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import changelog_section as cs
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    text = "# Changelog\n\n## [Unreleased]\n- next\n\n## [0.2.0] - 2026-12-01\n### Added\n- a\n\n"
+    text += "## [0.1.0]\n- first\n"
+    assert cs.section(text, "v0.2.0") == "### Added\n- a"
+    assert cs.section(text, "0.1.0") == "- first"
+    assert cs.section(text, "v0.3.0") is None
+    assert cs.section("## [0.2.0]\n\n## [0.1.0]\n- x\n", "v0.2.0") is None  # empty notes: no release
+    with pytest.raises(ValueError, match="not a release version"):
+        cs.section(text, "main")
+    log = tmp_path / "CHANGELOG.md"
+    log.write_text(text, "utf-8")
+    script = str(ROOT / "scripts" / "changelog_section.py")
+    ok = subprocess.run(
+        [sys.executable, script, "v0.2.0", str(log)], capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0 and ok.stdout == "### Added\n- a\n"
+    missing = subprocess.run(
+        [sys.executable, script, "v9.9.9", str(log)], capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 1 and "no section '## [9.9.9]'" in missing.stderr
+
+
+def test_self_test_runs_on_three_systems_weekly_and_proves_the_cache() -> None:
+    wf = load(ROOT / ".github" / "workflows" / "self-test.yml")
+    assert [c["cron"] for c in wf[True]["schedule"]]  # weekly, so upstream changes show
+    assert wf["defaults"]["run"]["shell"] == "bash"  # the action's scripts are bash on every OS
+    for job in ("demo-release", "bad-release"):
+        assert wf["jobs"][job]["strategy"]["matrix"]["os"] == [
+            "ubuntu-latest",
+            "macos-latest",
+            "windows-latest",
+        ]
+        assert wf["jobs"][job]["runs-on"] == "${{ matrix.os }}"
+    second = wf["jobs"]["cache-second"]
+    assert second["needs"] == "cache-first"
+    checks = "\n".join(s.get("run", "") for s in second["steps"])
+    assert 'test "$CACHE_HIT" = true' in checks
+
+
+def test_ci_lints_with_the_official_actionlint_pinned_by_digest() -> None:
+    wf = load(ROOT / ".github" / "workflows" / "ci.yml")
+    lint = wf["jobs"]["lint"]["steps"]
+    (fetch,) = [s for s in lint if "actionlint" in s.get("name", "")]
+    assert re.fullmatch(r"[0-9a-f]{64}", fetch["env"]["ACTIONLINT_SHA256"])
+    assert "https://github.com/rhysd/actionlint/releases/download/" in fetch["run"]
+    assert "sha256sum --check" in fetch["run"]
+    (make,) = [s for s in lint if s.get("run", "").startswith("make lint")]
+    assert 'ACTIONLINT="$RUNNER_TEMP/actionlint/actionlint"' in make["run"]
+    assert "ACTIONLINT ?=" in (ROOT / "Makefile").read_text("utf-8")
