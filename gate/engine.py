@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from gate import __version__
 from gate.checks import CHECKS, find_rule, load_check
-from gate.checks.interface import Check, CheckContext, CheckOutcome, Clock, RunOptions, utc_now
+from gate.checks.interface import Check, CheckContext, CheckOutcome, Clock, EarlierResult, RunOptions, utc_now
 from gate.errors import GateError, InputError
 from gate.inventory import DigestRequest, build_inventory
 from gate.models.finding import Finding, Severity, new_finding
@@ -234,10 +234,13 @@ def run(req: RunRequest) -> Report:
     release = Release(root=loaded.root, manifest=loaded.manifest, doc=loaded.doc, inventory=inventory)
     if req.on_release is not None:
         req.on_release(release)
+    for cid in sel.run:  # bad input ends the run (exit 2) before any check runs
+        load_check(cid)().preflight(release, configs[cid])
 
     findings: list[Finding] = []
     artifacts: dict[str, str] = {}  # files checks wrote beside the report
     results: list[CheckResult] = []
+    earlier: dict[str, EarlierResult] = {}
     for cid in CHECKS:
         cls = load_check(cid)
         required = cid in sel.required
@@ -264,11 +267,20 @@ def run(req: RunRequest) -> Report:
             clock=req.clock,
             policy_dir=policy.directory,
             required=required,
+            earlier=dict(earlier),
         )
         if req.progress:
             req.progress(f"check {cid}")
-        outcome, error, took = run_check(cls, ctx)
+        unmet = [c for c in cls.runs_after if not (c in earlier and earlier[c].passed)]
+        if unmet:
+            why = f"not run: {', '.join(unmet)} did not pass earlier in this run"
+            outcome, error, took = (
+                (None, why, 0.0) if required else (CheckOutcome(skipped=True, summary=why), None, 0.0)
+            )
+        else:
+            outcome, error, took = run_check(cls, ctx)
         if outcome is None:
+            earlier[cid] = EarlierResult(CheckStatus.ERROR)
             results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
             if not (fails_closed(cid, tp) or cid in sel.declared):
                 findings.append(_incomplete_finding(cid, tier, error or "failed"))
@@ -278,9 +290,9 @@ def run(req: RunRequest) -> Report:
             own.append(_skipped_finding(cid, tier, outcome.summary or "not applicable"))
         findings += own
         artifacts.update(outcome.artifacts)
-        results.append(
-            _result(cls, _status(outcome, own, tp), required, took, outcome.summary, outcome.details)
-        )
+        status = _status(outcome, own, tp)
+        earlier[cid] = EarlierResult(status, tuple(own))
+        results.append(_result(cls, status, required, took, outcome.summary, outcome.details))
 
     waivers: list[WaiverOutcome] = []
     if req.waivers is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +19,7 @@ from gate.inventory import DigestRequest
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Rule, new_finding
 from gate.models.manifest import Manifest
+from gate.models.report import CheckStatus
 from gate.release import Release
 from gate.risk import TierResult
 
@@ -46,6 +47,21 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class EarlierResult:
+    """What a check that ran before this one in the same run found (before waivers)."""
+
+    status: CheckStatus
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """Completed, and nothing it found blocks: a warning passes, a skip or an error does not."""
+        return self.status in (CheckStatus.PASSED, CheckStatus.WARNED) and not any(
+            f.effective_blocking for f in self.findings
+        )
+
+
+@dataclass(frozen=True)
 class CheckContext:
     release: Release
     tier: TierResult
@@ -54,6 +70,8 @@ class CheckContext:
     clock: Clock = utc_now
     policy_dir: Path | None = None  # directory of the policy file, for relative trust roots
     required: bool = False  # the policy requires this check at the release's tier
+    # Results of the checks that ran earlier in this run, by id (see `Check.runs_after`).
+    earlier: Mapping[str, EarlierResult] = field(default_factory=dict)
 
     @property
     def manifest(self) -> Manifest:
@@ -83,6 +101,15 @@ class Check(ABC):
     description: ClassVar[str]
     rules: ClassVar[tuple[Rule, ...]]
     Config: ClassVar[type[StrictModel]] = NoConfig
+    # Checks that must have run and passed earlier in the same run before this one may start
+    # (e.g. model files judged safe before a check executes a model). Enforced by the engine:
+    # otherwise this check is skipped, or an error where the policy requires it.
+    runs_after: ClassVar[tuple[str, ...]] = ()
+
+    def preflight(self, release: Release, config: Any) -> None:
+        """Validate what this check will read before any check runs; raise InputError (exit 2)
+        on bad input. Runs for the checks selected to run, after the inventory is built."""
+        return None
 
     def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
         """Digests beyond sha256 this check needs; computed in the inventory's single pass."""
