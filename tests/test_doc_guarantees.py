@@ -19,7 +19,13 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tests.waiverkit import code_release, make_keys, write_keys, write_policy
 
-DOCS = ("supply-chain.md", "waivers-and-attestations.md", "monitoring-and-deployment.md", "adversarial.md")
+DOCS = (
+    "supply-chain.md",
+    "waivers-and-attestations.md",
+    "monitoring-and-deployment.md",
+    "adversarial.md",
+    "classifier-robustness.md",
+)
 SECTION = "## Guarantees and the tests that hold them"
 REF = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 
