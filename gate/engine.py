@@ -271,7 +271,9 @@ def run(req: RunRequest) -> Report:
         )
         if req.progress:
             req.progress(f"check {cid}")
-        unmet = [c for c in cls.runs_after if not (c in earlier and earlier[c].passed)]
+        check = cls()
+        unmet = [c for c in check.runs_after if not (c in earlier and earlier[c].passed)]
+        unmet = unmet if check.applies(release.manifest) else []
         if unmet:
             why = f"not run: {', '.join(unmet)} did not pass earlier in this run"
             outcome, error, took = (

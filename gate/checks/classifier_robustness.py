@@ -260,6 +260,9 @@ class ClassifierRobustnessCheck(Check):
     Config = ClassifierRobustnessConfig
     runs_after = ("model-files",)
 
+    def applies(self, manifest: Manifest) -> bool:
+        return manifest.model.classifier is not None
+
     def preflight(self, release: Release, config: Any) -> None:
         """Bad input ends the run with exit 2: an evaluation set or declared shape that does not fit."""
         from gate.extras import installed
@@ -439,7 +442,9 @@ def _measure(
         for a, bb_name in enumerate(cfg.black_box_attacks):
             seed = cfg.seed * 1000 + b * 10 + 5 + a
             black.append(
-                AttackSpec(attack=bb_name, eps=eps, steps=cfg.square_queries, restarts=cfg.restarts, seed=seed)
+                AttackSpec(
+                    attack=bb_name, eps=eps, steps=cfg.square_queries, restarts=cfg.restarts, seed=seed
+                )
             )
     job = Job(
         model_file=PurePosixPath(rel).name,

@@ -106,6 +106,11 @@ class Check(ABC):
     # otherwise this check is skipped, or an error where the policy requires it.
     runs_after: ClassVar[tuple[str, ...]] = ()
 
+    def applies(self, manifest: Manifest) -> bool:
+        """Whether the release declares anything for this check; when not, `run` only reports a
+        skip, so `runs_after` need not hold (the report then gives the check's own reason)."""
+        return True
+
     def preflight(self, release: Release, config: Any) -> None:
         """Validate what this check will read before any check runs; raise InputError (exit 2)
         on bad input. Runs for the checks selected to run, after the inventory is built."""
