@@ -536,3 +536,41 @@ def test_report_details_are_json(tmp_path: Path) -> None:
         == sha256((rel / "data" / "eval.csv").read_bytes()).split(":")[1]
     )
     assert result.details["isolation"]
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "message"),
+    [
+        (b"", "is empty"),
+        (b"f0,f1\n", "no column 'label'"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        ("f{i},".join("" for _ in range(2)).encode() + b"label\n", "feature columns"),
+        (None, "not a finite number"),  # a NaN cell
+        (None, "is not one of model.classifier.labels"),  # an unknown label
+        (None, "columns, the header has"),  # a short row
+        (None, "not a readable CSV file"),  # one field over the csv module's limit
+    ],
+)
+def test_a_hostile_evaluation_set_exits_2_naming_the_file(
+    tmp_path: Path, csv_text: bytes | None, message: str
+) -> None:
+    from tests.robustness_models import csv_text as to_csv
+
+    x, y = eval_split()
+    good = to_csv(x[:3], y[:3], [str(i) for i in range(10)])
+    head, *rows = good.splitlines()
+    if csv_text is None:
+        if "finite" in message:
+            rows[0] = "nan" + rows[0][rows[0].index(",") :]
+        elif "labels" in message:
+            rows[0] = rows[0][: rows[0].rindex(",")] + ",eleven"
+        elif "header has" in message:
+            rows[0] = rows[0][: rows[0].rindex(",")]
+        else:
+            rows[0] = '"' + "1" * 200_000 + '"' + rows[0][rows[0].index(",") :]
+        csv_text = ("\n".join([head, *rows]) + "\n").encode()
+    rel = write_release(tmp_path / "r", digits_onnx(True), x[:3], y[:3], digest=sha256(csv_text))
+    (rel / "data" / "eval.csv").write_bytes(csv_text)
+    with pytest.raises(InputError, match=message) as info:
+        check_run(rel, policy(tmp_path))
+    assert "eval.csv" in info.value.message or "release.yaml" in info.value.message

@@ -45,7 +45,6 @@ def _where(release: Release, field: str) -> str:
 
 
 def load_eval_set(release: Release, clf: Classifier) -> EvalSet:
-    import numpy as np
 
     found = evaluation_dataset(release)
     if found is None:
@@ -77,6 +76,16 @@ def load_eval_set(release: Release, clf: Classifier) -> EvalSet:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{ds.path}: the evaluation set is not UTF-8 text (CSV expected)") from None
+    try:
+        return _parse(text, ds, entry.sha256, clf)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit, a NUL byte
+        raise InputError(f"{ds.path}: not a readable CSV file: {str(exc)[:120]}") from None
+
+
+def _parse(text: str, ds: Dataset, sha256: str, clf: Classifier) -> EvalSet:
+    import numpy as np
+
+    assert ds.path is not None
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if not header:
@@ -130,4 +139,4 @@ def load_eval_set(release: Release, clf: Classifier) -> EvalSet:
     if not xs:
         raise InputError(f"{ds.path}: the evaluation set has no rows")
     x = np.asarray(xs, dtype=np.float32).reshape((len(xs), *clf.input_shape))
-    return EvalSet(ds.name, ds.path, entry.sha256, x, np.asarray(ys, dtype=np.int64))
+    return EvalSet(ds.name, ds.path, sha256, x, np.asarray(ys, dtype=np.int64))
