@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# A CPU build of torch first: garak (the redteam extra) would otherwise pull a multi-GB GPU build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[signing,sbom,redteam,guard,data,evidence,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[signing,sbom,redteam,guard,data,evidence,robustness,dev]'
 	touch $@
 
 # The demo's vulnerability source: recorded OSV advisories served on 127.0.0.1, the way an

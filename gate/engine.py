@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from gate import __version__
 from gate.checks import CHECKS, find_rule, load_check
-from gate.checks.interface import Check, CheckContext, CheckOutcome, RunOptions
+from gate.checks.interface import Check, CheckContext, CheckOutcome, EarlierResult, RunOptions
 from gate.errors import GateError, InputError
 from gate.inventory import DigestRequest, build_inventory
 from gate.models.finding import Finding, Rule, Severity, new_finding
@@ -261,10 +261,13 @@ def check_release(req: RunRequest) -> RunResult:
         requests += load_check(cid)().digest_requests(loaded.manifest, loaded.root, configs[cid])
     inventory = build_inventory(loaded.root, requests, progress=req.progress)
     release = Release(root=loaded.root, manifest=loaded.manifest, doc=loaded.doc, inventory=inventory)
+    for cid in sel.run:  # bad input ends the run (exit 2) before any check runs
+        load_check(cid)().preflight(release, configs[cid])
 
     findings: list[Finding] = []
     artifacts: dict[str, str] = {}  # files checks wrote beside the report
     results: list[CheckResult] = []
+    earlier: dict[str, EarlierResult] = {}
     for cid in CHECKS:
         cls = load_check(cid)
         required = cid in sel.required
@@ -291,11 +294,22 @@ def check_release(req: RunRequest) -> RunResult:
             clock=req.clock,
             policy_dir=policy.directory,
             required=required,
+            earlier=dict(earlier),
         )
         if req.progress:
             req.progress(f"check {cid}")
-        outcome, error, took = run_check(cls, ctx)
+        check = cls()
+        unmet = [c for c in check.runs_after if not (c in earlier and earlier[c].passed)]
+        unmet = unmet if check.applies(release.manifest) else []
+        if unmet:
+            why = f"not run: {', '.join(unmet)} did not pass earlier in this run"
+            outcome, error, took = (
+                (None, why, 0.0) if required else (CheckOutcome(skipped=True, summary=why), None, 0.0)
+            )
+        else:
+            outcome, error, took = run_check(cls, ctx)
         if outcome is None:
+            earlier[cid] = EarlierResult(CheckStatus.ERROR)
             results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
             if not (fails_closed(cid, tp) or cid in sel.declared):
                 findings.append(_incomplete_finding(cid, tier, error or "failed"))
@@ -306,6 +320,7 @@ def check_release(req: RunRequest) -> RunResult:
         findings += own
         artifacts.update(outcome.artifacts)
         status = check_status(own, tp, skipped=outcome.skipped)
+        earlier[cid] = EarlierResult(status, tuple(own))
         results.append(_result(cls, status, required, took, outcome.summary, outcome.details))
 
     waivers: list[WaiverOutcome] = []

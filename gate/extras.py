@@ -82,6 +82,12 @@ EXTRAS: dict[str, Extra] = {
             ("trestle",),
             "not installed (run `model-gate evidence` where the extra is installed)",
         ),
+        Extra(
+            "robustness",
+            "evasion attacks on ONNX classifiers (Adversarial Robustness Toolbox, onnxruntime)",
+            ("art", "onnxruntime", "skl2onnx", "torch"),
+            "not installed (run the classifier-robustness check where the extra is installed)",
+        ),
     )
 }
 

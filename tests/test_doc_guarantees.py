@@ -25,6 +25,7 @@ DOCS = (
     "monitoring-and-deployment.md",
     "adversarial.md",
     "guarded-stack.md",
+    "classifier-robustness.md",
 )
 SECTION = "## Guarantees and the tests that hold them"
 REF = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")

@@ -25,6 +25,8 @@ CHECKS: dict[str, str] = {
     "model-files": "gate.checks.model_files:ModelFilesCheck",
     "adversarial": "gate.checks.adversarial:AdversarialCheck",
     "training-data": "gate.checks.training_data:TrainingDataCheck",
+    # After model-files: it executes the model only once those files passed (runs_after).
+    "classifier-robustness": "gate.checks.classifier_robustness:ClassifierRobustnessCheck",
 }
 
 

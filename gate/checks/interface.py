@@ -14,6 +14,7 @@ hand) still works; its `ctx.config` is then untyped.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, get_args, get_origin
@@ -25,6 +26,7 @@ from gate.inventory import DigestRequest
 from gate.models.base import StrictModel
 from gate.models.finding import Finding, Rule, new_finding
 from gate.models.manifest import Manifest
+from gate.models.report import CheckStatus
 from gate.models.tier import TierResult
 from gate.release import Release
 
@@ -74,6 +76,21 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class EarlierResult:
+    """What a check that ran before this one in the same run found (before waivers)."""
+
+    status: CheckStatus
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """Completed, and nothing it found blocks: a warning passes, a skip or an error does not."""
+        return self.status in (CheckStatus.PASSED, CheckStatus.WARNED) and not any(
+            f.effective_blocking for f in self.findings
+        )
+
+
+@dataclass(frozen=True)
 class CheckContext(Generic[ConfigT]):
     release: Release
     tier: TierResult
@@ -82,6 +99,8 @@ class CheckContext(Generic[ConfigT]):
     clock: Clock = utc_now
     policy_dir: Path | None = None  # directory of the policy file, for relative trust roots
     required: bool = False  # the policy requires this check at the release's tier
+    # Results of the checks that ran earlier in this run, by id (see `Check.runs_after`).
+    earlier: Mapping[str, EarlierResult] = field(default_factory=dict)
 
     @property
     def manifest(self) -> Manifest:
@@ -115,6 +134,20 @@ class Check(ABC, Generic[ConfigT]):
     description: ClassVar[str]
     rules: ClassVar[tuple[Rule, ...]]
     Config: ClassVar[type[StrictModel]] = NoConfig
+    # Checks that must have run and passed earlier in the same run before this one may start
+    # (e.g. model files judged safe before a check executes a model). Enforced by the engine:
+    # otherwise this check is skipped, or an error where the policy requires it.
+    runs_after: ClassVar[tuple[str, ...]] = ()
+
+    def applies(self, manifest: Manifest) -> bool:
+        """Whether the release declares anything for this check; when not, `run` only reports a
+        skip, so `runs_after` need not hold (the report then gives the check's own reason)."""
+        return True
+
+    def preflight(self, release: Release, config: Any) -> None:
+        """Validate what this check will read before any check runs; raise InputError (exit 2)
+        on bad input. Runs for the checks selected to run, after the inventory is built."""
+        return None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -374,6 +374,10 @@ class TrainingDataCheck(Check[TrainingDataConfig]):
                         detail=ds.name,
                     )
                 )
+            if ctx.manifest.model.classifier is not None and ds.role == "evaluation":
+                # Numbers for the classifier, not text: the classifier-robustness check reads them.
+                details["datasets"][ds.name] = {"role": ds.role, "analysed": False}
+                continue
             files, problems = dataset_files(release, ds)
             for rel, reason in problems:
                 findings.append(self._unreadable(ds, rel, reason, None))

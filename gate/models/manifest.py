@@ -86,6 +86,69 @@ class ModelFormat(StrEnum):
     OTHER = "other"
 
 
+CLASSIFIER_TASKS = ("image-classification", "tabular-classification")
+MAX_INPUT_VALUES = 1_000_000  # values in one example: far above any classifier the gate can attack on CPU
+
+
+class Classifier(StrictModel):
+    """What the classifier-robustness check needs to run a classifier: nothing here is trusted
+    beyond its shape; the model's own graph must agree with it (checked before anything runs)."""
+
+    file: RelPath | None = Field(
+        None,
+        description="The ONNX file to run, relative to the release; unset: the only .onnx file "
+        "under model.path.",
+    )
+    input_shape: tuple[Annotated[int, Field(ge=1, le=MAX_INPUT_VALUES)], ...] = Field(
+        min_length=1, max_length=4, description="Shape of one example, without the batch dimension."
+    )
+    labels: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = Field(
+        min_length=2, max_length=10_000, description="Class labels in the order of the model's scores."
+    )
+    input_range: tuple[float, float] = Field(
+        (0.0, 1.0), description="Valid range of every input value (images); attacks stay inside it."
+    )
+    feature_ranges: tuple[tuple[float, float], ...] | None = Field(
+        None,
+        max_length=MAX_INPUT_VALUES,
+        description="Valid range of each feature (tabular data), in input order; replaces input_range. "
+        "Per-feature attack budgets are fractions of these ranges.",
+    )
+    label_column: str = Field(
+        "label", min_length=1, max_length=200, description="The evaluation set's label column."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("labels must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Classifier:
+        size = 1
+        for d in self.input_shape:
+            size *= d
+        if size > MAX_INPUT_VALUES:
+            raise ValueError(f"input_shape has {size} values per example, over {MAX_INPUT_VALUES}")
+        ranges = [self.input_range, *(self.feature_ranges or ())]
+        if any(not (lo < hi) or abs(lo) > 1e12 or abs(hi) > 1e12 for lo, hi in ranges):
+            raise ValueError("every range must be [low, high] with low < high (finite)")
+        if self.feature_ranges is not None and len(self.feature_ranges) != size:
+            raise ValueError(
+                f"feature_ranges has {len(self.feature_ranges)} entries, input_shape {size} values"
+            )
+        return self
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.input_shape:
+            n *= d
+        return n
+
+
 class ModelSection(StrictModel):
     path: RelPath = Field(description="Directory (or file) holding the model files.")
     format: ModelFormat
@@ -95,6 +158,17 @@ class ModelSection(StrictModel):
         None, description="Whether the model generates content; derived from `task` when unset."
     )
     parameters: int | None = Field(None, ge=0)
+    classifier: Classifier | None = Field(
+        None,
+        description="Input shape, class labels and value ranges of a classifier the "
+        "classifier-robustness check attacks (task image-classification or tabular-classification).",
+    )
+
+    @model_validator(mode="after")
+    def _classifier_task(self) -> ModelSection:
+        if self.classifier is not None and self.task not in CLASSIFIER_TASKS:
+            raise ValueError(f"a classifier section needs task {' or '.join(CLASSIFIER_TASKS)}")
+        return self
 
 
 class BaseModelRef(StrictModel):
@@ -229,6 +303,8 @@ class Manifest(StrictModel):
         """Every (field, path) the manifest declares, for existence and escape checks."""
         out: list[tuple[str, str]] = [("model.path", self.model.path)]
         out += [(f"datasets[{i}].path", d.path) for i, d in enumerate(self.datasets) if d.path]
+        if self.model.classifier is not None and self.model.classifier.file:
+            out.append(("model.classifier.file", self.model.classifier.file))
         if self.endpoint and self.endpoint.path:
             out.append(("endpoint.path", self.endpoint.path))
         if self.guard and self.guard.config:

@@ -14,9 +14,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gate.redteam.models import ProbeResult, Settings
 
@@ -24,12 +24,13 @@ ENTRY_MAX_BYTES = 8 * 1024 * 1024
 KEY_VERSION = 1
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir(kind: str = "redteam") -> Path:
+    """The cache of one kind of result (redteam, robustness), outside any release."""
     env = os.environ.get("MODEL_GATE_CACHE_DIR")
     if env:
-        return Path(env).expanduser() / "redteam"
+        return Path(env).expanduser() / kind
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "model-gate" / "redteam"
+    return Path(base) / "model-gate" / kind
 
 
 def cache_key(
@@ -46,15 +47,21 @@ def cache_key(
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-class ResultCache:
-    def __init__(self, root: Path | None) -> None:
+R = TypeVar("R", bound=BaseModel)
+
+
+class ResultCache(Generic[R]):
+    """Results of one model type (with a `cached` field), one JSON file per key."""
+
+    def __init__(self, root: Path | None, model: type[R] = ProbeResult) -> None:  # type: ignore[assignment]
         self.root = root  # None: caching off
+        self.model = model
 
     def _path(self, key: str) -> Path:
         assert self.root is not None
         return self.root / "results" / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> ProbeResult | None:
+    def get(self, key: str) -> R | None:
         if self.root is None:
             return None
         path = self._path(key)
@@ -62,11 +69,11 @@ class ResultCache:
             if path.stat().st_size > ENTRY_MAX_BYTES:
                 return None
             data = json.loads(path.read_bytes())
-            return ProbeResult.model_validate(data).model_copy(update={"cached": True})
+            return self.model.model_validate(data).model_copy(update={"cached": True})
         except (OSError, ValueError, RecursionError, ValidationError):
             return None
 
-    def put(self, key: str, result: ProbeResult) -> None:
+    def put(self, key: str, result: R) -> None:
         if self.root is None:
             return
         path = self._path(key)

@@ -83,7 +83,7 @@ def execute(plan: RunPlan) -> RedteamRecord:
     version = garak_version(command)
     whole, mine, skipped = select_probes(plan)
     target = target_for(plan.endpoint, plan.release_root, plan.settings, keyed=plan.api_key is not None)
-    cache = ResultCache(plan.cache_dir)
+    cache: ResultCache[ProbeResult] = ResultCache(plan.cache_dir)
     endpoint_id = plan.endpoint.model_dump(mode="json")
     keys = {
         p: cache_key(

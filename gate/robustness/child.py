@@ -1,0 +1,280 @@
+"""The child process that runs the classifier: `python -m gate.robustness.child JOBDIR`.
+
+Started by `gate.robustness.sandbox` only, with a scrubbed environment and (where the kernel
+allows) in a network namespace of its own. It lowers its own limits before it imports anything
+else, refuses sockets and new processes through audit hooks, runs the ONNX graph with
+onnxruntime on the CPU provider without any custom operator library, and writes `result.json`
+into the job directory. Nothing from the release reaches this process except the staged model
+files and the evaluation arrays, whose bytes the parent verified.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+NET_EVENTS = ("socket.", "http.", "urllib.", "ftplib.", "smtplib.", "ssl.")
+PROC_EVENTS = (
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "pty.spawn",
+    "ctypes.dlopen",
+)
+
+
+def limit(memory_mb: int, cpu_s: int, file_mb: int) -> None:
+    for res, value in (
+        (resource.RLIMIT_AS, memory_mb * 1024 * 1024),
+        (resource.RLIMIT_CPU, cpu_s),
+        (resource.RLIMIT_FSIZE, file_mb * 1024 * 1024),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        _soft, hard = resource.getrlimit(res)
+        new = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(res, (new, new if hard == resource.RLIM_INFINITY else hard))
+
+
+def deny(events: tuple[str, ...]) -> None:
+    """Refuse audited actions from here on; an audit hook cannot be removed once added."""
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event.startswith(events):
+            raise PermissionError(f"{event} is not allowed while a release's model runs")
+
+    sys.addaudithook(hook)
+
+
+def _seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _image_view(shape: tuple[int, ...]) -> tuple[tuple[int, ...], Any]:
+    import math
+
+    import numpy as np
+
+    if len(shape) == 3:
+        return shape, lambda v: v.reshape((-1, *shape))
+    size = math.prod(shape)
+    # Square's first windows cover ~90% of a side; below 5 positions a window fills the grid.
+    side = max(5, math.isqrt(size - 1) + 1)
+    view = (1, side, side)
+
+    def from_view(v: Any) -> Any:
+        return np.ascontiguousarray(v.reshape(len(v), -1)[:, :size]).reshape((-1, *shape))
+
+    return view, from_view
+
+
+def _to_view(z: Any, view: tuple[int, ...]) -> Any:
+    import math
+
+    import numpy as np
+
+    if z.shape[1:] == view:
+        return z
+    flat = np.zeros((len(z), math.prod(view)), dtype=z.dtype)
+    flat[:, : z[0].size] = z.reshape(len(z), -1)
+    return flat.reshape((len(z), *view))
+
+
+def run(job_dir: Path) -> None:
+    import art
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
+    from art.estimators.classification import BlackBoxClassifierNeuralNetwork, PyTorchClassifier
+
+    from gate.robustness.models import AttackRun, Job, RunResult
+    from gate.robustness.torch_graph import TranslationError, build_module
+
+    deny(PROC_EVENTS)  # everything is imported: from here on nothing starts a process
+    # One thread: the same sums in the same order every run (reproducible), and the CPU limit
+    # means what it says. (torch.use_deterministic_algorithms would import its compiler stack,
+    # seconds of start-up, for operators the graphs here never use.)
+    torch.set_num_threads(1)
+    job = Job.model_validate_json((job_dir / "job.json").read_text("utf-8"))
+    x = np.load(job_dir / "x.npy", allow_pickle=False).astype(np.float32)
+    y = np.load(job_dir / "y.npy", allow_pickle=False).astype(np.int64)
+    shape = tuple(job.input_shape)
+    lo = np.asarray(job.low, dtype=np.float32).reshape(shape)
+    span = (np.asarray(job.high, dtype=np.float32) - np.asarray(job.low, dtype=np.float32)).reshape(shape)
+    z = np.clip((x - lo) / span, 0.0, 1.0).astype(np.float32)  # attacks work on [0, 1] per value
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    session = ort.InferenceSession(
+        str(job_dir / "model" / job.model_file), so, providers=["CPUExecutionProvider"]
+    )
+    batch_rank = job.batch_input_rank
+
+    def to_model(zb: np.ndarray) -> np.ndarray:
+        xb = (lo + zb.reshape((-1, *shape)) * span).astype(np.float32)
+        return xb.reshape((xb.shape[0], -1)) if batch_rank == 2 and len(shape) != 1 else xb
+
+    def scores(zb: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(zb), job.batch_size):
+            (s,) = session.run([job.output_name], {job.input_name: to_model(zb[i : i + job.batch_size])})
+            out.append(np.asarray(s, dtype=np.float32).reshape(len(zb[i : i + job.batch_size]), -1))
+        return np.concatenate(out) if out else np.zeros((0, job.classes), np.float32)
+
+    clean_scores = scores(z)
+    clean = clean_scores.argmax(axis=1)
+    onehot = np.eye(job.classes, dtype=np.float32)[y]
+
+    white = job.white_box
+    reason = None if white else "the graph has operators without gradients here"
+    fidelity = None
+    module: Any = None
+    if white:
+        try:
+            model = onnx.load(str(job_dir / "model" / job.model_file), load_external_data=True)
+            module = build_module(model, job.logits_name or job.output_name)
+            low_t, span_t = torch.from_numpy(lo), torch.from_numpy(span)
+
+            class Scaled(torch.nn.Module):
+                def __init__(self) -> None:
+                    super().__init__()
+                    self.inner = module
+
+                def forward(self, zb: Any) -> Any:
+                    xb = low_t + zb.reshape((-1, *shape)) * span_t
+                    if batch_rank == 2 and len(shape) != 1:
+                        xb = xb.reshape((xb.shape[0], -1))
+                    return self.inner(xb)
+
+            module = Scaled().eval()
+            with torch.no_grad():
+                got = module(torch.from_numpy(z)).numpy()
+            if job.logits_name:
+                got = torch.softmax(torch.from_numpy(got), dim=1).numpy()
+            fidelity = float(np.max(np.abs(got - clean_scores))) if len(z) else 0.0
+            if fidelity > job.fidelity_tolerance or not np.array_equal(got.argmax(axis=1), clean):
+                white, reason = False, f"the torch translation differs from onnxruntime by {fidelity:.3g}"
+        except (TranslationError, RuntimeError, ValueError, KeyError, IndexError) as exc:
+            white, reason = False, f"the graph could not be translated for gradients: {str(exc)[:200]}"
+
+    runs: list[AttackRun] = []
+    specs = job.attacks if white else job.black_box
+    for spec in specs:
+        start = time.perf_counter()
+        _seed(spec.seed)
+        queries = None
+        if spec.attack in ("fgsm", "pgd"):
+            clf = PyTorchClassifier(
+                model=module,
+                loss=torch.nn.CrossEntropyLoss(),
+                input_shape=shape,
+                nb_classes=job.classes,
+                clip_values=(0.0, 1.0),
+                device_type="cpu",
+            )
+            if spec.attack == "fgsm":
+                attack: Any = FastGradientMethod(clf, norm=np.inf, eps=spec.eps, batch_size=job.batch_size)
+            else:
+                attack = ProjectedGradientDescent(
+                    clf,
+                    norm=np.inf,
+                    eps=spec.eps,
+                    eps_step=spec.eps * spec.step_fraction,
+                    max_iter=spec.steps,
+                    num_random_init=spec.restarts,
+                    batch_size=job.batch_size,
+                    verbose=False,
+                )
+        else:
+            # Square is defined on images (N, C, H, W). Other inputs (tabular features) are laid
+            # out on a square grid whose padding the model never sees: the L∞ bound is the same.
+            view, from_view = _image_view(shape)
+            bb = BlackBoxClassifierNeuralNetwork(
+                lambda v, back=from_view: scores(back(v)),
+                input_shape=view,
+                nb_classes=job.classes,
+                clip_values=(0.0, 1.0),
+            )
+            attack = SquareAttack(
+                bb,
+                norm=np.inf,
+                eps=spec.eps,
+                max_iter=spec.steps,
+                nb_restarts=spec.restarts,
+                batch_size=job.batch_size,
+                verbose=False,
+            )
+            queries = spec.steps * spec.restarts
+        if spec.attack == "square" and len(z):
+            adv = from_view(attack.generate(x=_to_view(z, view), y=onehot).astype(np.float32))
+        else:
+            adv = attack.generate(x=z, y=onehot).astype(np.float32) if len(z) else z
+        adv = np.clip(adv, np.maximum(z - spec.eps, 0.0), np.minimum(z + spec.eps, 1.0))
+        pred = scores(adv).argmax(axis=1)
+        diff = (adv - z).reshape(len(z), -1)
+        runs.append(
+            AttackRun(
+                attack=spec.attack,
+                eps=spec.eps,
+                steps=spec.steps,
+                restarts=spec.restarts,
+                seed=spec.seed,
+                adversarial=tuple(int(p) for p in pred),
+                linf=tuple(float(v) for v in np.abs(diff).max(axis=1)) if len(z) else (),
+                l2=tuple(float(v) for v in np.linalg.norm(diff, axis=1)) if len(z) else (),
+                queries=queries,
+                seconds=round(time.perf_counter() - start, 4),
+            )
+        )
+    result = RunResult(
+        clean=tuple(int(c) for c in clean),
+        white_box=white,
+        white_box_reason=reason,
+        fidelity_max_abs=fidelity,
+        runs=tuple(runs),
+        versions={
+            "adversarial-robustness-toolbox": art.__version__,
+            "onnxruntime": ort.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+    )
+    (job_dir / "result.json").write_text(result.model_dump_json(), "utf-8")
+
+
+def main(argv: list[str]) -> int:
+    job_dir, memory_mb, cpu_s, file_mb = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
+    limit(memory_mb, cpu_s, file_mb)
+    deny(NET_EVENTS)
+    try:
+        run(job_dir)
+    except MemoryError:
+        print("memory-limit: the model run needed more memory than the limit allows", file=sys.stderr)
+        return 4
+    except Exception as exc:  # reported to the parent, which fails closed
+        text = str(exc)
+        if "bad_alloc" in text or "Failed to allocate" in text or "Cannot allocate" in text:
+            print(f"memory-limit: {text[:300]}", file=sys.stderr)
+            return 4
+        print(f"error: {type(exc).__name__}: {text[:500]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
