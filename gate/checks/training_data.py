@@ -351,7 +351,7 @@ class TrainingDataCheck(Check):
             )
         profiles: dict[str, DatasetResult] = {}
         results: dict[str, DatasetResult] = {}
-        sink = RowSink(ctx.options.report_dir)
+        sink = RowSink(ctx.options.report_dir, max_row_bytes=cfg.max_row_bytes)
         for i, ds in with_path:
             assert ds.path is not None
             if not ds.digest and cfg.require_digest:
@@ -370,6 +370,8 @@ class TrainingDataCheck(Check):
                 findings.append(self._unreadable(ds, rel, reason, None))
             if not files:
                 continue
+            for f in files:
+                sink.register(f.rel, f.path, f.fmt)
             res = analyse(files, cfg, profile_only=ds.role == "reference")
             for u in res.unreadable:
                 findings.append(self._unreadable(ds, u.file, u.reason, u.row))
