@@ -355,14 +355,8 @@ def _csv(
                 bad.add(n, "invalid UTF-8 in the row (wrong encoding?)")
                 _give_up(bad, good, whole)
                 continue
-            obj: dict[str, Any] = dict(zip(names, record, strict=True))
             try:
-                for key in msg_cols.intersection(obj):
-                    if obj[key].strip():
-                        obj[key] = json.loads(obj[key])
-                    else:
-                        obj[key] = None
-                out.append(normalise(obj, n, fields, offset))
+                out.append(normalise(_csv_object(names, record, msg_cols), n, fields, offset))
             except (RowError, ValueError, RecursionError) as exc:
                 bad.add(
                     n, str(exc) if isinstance(exc, RowError) else f"invalid JSON in messages column ({exc})"
@@ -403,8 +397,19 @@ def parquet_rows(size: int, rows: int, span: Span | None) -> tuple[int, int]:
     return first, max(first, last)
 
 
+def _parquet_rows_range(
+    path: Path, fields: FieldMap, bad: BadRows, rows: tuple[int, int]
+) -> Iterator[list[Row]]:
+    return _parquet(path, fields, bad, BATCH, None, rows)
+
+
 def _parquet(
-    path: Path, fields: FieldMap, bad: BadRows, batch: int, span: Span | None = None
+    path: Path,
+    fields: FieldMap,
+    bad: BadRows,
+    batch: int,
+    span: Span | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> Iterator[list[Row]]:
     with needs("data", f"{path.name}: reading Parquet datasets"):
         import pyarrow as pa
@@ -421,7 +426,7 @@ def _parquet(
             + ", ".join((*fields.prompt, *fields.text, *fields.messages))
             + f"; found: {', '.join(n[:40] for n in names[:10])})"
         )
-    first, last = parquet_rows(path.stat().st_size, pf.metadata.num_rows, span)
+    first, last = rows if rows is not None else parquet_rows(path.stat().st_size, pf.metadata.num_rows, span)
     # Whole row groups before the span are not read; the rest of the span's rows are cut from batches.
     groups: list[int] = []
     n = 0  # rows before the first group read
@@ -514,3 +519,48 @@ class Location:
     byte_offset: int | None
     row_group: int | None = None
     row_in_group: int | None = None
+
+
+def read_row(
+    path: Path, fmt: str, n: int, offset: int | None, fields: FieldMap, *, max_row_bytes: int = 1 << 20
+) -> Row | None:
+    """The one row numbered `n` that starts at byte `offset` (JSONL, CSV; Parquet by number), read
+    as the reader reads it, by seeking: to quote a row without reading the file from its start."""
+    bad = BadRows()
+    if fmt == "parquet":
+        for rows in _parquet_rows_range(path, fields, bad, (n - 1, n)):
+            return next((r for r in rows if r.n == n), None)
+        return None
+    if offset is None:
+        return None
+    old_limit = csv.field_size_limit(max_row_bytes)
+    try:
+        with open(path, "rb") as fh:
+            if fmt == "jsonl":
+                fh.seek(offset)
+                raw = fh.readline(max_row_bytes + 1)
+                return normalise(_loads(raw.decode("utf-8")), n, fields, offset)
+            start = _check_encoding(fh.read(4))
+            fh.seek(start)
+            head = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
+            names = [h.strip().lstrip("\ufeff") for h in next(csv.reader(head, strict=True))]
+            head.detach()
+            fh.seek(offset)
+            text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
+            record = next(csv.reader(text, strict=True))
+            text.detach()
+            if len(record) != len(names):
+                return None
+            return normalise(_csv_object(names, record, set(fields.messages)), n, fields, offset)
+    except (OSError, ValueError, RowError, RecursionError, StopIteration, csv.Error, DatasetUnreadable):
+        return None
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+def _csv_object(names: list[str], record: list[str], msg_cols: set[str]) -> dict[str, Any]:
+    """A CSV record as the mapping `normalise` reads (chat columns hold JSON)."""
+    obj: dict[str, Any] = dict(zip(names, record, strict=True))
+    for key in msg_cols.intersection(obj):
+        obj[key] = json.loads(obj[key]) if obj[key].strip() else None
+    return obj

@@ -127,15 +127,23 @@ class Outcomes:
         gives, the tool it calls, a refusal; otherwise its opening words."""
         return effect(response) or " ".join(tokens(response[:400])[:PATTERN_WORDS])
 
+    @classmethod
+    def pattern_of(cls, row: Row) -> str | None:
+        """What `of_parts` needs of a row besides its label: None without label and response."""
+        return cls.pattern(row.response) if row.label is None and row.response else None
+
     def of(self, row: Row) -> int:
-        if row.label is not None:
+        return self.of_parts(row.label, self.pattern_of(row))
+
+    def of_parts(self, label: str | None, p: str | None) -> int:
+        """The outcome of a row from its label or, without one, its response's pattern (None: no response)."""
+        if label is not None:
             self.kind = "label"
-            return self._cap(row.label)
-        if not row.response:
+            return self._cap(label)
+        if p is None:
             return NONE
         if self.kind is None:
             self.kind = "response"
-        p = self.pattern(row.response)
         if not p:
             return NONE
         seen = self.patterns[p] = self.patterns[p] + 1
@@ -158,11 +166,14 @@ class Outcomes:
 
     def final(self, row: Row) -> int:
         """The outcome of a row once all rows are seen (pass 2)."""
-        if row.label is not None:
-            return self.index.get(row.label, OTHER)
-        if not row.response:
+        return self.final_parts(row.label, self.pattern_of(row))
+
+    def final_parts(self, label: str | None, p: str | None) -> int:
+        if label is not None:
+            return self.index.get(label, OTHER)
+        if p is None:
             return NONE
-        return self.index.get(self.pattern(row.response), UNIQUE)
+        return self.index.get(p, UNIQUE)
 
 
 @dataclass
