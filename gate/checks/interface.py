@@ -42,7 +42,10 @@ class RunOptions:
     baseline: Path | None = None  # previous release's report, for regression checks
     workdir: Path | None = None  # scratch space outside the release for tool outputs
     extra: dict[str, Any] = field(default_factory=dict)  # check-specific options (e.g. shard)
-    report_dir: Path | None = None  # where the report is written: checks put their sidecar files there
+    report_dir: Path | None = None  # where checks put their sidecar files (beside the report, or --rows-dir)
+    # How the report names that directory in links: "" when the files lie beside the report file,
+    # else the directory's path as given (a report on standard output, or --rows-dir elsewhere).
+    sidecar_link: str = ""
 
 
 @dataclass(frozen=True)

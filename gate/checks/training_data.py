@@ -351,7 +351,7 @@ class TrainingDataCheck(Check):
             )
         profiles: dict[str, DatasetResult] = {}
         results: dict[str, DatasetResult] = {}
-        sink = RowSink(ctx.options.report_dir, max_row_bytes=cfg.max_row_bytes)
+        sink = RowSink(ctx.options.report_dir, max_row_bytes=cfg.max_row_bytes, link=ctx.options.sidecar_link)
         sharding = Sharding.of(ctx, cfg, with_path)
         for i, ds in with_path:
             assert ds.path is not None
@@ -948,7 +948,7 @@ class Sharding:
             "lengths": res.profile.lengths,
             **rec.tables(),
         }
-        self.datasets.append(DatasetState(ds.name, self.infos[ds.name], spans, header, rec.arrays()))
+        self.datasets.append(DatasetState(ds.name, self.infos[ds.name], spans, header, recorded=rec.arrays()))
         return None
 
     def finish(self, findings: list[Finding], details: dict[str, Any]) -> CheckOutcome:

@@ -495,7 +495,7 @@ def merge_shards(
             names = [f.rel for f in d.files]
             if file not in names:
                 continue
-            a = d.arrays
+            a = d.arrays()
             hit = np.flatnonzero((a["file"] == names.index(file)) & (a["n"] == n))
             if len(hit):
                 off = int(a["offset"][hit[0]])

@@ -239,7 +239,19 @@ class DatasetState:
     files: list[FileInfo]
     spans: dict[str, Span]
     header: dict[str, Any]  # tallies, malformed rows, profile, tables (JSON)
-    arrays: dict[str, Any]  # the recorded rows (NumPy arrays)
+    recorded: dict[str, Any] | None = None  # the recorded rows (NumPy arrays), when in memory
+    source: tuple[Path, int] | None = None  # else: the state file and the dataset's index in it
+
+    def arrays(self) -> dict[str, Any]:
+        """The recorded rows; read from the state file when needed (one shard's part at a time)."""
+        if self.recorded is not None:
+            return self.recorded
+        import numpy as np
+
+        assert self.source is not None
+        path, k = self.source
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[f"d{k}.{name}"] for name in ARRAYS}
 
 
 @dataclass
@@ -266,7 +278,7 @@ def write_state(path: Path, state: ShardState) -> None:
             for d in state.datasets
         ],
     }
-    arrays = {f"d{k}.{name}": a for k, d in enumerate(state.datasets) for name, a in d.arrays.items()}
+    arrays = {f"d{k}.{name}": a for k, d in enumerate(state.datasets) for name, a in d.arrays().items()}
     arrays["header"] = np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -330,7 +342,7 @@ def read_state(path: Path) -> ShardState:
                 raise bad(f"datasets[{k}]", "arrays of different lengths")
             if arrays["sig"].ndim != 2 or arrays["sig"].shape[1] != SIG_BYTES:
                 raise bad(f"datasets[{k}].sig", "wrong shape")
-            if int(arrays["ntok"].sum()) != len(arrays["tok"]) or (rows and len(arrays["ntok"]) < rows):
+            if len(arrays["ntok"]) != rows or int(arrays["ntok"].sum()) != len(arrays["tok"]):
                 raise bad(f"datasets[{k}].ntok", "does not add up to the tokens")
             tables = {t: [str(x) for x in d[t]] for t in ("words", "labels", "patterns")}
             for name, table in (
@@ -345,7 +357,10 @@ def read_state(path: Path) -> ShardState:
                 int(arrays["tok"].min()) < 0 or int(arrays["tok"].max()) >= len(tables["words"])
             ):
                 raise bad(f"datasets[{k}].tok", "index out of range")
-            state.datasets.append(DatasetState(str(d["name"]), infos, spans, d, arrays))
+            if rows and (int(arrays["ntok"].min()) < 0 or int(arrays["n"].min()) < 1):
+                raise bad(f"datasets[{k}]", "negative counts or row numbers")
+            del arrays  # read again, one part at a time, when the merge replays the rows
+            state.datasets.append(DatasetState(str(d["name"]), infos, spans, d, source=(path, k)))
     except InputError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -461,41 +476,47 @@ class Replayed:
     words: list[str]
 
 
-def replay(parts: list[DatasetState]) -> Iterator[Replayed]:
-    """Every recorded row of a dataset, in reading order (shard order, then the shard's order)."""
+def replay(parts: list[DatasetState], chunk: int = 8192) -> Iterator[Replayed]:
+    """Every recorded row of a dataset, in reading order (shard order, then the shard's order);
+    arrays become Python objects a chunk at a time."""
+    import numpy as np
+
     from gate.datacheck.vocab import _band_keys
 
     for d in parts:
-        a = d.arrays
+        a = d.arrays()
         h = d.header
         words, labels, patterns = h["words"], h["labels"], h["patterns"]
         files = [f.rel for f in d.files]
-        ntok = a["ntok"].tolist()
-        tok = a["tok"].tolist()
-        sig = a["sig"]
-        pos = 0
         rows = len(a["n"])
-        fi, ns, offs, labs, pats, has = (
-            a["file"].tolist(),
-            a["n"].tolist(),
-            a["offset"].tolist(),
-            a["label"].tolist(),
-            a["pattern"].tolist(),
-            a["has_sig"].tolist(),
-        )
-        for r in range(rows):
-            k = ntok[r]
-            values = sig[r].tobytes() if has[r] else None
-            yield Replayed(
-                files[fi[r]],
-                ns[r],
-                None if offs[r] < 0 else offs[r],
-                None if labs[r] < 0 else labels[labs[r]],
-                None if pats[r] < 0 else patterns[pats[r]],
-                (values, _band_keys(values)) if values is not None else None,
-                [words[t] for t in tok[pos : pos + k]],
+        ends = np.cumsum(a["ntok"], dtype=np.int64)
+        for c0 in range(0, rows, chunk):
+            c1 = min(rows, c0 + chunk)
+            t0 = int(ends[c0 - 1]) if c0 else 0
+            toks = [words[t] for t in a["tok"][t0 : int(ends[c1 - 1])].tolist()] if c1 > c0 else []
+            ntok = a["ntok"][c0:c1].tolist()
+            sig = a["sig"][c0:c1]
+            fi, ns, offs = a["file"][c0:c1].tolist(), a["n"][c0:c1].tolist(), a["offset"][c0:c1].tolist()
+            labs, pats, has = (
+                a["label"][c0:c1].tolist(),
+                a["pattern"][c0:c1].tolist(),
+                a["has_sig"][c0:c1].tolist(),
             )
-            pos += k
+            pos = 0
+            for r in range(c1 - c0):
+                k = ntok[r]
+                values = sig[r].tobytes() if has[r] else None
+                yield Replayed(
+                    files[fi[r]],
+                    ns[r],
+                    None if offs[r] < 0 else offs[r],
+                    None if labs[r] < 0 else labels[labs[r]],
+                    None if pats[r] < 0 else patterns[pats[r]],
+                    (values, _band_keys(values)) if values is not None else None,
+                    toks[pos : pos + k],
+                )
+                pos += k
+        del a
 
 
 def batches_of(parts: list[DatasetState], size: int = BATCH) -> Iterator[list[Replayed]]:

@@ -40,6 +40,7 @@ class RowSink:
     entries: list[_Entry] = field(default_factory=list)
     files: dict[str, tuple[Path, str]] = field(default_factory=dict)  # release path -> (path, format)
     max_row_bytes: int = 1 << 20
+    link: str = ""  # the directory as the report names it ("" when beside the report)
 
     def register(self, rel: str, path: Path, fmt: str) -> None:
         """A data file whose rows may be listed: its rows are located in it when the list is written."""
@@ -58,8 +59,10 @@ class RowSink:
 
     @property
     def rows_file(self) -> str | None:
-        """The name the evidence links (relative to the report)."""
-        return ROWS_FILE if self.directory is not None else None
+        """The name the evidence links (relative to the report when beside it)."""
+        if self.directory is None:
+            return None
+        return f"{self.link.rstrip('/')}/{ROWS_FILE}" if self.link else ROWS_FILE
 
     def add(
         self, finding_id: str, rule: str, dataset: str, rows: Iterable[tuple[str, int, float, str]]
