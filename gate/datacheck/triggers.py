@@ -42,7 +42,7 @@ if HAVE_NUMPY:
 NONE, UNIQUE, OTHER = 0, 1, 2
 POOLED_NAMES = ("(none)", "(unique response)", "(other)")
 PATTERN_WORDS = 8
-MAX_CANDIDATES = 200
+MAX_CANDIDATES = 1000
 OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
@@ -371,7 +371,34 @@ def find_candidates(
     limit = math.log10(max_p) - math.log10(m)
     out = [c for c in out if c.log10_p <= limit]
     out.sort(key=lambda c: c.log10_p)
-    return out[:MAX_CANDIDATES], tested, len(targets)
+    return _fair_share(out, MAX_CANDIDATES), tested, len(targets)
+
+
+def _fair_share(cands: list[Candidate], cap: int) -> list[Candidate]:
+    """At most `cap` candidates, taken in turn from each band of support (powers of two), the most
+    significant first within a band.
+
+    Significance grows with support: natural cue words seen in hundreds of rows ("excellent" in
+    reviews) are far more significant than a trigger planted in a hundred, and in a large dataset
+    there are more of them than the cap. Ranked on one list they would crowd every trigger out
+    before the context test could tell them apart; ranked within their band, a rare token competes
+    only with tokens as rare as itself."""
+    if len(cands) <= cap:
+        return cands
+    bands: dict[int, list[Candidate]] = {}
+    for c in cands:  # already sorted by significance
+        bands.setdefault(c.support.bit_length(), []).append(c)
+    queues = [bands[b] for b in sorted(bands)]
+    taken: list[Candidate] = []
+    depth = 0
+    while len(taken) < cap:
+        row = [q[depth] for q in queues if depth < len(q)]
+        if not row:
+            break
+        taken += row[: cap - len(taken)]
+        depth += 1
+    taken.sort(key=lambda c: c.log10_p)
+    return taken
 
 
 @dataclass
@@ -421,10 +448,6 @@ class TriggerVerifier:
         if HAVE_NUMPY:
             self._uni_ids = np.array(sorted(self.by_uni), dtype=np.int64)
             self._bi_ids = np.array(sorted(self.by_bi), dtype=np.int64)
-            self._key_index = {
-                id(self.by_uni): {k: i for i, k in enumerate(sorted(self.by_uni))},
-                id(self.by_bi): {k: i for i, k in enumerate(sorted(self.by_bi))},
-            }
 
     def _log_odds(self, u: int, y: int) -> float:
         L = self.counter.L
@@ -556,12 +579,8 @@ class TriggerVerifier:
             support = np.bincount(k_u, minlength=size).tolist()
             target = {t: np.bincount(k_u, weights=is_t[t][r_u], minlength=size).tolist() for t in targets}
             context = {t: np.bincount(k_u, weights=ctx[t][r_u], minlength=size).tolist() for t in targets}
-            index = self._key_index[id(table)]
-            for key, group in table.items():
-                k = index[key]
-                if not support[k]:
-                    continue
-                for s in group:
+            for k in np.flatnonzero(np.asarray(support)).tolist():  # only the candidates in this batch
+                for s in table[int(universe[k])]:
                     t = s.cand.outcome
                     s.support += support[k]
                     s.target += int(target[t][k])
