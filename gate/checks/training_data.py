@@ -406,6 +406,8 @@ class TrainingDataCheck(Check):
         artifacts = sink.write()
         if artifacts:
             details["rows_file"] = sink.rows_file
+        elif ctx.options.extra.get("rows_not_written"):
+            details["rows_file_not_written"] = str(ctx.options.extra["rows_not_written"])
         return CheckOutcome(findings=findings, summary=summary, details=details, artifacts=artifacts)
 
     # -- findings, one helper per indicator ---------------------------------------------------------
@@ -895,6 +897,10 @@ class Sharding:
         states = ctx.options.extra.get("training_data_states")
         if shard is None and states is None:
             return None
+        from gate.extras import needs
+
+        with needs("data", "training-data shards (their states are NumPy arrays)"):
+            import numpy  # noqa: F401
         infos: dict[str, list[FileInfo]] = {}
         by_path = ctx.release.inventory.by_path()
         for _, ds in with_path:

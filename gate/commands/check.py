@@ -16,6 +16,7 @@ from gate.commands.shared import (
     handle_errors,
     key_password,
     output_plan,
+    sidecar_dir,
 )
 from gate.errors import GateError
 
@@ -122,7 +123,15 @@ from gate.errors import GateError
     "--shard",
     "shard",
     metavar="I/N",
-    help="Run only the I-th of N slices of the adversarial probe set (join with merge).",
+    help="Run only the I-th of N slices of the adversarial probe set and of the training data's "
+    "rows (join with merge).",
+)
+@click.option(
+    "--rows-dir",
+    "rows_dir",
+    type=click.Path(path_type=Path),
+    help="Write the lists of suspicious training-data rows (and a shard's state) here (default: "
+    "beside the --output report, else $MODEL_GATE_ROWS_DIR, else ./model-gate-rows).",
 )
 @click.option(
     "--sbom",
@@ -157,6 +166,7 @@ def check(
     no_decision_log: bool,
     probe_set: str | None,
     shard: str | None,
+    rows_dir: Path | None,
     sbom_path: Path | None,
     evidence_dir: Path | None,
 ) -> None:
@@ -166,6 +176,7 @@ def check(
     from gate.protected_policy import protected_policy
 
     plan = output_plan(formats, outputs)
+    sidecar = sidecar_dir(rows_dir, plan, release)
     if attest_path is not None and only:
         raise GateError(
             "--attest cannot be combined with --only: a partial run is no verdict on the release",
@@ -203,8 +214,9 @@ def check(
                     options=RunOptions(
                         offline=offline,
                         baseline=baseline,
-                        extra=_redteam_extra(probe_set, shard),
-                        report_dir=next((o.parent for _, o in plan if o is not None), None),
+                        extra={**_redteam_extra(probe_set, shard), **sidecar.extra},
+                        report_dir=sidecar.directory,
+                        sidecar_link=sidecar.link,
                     ),
                     waivers=waivers,
                     on_release=lambda r: captured.__setitem__("release", r),

@@ -13,6 +13,7 @@ from gate.commands.shared import (
     emit,
     handle_errors,
     output_plan,
+    sidecar_dir,
 )
 
 
@@ -77,6 +78,18 @@ def redteam(
 @click.option("--baseline", type=click.Path(path_type=Path), help="Report of the last approved release.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), help="Report format.")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path), help="Report file.")
+@click.option(
+    "--release",
+    "release_dir",
+    type=click.Path(path_type=Path),
+    help="Training-data shards: the release they judged (default: the path their reports record).",
+)
+@click.option(
+    "--rows-dir",
+    "rows_dir",
+    type=click.Path(path_type=Path),
+    help="Training-data shards: where the merged lists of suspicious rows go (as for check).",
+)
 @handle_errors
 def merge(
     reports: tuple[Path, ...],
@@ -84,11 +97,27 @@ def merge(
     baseline: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    release_dir: Path | None,
+    rows_dir: Path | None,
 ) -> None:
-    """Join the JSON reports of `redteam --shard I/N` runs into one verdict."""
+    """Join the JSON reports of `redteam --shard I/N` or `check --shard I/N` runs into one verdict."""
+    from gate.commands.datashards import data_shards_release, merge_data_shards
     from gate.redteam.merge import merge_reports
 
     plan = output_plan(formats, outputs)
-    report = merge_reports(list(reports), policy_ref=policy_ref, baseline=baseline)
+    paths = list(reports)
+    recorded = data_shards_release(paths)
+    if recorded is not None:
+        sidecar = sidecar_dir(rows_dir, plan, release_dir or recorded)
+        report = merge_data_shards(
+            paths,
+            policy_ref=policy_ref,
+            baseline=baseline,
+            release=release_dir,
+            rows_dir=sidecar.directory,
+            link=sidecar.link,
+        )
+    else:
+        report = merge_reports(paths, policy_ref=policy_ref, baseline=baseline)
     emit(report, plan)
     sys.exit(report.exit_code)

@@ -6,6 +6,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -137,3 +138,40 @@ def write_output(path: Path, data: bytes) -> None:
     from gate.safewrite import write_file
 
     write_file(path, data)
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Where checks write the files a report links (the training data's rows, a shard's state)."""
+
+    directory: Path | None
+    link: str  # how the report names the directory: "" when beside the report file
+    extra: dict[str, Any]  # for the checks: why nothing is written, when so
+
+
+ROWS_DIR_ENV = "MODEL_GATE_ROWS_DIR"
+DEFAULT_ROWS_DIR = "model-gate-rows"
+
+
+def sidecar_dir(explicit: Path | None, plan: list[tuple[str, Path | None]], release: Path) -> Sidecar:
+    """--rows-dir (never inside the release), else beside the first report file, else
+    $MODEL_GATE_ROWS_DIR or ./model-gate-rows (nowhere when that lies inside the release)."""
+    beside = next((o.parent for _, o in plan if o is not None), None)
+    if explicit is not None:
+        if release.exists() and explicit.resolve().is_relative_to(release.resolve()):
+            raise GateError(
+                f"--rows-dir {explicit} is inside the release directory",
+                hint="The gate writes nothing into what it judges: name a directory outside it.",
+            )
+        same = beside is not None and explicit.resolve() == beside.resolve()
+        return Sidecar(explicit, "" if same else str(explicit), {})
+    if beside is not None:
+        return Sidecar(beside, "", {})
+    default = Path(os.environ.get(ROWS_DIR_ENV) or DEFAULT_ROWS_DIR)
+    if release.exists() and default.resolve().is_relative_to(release.resolve()):
+        why = (
+            f"the default directory {default} lies inside the release, which the gate never writes "
+            "into: give --rows-dir DIR or --output FILE outside it"
+        )
+        return Sidecar(None, "", {"rows_not_written": why})
+    return Sidecar(default, str(default), {})
