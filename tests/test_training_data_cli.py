@@ -106,3 +106,47 @@ def test_check_shards_and_merge_equal_one_run(rel: Path, tmp_path: Path) -> None
     assert missing.exit_code == 2 and "missing" in missing.output
     twice = run_cli("merge", *shards, shards[0], "--format", "json")
     assert twice.exit_code == 2 and "twice" in twice.output
+
+
+def _shard_reports(rel: Path, tmp_path: Path, n: int) -> list[Path]:
+    outs = []
+    for i in range(1, n + 1):
+        out = tmp_path / f"s{i}" / "r.json"
+        run_cli(
+            "check", str(rel), "--only", "training-data", "--shard", f"{i}/{n}", "--format", "json",
+            "--output", str(out),
+        )  # fmt: skip
+        outs.append(out)
+    return outs
+
+
+def test_merge_refuses_hostile_or_foreign_states(rel: Path, tmp_path: Path) -> None:
+    outs = _shard_reports(rel, tmp_path, 2)
+    # A state file name that leaves the report's directory.
+    report = json.loads(outs[0].read_text("utf-8"))
+    td = next(c for c in report["checks"] if c["id"] == "training-data")
+    td["details"]["state_file"] = "../../etc/passwd"
+    bad = tmp_path / "bad" / "r.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(report), "utf-8")
+    result = run_cli("merge", str(bad), str(outs[1]))
+    assert result.exit_code == 2 and "not a plain file name" in result.output
+    # Shard 2's state swapped for shard 2 of another split: the spans are not that shard's.
+    other = _shard_reports(rel, tmp_path / "three", 3)
+    (outs[1].parent / "training-data-shard-2-of-2.npz").write_bytes(
+        (other[1].parent / "training-data-shard-2-of-3.npz").read_bytes()
+    )
+    result = run_cli("merge", *map(str, outs))
+    assert result.exit_code == 2 and "another split" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_merge_needs_the_release_the_shards_read(rel: Path, tmp_path: Path) -> None:
+    outs = _shard_reports(rel, tmp_path, 2)
+    data = rel / "d.jsonl"
+    data.write_bytes(data.read_bytes().replace(b"zq7vx", b"zq7vy", 1))  # the data changed since
+    result = run_cli("merge", *map(str, outs), "--format", "json")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    moved = run_cli("merge", *map(str, outs), "--release", str(tmp_path / "nowhere"))
+    assert moved.exit_code == 2 and "--release" in moved.output

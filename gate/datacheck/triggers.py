@@ -42,7 +42,7 @@ if HAVE_NUMPY:
 NONE, UNIQUE, OTHER = 0, 1, 2
 POOLED_NAMES = ("(none)", "(unique response)", "(other)")
 PATTERN_WORDS = 8
-MAX_CANDIDATES = 1000
+MAX_CANDIDATES = 200  # each keeps every row it is in until the context test: the cap bounds pass 2
 OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
