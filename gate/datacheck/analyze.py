@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import pickle
@@ -370,11 +371,12 @@ def trigger_analysis(
         min_skew=cfg.trigger_min_skew,
         max_p=cfg.trigger_max_p_value,
     )
-    verifier = TriggerVerifier(counter, outcomes, cands, limit)
-    if cands and cache is not None:
-        for item in cache:
-            verifier.add_encoded(item.file, item.numbers, item.encoded(), item.outcome_of(outcomes))
-    elif cands:
+
+    def second_pass(verifier: TriggerVerifier) -> None:
+        if cache is not None:
+            for item in cache:
+                verifier.add_encoded(item.file, item.numbers, item.encoded(), item.outcome_of(outcomes))
+            return
         for b in batches():
             enc = encode_tokens(vocab, b.words, grow=False)
             if b.rows is not None and not HAVE_NUMPY:
@@ -388,7 +390,9 @@ def trigger_analysis(
                 lambda i, labels=labels, patterns=patterns: outcomes.final_parts(labels[i], patterns[i]),  # type: ignore[misc]
                 [r.prompt for r in b.rows] if b.rows is not None else None,
             )
-    result = verifier.result(
+
+    tests = functools.partial(
+        TriggerVerifier.result,
         tested=tested,
         outcomes_tested=n_targets,
         n_rows=n_rows,
@@ -397,6 +401,19 @@ def trigger_analysis(
         max_p=cfg.trigger_max_p_value,
         max_context=cfg.trigger_max_context_support,
     )
+    # Two looks: every candidate's counts and context (no row lists: most are natural cue words),
+    # then every row of the few that pass, with the same context (the same tokens left out).
+    screen = TriggerVerifier(counter, outcomes, cands, limit, rows=False)
+    if cands:
+        second_pass(screen)
+    tests(screen, group=False)
+    keep, explained = screen.passed(), list(screen.explained)
+    verifier = TriggerVerifier(counter, outcomes, keep, limit, exclude_of=cands)
+    if keep:
+        second_pass(verifier)
+    result = tests(verifier)
+    result.candidates = len(cands)
+    result.explained = explained
     _excerpts(prompts, result)
     return _TriggerPart(result, words, carriers)
 

@@ -42,7 +42,7 @@ if HAVE_NUMPY:
 NONE, UNIQUE, OTHER = 0, 1, 2
 POOLED_NAMES = ("(none)", "(unique response)", "(other)")
 PATTERN_WORDS = 8
-MAX_CANDIDATES = 200  # each keeps every row it is in until the context test: the cap bounds pass 2
+MAX_CANDIDATES = 1000
 OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
@@ -420,11 +420,23 @@ class TriggerVerifier:
     """Pass 2: exact row support, skew and the context test for the candidates."""
 
     def __init__(
-        self, counter: TriggerCounter, outcomes: Outcomes, candidates: list[Candidate], examples: int
+        self,
+        counter: TriggerCounter,
+        outcomes: Outcomes,
+        candidates: list[Candidate],
+        examples: int,
+        *,
+        rows: bool = True,
+        exclude_of: list[Candidate] | None = None,
     ) -> None:
+        """`rows` False: counts and the context test only (no row lists), to screen many candidates
+        cheaply; `exclude_of`: the candidates whose tokens the context leaves out (default: these)."""
         self.counter = counter
         self.outcomes = outcomes
         self.examples = examples
+        self.rows = rows
+        self._passed: list[_Seen] = []
+        self.explained: list[dict[str, object]] = []
         self.seen = [_Seen(c) for c in candidates]
         self.by_uni: dict[int, list[_Seen]] = {}
         self.by_bi: dict[int, list[_Seen]] = {}
@@ -433,10 +445,13 @@ class TriggerVerifier:
             tok = s.cand.token
             if isinstance(tok, int):
                 self.by_uni.setdefault(tok, []).append(s)
-                self.exclude.add(tok)
             else:
                 self.by_bi.setdefault((tok[0] << PAIR_SHIFT) | tok[1], []).append(s)
-                self.exclude.update(tok)
+        for c in candidates if exclude_of is None else exclude_of:
+            if isinstance(c.token, int):
+                self.exclude.add(c.token)
+            else:
+                self.exclude.update(c.token)
         self.totals = counter.totals()
         self.grand = sum(self.totals.values())
         self.vocab_size = max(1, len(self.totals))
@@ -514,10 +529,12 @@ class TriggerVerifier:
                 for s in self.by_uni.get(key) or self.by_bi[key]:
                     s.support += 1
                     s.target += y == s.cand.outcome
+                    s.context_hits += ctx[s.cand.outcome][i]
+                    if not self.rows:
+                        continue
                     s.all.add(file, row.n)
                     if y == s.cand.outcome:
                         s.all_target.add(file, row.n)
-                    s.context_hits += ctx[s.cand.outcome][i]
                     if len(s.row_ids) < OVERLAP_ROWS:
                         self._remember(
                             s, file, row, ids, ids.index(key) if isinstance(s.cand.token, int) else -1
@@ -585,6 +602,8 @@ class TriggerVerifier:
                     s.support += support[k]
                     s.target += int(target[t][k])
                     s.context_hits += int(context[t][k])
+                    if not self.rows:
+                        continue
                     a, b = np.searchsorted(k_u, [k, k + 1])
                     mine = r_u[a:b]
                     s.all.extend(file, [numbers[r] for r in mine.tolist()])
@@ -613,9 +632,14 @@ class TriggerVerifier:
     def show(self, tok: int | tuple[int, int]) -> str:
         return self.word(tok) if isinstance(tok, int) else f"{self.word(tok[0])} {self.word(tok[1])}"
 
+    def passed(self) -> list[Candidate]:
+        """The candidates that passed every test in the last `result`."""
+        return [s.cand for s in self._passed]
+
     def result(
         self,
         *,
+        group: bool = True,
         tested: int,
         outcomes_tested: int,
         n_rows: int,
@@ -655,6 +679,10 @@ class TriggerVerifier:
                 )
                 continue
             passed.append((s, lp, adj))
+        self._passed = [p[0] for p in passed]
+        self.explained = res.explained
+        if not group:
+            return res
         # One trigger shows up as several candidates (its words, its word pairs): group by shared rows.
         groups: list[list[tuple[_Seen, float, float]]] = []
         for item in sorted(passed, key=lambda t: (t[1], -t[0].support)):
