@@ -64,7 +64,8 @@ def build(root: Path, shards: int, shard_bytes: int) -> dict[str, Path]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from gate.dsse import load_private_key, sign_envelope
+    from gate.signing.dsse import sign_envelope
+    from gate.signing.keys import load_private_key
 
     model = root / "release" / "model"
     model.mkdir(parents=True)

@@ -19,14 +19,20 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from gate.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
 from gate.errors import InputError
-from gate.extras import needs
+from gate.extras import MissingExtraError, needs
 from gate.inventory import SUBJECT_FORMAT
 from gate.models.base import StrictModel
 from gate.models.report import CheckStatus, Report, Verdict, WaiverStatus
 from gate.release import Release
-from gate.subject import Subjects, release_subject_digest, release_subjects, split_digest, subject_name
+from gate.signing.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
+from gate.signing.subject import (
+    Subjects,
+    release_subject_digest,
+    release_subjects,
+    split_digest,
+    subject_name,
+)
 from gate.timefmt import human_days, parse_rfc3339, rfc3339
 
 VSA_PREDICATE = "https://slsa.dev/verification_summary/v1"
@@ -213,18 +219,14 @@ def keyless_signer() -> Callable[[dict[str, Any]], bytes]:
         raise InputError(f"keyless attestation: unusable identity token: {exc}") from None
 
     def sign(statement: dict[str, Any]) -> bytes:
-        with needs("signing", "signed attestations"):
-            from sigstore.dsse import Statement as SigstoreStatement
-            from sigstore.models import ClientTrustConfig
-            from sigstore.sign import SigningContext
+        from gate.signing.backends.sigstore import sign_dsse
 
         try:
-            ctx = SigningContext.from_trust_config(ClientTrustConfig.production())
-            with ctx.signer(token) as signer:
-                bundle = signer.sign_dsse(SigstoreStatement(statement_bytes(statement)))
+            return sign_dsse(statement_bytes(statement), token)
+        except MissingExtraError:
+            raise
         except Exception as exc:
             raise InputError(f"keyless attestation failed: {type(exc).__name__}: {exc}") from None
-        return bundle.to_json().encode() + b"\n"
 
     return sign
 
@@ -273,34 +275,37 @@ class KeylessSigner:
     offline: bool = False
 
 
-def _is_bundle(raw: bytes) -> bool:
+def _is_bundle(raw: bytes, source: str) -> bool:
+    from gate.signing.document import is_bundle, parse_json_document
+
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and str(data.get("mediaType", "")).startswith(
-        "application/vnd.dev.sigstore.bundle"
-    )
+        return is_bundle(parse_json_document(raw, source))
+    except InputError:
+        return False  # not JSON at all: parse_envelope names the problem
 
 
 def _verified_payload(
     raw: bytes, keys: list[Any], keyless: KeylessSigner | None, source: str
 ) -> Verified | str:
     """The payload once a trusted signature holds, or why not. Malformed input raises InputError."""
-    if _is_bundle(raw):
+    if _is_bundle(raw, source):
         if keyless is None:
             return "a Sigstore bundle: give --identity and --issuer to verify it"
-        from gate.waivers import verify_bundle
+        from gate.signing.backends.sigstore import SigstoreTrust, approve
+        from gate.signing.trust import SigstoreIdentity
 
-        got = verify_bundle(
-            raw,
-            {"signer": (keyless.identity, keyless.issuer)},
+        trust = SigstoreTrust(
+            root=keyless.trust_root.encode() if keyless.trust_root is not None else None,
             offline=keyless.offline,
-            trust_root=keyless.trust_root,
+            setting="verify-attestation",
+            root_name="--sigstore-trust-root",
+            how="--sigstore-trust-root",
         )
+        identity = SigstoreIdentity(identity=keyless.identity, issuer=keyless.issuer)
+        got = approve(raw, {"signer": identity}, trust)
         if isinstance(got, str):
             return got
-        return Verified(payload=got[1], payload_type=got[0], key_ids=tuple(got[2]))
+        return Verified(payload=got.payload, payload_type=got.payload_type, key_ids=tuple(got.signers))
     parse_envelope(raw, source)  # malformed envelopes are bad input, not a rejection
     if not keys:
         return "a DSSE envelope: give --key to verify it"
@@ -389,12 +394,12 @@ def load_release_digest(release_dir: Path) -> str:
 
 def load_release_subjects(release_dir: Path) -> Subjects:
     """Hash a release the way `check` does (with the digests its model signature needs)."""
-    from gate.checks.model_signature import ModelSignatureCheck
     from gate.inventory import build_inventory
     from gate.release import load_manifest
+    from gate.signing.model_format import digest_requests
 
     loaded = load_manifest(release_dir)
-    requests = ModelSignatureCheck().digest_requests(loaded.manifest, loaded.root, None)
+    requests = digest_requests(loaded.manifest, loaded.root)
     release = Release(
         root=loaded.root,
         manifest=loaded.manifest,

@@ -47,6 +47,43 @@ def rules_table() -> str:
     return "\n".join(rows)
 
 
+def severity_cell(rule: Rule) -> str:
+    """The default severity, with what no policy can change about it."""
+    fixed = [
+        text
+        for on, text in ((rule.always_blocks, "always blocks"), (not rule.waivable, "cannot be waived"))
+        if on
+    ]
+    return rule.severity.value + (f" ({', '.join(fixed)})" if fixed else "")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def rule_table(checks: list[str]) -> str:
+    """The rules of `checks` (check ids, or `gate` and `waivers` for the engine's), for a docs page."""
+    from gate.checks import all_rules
+
+    rules = [r for r in all_rules() if r.check in checks]
+    missing = set(checks) - {r.check for r in rules}
+    if missing:
+        raise KeyError(f"no rules for {', '.join(sorted(missing))}")
+    rows = ["| Code | Name | Severity | What it finds |", "|---|---|---|---|"]
+    rows += [f"| `{r.code}` | `{r.name}` | {severity_cell(r)} | {_cell(r.summary)} |" for r in rules]
+    return "\n".join(rows)
+
+
+DOC_RULES = re.compile(r"<!-- BEGIN GENERATED: (rules ([a-z0-9, -]+)) -->")
+
+
+def doc_rule_sections(text: str) -> dict[str, str]:
+    """Generated rule tables a docs page asks for with `<!-- BEGIN GENERATED: rules CHECK[, CHECK] -->`."""
+    return {
+        m.group(1): rule_table([c.strip() for c in m.group(2).split(",")]) for m in DOC_RULES.finditer(text)
+    }
+
+
 def checks_table() -> str:
     from gate.checks import all_checks
 

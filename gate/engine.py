@@ -14,7 +14,7 @@ from gate.checks import CHECKS, find_rule, load_check
 from gate.checks.interface import Check, CheckContext, CheckOutcome, Clock, RunOptions, utc_now
 from gate.errors import GateError, InputError
 from gate.inventory import DigestRequest, build_inventory
-from gate.models.finding import Finding, Severity, new_finding
+from gate.models.finding import Finding, Rule, Severity, new_finding
 from gate.models.policy import TierPolicy
 from gate.models.report import (
     CheckResult,
@@ -36,8 +36,16 @@ class WaiverApplier(Protocol):
     """Matches signed waivers to findings. Implemented in gate.waivers."""
 
     def apply(
-        self, findings: list[Finding], release: Release, policy: TierPolicy, clock: Clock
-    ) -> tuple[list[Finding], list[WaiverOutcome]]: ...
+        self,
+        findings: list[Finding],
+        release: Release,
+        policy: TierPolicy,
+        clock: Clock,
+        rules: Callable[[str], Rule | None],
+    ) -> tuple[list[Finding], list[WaiverOutcome]]:
+        """The findings with waivers attached, then findings about the waivers themselves (whose
+        blocking the engine decides); `rules` is the rule catalogue."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ def _declared_evidence(sel: Selection, manifest: Any, only: Sequence[str], skip:
     whatever the policy lists; an error fails closed and `--skip` blocks unless the policy's
     `allow_skip` names it, as for a required check; left out by `--only`, the run is partial.
     Whether the signer must be trusted stays the tier's decision (`required`)."""
-    from gate.checks.signing_trust import evidence_checks
+    from gate.signing.document import evidence_checks
 
     skipped = check_names(skip, "--skip")
     wanted = check_names(only, "--only")
@@ -284,7 +292,10 @@ def run(req: RunRequest) -> Report:
 
     waivers: list[WaiverOutcome] = []
     if req.waivers is not None:
-        findings, waivers = req.waivers.apply(findings, release, tp, req.clock)
+        judged = {f.id for f in findings}
+        findings, waivers = req.waivers.apply(findings, release, tp, req.clock, find_rule)
+        # Findings about the waivers themselves are judged like any check's.
+        findings = [f if f.id in judged else decide_blocking(f, tp) for f in findings]
         by_check = {r.id: [f for f in findings if f.check == r.id] for r in results}
         results = [
             r.model_copy(update={"status": CheckStatus.WARNED})

@@ -40,7 +40,15 @@ EXTRAS: dict[str, Extra] = {
         Extra(
             "signing",
             "signature and provenance verification, signed waivers and attestations",
-            ("sigstore", "sigstore_models", "model_signing", "cryptography", "OpenSSL", "blake3"),
+            (
+                "sigstore",
+                "sigstore_models",
+                "securesystemslib",
+                "model_signing",
+                "cryptography",
+                "OpenSSL",
+                "blake3",
+            ),
             "always installed",
         ),
         Extra(

@@ -293,7 +293,7 @@ def _sha256_file(p: Path) -> str:
 
 def sign_policy_file(path: Path, private_key: Any) -> Path:
     """Write PATH.sig: a DSSE-signed statement over the policy file and the trust files it names."""
-    from gate.dsse import sign_envelope
+    from gate.signing.dsse import sign_envelope
 
     src = path.resolve()
     doc = load_text(_read_text(src), str(path))
@@ -326,7 +326,7 @@ def _read_text(p: Path) -> str:
 
 def verify_policy_signatures(policy: Policy, public_key: Any, display: dict[str, str] | None = None) -> None:
     """Every policy file (packaged ones excepted) must be signed by the pinned key, trust files included."""
-    from gate.dsse import verify_envelope
+    from gate.signing.dsse import verify_envelope
 
     for src in policy.sources:
         if src.directory is None:
@@ -388,7 +388,7 @@ def protected_policy(
     """The policy to judge with, after the guards the command line asked for."""
     public_key = None
     if key_path is not None:
-        from gate.dsse import public_keys_from
+        from gate.signing.keys import public_keys_from
 
         public_key = public_keys_from([key_path])[0]
     if git_ref is None:

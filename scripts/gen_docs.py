@@ -1,7 +1,9 @@
 """Regenerate (or, with --check, verify) the generated parts of the docs.
 
-- README.md and docs/policy.md sections between `<!-- BEGIN GENERATED: X -->` and
-  `<!-- END GENERATED: X -->`;
+- README.md and docs/*.md sections between `<!-- BEGIN GENERATED: X -->` and
+  `<!-- END GENERATED: X -->`: a docs page asks for the rule table of one or more checks
+  with `<!-- BEGIN GENERATED: rules CHECK[, CHECK] -->`, and docs/policy.md holds the
+  composition table;
 - schemas/report.schema.json from the report models;
 - gate/policies/scan-settings.json, the packaged policies' scanner settings precompiled for
   `model-gate scan` (see gate/scan_policy.py).
@@ -76,13 +78,22 @@ def compile_packaged() -> str:
     return compile_packaged()
 
 
+def render_doc(path: Path) -> str:
+    """A docs page with its generated sections: rule tables, and policy.md's composition table."""
+    from gate.docs import doc_rule_sections
+
+    text = path.read_text("utf-8")
+    parts = doc_rule_sections(text)
+    if path.name == "policy.md":
+        parts["composition"] = composition_table()
+    return render_readme(text, parts) if parts else text
+
+
 def main() -> int:
     check = "--check" in sys.argv
     targets = {
         ROOT / "README.md": render_readme((ROOT / "README.md").read_text("utf-8")),
-        ROOT / "docs" / "policy.md": render_readme(
-            (ROOT / "docs" / "policy.md").read_text("utf-8"), {"composition": composition_table()}
-        ),
+        **{doc: render_doc(doc) for doc in sorted((ROOT / "docs").glob("*.md"))},
         ROOT / "schemas" / "report.schema.json": schema_text(),
         ROOT / "gate" / "policies" / "scan-settings.json": compile_packaged(),
     }

@@ -172,7 +172,8 @@ def provenance_statement(release: Path, signature: Path) -> dict[str, Any]:
 
 
 def write_provenance(release: Path, signature: Path, force: bool) -> None:
-    from gate.dsse import load_private_key, load_public_key, sign_envelope, verify_envelope
+    from gate.signing.dsse import sign_envelope, verify_envelope
+    from gate.signing.keys import load_private_key, load_public_key
 
     out = release / PROVENANCE
     payload = json.dumps(provenance_statement(release, signature), sort_keys=True).encode()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from gate.attest import SUMMARY_FIELD, VERIFIER_ID, VSA_PREDICATE, verify_attestation
-from gate.checks.model_signature import default_root_digest, model_files
-from gate.dsse import sign_envelope
 from gate.errors import InputError
 from gate.release import load_release
+from gate.signing.dsse import sign_envelope
+from gate.signing.model_format import default_root_digest, model_files
 from tests.conftest import BAD, run_cli, write_release
 from tests.supply_chain_helpers import sign_key
 from tests.waiverkit import (
@@ -142,7 +142,7 @@ def test_freshness_through_time_travel(world) -> None:
     att = tmp_path / "vsa.json"
     assert _check(rel, att, private["alice"]) == 0
     from gate.attest import load_release_digest
-    from gate.dsse import public_keys_from
+    from gate.signing.keys import public_keys_from
 
     raw, digest = att.read_bytes(), load_release_digest(rel)
     keys = public_keys_from([tmp_path / "k" / "alice.pub"])
@@ -176,7 +176,7 @@ def test_every_byte_flip_is_rejected_or_changes_nothing_signed(world) -> None:
     att = tmp_path / "vsa.json"
     assert _check(rel, att, private["alice"]) == 0
     from gate.attest import load_release_digest
-    from gate.dsse import public_keys_from
+    from gate.signing.keys import public_keys_from
 
     good = att.read_bytes()
     digest = load_release_digest(rel)

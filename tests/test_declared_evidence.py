@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from gate.checks.model_signature import default_root_digest
-from gate.checks.model_signature import model_files as model_entries
-from gate.dsse import load_private_key, sign_envelope
 from gate.release import load_release
+from gate.signing.dsse import sign_envelope
+from gate.signing.keys import load_private_key
+from gate.signing.model_format import default_root_digest
+from gate.signing.model_format import model_files as model_entries
 from tests.conftest import run_json
 from tests.supply_chain_helpers import ec_key, make_release, sign_key, write_key
 

@@ -9,17 +9,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gate.dsse import (
+from gate.errors import InputError
+from gate.signing.dsse import (
     Statement,
     Subject,
     add_signature,
-    key_id,
     pae,
     sign_envelope,
     sign_statement,
     verify_envelope,
 )
-from gate.errors import InputError
+from gate.signing.keys import key_id
 
 
 def test_pae_matches_spec_example() -> None:

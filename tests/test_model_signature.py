@@ -18,9 +18,10 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gate.checks.interface import CheckContext, RunOptions
-from gate.checks.model_signature import ModelSignatureCheck, ModelSignatureConfig, item_key, root_digest
+from gate.checks.model_signature import ModelSignatureCheck, ModelSignatureConfig
 from gate.release import load_release
 from gate.risk import score
+from gate.signing.model_format import item_key, root_digest
 from tests.conftest import reachable
 from tests.supply_chain_helpers import (
     MT_IDENTITY,

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from gate.attest import SUMMARY_FIELD, build_statement, sign_attestation
-from gate.dsse import load_private_key
 from gate.errors import InputError
 from gate.models.report import Report
 from gate.policy import load_policy
 from gate.risk import Tier
+from gate.signing.keys import load_private_key
 from tests.conftest import MINIMAL_MANIFEST, run_cli, write_release
 from tests.waiverkit import make_keys, write_keys
 

@@ -307,9 +307,9 @@ def test_signed_policy_verifies_and_detects_changes(tmp_path: Path, repo: Path, 
 
 
 def test_policy_signature_forged_statement(tmp_path: Path, repo: Path, keys: Keys) -> None:
-    from gate.dsse import sign_envelope
     from gate.policy import load_policy
     from gate.protected_policy import verify_policy_signatures
+    from gate.signing.dsse import sign_envelope
 
     pol = load_policy(str(repo / "policies" / "base" / "base.yaml"))
     (repo / "policies" / "base" / "base.yaml.sig").write_bytes(sign_envelope(b'{"_type": 1}', keys.carol))

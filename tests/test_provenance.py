@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
-from gate.checks.model_signature import default_root_digest
-from gate.checks.model_signature import model_files as model_entries
-from gate.checks.provenance import ProvenanceConfig, provenance_dataset_digests, split_git_uri
-from gate.dsse import load_private_key, sign_envelope
+from gate.checks.provenance import ProvenanceConfig
 from gate.errors import CheckError
 from gate.release import load_release
+from gate.signing.dsse import sign_envelope
+from gate.signing.keys import load_private_key
+from gate.signing.model_format import default_root_digest
+from gate.signing.model_format import model_files as model_entries
+from gate.signing.slsa import provenance_dataset_digests, split_git_uri
 from tests.supply_chain_helpers import (
     BEACON,
     CONFORMANCE,

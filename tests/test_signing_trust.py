@@ -11,17 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.checks.model_signature import ModelSignatureCheck, peek_serialization
-from gate.checks.signing_trust import (
-    ProblemKind,
-    TrustSettings,
-    VerifyContext,
-    _der_utf8,
-    verify_document,
-)
+from gate.checks.model_signature import ModelSignatureCheck
 from gate.inventory import DigestRequest, build_inventory, merge_requests
 from gate.policy import load_policy
 from gate.release import load_manifest
+from gate.signing.backends.sigstore import _der_utf8
+from gate.signing.document import verify_document
+from gate.signing.model_format import peek_serialization
+from gate.signing.trust import ProblemKind, TrustSettings, VerifyContext
 from tests.conftest import BAD, DEMO, ROOT, run_json
 from tests.supply_chain_helpers import ec_key, findings, make_release, sign_key, write_key
 

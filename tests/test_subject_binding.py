@@ -281,7 +281,7 @@ def test_verdict_on_a_trusted_signed_release_names_the_model_root(
 
 def test_verdict_naming_another_model_root_is_refused(signed_world: dict[str, Path], tmp_path: Path) -> None:
     from gate.attest import build_statement, sign_attestation
-    from gate.dsse import load_private_key
+    from gate.signing.keys import load_private_key
 
     w = signed_world
     release, report = _judged(w["rel"], w["policy"])
@@ -309,7 +309,7 @@ def test_verdict_naming_another_model_root_is_refused(signed_world: dict[str, Pa
 def test_single_subject_verdicts_keep_verifying(signed_world: dict[str, Path], tmp_path: Path) -> None:
     """A verdict written before the model root was added names the release digest only."""
     from gate.attest import build_statement, sign_attestation
-    from gate.dsse import load_private_key
+    from gate.signing.keys import load_private_key
 
     w = signed_world
     release, report = _judged(w["rel"], w["policy"])

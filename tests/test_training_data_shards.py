@@ -91,12 +91,12 @@ def build_release(root: Path) -> Path:
     )
 
 
-def run(root: Path, out: Path, **extra: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def run(root: Path, out: Path, **options: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """The training-data result, its findings and the files written beside the report."""
     out.mkdir(parents=True, exist_ok=True)
     report = engine.run(
         engine.RunRequest(
-            release_dir=root, only=("training-data",), options=RunOptions(extra=extra, report_dir=out)
+            release_dir=root, only=("training-data",), options=RunOptions(report_dir=out, **options)
         )
     )
     data = report.model_dump(mode="json")
@@ -114,11 +114,11 @@ def single(release: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dic
 def sharded(release: Path, work: Path, n: int) -> tuple[dict[str, Any], dict[str, str]]:
     states = []
     for i in range(1, n + 1):
-        part, _ = run(release, work / f"s{i}", shard=(i, n))
+        part, _ = run(release, work / f"s{i}", data_shard=(i, n))
         assert part["result"]["status"] in ("passed", "warned"), part["result"]["summary"]
         assert not [f for f in part["findings"] if f["rule"]["code"] not in ("GATE-TD002",)]
         states.append(read_state(work / f"s{i}" / f"training-data-shard-{i}-of-{n}.npz"))
-    return run(release, work / "merged", training_data_states=states)
+    return run(release, work / "merged", data_states=tuple(states))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7])
@@ -163,7 +163,7 @@ def test_split_covers_every_byte_once() -> None:
 
 
 def test_state_files_are_checked_before_merging(release: Path, tmp_path: Path) -> None:
-    run(release, tmp_path / "s1", shard=(1, 2))
+    run(release, tmp_path / "s1", data_shard=(1, 2))
     good = tmp_path / "s1" / "training-data-shard-1-of-2.npz"
     assert read_state(good).shard == (1, 2)
     junk = tmp_path / "junk.npz"

@@ -208,7 +208,7 @@ def test_waiver_new_records_the_requester_key_and_refuses_invisible_characters(w
     tmp_path, _policy, _private, rel, fid = world
     pub = tmp_path / "pol" / "keys" / "carol.pub"
     w = _new(tmp_path, rel, fid, "--requester-key", str(pub))
-    from gate.dsse import key_id, public_keys_from
+    from gate.signing.keys import key_id, public_keys_from
 
     assert json.loads(w.read_bytes())["predicate"]["requester_key"] == key_id(public_keys_from([pub])[0])
     out = tmp_path / "w2.json"

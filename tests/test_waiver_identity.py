@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from gate.dsse import sign_envelope
 from gate.errors import InputError
 from gate.models.report import WaiverStatus
 from gate.policy import load_policy
+from gate.signing.dsse import sign_envelope
 from gate.waivers import identity_key
 from tests.waiverkit import (
     T0,

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.dsse import add_signature, sign_envelope
 from gate.errors import InputError
 from gate.models.finding import fingerprint
 from gate.models.report import Verdict, WaiverStatus
 from gate.reporters import REPORTERS, get_reporter
 from gate.risk import Tier
+from gate.signing.dsse import add_signature, sign_envelope
 from gate.waivers import WaiverFile, WaiverSet, load_waiver_applier
 from tests.waiverkit import (
     CRITICAL_MANIFEST,

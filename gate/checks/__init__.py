@@ -7,6 +7,7 @@ imported on first use so that heavy dependencies stay out of `--help`.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from functools import cache
 
 from gate.checks.interface import Check
@@ -37,6 +38,10 @@ def load_check(check_id: str) -> type[Check]:
     cls: type[Check] = getattr(importlib.import_module(module), name)
     if cls.id != check_id:  # pragma: no cover - guarded by a test
         raise RuntimeError(f"{target} declares id {cls.id}, registered as {check_id}")
+    strangers = [r.code for r in cls.rules if r.check != check_id]
+    if strangers:
+        raise RuntimeError(f"{target} declares rules of another check: {', '.join(strangers)}")
+    index_rules(cls.rules)  # a check that repeats a code or name of its own never registers
     return cls
 
 
@@ -44,15 +49,51 @@ def all_checks() -> list[type[Check]]:
     return [load_check(c) for c in CHECKS]
 
 
-def all_rules() -> list[Rule]:
+def _declared_rules() -> list[Rule]:
     from gate.rules import ENGINE_RULES
 
     return [*ENGINE_RULES, *(r for c in all_checks() for r in c.rules)]
 
 
+def all_rules() -> list[Rule]:
+    """Every rule, the engine's first, then each check's in run order; duplicates are an error."""
+    rule_index()
+    return _declared_rules()
+
+
+class DuplicateRuleError(RuntimeError):
+    """Two rules share a code or a name: a lookup would silently answer with one of them."""
+
+
+def index_rules(rules: Iterable[Rule]) -> dict[str, Rule]:
+    """Each rule under its code and its name; a code or name declared twice is an error."""
+    index: dict[str, Rule] = {}
+    for r in rules:
+        for key in (r.code, r.name):
+            first = index.get(key)
+            if first is not None:
+                raise DuplicateRuleError(
+                    f"rule {key} is declared twice: by check {first.check} ({first.code} {first.name}) "
+                    f"and by check {r.check} ({r.code} {r.name})"
+                )
+            index[key] = r
+    return index
+
+
+def rule_index() -> dict[str, Rule]:
+    """Every rule (the engine's and each check's) by code and by name, checked for duplicates.
+
+    Built once per state of the registry, so a check registered later is checked too.
+    """
+    return _index_for(tuple(CHECKS.items()))
+
+
+@cache
+def _index_for(registry: tuple[tuple[str, str], ...]) -> dict[str, Rule]:
+    return index_rules(_declared_rules())
+
+
 def find_rule(name_or_code: str) -> Rule | None:
     key = name_or_code.strip()
-    for r in all_rules():
-        if key.upper() == r.code or key.lower() == r.name:
-            return r
-    return None
+    index = rule_index()
+    return index.get(key.upper()) or index.get(key.lower())

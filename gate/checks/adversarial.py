@@ -122,8 +122,13 @@ class AdversarialConfig(StrictModel):
     seed: Annotated[int, Stricter.FIXED] = Field(
         7, description="garak's seed: the same prompts are chosen each run."
     )
-    max_tokens: Annotated[int, Stricter.MAX] = Field(150, ge=1, le=32768)
-    extended_detectors: Annotated[bool, Stricter.ANY_TRUE] = False
+    max_tokens: Annotated[int, Stricter.MAX] = Field(
+        150, ge=1, le=32768, description="Most tokens the endpoint may generate per answer."
+    )
+    extended_detectors: Annotated[bool, Stricter.ANY_TRUE] = Field(
+        False,
+        description="Also run each probe's extended detectors, beyond its primary one.",
+    )
     parallel_attempts: Annotated[int, Stricter.MIN] = Field(
         1, ge=1, le=64, description="Attempts sent to the endpoint at once."
     )
@@ -179,7 +184,7 @@ class AdversarialConfig(StrictModel):
         return v
 
 
-class AdversarialCheck(Check):
+class AdversarialCheck(Check[AdversarialConfig]):
     id = CHECK
     title = "Adversarial robustness"
     description = (
@@ -187,19 +192,18 @@ class AdversarialCheck(Check):
         "category, with 95% intervals, must stay under the policy's thresholds and not regress."
     )
     rules = RULES
-    Config = AdversarialConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
+    def run(self, ctx: CheckContext[AdversarialConfig]) -> CheckOutcome:
         from gate.redteam.models import Settings
         from gate.redteam.orchestrate import RunPlan, execute
 
-        cfg: AdversarialConfig = ctx.config
+        cfg = ctx.config
         endpoint = ctx.manifest.endpoint
         if endpoint is None:
             return CheckOutcome(
                 skipped=True, summary="no endpoint declared in release.yaml: nothing to attack"
             )
-        extra = ctx.options.extra
+        opts = ctx.options.redteam
         try:
             api_key = grant(endpoint, cfg.credential_env, cfg.credential_hosts, os.environ).key
         except CredentialRefused as exc:
@@ -211,8 +215,8 @@ class AdversarialCheck(Check):
             if ctx.required:
                 raise CheckError(str(exc), hint=hint) from None
             return CheckOutcome(skipped=True, summary=f"{exc}. {hint}")
-        if extra.get("probe_set"):
-            set_name, explicit = str(extra["probe_set"]), None
+        if opts.probe_set:
+            set_name, explicit = opts.probe_set, None
         elif cfg.probes is not None:
             set_name, explicit = "custom", cfg.probes
         else:
@@ -225,11 +229,11 @@ class AdversarialCheck(Check):
             api_key=api_key,
             probe_set=set_name,
             explicit_probes=explicit,
-            shard=extra.get("shard"),
+            shard=opts.shard,
             offline=ctx.offline,
             cache_dir=_cache_dir(ctx, cfg),
             workdir=ctx.options.workdir,
-            parallel_attempts=int(extra.get("parallel_attempts") or cfg.parallel_attempts),
+            parallel_attempts=opts.parallel_attempts or cfg.parallel_attempts,
             settings=Settings(
                 generations=cfg.generations,
                 prompt_cap=cfg.prompt_cap,
@@ -248,13 +252,13 @@ class AdversarialCheck(Check):
         )
 
 
-def _cache_dir(ctx: CheckContext, cfg: AdversarialConfig) -> Path | None:
+def _cache_dir(ctx: CheckContext[AdversarialConfig], cfg: AdversarialConfig) -> Path | None:
     from gate.redteam.cache import default_cache_dir
 
-    extra = ctx.options.extra
-    if extra.get("no_cache") or not cfg.cache:
+    opts = ctx.options.redteam
+    if opts.no_cache or not cfg.cache:
         return None
-    raw = extra.get("cache_dir") or cfg.cache_dir
+    raw = opts.cache_dir or cfg.cache_dir
     root = Path(raw).expanduser() if raw else default_cache_dir()
     resolved = root.resolve()
     if resolved.is_relative_to(ctx.release.root.resolve()):
@@ -265,7 +269,7 @@ def _cache_dir(ctx: CheckContext, cfg: AdversarialConfig) -> Path | None:
     return resolved
 
 
-def model_digest(ctx: CheckContext) -> str:
+def model_digest(ctx: CheckContext[AdversarialConfig]) -> str:
     """One digest over the model's files (and a local endpoint folder), from the inventory."""
     m = ctx.manifest
     roots = [m.model.path]

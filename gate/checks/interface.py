@@ -4,6 +4,11 @@ A check knows nothing about reporting, exit codes, waivers or other checks. It
 receives a `CheckContext` and returns a `CheckOutcome`. A check that raises
 becomes an `error` result in the engine, which blocks (fail closed). "Not
 applicable" is a result (`CheckOutcome.skipped`), not an exception.
+
+A check names its policy settings once, as its type parameter: `class
+MonitoringCheck(Check[MonitoringConfig])` sets `Config` and types `ctx.config` in
+`run`. A check declared without a parameter (`Check`, with `Config = ...` set by
+hand) still works; its `ctx.config` is then untyped.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, get_args, get_origin
+
+from pydantic import Field
+from typing_extensions import TypeVar
 
 from gate.inventory import DigestRequest
 from gate.models.base import StrictModel
@@ -27,11 +35,27 @@ class NoConfig(StrictModel):
     """For checks that take no policy settings."""
 
 
+ConfigT = TypeVar("ConfigT", bound=StrictModel, default=Any)
+"""A check's policy settings model; `Any` for a check declared without a parameter."""
+
+
 Clock = Callable[[], dt.datetime]
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class RedteamOptions(StrictModel):
+    """The adversarial check's command-line options; each one given overrides its policy setting."""
+
+    probe_set: str | None = Field(None, description="Probe set to run instead of the policy's.")
+    shard: tuple[int, int] | None = Field(
+        None, description="Run slice I of N of the probe set (`--shard I/N`)."
+    )
+    cache_dir: Path | None = Field(None, description="Where garak results are cached, outside the release.")
+    no_cache: bool = Field(False, description="Run every probe again, ignoring cached results.")
+    parallel_attempts: int | None = Field(None, ge=1, description="Prompts garak sends at once.")
 
 
 @dataclass(frozen=True)
@@ -41,18 +65,32 @@ class RunOptions:
     offline: bool = False
     baseline: Path | None = None  # previous release's report, for regression checks
     workdir: Path | None = None  # scratch space outside the release for tool outputs
-    extra: dict[str, Any] = field(default_factory=dict)  # check-specific options (e.g. shard)
+    # The untyped spelling of `redteam` ({"shard": (1, 2), ...}), still accepted from older
+    # callers: it is validated into `redteam` when the options are made, and unknown keys are
+    # an error rather than silently ignored.
+    extra: dict[str, Any] = field(default_factory=dict)
     report_dir: Path | None = None  # where checks put their sidecar files (beside the report, or --rows-dir)
-    # How the report names that directory in links: "" when the files lie beside the report file,
+    redteam: RedteamOptions = field(default_factory=RedteamOptions)
+    # How the report names report_dir in links: "" when the files lie beside the report file,
     # else the directory's path as given (a report on standard output, or --rows-dir elsewhere).
     sidecar_link: str = ""
+    rows_not_written: str | None = None  # why no sidecar directory was chosen, for the details
+    # Training data (`--shard I/N`): record this slice of the rows into a state file; or, for
+    # `merge`, the shards' states (gate.datacheck.shard.ShardState) to judge instead of the rows.
+    data_shard: tuple[int, int] | None = None
+    data_states: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.extra:
+            merged = {**self.redteam.model_dump(exclude_unset=True), **self.extra}
+            object.__setattr__(self, "redteam", RedteamOptions.model_validate(merged))
 
 
 @dataclass(frozen=True)
-class CheckContext:
+class CheckContext(Generic[ConfigT]):
     release: Release
     tier: TierResult
-    config: Any  # an instance of the check's `Config` model, from the policy
+    config: ConfigT  # an instance of the check's `Config` model, from the policy
     options: RunOptions
     clock: Clock = utc_now
     policy_dir: Path | None = None  # directory of the policy file, for relative trust roots
@@ -78,8 +116,12 @@ class CheckOutcome:
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> path of files written beside the report
 
 
-class Check(ABC):
-    """One check. Subclasses set `id`, `title`, `rules` and optionally `Config`."""
+class Check(ABC, Generic[ConfigT]):
+    """One check. Subclasses set `id`, `title`, `description` and `rules`.
+
+    The policy settings model is the type parameter (`Check[XConfig]`), which also becomes
+    `Config`; a check without settings leaves it out (`Config` is then `NoConfig`).
+    """
 
     id: ClassVar[str]
     title: ClassVar[str]
@@ -87,12 +129,24 @@ class Check(ABC):
     rules: ClassVar[tuple[Rule, ...]]
     Config: ClassVar[type[StrictModel]] = NoConfig
 
-    def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = _config_parameter(cls)
+        if model is None:
+            return
+        if "Config" not in cls.__dict__:
+            cls.Config = model
+        elif not issubclass(cls.Config, model):
+            raise TypeError(
+                f"{cls.__name__}: Config {cls.Config.__name__} is not its parameter {model.__name__}"
+            )
+
+    def digest_requests(self, manifest: Manifest, root: Path, config: ConfigT) -> list[DigestRequest]:
         """Digests beyond sha256 this check needs; computed in the inventory's single pass."""
         return []
 
     @abstractmethod
-    def run(self, ctx: CheckContext) -> CheckOutcome: ...
+    def run(self, ctx: CheckContext[ConfigT]) -> CheckOutcome: ...
 
     # Helpers so that every check builds findings the same way.
     @classmethod
@@ -138,3 +192,14 @@ class Check(ABC):
             technique=technique,
             severity=severity,
         )
+
+
+def _config_parameter(cls: type) -> type[StrictModel] | None:
+    """The settings model `cls` names as its parameter in `class X(Check[Model])`, if any."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, Check):
+            args = get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], StrictModel):
+                return args[0]
+    return None

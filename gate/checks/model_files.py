@@ -60,7 +60,8 @@ RULES = (
         "GATE-MF003",
         "pickle-mutates-imported-object",
         Severity.CRITICAL,
-        "A pickle sets attributes or items on an imported class or function itself.",
+        "A pickle sets attributes or items on an imported class or function itself (`BUILD`, "
+        "`SETITEM` or `APPEND` on it).",
         "BUILD, SETITEM or APPEND on an imported object changes library code for the whole process, e.g. to "
         "plant a string that a later import resolves; weights never need it.",
         "GLOBAL 'numpy prod' then BUILD with {'a': 'os'}.",
@@ -84,7 +85,7 @@ RULES = (
         "GATE-MF005",
         "malformed-model-file",
         Severity.HIGH,
-        "A model file is truncated or does not follow its format.",
+        "A model file is truncated or does not follow its format (pickle, zip, npy, GGUF, ONNX, JSON, ...).",
         "Loaders act on what they read before an error: a truncated pickle can run its payload, then fail. "
         "A broken file also cannot be reviewed by tools that expect the format.",
         "A pickle that stops after `REDUCE` without STOP; a zip whose central directory is damaged.",
@@ -94,7 +95,8 @@ RULES = (
         "GATE-MF006",
         "scan-limit-exceeded",
         Severity.HIGH,
-        "A file goes past a resource bound of the scanner (size, nesting, memo, expansion ratio).",
+        "A file goes past a resource bound of the scanner (size, nesting, memo, header size, "
+        "expansion ratio).",
         "Decompression bombs, deeply nested archives and giant pickles are used to exhaust scanners and "
         "loaders alike; what the scanner could not finish it cannot vouch for.",
         "A 20 KB gzip that expands to 10 GB; a pickle with ten million memo entries.",
@@ -137,7 +139,8 @@ RULES = (
         "GATE-MF010",
         "onnx-external-data-escapes",
         Severity.CRITICAL,
-        "An ONNX model reads external tensor data from outside its own directory.",
+        "An ONNX model reads external tensor data from outside its own directory (a `..` or absolute "
+        "path, a symbolic or hard link).",
         "`location` paths with `..`, absolute paths or links make the runtime read arbitrary files "
         "(keys, credentials) into tensors that outputs can leak.",
         "An initializer with external data location `../../home/user/.ssh/id_rsa`.",
@@ -219,7 +222,8 @@ RULES = (
         "GATE-MF017",
         "numpy-object-array",
         Severity.MEDIUM,
-        "A .npy file (or .npz member) holds an array of Python objects, stored as a pickle.",
+        "A .npy file (or .npz member) holds an array of Python objects, stored as a pickle (which is "
+        "analysed too).",
         "np.load(allow_pickle=True) unpickles it; numeric weights never need object arrays. The embedded "
         "pickle is also analysed and reported on its own.",
         "`embeddings.npy` with dtype `object`.",
@@ -364,7 +368,7 @@ def _main_format(formats: list[str]) -> str:
     return formats[0]
 
 
-class ModelFilesCheck(Check):
+class ModelFilesCheck(Check[ModelFilesConfig]):
     id = CHECK
     title = "Model files"
     description = (
@@ -373,14 +377,13 @@ class ModelFilesCheck(Check):
         "Keras configs."
     )
     rules = (*RULES, *FORMAT_RULES)
-    Config = ModelFilesConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
+    def run(self, ctx: CheckContext[ModelFilesConfig]) -> CheckOutcome:
         from gate.scanner.allowlist import shipped
         from gate.scanner.interface import AnalysisError
         from gate.scanner.scan import FileInfo, analyse_file, resolve_claims
 
-        cfg: ModelFilesConfig = ctx.config
+        cfg = ctx.config
         settings = cfg.settings()
         results = []
         digests: dict[str, str | None] = {}

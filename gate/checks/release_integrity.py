@@ -211,7 +211,7 @@ def code_kind(entry: Entry) -> str | None:
     return None
 
 
-class ReleaseIntegrityCheck(Check):
+class ReleaseIntegrityCheck(Check[ReleaseIntegrityConfig]):
     id = CHECK
     title = "Release integrity"
     description = (
@@ -219,10 +219,9 @@ class ReleaseIntegrityCheck(Check):
         "release, no file is over the size limit, and any code shipped with the model is declared."
     )
     rules = RULES
-    Config = ReleaseIntegrityConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: ReleaseIntegrityConfig = ctx.config
+    def run(self, ctx: CheckContext[ReleaseIntegrityConfig]) -> CheckOutcome:
+        cfg = ctx.config
         inv = ctx.release.inventory
         findings: list[Finding] = []
         mpath = "release.yaml"
@@ -327,7 +326,7 @@ class ReleaseIntegrityCheck(Check):
             details={"files": n, "bytes": inv.total_bytes, "excluded": list(inv.excluded)},
         )
 
-    def _placeholders(self, ctx: CheckContext) -> list[Finding]:
+    def _placeholders(self, ctx: CheckContext[ReleaseIntegrityConfig]) -> list[Finding]:
         out = []
         for path, value in _strings(ctx.release.doc.data, ()):
             if not is_placeholder(value):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gate.checks.interface import Check, CheckContext, CheckOutcome
+from gate.checks.interface import Check, CheckContext, CheckOutcome, NoConfig
 from gate.models.finding import Finding, Rule, Severity
 from gate.risk import Tier
 
@@ -39,7 +39,7 @@ RULES = (
 )
 
 
-class RiskTierCheck(Check):
+class RiskTierCheck(Check[NoConfig]):
     id = CHECK
     title = "Risk tier"
     description = (
@@ -49,7 +49,7 @@ class RiskTierCheck(Check):
     )
     rules = RULES
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
+    def run(self, ctx: CheckContext[NoConfig]) -> CheckOutcome:
         t = ctx.tier
         findings: list[Finding] = []
         line = ctx.release.line_of("deployment.domains")

@@ -51,7 +51,7 @@ def verify_attestation_cmd(
     """
     from gate.attest import MAX_ATTESTATION_BYTES, KeylessSigner, load_release_subjects, verify_attestation
     from gate.checks.interface import utc_now
-    from gate.dsse import public_keys_from
+    from gate.signing.keys import public_keys_from
     from gate.timefmt import parse_duration
 
     age = parse_duration(max_age, "--max-age")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from gate.commands.shared import (
     sidecar_dir,
 )
 from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from gate.checks.interface import RedteamOptions
 
 
 @click.command(cls=GateCommand)
@@ -177,6 +180,7 @@ def check(
 
     plan = output_plan(formats, outputs)
     sidecar = sidecar_dir(rows_dir, plan, release)
+    redteam_options = _redteam_options(probe_set, shard)
     if attest_path is not None and only:
         raise GateError(
             "--attest cannot be combined with --only: a partial run is no verdict on the release",
@@ -214,9 +218,11 @@ def check(
                     options=RunOptions(
                         offline=offline,
                         baseline=baseline,
-                        extra={**_redteam_extra(probe_set, shard), **sidecar.extra},
+                        redteam=redteam_options,
                         report_dir=sidecar.directory,
                         sidecar_link=sidecar.link,
+                        rows_not_written=sidecar.why_not,
+                        data_shard=redteam_options.shard,  # one --shard slices both
                     ),
                     waivers=waivers,
                     on_release=lambda r: captured.__setitem__("release", r),
@@ -280,7 +286,7 @@ def _attest_signer(
     if release.is_dir():
         refuse_inside(path, release, "--attest")
     if key is not None:
-        from gate.dsse import load_private_key
+        from gate.signing.keys import load_private_key
 
         private = load_private_key(key, key_password())
         return lambda statement: sign_attestation(statement, private)
@@ -304,12 +310,8 @@ def _append_log(path: Path, entry: dict[str, Any], *, explicit: bool, quiet: boo
         click.echo(f"model-gate: warning: decision log not written: {exc.message}", err=True)
 
 
-def _redteam_extra(probe_set: str | None, shard: str | None) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    if probe_set:
-        extra["probe_set"] = probe_set
-    if shard:
-        from gate.redteam.shard import parse_shard
+def _redteam_options(probe_set: str | None, shard: str | None) -> RedteamOptions:
+    from gate.checks.interface import RedteamOptions
+    from gate.redteam.shard import parse_shard
 
-        extra["shard"] = parse_shard(shard)
-    return extra
+    return RedteamOptions(probe_set=probe_set or None, shard=parse_shard(shard) if shard else None)

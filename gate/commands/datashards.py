@@ -111,7 +111,7 @@ def merge_data_shards(
             policy=policy,
             only=(CHECK,),
             options=RunOptions(
-                extra={"training_data_states": [s for _, s in states]}, report_dir=rows_dir, sidecar_link=link
+                data_states=tuple(s for _, s in states), report_dir=rows_dir, sidecar_link=link
             ),
         )
     )

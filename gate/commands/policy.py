@@ -69,8 +69,8 @@ def policy_show(ref: str, tier_name: str | None) -> None:
 @handle_errors
 def policy_sign(path: Path, key: Path) -> None:
     """Sign a policy file and the trust files it names (writes PATH.sig), for --policy-key."""
-    from gate.dsse import load_private_key
     from gate.protected_policy import sign_policy_file
+    from gate.signing.keys import load_private_key
 
     out = sign_policy_file(path, load_private_key(key, key_password()))
     echo(f"wrote {out}")

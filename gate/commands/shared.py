@@ -146,7 +146,7 @@ class Sidecar:
 
     directory: Path | None
     link: str  # how the report names the directory: "" when beside the report file
-    extra: dict[str, Any]  # for the checks: why nothing is written, when so
+    why_not: str | None  # for the checks: why nothing is written, when so
 
 
 ROWS_DIR_ENV = "MODEL_GATE_ROWS_DIR"
@@ -164,14 +164,14 @@ def sidecar_dir(explicit: Path | None, plan: list[tuple[str, Path | None]], rele
                 hint="The gate writes nothing into what it judges: name a directory outside it.",
             )
         same = beside is not None and explicit.resolve() == beside.resolve()
-        return Sidecar(explicit, "" if same else str(explicit), {})
+        return Sidecar(explicit, "" if same else str(explicit), None)
     if beside is not None:
-        return Sidecar(beside, "", {})
+        return Sidecar(beside, "", None)
     default = Path(os.environ.get(ROWS_DIR_ENV) or DEFAULT_ROWS_DIR)
     if release.exists() and default.resolve().is_relative_to(release.resolve()):
         why = (
             f"the default directory {default} lies inside the release, which the gate never writes "
             "into: give --rows-dir DIR or --output FILE outside it"
         )
-        return Sidecar(None, "", {"rows_not_written": why})
-    return Sidecar(default, str(default), {})
+        return Sidecar(None, "", why)
+    return Sidecar(default, str(default), None)

@@ -41,7 +41,8 @@ RULES = (
         "GATE-DP001",
         "vulnerable-dependency",
         Severity.HIGH,
-        "A pinned serving dependency has a known vulnerability above the tier's `max_cvss`.",
+        "A pinned serving dependency has a known vulnerability above the tier's `max_cvss` (and, with "
+        "`only_fixable`, a fixed version exists); its severity follows the CVSS score.",
         "The model is served by this code: a published vulnerability in it (credential leaks, "
         "remote code execution through a deserializer, request smuggling) is an attack on the "
         "deployment that needs no access to the model at all, and exploits for published "
@@ -80,7 +81,8 @@ RULES = (
         "GATE-DP004",
         "dependency-not-audited",
         Severity.HIGH,
-        "A serving dependency could not be audited for known vulnerabilities.",
+        "A serving dependency could not be audited for known vulnerabilities: installed from a URL, "
+        "a VCS checkout, a local path or in editable mode, or skipped by the vulnerability service.",
         "A dependency nobody could look up is not a dependency without vulnerabilities: "
         "installs from URLs, VCS checkouts, local paths and editable installs have no version "
         "a vulnerability database knows, and a package the service could not find was not "
@@ -105,7 +107,7 @@ RULES = (
         "GATE-DP006",
         "unreadable-dependency-file",
         Severity.HIGH,
-        "A requirements or lock file is missing, malformed or in an unsupported format.",
+        "A requirements or lock file is missing, malformed, over the size limit or in an unsupported format.",
         "Dependencies the gate cannot read are dependencies it cannot audit; a parse error is "
         "never a clean result.",
         "A uv.lock that is not valid TOML, or `-r ../shared.txt` pointing outside the release.",
@@ -212,7 +214,7 @@ def _fix_target(installed: str, fixes: tuple[str, ...]) -> str | None:
     return str(later[0]) if later else (fixes[-1] if fixes else None)
 
 
-class DependenciesCheck(Check):
+class DependenciesCheck(Check[DependenciesConfig]):
     id = CHECK
     title = "Serving dependencies"
     description = (
@@ -221,10 +223,9 @@ class DependenciesCheck(Check):
         "vulnerabilities above the tier's CVSS limit block."
     )
     rules = RULES
-    Config = DependenciesConfig
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        cfg: DependenciesConfig = ctx.config
+    def run(self, ctx: CheckContext[DependenciesConfig]) -> CheckOutcome:
+        cfg = ctx.config
         serving = ctx.manifest.serving
         declared = [p for p in (serving.requirements, serving.lockfile) if p]
         files = dependency_files(ctx.release.root, declared)

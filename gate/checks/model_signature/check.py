@@ -3,7 +3,7 @@
 Reads OpenSSF model-signing signatures (a Sigstore bundle around a DSSE-signed
 in-toto Statement whose predicate lists every file, or every shard of every
 file, with its digest). The signature is verified first (see
-`signing_trust`); only then is the signed file list compared with the
+`gate.signing`); only then is the signed file list compared with the
 release inventory, so the model's bytes are read once for the whole gate run:
 digests the inventory does not compute by default (blake2b, blake3, sharded
 digests) are requested through `digest_requests` and computed in the same
@@ -16,192 +16,51 @@ identity, and silently honours the signer's `ignore_paths`.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gate.checks.interface import Check, CheckContext, CheckOutcome
+from gate.checks.model_signature.rules import CHECK, RULES, SIGNATURE_PROBLEMS
 from gate.checks.release_integrity import CODE_SUFFIXES, HF_CONFIG_NAMES
-from gate.checks.signing_trust import (
-    MAX_DOCUMENT_BYTES,
+from gate.errors import CheckError
+from gate.inventory import DigestRequest, Entry
+from gate.models.finding import Finding, Severity
+from gate.models.manifest import Manifest
+from gate.models.policy import Stricter
+from gate.signing.document import MAX_DOCUMENT_BYTES, unverified_statement, verify_document
+from gate.signing.dsse import Statement
+from gate.signing.model_format import (
+    GIT_PATHS,
+    MAX_SHARDS,
+    PREDICATE_V02,
+    PREDICATE_V1,
+    ModelFiles,
+    Serialization,
+    SignedManifest,
+    actual_items,
+    digest_requests,
+    item_key,
+    model_files,
+    model_scope,
+    rel_in_model,
+    root_digest,
+    serialization_of,
+    split_shard,
+    under,
+)
+from gate.signing.trust import (
     Problem,
-    ProblemKind,
     TrustSettings,
     VerifyContext,
     only_untrusted,
-    parse_json_document,
     problem_finding,
-    unverified_payload,
-    unverified_statement,
-    verify_document,
 )
-from gate.dsse import Statement
-from gate.errors import CheckError, InputError
-from gate.inventory import DigestRequest, Entry, Inventory
-from gate.models.base import StrictModel
-from gate.models.finding import Finding, Severity, rule_maker
-from gate.models.manifest import Manifest
-from gate.models.policy import Stricter
 from gate.wording import count
 
-CHECK = "model-signature"
-PREDICATE_V1 = "https://model_signing/signature/v1.0"
-PREDICATE_V02 = "https://model_signing/Digests/v0.1"
-HASH_TYPES = frozenset({"sha256", "blake2b", "blake3"})
-GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
-# A sharded manifest needs one digest per shard held in memory; more than this
-# many cannot come from a real signature (the bundle size is bounded).
-MAX_SHARDS = 250_000
 MAX_FINDINGS_PER_RULE = 50
-TECHNIQUE = ("LLM03:2025", "AML.T0010")
-
-
-_rule = rule_maker(CHECK, technique=TECHNIQUE)
-
-
-RULES = (
-    _rule(
-        "GATE-SG001",
-        "signature-missing",
-        Severity.HIGH,
-        "The release has no model signature (release.yaml declares none, or the file is absent).",
-        "Without a signature nobody can tell whether the weights are the ones the training "
-        "pipeline produced or ones swapped in on the way (a poisoned or backdoored model).",
-        "A release.yaml without `signature:`.",
-        "Sign the model directory with model-signing (`model_signing sign key|certificate|sigstore "
-        "model/ --signature model.sig`) and declare `signature: model.sig` in release.yaml.",
-    ),
-    _rule(
-        "GATE-SG002",
-        "signature-malformed",
-        Severity.HIGH,
-        "The signature file is not a readable model-signing signature.",
-        "A signature that cannot be read proves nothing; a truncated or hand-edited file is "
-        "also a sign that the release was assembled wrongly or tampered with.",
-        "A truncated model.sig, a v0.2 signature, or a bundle without a DSSE envelope.",
-        "Re-sign the model with model-signing 1.x and ship the file it writes unchanged.",
-    ),
-    _rule(
-        "GATE-SG003",
-        "signature-invalid",
-        Severity.CRITICAL,
-        "The signature does not verify: the signed content or the signature was altered.",
-        "A broken signature means the list of files and digests is not what the signer "
-        "signed: the release cannot be trusted at all.",
-        "A model.sig whose payload was edited to match modified weights.",
-        "Find out who changed the release; re-sign only from a trusted build.",
-        always_blocks=True,
-        waivable=False,
-    ),
-    _rule(
-        "GATE-SG004",
-        "signer-not-trusted",
-        Severity.HIGH,
-        "The signature is valid but the signer is not one the policy trusts.",
-        "Anyone can make a valid signature with their own key: what counts is who signed. "
-        "A key, CA, identity or OIDC issuer the policy does not pin is an unknown signer. Where "
-        "the tier does not require a trusted signature this is an informational note, and the files "
-        "are still compared with what the unknown signer listed: any difference blocks.",
-        "A model signed with a developer's laptop key, or keyless by the wrong account or workflow.",
-        "Sign with a trusted key or identity, or add the signer to the policy's "
-        "`trusted_keys`, `certificate_authorities` or `sigstore_identities` after review.",
-    ),
-    _rule(
-        "GATE-SG005",
-        "signing-certificate-invalid",
-        Severity.HIGH,
-        "The signing certificate is expired, not yet valid, not for code signing, or its chain is broken.",
-        "A certificate outside its validity period or issued for another purpose does not "
-        "vouch for the signer, even if it chains to a trusted CA.",
-        "A model signed with a certificate that expired last month.",
-        "Re-sign with a current code-signing certificate issued by the pinned CA.",
-    ),
-    _rule(
-        "GATE-SG006",
-        "model-file-modified",
-        Severity.CRITICAL,
-        "A model file's digest differs from the digest that was signed.",
-        "The file was changed after signing: the weights, tokenizer or config that would be "
-        "deployed are not the signed ones.",
-        "One flipped byte in model.safetensors after the release was signed.",
-        "Restore the signed file, or re-sign the model from a trusted build.",
-        always_blocks=True,
-        waivable=False,
-    ),
-    _rule(
-        "GATE-SG007",
-        "model-file-unsigned",
-        Severity.CRITICAL,
-        "A file in the model directory is not covered by the signature.",
-        "An unsigned file next to signed weights (a pickle, custom code, a tokenizer or chat "
-        "template) is loaded with the model and changes what it does.",
-        "A `modeling_extra.py` or a second weights file added after signing.",
-        "Remove the file, or re-sign the model directory including it.",
-        waivable=False,
-    ),
-    _rule(
-        "GATE-SG008",
-        "signed-file-missing",
-        Severity.CRITICAL,
-        "A file the signature lists is absent from the model directory.",
-        "The model that would be deployed is not the one signed: a missing shard, config "
-        "or tokenizer changes or breaks the model.",
-        "model-00002-of-00002.safetensors listed in the signature but not shipped.",
-        "Ship every signed file, or re-sign what is actually released.",
-        always_blocks=True,
-        waivable=False,
-    ),
-    _rule(
-        "GATE-SG009",
-        "model-file-renamed",
-        Severity.CRITICAL,
-        "A signed file is present under another name.",
-        "Loaders choose files by name: a renamed file can swap which weights or config are "
-        "used while every digest still matches some signed file.",
-        "tokenizer.json signed as `tokenizer.json` but shipped as `tokenizer_old.json`.",
-        "Restore the signed file names, or re-sign the model.",
-        always_blocks=True,
-        waivable=False,
-    ),
-    _rule(
-        "GATE-SG010",
-        "signature-ignores-sensitive-files",
-        Severity.HIGH,
-        "The signature's `ignore_paths` exclude code, config, tokenizer or template files.",
-        "model-signing verifiers silently skip ignored paths, so whoever controls the "
-        "release can change those files freely: code runs at load time, and config, "
-        "tokenizer and chat template change what the model does.",
-        "Signed with `--ignore-paths tokenizer_config.json` (which holds the chat template).",
-        "Re-sign without ignoring these files.",
-    ),
-    _rule(
-        "GATE-SG011",
-        "symlink-in-model",
-        Severity.HIGH,
-        "The model directory contains a symbolic link.",
-        "A link's target can change after signing without changing anything signed, and "
-        "can point at files outside the release.",
-        "`model/weights.safetensors -> /mnt/cache/weights.safetensors`.",
-        "Replace the link with the file it points to and re-sign.",
-    ),
-    _rule(
-        "GATE-SG012",
-        "root-digest-mismatch",
-        Severity.CRITICAL,
-        "The signed root digest does not match the signed file list or the release's files.",
-        "The subject digest is what other documents (provenance, attestations) refer to; "
-        "one that does not match the listed files means the manifest was forged or corrupted.",
-        "A signature whose subject digest was computed over a different file list.",
-        "Re-sign the model with model-signing; do not edit signature files by hand.",
-        always_blocks=True,
-    ),
-)
 
 
 class ModelSignatureConfig(TrustSettings):
@@ -210,244 +69,6 @@ class ModelSignatureConfig(TrustSettings):
         description="Paths (relative to the model directory) that may stay unsigned when the "
         "signature ignores them. Git metadata by default; never code, config or tokenizers.",
     )
-
-
-# ---------------------------------------------------------------------------
-# The signed manifest
-
-
-class Serialization(StrictModel):
-    method: Literal["files", "shards"]
-    hash_type: str
-    allow_symlinks: bool = False
-    shard_size: int | None = Field(None, gt=0)
-    ignore_paths: tuple[str, ...] = ()
-
-    @property
-    def algorithm(self) -> str:
-        """The `algorithm` every resource of this serialization carries."""
-        if self.method == "shards":
-            return f"{self.hash_type}-sharded-{self.shard_size}"
-        return self.hash_type
-
-    def request(self, scope: str) -> DigestRequest | None:
-        """What the inventory must compute for this serialization, beyond sha256 per file."""
-        if self.method == "files":
-            return (
-                None
-                if self.hash_type == "sha256"
-                else DigestRequest(algorithm=self.hash_type, paths=(scope,))
-            )
-        return DigestRequest(algorithm=self.hash_type, shard_size=self.shard_size, paths=(scope,))
-
-
-class Resource(StrictModel):
-    name: str = Field(max_length=4096)
-    algorithm: str
-    digest: str = Field(pattern=r"^[0-9a-f]{16,256}$")
-
-
-class SignedManifest(StrictModel):
-    # The v1.0 predicate says verifiers ignore fields they do not know.
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    serialization: Serialization
-    resources: tuple[Resource, ...]
-
-
-def serialization_of(predicate: Any) -> Serialization:
-    """The serialization settings of a model-signing predicate; ValueError when unusable."""
-    if not isinstance(predicate, dict):
-        raise ValueError("predicate is not an object")
-    try:
-        ser = Serialization.model_validate(predicate.get("serialization"))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ValueError(f"serialization.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
-    if ser.hash_type not in HASH_TYPES:
-        raise ValueError(f"hash type '{ser.hash_type}' is not one model-signing emits")
-    if ser.method == "shards" and (ser.shard_size is None or ser.hash_type == "blake3"):
-        raise ValueError("sharded serialization needs a shard size and sha256 or blake2b")
-    return ser
-
-
-def model_scope(manifest: Manifest) -> str:
-    scope = PurePosixPath(manifest.model.path).as_posix()
-    return "" if scope == "." else scope
-
-
-def _rel_in_model(path: str, scope: str) -> str | None:
-    if not scope:
-        return path
-    if path == scope:
-        return "."
-    if path.startswith(scope + "/"):
-        return path[len(scope) + 1 :]
-    return None
-
-
-def peek_serialization(manifest: Manifest, root: Path) -> Serialization | None:
-    """The serialization the (not yet verified) signature declares, or None.
-
-    Only decides which digests the inventory computes in its single pass.
-    """
-    if not manifest.signature:
-        return None
-    path = root / manifest.signature
-    try:
-        if not path.is_file():  # never open a FIFO or device: it could block
-            return None
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_DOCUMENT_BYTES + 1)
-        payload = unverified_payload(parse_json_document(raw, str(path)), str(path))
-        if payload is None:
-            return None
-        return serialization_of(payload.get("predicate"))
-    except (OSError, InputError, ValueError):
-        return None
-
-
-def shard_count(root: Path, scope: str, shard_size: int) -> int:
-    """How many shard digests a sharded manifest of the model needs (stat only)."""
-    base = root / scope if scope else root
-    if base.is_file():
-        return math.ceil(base.stat().st_size / shard_size)
-    total = 0
-    for dirpath, _dirs, files in os.walk(base):
-        for name in files:
-            try:
-                size = os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-            total += math.ceil(size / shard_size)
-    return total
-
-
-def root_digest(digests_hex: Iterable[str]) -> str:
-    """model-signing's subject digest: sha256 over the raw per-item digests, in order."""
-    h = hashlib.sha256()
-    for d in digests_hex:
-        h.update(bytes.fromhex(d))
-    return h.hexdigest()
-
-
-def _split_shard(name: str) -> tuple[str, int, int] | None:
-    path, _, rest = name.rpartition(":")
-    path2, _, start = path.rpartition(":")
-    if not path2 or not start.isdigit() or not rest.isdigit():
-        return None
-    return path2, int(start), int(rest)
-
-
-def item_key(name: str, method: str) -> tuple[Any, ...]:
-    """model-signing's canonical order: by path components, then shard offsets."""
-    if method == "shards":
-        parts = _split_shard(name)
-        if parts is not None:
-            return (PurePosixPath(parts[0]).parts, parts[1], parts[2])
-    return (PurePosixPath(name).parts, 0, 0)
-
-
-@dataclass
-class ModelFiles:
-    files: dict[str, Entry]  # path relative to the model directory -> entry
-    symlinks: list[Entry]
-    others: list[Entry]
-
-
-def model_files(inv: Inventory, scope: str, exclude: Iterable[str] = ()) -> ModelFiles:
-    skip = set(exclude)
-    out = ModelFiles({}, [], [])
-    for e in inv.entries:
-        rel = _rel_in_model(e.path, scope)
-        if rel is None or e.path in skip:
-            continue
-        if e.kind == "file":
-            out.files[rel] = e
-        elif e.kind == "symlink":
-            out.symlinks.append(e)
-        else:
-            out.others.append(e)
-    return out
-
-
-def actual_items(files: dict[str, Entry], ser: Serialization) -> dict[str, str] | None:
-    """name -> hex digest for the release's files under the signed serialization.
-
-    None when the inventory lacks a digest the serialization needs.
-    """
-    out: dict[str, str] = {}
-    req = ser.request("")
-    for rel, e in files.items():
-        if ser.method == "files":
-            d = e.sha256 if req is None else e.digests.get(req.key)
-            if d is None:
-                return None
-            out[rel] = d
-        else:
-            assert req is not None and ser.shard_size
-            if e.size == 0:
-                continue  # model-signing lists no shard for an empty file
-            shards = e.shard_digests.get(req.key)
-            if shards is None:
-                return None
-            for i, d in enumerate(shards):
-                start = i * ser.shard_size
-                out[f"{rel}:{start}:{min(start + ser.shard_size, e.size)}"] = d
-    return out
-
-
-def model_root_of(release: Any) -> str | None:
-    """'sha256:<hex>': the model-signing root digest the release's declared signature names, when
-    the model files recompute to it under the signature's serialization; else None.
-
-    What waivers and attestations name as the model's subject beside the release digest. A
-    content digest of the model, so who signed does not matter here (the checks judge that);
-    the signature file is read again only if its bytes are still the ones the inventory hashed.
-    """
-    m: Manifest = release.manifest
-    if not m.signature:
-        return None
-    sig_rel = PurePosixPath(m.signature).as_posix()
-    entry = release.inventory.by_path().get(sig_rel)
-    if entry is None or entry.kind != "file" or entry.size > MAX_DOCUMENT_BYTES:
-        return None
-    try:
-        with open(release.path(sig_rel), "rb") as fh:
-            raw = fh.read(MAX_DOCUMENT_BYTES + 1)
-        if hashlib.sha256(raw).hexdigest() != entry.sha256:
-            return None
-        payload = unverified_payload(parse_json_document(raw, sig_rel), sig_rel)
-        if payload is None:
-            return None
-        ser = serialization_of(payload.get("predicate"))
-        subject = payload.get("subject")
-        signed_root = subject[0]["digest"]["sha256"] if isinstance(subject, list) and subject else None
-    except (OSError, InputError, ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(signed_root, str):
-        return None
-    scope = model_scope(m)
-    mf = model_files(release.inventory, scope, exclude=[sig_rel])
-    files = {r: e for r, e in mf.files.items() if not any(_under(r, p) for p in ser.ignore_paths)}
-    if mf.symlinks or mf.others:
-        return None
-    items = actual_items(files, ser)
-    if items is None:
-        return None
-    recomputed = root_digest(items[n] for n in sorted(items, key=lambda n: item_key(n, ser.method)))
-    return f"sha256:{recomputed}" if recomputed == signed_root.lower() else None
-
-
-def default_root_digest(files: dict[str, Entry]) -> str:
-    """The root digest `model_signing sign` (sha256, by file) gives these files."""
-    names = sorted(files, key=lambda n: item_key(n, "files"))
-    return root_digest(files[n].sha256 or "" for n in names)
-
-
-def _under(rel: str, prefix: str) -> bool:
-    prefix = PurePosixPath(prefix).as_posix()
-    return prefix in ("", ".") or rel == prefix or rel.startswith(prefix + "/")
 
 
 def sensitive_kind(name: str) -> str | None:
@@ -479,14 +100,6 @@ def sensitive_kind(name: str) -> str | None:
 # ---------------------------------------------------------------------------
 
 
-SIGNATURE_PROBLEMS = {
-    ProblemKind.MALFORMED: "signature-malformed",
-    ProblemKind.INVALID: "signature-invalid",
-    ProblemKind.UNTRUSTED: "signer-not-trusted",
-    ProblemKind.CERT_INVALID: "signing-certificate-invalid",
-}
-
-
 class ModelSignatureCheck(Check):
     id = CHECK
     title = "Model signature"
@@ -499,18 +112,7 @@ class ModelSignatureCheck(Check):
     Config = ModelSignatureConfig
 
     def digest_requests(self, manifest: Manifest, root: Path, config: Any) -> list[DigestRequest]:
-        ser = peek_serialization(manifest, root)
-        if ser is None:
-            return []
-        scope = model_scope(manifest)
-        if ser.method == "shards" and ser.shard_size:
-            try:
-                if shard_count(root, scope, ser.shard_size) > MAX_SHARDS:
-                    return []  # run() reports the signature as unusable
-            except OSError:
-                return []
-        req = ser.request(scope)
-        return [req] if req else []
+        return digest_requests(manifest, root)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         cfg: ModelSignatureConfig = ctx.config
@@ -659,8 +261,8 @@ class ModelSignatureCheck(Check):
         exempt = {
             rel
             for rel in mf.files
-            if any(_under(rel, p) for p in ser.ignore_paths)
-            and any(_under(rel, p) for p in cfg.allowed_ignore_paths)
+            if any(under(rel, p) for p in ser.ignore_paths)
+            and any(under(rel, p) for p in cfg.allowed_ignore_paths)
         }
         findings += self._ignored_sensitive(ser, mf, cfg, sig_rel, scope)
         for e in mf.symlinks:
@@ -696,7 +298,7 @@ class ModelSignatureCheck(Check):
         if actual is None:
             raise CheckError(f"{CHECK}: the inventory lacks {ser.algorithm} digests of the model files")
         expected = {r.name: r.digest for r in signed.resources}
-        not_files = {_rel_in_model(e.path, scope) or e.path: e.kind for e in [*mf.symlinks, *mf.others]}
+        not_files = {rel_in_model(e.path, scope) or e.path: e.kind for e in [*mf.symlinks, *mf.others]}
         findings += self._file_findings(expected, actual, files, ser, scope, not_files)
         if ser.method == "shards":
             for rel, e in sorted(files.items()):
@@ -738,7 +340,7 @@ class ModelSignatureCheck(Check):
         self, ser: Serialization, mf: ModelFiles, cfg: ModelSignatureConfig, sig_rel: str, scope: str
     ) -> list[Finding]:
         out = []
-        sig_in_model = _rel_in_model(sig_rel, scope)
+        sig_in_model = rel_in_model(sig_rel, scope)
         for ig in ser.ignore_paths:
             norm = PurePosixPath(ig).as_posix()
             allowed = {PurePosixPath(x).as_posix() for x in cfg.allowed_ignore_paths}
@@ -746,7 +348,7 @@ class ModelSignatureCheck(Check):
                 continue
             kinds = {sensitive_kind(norm)} - {None}
             # A directory (or a name that turns out to hold files) hides whatever is below it.
-            kinds |= {sensitive_kind(rel) for rel in mf.files if rel != norm and _under(rel, norm)} - {None}
+            kinds |= {sensitive_kind(rel) for rel in mf.files if rel != norm and under(rel, norm)} - {None}
             if kinds:
                 out.append(
                     self.finding(
@@ -848,7 +450,7 @@ def _group(items: dict[str, str], ser: Serialization) -> dict[str, tuple[tuple[s
     for name, d in items.items():
         path = name
         if ser.method == "shards":
-            parts = _split_shard(name)
+            parts = split_shard(name)
             path = parts[0] if parts else name
         grouped.setdefault(path, []).append((name, d))
     return {p: tuple(sorted(v, key=lambda t: item_key(t[0], ser.method))) for p, v in grouped.items()}
@@ -858,7 +460,7 @@ def _content(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """What identifies a file's content regardless of its name: its digests (and shard offsets)."""
     out = []
     for name, d in items:
-        parts = _split_shard(name) if ":" in name else None
+        parts = split_shard(name) if ":" in name else None
         out.append((f"{parts[1]}:{parts[2]}" if parts else "", d))
     return tuple(out)
 

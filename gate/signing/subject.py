@@ -62,7 +62,7 @@ def release_subjects(release: Release, *, model_root: bool = True) -> Subjects:
     """The release digest, and the model-signing root digest when the model files match one."""
     root = None
     if model_root:
-        from gate.checks.model_signature import model_root_of
+        from gate.signing.model_format import model_root_of
 
         root = model_root_of(release)
     return Subjects(name=subject_name(release), release=release.digest, model_root=root)
