@@ -78,7 +78,9 @@ def timed(tree: Path, args: list[str], out: Path) -> tuple[float, float, float, 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--other", type=Path, required=True, help="another model-gate checkout (e.g. the previous release)")
+    ap.add_argument(
+        "--other", type=Path, required=True, help="another model-gate checkout (e.g. the previous release)"
+    )
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--shards", type=int, default=0)
@@ -96,7 +98,10 @@ def main() -> int:
             wall, cpu, rss, code = timed(tree, check, out)
             res[name].append((wall, cpu, rss))
             load = os.getloadavg()[0]
-            print(f"run {run + 1} {name:9s} wall {wall:6.1f}s cpu {cpu:6.1f}s rss {rss:5.0f} MiB exit {code} load {load:.1f}")
+            print(
+                f"run {run + 1} {name:9s} wall {wall:6.1f}s cpu {cpu:6.1f}s rss {rss:5.0f} MiB "
+                f"exit {code} load {load:.1f}"
+            )
             shutil.rmtree(out, ignore_errors=True)
     print(f"\nmachine {platform.machine()}, {os.cpu_count()} cores, {args.rows:,} rows")
     for name, rs in res.items():
@@ -119,10 +124,13 @@ def main() -> int:
             total += wall
             peak = max(peak, rss)
             print(f"shard {i}/{n}: wall {wall:6.1f}s cpu {cpu:6.1f}s rss {rss:5.0f} MiB exit {code}")
-        merge = ["merge", *(f"shard-{i}/r.json" for i in range(1, n + 1)), "--format", "json", "--output", "m.json"]
+        merge = ["merge", *(f"shard-{i}/r.json" for i in range(1, n + 1))]
+        merge += ["--format", "json", "--output", "m.json"]
         wall, cpu, rss, code = timed(ROOT, merge, out)
         print(f"merge: wall {wall:6.1f}s cpu {cpu:6.1f}s rss {rss:5.0f} MiB exit {code}")
-        print(f"shards: longest-job bound {total / n:.1f}s per job on average, merge {wall:.1f}s, peak {max(peak, rss):.0f} MiB")
+        print(
+            f"shards: {total / n:.1f}s per job on average, merge {wall:.1f}s, peak {max(peak, rss):.0f} MiB"
+        )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
