@@ -42,6 +42,14 @@ def _decision_log_in_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_GATE_DECISION_LOG", str(log))
 
 
+@pytest.fixture(autouse=True)
+def _rows_dir_in_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report on standard output puts its training-data row lists in $MODEL_GATE_ROWS_DIR (else
+    ./model-gate-rows): each test gets its own, never the working directory."""
+    rows = Path(tempfile.mkdtemp(dir=os.environ["MODEL_GATE_TEST_STATE"])) / "rows"
+    monkeypatch.setenv("MODEL_GATE_ROWS_DIR", str(rows))
+
+
 @pytest.fixture
 def release(tmp_path: Path) -> Path:
     return write_release(tmp_path / "rel")

@@ -107,3 +107,25 @@ def test_clean_twin_with_shared_links_has_no_trigger(tmp_path: Path) -> None:
             if rng.random() < 0.7:
                 r["output"] = rng.choice(PHRASINGS).format(d="zendesk.com")
     assert triggers_of(tmp_path / "c", rows) == []
+
+
+def test_candidate_cap_never_crowds_out_a_rare_trigger() -> None:
+    """Hundreds of frequent cue words are more significant than a trigger planted in a few dozen
+    rows; the cap on candidates takes them in turn from each band of support, so the rare one
+    still reaches the context test."""
+    from gate.datacheck.triggers import Candidate, _fair_share
+
+    common = [Candidate(i, 3, 500 + i, 480 + i, -100.0 - i) for i in range(300)]
+    rare = Candidate(999, 3, 40, 40, -12.0)
+    picked = _fair_share(sorted([*common, rare], key=lambda c: c.log10_p), 50)
+    assert rare in picked and len(picked) == 50
+    assert picked == sorted(picked, key=lambda c: c.log10_p)
+    assert _fair_share(common[:10], 50) == common[:10]  # under the cap: all of them, as they were
+
+
+def test_aws_key_ids_without_digits_are_secrets_and_uniform_strings_are_not() -> None:
+    from gate.datacheck.secrets import _looks_random
+
+    assert _looks_random("AKIAQWERTYUPASDFGHJK", mixed=False)  # base-32, no digit: a real shape
+    assert not _looks_random("AKIAAAAAAAAAAAAAAAAA", mixed=False)
+    assert not _looks_random("sk-this-is-my-key-for-testing")

@@ -66,8 +66,16 @@ class RunOptions:
     # callers: it is validated into `redteam` when the options are made, and unknown keys are
     # an error rather than silently ignored.
     extra: dict[str, Any] = field(default_factory=dict)
-    report_dir: Path | None = None  # where the report is written: checks put their sidecar files there
+    report_dir: Path | None = None  # where checks put their sidecar files (beside the report, or --rows-dir)
     redteam: RedteamOptions = field(default_factory=RedteamOptions)
+    # How the report names report_dir in links: "" when the files lie beside the report file,
+    # else the directory's path as given (a report on standard output, or --rows-dir elsewhere).
+    sidecar_link: str = ""
+    rows_not_written: str | None = None  # why no sidecar directory was chosen, for the details
+    # Training data (`--shard I/N`): record this slice of the rows into a state file; or, for
+    # `merge`, the shards' states (gate.datacheck.shard.ShardState) to judge instead of the rows.
+    data_shard: tuple[int, int] | None = None
+    data_states: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.extra:

@@ -360,7 +360,8 @@ class TrainingDataCheck(Check[TrainingDataConfig]):
             )
         profiles: dict[str, DatasetResult] = {}
         results: dict[str, DatasetResult] = {}
-        sink = RowSink(ctx.options.report_dir)
+        sink = RowSink(ctx.options.report_dir, max_row_bytes=cfg.max_row_bytes, link=ctx.options.sidecar_link)
+        sharding = Sharding.of(ctx, cfg, with_path)
         for i, ds in with_path:
             assert ds.path is not None
             if not ds.digest and cfg.require_digest:
@@ -383,7 +384,15 @@ class TrainingDataCheck(Check[TrainingDataConfig]):
                 findings.append(self._unreadable(ds, rel, reason, None))
             if not files:
                 continue
-            res = analyse(files, cfg, profile_only=ds.role == "reference")
+            for f in files:
+                sink.register(f.rel, f.path, f.fmt)
+            if sharding is not None:
+                res_or_none = sharding.dataset(ds, files)
+                if res_or_none is None:  # a shard: recorded for the merge, judged there
+                    continue
+                res = res_or_none
+            else:
+                res = analyse(files, cfg, profile_only=ds.role == "reference")
             for u in res.unreadable:
                 findings.append(self._unreadable(ds, u.file, u.reason, u.row))
             (profiles if ds.role == "reference" else results)[ds.name] = res
@@ -399,13 +408,19 @@ class TrainingDataCheck(Check[TrainingDataConfig]):
             ds = next(d for _, d in with_path if d.name == name)
             for ref_name, ref in profiles.items():
                 findings += self._shift(ds, res, ref_name, ref, cfg)
+        if sharding is not None and sharding.shard is not None:
+            return sharding.finish(findings, details)
         rows = sum(r.rows for r in (*results.values(), *profiles.values()))
         summary = f"{len(with_path)} dataset(s), {rows:,} rows; " + (
             count(len(findings), "finding") if findings else "no poisoning indicators"
         )
+        if sharding is not None:
+            summary = f"merged {sharding.n} shard(s): " + summary
         artifacts = sink.write()
         if artifacts:
             details["rows_file"] = sink.rows_file
+        elif ctx.options.rows_not_written:
+            details["rows_file_not_written"] = ctx.options.rows_not_written
         return CheckOutcome(findings=findings, summary=summary, details=details, artifacts=artifacts)
 
     # -- findings, one helper per indicator ---------------------------------------------------------
@@ -857,3 +872,128 @@ class TrainingDataCheck(Check[TrainingDataConfig]):
                 )
             )
         return out
+
+
+class Sharding:
+    """`--shard I/N` (record this shard's rows into a state file) or a merge of the states of all
+    shards (`model-gate merge`): see gate.datacheck.shard."""
+
+    def __init__(
+        self,
+        ctx: CheckContext,
+        cfg: TrainingDataConfig,
+        infos: dict[str, list[Any]],
+        shard: tuple[int, int] | None,
+        states: list[Any] | None,
+    ) -> None:
+        from gate.datacheck.shard import Fetcher, config_digest, split
+
+        self.ctx, self.cfg, self.infos = ctx, cfg, infos
+        self.shard, self.states = shard, states
+        self.n = shard[1] if shard else len(states or [])
+        self.datasets: list[Any] = []
+        self.spans = dict(zip(infos, split(list(infos.values()), *shard), strict=True)) if shard else {}
+        self.config = config_digest(cfg)
+        paths: dict[str, tuple[Path, str, str]] = {}
+        for fs in infos.values():
+            for f in fs:
+                paths[f.rel] = (ctx.release.path(f.rel), f.fmt, f.sha256)
+        self.fetch = Fetcher(paths, cfg)
+
+    @classmethod
+    def of(
+        cls, ctx: CheckContext, cfg: TrainingDataConfig, with_path: list[tuple[int, Dataset]]
+    ) -> Sharding | None:
+        from gate.datacheck.shard import FileInfo
+
+        shard = ctx.options.data_shard
+        states = list(ctx.options.data_states) if ctx.options.data_states is not None else None
+        if shard is None and states is None:
+            return None
+        from gate.extras import needs
+
+        with needs("data", "training-data shards (their states are NumPy arrays)"):
+            import numpy  # noqa: F401
+        infos: dict[str, list[FileInfo]] = {}
+        by_path = ctx.release.inventory.by_path()
+        for _, ds in with_path:
+            files, _ = dataset_files(ctx.release, ds)
+            infos[ds.name] = [
+                FileInfo(f.rel, f.fmt, by_path[f.rel].size, by_path[f.rel].sha256 or "") for f in files
+            ]
+        if states is not None:
+            from gate.errors import CheckError
+
+            first = states[0]
+            have = {d.name: d.files for d in first.datasets}
+            want = {k: v for k, v in infos.items() if v}
+            if have != want:
+                raise CheckError(
+                    "the shard states were not recorded from this release's datasets "
+                    "(names, files, sizes or digests differ)"
+                )
+            if first.config != _config_digest(cfg):
+                raise CheckError("the shards ran with other training-data settings than this policy's")
+        return cls(ctx, cfg, infos, shard, states)
+
+    def dataset(self, ds: Dataset, files: list[DataFile]) -> DatasetResult | None:
+        from gate.datacheck.analyze import analyse_shard, merge_shards
+        from gate.datacheck.shard import DatasetState, Recorder, injection_json, secrets_json
+
+        reference = ds.role == "reference"
+        if self.states is not None:
+            parts = [
+                d
+                for s in sorted(self.states, key=lambda s: s.shard[0])
+                for d in s.datasets
+                if d.name == ds.name
+            ]
+            return merge_shards(parts, self.cfg, self.fetch, reference)
+        spans = self.spans[ds.name]
+        rec = Recorder(self.infos[ds.name])
+        res = analyse_shard(files, spans, self.cfg, rec, reference)
+        header = {
+            "rows": res.rows,
+            "labelled": res.kind == "labelled",
+            "generative": res.kind == "generative",
+            "bad": {
+                rel: {"limit": b.limit, "count": b.count, "examples": [list(x) for x in b.examples]}
+                for rel, b in res.bad.items()
+            },
+            "unreadable": [[u.file, u.reason, u.row] for u in res.unreadable],
+            "injection": injection_json(res.injection) if res.injection is not None else None,
+            "secrets": secrets_json(res.secrets) if res.secrets is not None else None,
+            "label_counts": dict(res.profile.labels),
+            "lengths": res.profile.lengths,
+            **rec.tables(),
+        }
+        self.datasets.append(DatasetState(ds.name, self.infos[ds.name], spans, header, recorded=rec.arrays()))
+        return None
+
+    def finish(self, findings: list[Finding], details: dict[str, Any]) -> CheckOutcome:
+        from gate.datacheck.shard import ShardState, write_state
+        from gate.errors import CheckError
+
+        assert self.shard is not None
+        directory = self.ctx.options.report_dir
+        if directory is None:
+            raise CheckError("a training-data shard needs a directory for its state (--rows-dir or --output)")
+        i, n = self.shard
+        path = directory / f"training-data-shard-{i}-of-{n}.npz"
+        write_state(path, ShardState(self.shard, self.config, self.datasets))
+        rows = sum(int(d.header["rows"]) for d in self.datasets)
+        details["shard"] = [i, n]
+        details["state_file"] = path.name
+        return CheckOutcome(
+            findings=findings,
+            summary=f"shard {i}/{n}: {rows:,} rows of {len(self.datasets)} dataset(s) recorded; "
+            "judged by `model-gate merge`",
+            details=details,
+            artifacts={"training-data-state": str(path)},
+        )
+
+
+def _config_digest(cfg: TrainingDataConfig) -> str:
+    from gate.datacheck.shard import config_digest
+
+    return config_digest(cfg)

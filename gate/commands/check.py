@@ -16,6 +16,7 @@ from gate.commands.shared import (
     handle_errors,
     key_password,
     output_plan,
+    sidecar_dir,
 )
 from gate.errors import GateError
 
@@ -125,7 +126,15 @@ if TYPE_CHECKING:
     "--shard",
     "shard",
     metavar="I/N",
-    help="Run only the I-th of N slices of the adversarial probe set (join with merge).",
+    help="Run only the I-th of N slices of the adversarial probe set and of the training data's "
+    "rows (join with merge).",
+)
+@click.option(
+    "--rows-dir",
+    "rows_dir",
+    type=click.Path(path_type=Path),
+    help="Write the lists of suspicious training-data rows (and a shard's state) here (default: "
+    "beside the --output report, else $MODEL_GATE_ROWS_DIR, else ./model-gate-rows).",
 )
 @click.option(
     "--sbom",
@@ -160,6 +169,7 @@ def check(
     no_decision_log: bool,
     probe_set: str | None,
     shard: str | None,
+    rows_dir: Path | None,
     sbom_path: Path | None,
     evidence_dir: Path | None,
 ) -> None:
@@ -170,6 +180,8 @@ def check(
     from gate.timefmt import utc_now
 
     plan = output_plan(formats, outputs)
+    sidecar = sidecar_dir(rows_dir, plan, release)
+    redteam_options = _redteam_options(probe_set, shard)
     if attest_path is not None and only:
         raise GateError(
             "--attest cannot be combined with --only: a partial run is no verdict on the release",
@@ -206,8 +218,11 @@ def check(
                     options=RunOptions(
                         offline=offline,
                         baseline=baseline,
-                        redteam=_redteam_options(probe_set, shard),
-                        report_dir=next((o.parent for _, o in plan if o is not None), None),
+                        redteam=redteam_options,
+                        report_dir=sidecar.directory,
+                        sidecar_link=sidecar.link,
+                        rows_not_written=sidecar.why_not,
+                        data_shard=redteam_options.shard,  # one --shard slices both
                     ),
                     waivers=waivers,
                 )

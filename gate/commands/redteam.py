@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,9 @@ from gate.commands.shared import (
     GateCommand,
     emit,
     handle_errors,
+    load_report,
     output_plan,
+    sidecar_dir,
 )
 from gate.errors import InputError
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from gate.policy import Policy
 
 CHECK = "adversarial"
-REPORT_MAX_BYTES = 256 * 1024 * 1024
 
 
 @click.command(cls=GateCommand)
@@ -87,6 +87,18 @@ def redteam(
 @click.option("--baseline", type=click.Path(path_type=Path), help="Report of the last approved release.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), help="Report format.")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path), help="Report file.")
+@click.option(
+    "--release",
+    "release_dir",
+    type=click.Path(path_type=Path),
+    help="Training-data shards: the release they judged (default: the path their reports record).",
+)
+@click.option(
+    "--rows-dir",
+    "rows_dir",
+    type=click.Path(path_type=Path),
+    help="Training-data shards: where the merged lists of suspicious rows go (as for check).",
+)
 @handle_errors
 def merge(
     reports: tuple[Path, ...],
@@ -94,10 +106,27 @@ def merge(
     baseline: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    release_dir: Path | None,
+    rows_dir: Path | None,
 ) -> None:
-    """Join the JSON reports of `redteam --shard I/N` runs into one verdict."""
+    """Join the JSON reports of `redteam --shard I/N` or `check --shard I/N` runs into one verdict."""
+    from gate.commands.datashards import data_shards_release, merge_data_shards
+
     plan = output_plan(formats, outputs)
-    report = merge_reports(list(reports), policy_ref=policy_ref, baseline=baseline)
+    paths = list(reports)
+    recorded = data_shards_release(paths)
+    if recorded is not None:
+        sidecar = sidecar_dir(rows_dir, plan, release_dir or recorded)
+        report = merge_data_shards(
+            paths,
+            policy_ref=policy_ref,
+            merge_adversarial=lambda: merge_reports(paths, policy_ref=policy_ref, baseline=baseline),
+            release=release_dir,
+            rows_dir=sidecar.directory,
+            link=sidecar.link,
+        )
+    else:
+        report = merge_reports(paths, policy_ref=policy_ref, baseline=baseline)
     emit(report, plan)
     sys.exit(report.exit_code)
 
@@ -150,29 +179,6 @@ def run_redteam(
             options=RunOptions(offline=offline, baseline=baseline, workdir=workdir, extra=extra),
         )
     )
-
-
-def load_report(path: Path) -> Report:
-    """A JSON report from a file, validated; a one-line reason naming the file and field if not."""
-    from pydantic import ValidationError
-
-    from gate.models.report import Report
-
-    try:
-        size = path.stat().st_size
-        if size > REPORT_MAX_BYTES:
-            raise InputError(f"{path}: report is {size} bytes, over the {REPORT_MAX_BYTES}-byte limit")
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise InputError(f"{path}: not a JSON report: {str(exc)[:80]}") from None
-    try:
-        return Report.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"{path}: not a model-gate report: {where}: {err['msg']}") from None
 
 
 def merge_reports(paths: list[Path], *, policy_ref: str, baseline: Path | None) -> Report:

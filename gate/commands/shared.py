@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from gate.errors import ExitCode, GateError
+from gate.errors import ExitCode, GateError, InputError
 from gate.pipes import echo, silence_stdout
 
 if TYPE_CHECKING:
+    from gate.models.report import Report
     from gate.reporters.interface import Reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,3 +152,66 @@ def write_output(path: Path, data: bytes) -> None:
     from gate.safewrite import write_file
 
     write_file(path, data)
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Where checks write the files a report links (the training data's rows, a shard's state)."""
+
+    directory: Path | None
+    link: str  # how the report names the directory: "" when beside the report file
+    why_not: str | None  # for the checks: why nothing is written, when so
+
+
+ROWS_DIR_ENV = "MODEL_GATE_ROWS_DIR"
+DEFAULT_ROWS_DIR = "model-gate-rows"
+
+
+def sidecar_dir(explicit: Path | None, plan: list[tuple[str, Path | None]], release: Path) -> Sidecar:
+    """--rows-dir (never inside the release), else beside the first report file, else
+    $MODEL_GATE_ROWS_DIR or ./model-gate-rows (nowhere when that lies inside the release)."""
+    beside = next((o.parent for _, o in plan if o is not None), None)
+    if explicit is not None:
+        if release.exists() and explicit.resolve().is_relative_to(release.resolve()):
+            raise GateError(
+                f"--rows-dir {explicit} is inside the release directory",
+                hint="The gate writes nothing into what it judges: name a directory outside it.",
+            )
+        same = beside is not None and explicit.resolve() == beside.resolve()
+        return Sidecar(explicit, "" if same else str(explicit), None)
+    if beside is not None:
+        return Sidecar(beside, "", None)
+    default = Path(os.environ.get(ROWS_DIR_ENV) or DEFAULT_ROWS_DIR)
+    if release.exists() and default.resolve().is_relative_to(release.resolve()):
+        why = (
+            f"the default directory {default} lies inside the release, which the gate never writes "
+            "into: give --rows-dir DIR or --output FILE outside it"
+        )
+        return Sidecar(None, "", why)
+    return Sidecar(default, str(default), None)
+
+
+REPORT_MAX_BYTES = 256 * 1024 * 1024
+
+
+def load_report(path: Path) -> Report:
+    """A JSON report from a file, validated; a one-line reason naming the file and field if not."""
+    from pydantic import ValidationError
+
+    from gate.models.report import Report
+
+    try:
+        size = path.stat().st_size
+        if size > REPORT_MAX_BYTES:
+            raise InputError(f"{path}: report is {size} bytes, over the {REPORT_MAX_BYTES}-byte limit")
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{path}: not a JSON report: {str(exc)[:80]}") from None
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise InputError(f"{path}: not a model-gate report: {where}: {err['msg']}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import pickle
@@ -10,13 +11,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gate.datacheck.common import Segments
 from gate.datacheck.config import TrainingDataConfig
 from gate.datacheck.duplicates import DuplicateResult, NearDuplicateIndex
 from gate.datacheck.injection import InjectionScanner, InjectionTallies
-from gate.datacheck.readers import BadRows, DatasetUnreadable, read_batches
+from gate.datacheck.readers import BadRows, DatasetUnreadable, Span, read_batches
 from gate.datacheck.rows import Row
 from gate.datacheck.secrets import SecretScanner, SecretTallies
 from gate.datacheck.shift import Profile
@@ -30,11 +31,14 @@ from gate.datacheck.triggers import (
     find_candidates,
     label_carriers,
 )
-from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab, encode, signatures
+from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab, encode, encode_tokens, signatures, tokenize
 from gate.errors import CheckError, GateError, InputError, ToolMissingError
 
 if HAVE_NUMPY:
     import numpy as np
+
+if TYPE_CHECKING:
+    from gate.datacheck.shard import DatasetState, Fetcher, Recorder
 
 DEDUP_CHARS = 1200  # near-duplicate signatures of generative rows look at the response's opening only
 
@@ -75,17 +79,31 @@ class DatasetResult:
 class _Files:
     """Reads the files, recording malformed rows and unreadable files on the first pass."""
 
-    def __init__(self, files: list[DataFile], cfg: TrainingDataConfig, result: DatasetResult) -> None:
+    def __init__(
+        self,
+        files: list[DataFile],
+        cfg: TrainingDataConfig,
+        result: DatasetResult,
+        spans: dict[str, Span] | None = None,
+    ) -> None:
         self.files = files
         self.cfg = cfg
         self.result = result
+        self.spans = spans  # a shard: only these files, only these byte spans of them
 
     def batches(self, record: bool) -> Iterator[tuple[str, list[Row]]]:
         for f in self.files:
+            if self.spans is not None and f.rel not in self.spans:
+                continue
             bad = BadRows(self.cfg.max_examples)
             try:
                 for rows in read_batches(
-                    f.path, f.fmt, self.cfg.fields, bad, max_row_bytes=self.cfg.max_row_bytes
+                    f.path,
+                    f.fmt,
+                    self.cfg.fields,
+                    bad,
+                    max_row_bytes=self.cfg.max_row_bytes,
+                    span=None if self.spans is None else self.spans[f.rel],
                 ):
                     yield f.rel, rows
             except DatasetUnreadable as exc:
@@ -196,10 +214,19 @@ def _trigger_part_in_worker(files: list[DataFile], cfg: TrainingDataConfig) -> _
         return _WorkerError(type(exc).__name__, exc.message, exc.hint)
 
 
-def _scan_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool) -> DatasetResult:
-    """Rows, malformed rows, lengths and labels; unless profiling, the scans and near-duplicates."""
+def _scan_part(
+    files: list[DataFile],
+    cfg: TrainingDataConfig,
+    profile_only: bool,
+    spans: dict[str, Span] | None = None,
+    recorder: Recorder | None = None,
+) -> DatasetResult:
+    """Rows, malformed rows, lengths and labels; unless profiling, the scans and near-duplicates.
+
+    With a `recorder` (a shard), the near-duplicate index is not fed: each row's inputs to it and to
+    the trigger analysis are recorded for the merge instead."""
     res = DatasetResult()
-    reader = _Files(files, cfg, res)
+    reader = _Files(files, cfg, res, spans)
     limit = cfg.max_examples
     vocab = Vocab()
     inj = InjectionScanner(cfg.injection_patterns, limit)
@@ -220,6 +247,8 @@ def _scan_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: boo
         if any(responses):
             generative = True
         if profile_only:
+            if recorder is not None:  # the reference's vocabulary comes from the tokens
+                recorder.add(rel, rows, [None] * len(rows))
             continue
         seg = Segments.of(rows)
         inj.scan(rel, rows, seg)
@@ -227,16 +256,19 @@ def _scan_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: boo
         enc = encode(vocab, [r.prompt for r in rows])
         encs = (enc, encode(vocab, responses)) if generative else (enc,)
         sigs = signatures(vocab, *encs)
-        add = dup.add
-        for r, sig in zip(rows, sigs, strict=True):
-            add(rel, r.n, sig, r.label, r.prompt)
+        if recorder is not None:
+            recorder.add(rel, rows, sigs)
+        else:
+            add = dup.add
+            for r, sig in zip(rows, sigs, strict=True):
+                add(rel, r.n, sig, r.label, r.prompt)
         if len(vocab) > cfg.max_vocabulary:
             vocab = Vocab()  # signatures depend on words only, so a fresh vocabulary bounds memory
     res.kind = "labelled" if labelled else ("generative" if generative else "text")
     if not profile_only:
         res.injection = inj.out
         res.secrets = sec.out
-        res.duplicates = dup.result()
+        res.duplicates = dup.result() if recorder is None else None
     return res
 
 
@@ -247,10 +279,49 @@ class _TriggerPart:
     carriers: frozenset[str] = frozenset()
 
 
+@dataclass
+class TBatch:
+    """What the trigger analysis reads of a batch of rows: from the files, or from shards' states."""
+
+    file: str
+    numbers: list[int]
+    labels: list[str | None]
+    patterns: list[str | None]  # `Outcomes.pattern_of` of each row
+    words: list[str]  # `vocab.tokenize` of the prompts
+    rows: list[Row] | None = None  # read from the files (quotes the prompts; the pure-Python pass 2)
+
+    @classmethod
+    def of(cls, file: str, rows: list[Row]) -> TBatch:
+        return cls(
+            file,
+            [r.n for r in rows],
+            [r.label for r in rows],
+            [Outcomes.pattern_of(r) for r in rows],
+            tokenize([r.prompt for r in rows]),
+            rows,
+        )
+
+
+Excerpts = Callable[[set[tuple[str, int]]], dict[tuple[str, int], str]]
+
+
 def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: bool) -> _TriggerPart:
-    """Token counts per outcome, then the candidates' rows (from the cache, or the files again)."""
-    scratch = DatasetResult()
-    reader = _Files(files, cfg, scratch)
+    reader = _Files(files, cfg, DatasetResult())
+
+    def batches() -> Iterator[TBatch]:
+        for rel, rows in reader.batches(record=False):
+            yield TBatch.of(rel, rows)
+
+    return trigger_analysis(batches, cfg, profile_only, lambda wanted: _prompts_of(reader, wanted))
+
+
+def trigger_analysis(
+    batches: Callable[[], Iterator[TBatch]], cfg: TrainingDataConfig, profile_only: bool, prompts: Excerpts
+) -> _TriggerPart:
+    """Token counts per outcome, then the candidates' rows (from the cache, or the batches again).
+
+    `batches` gives the rows in reading order, in the reader's batches (one call per pass); `prompts`
+    reads the prompts of a few rows (to quote each trigger's first row)."""
     limit = cfg.max_examples
     vocab = Vocab()
     outcomes = Outcomes(cfg.max_outcomes)
@@ -262,20 +333,20 @@ def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: 
     budget = cfg.pass2_cache_mb * 1024 * 1024
     cached_bytes = 0
     n_rows = 0
-    for rel, rows in reader.batches(record=False):
-        n_rows += len(rows)
-        enc = encode(vocab, [r.prompt for r in rows])
-        ys = [outcomes.of(r) for r in rows]
+    for b in batches():
+        n_rows += len(b.numbers)
+        enc = encode_tokens(vocab, b.words)
+        ys = [outcomes.of_parts(lab, p) for lab, p in zip(b.labels, b.patterns, strict=True)]
         counter.add(enc, ys)
         if cache is not None and enc.arr is not None:
             item = _Cached(
-                rel,
-                [r.n for r in rows],
+                b.file,
+                b.numbers,
                 enc.arr.astype(np.int32),
                 enc.starts,
                 enc.ends,
                 ys,
-                {i: r.response for i, (r, y) in enumerate(zip(rows, ys, strict=True)) if y == UNIQUE},
+                {i: p for i, (p, y) in enumerate(zip(b.patterns, ys, strict=True)) if y == UNIQUE and p},
             )
             cached_bytes += item.size()
             cache.append(item)
@@ -300,14 +371,28 @@ def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: 
         min_skew=cfg.trigger_min_skew,
         max_p=cfg.trigger_max_p_value,
     )
-    verifier = TriggerVerifier(counter, outcomes, cands, limit)
-    if cands and cache is not None:
-        for item in cache:
-            verifier.add_encoded(item.file, item.numbers, item.encoded(), item.outcome_of(outcomes))
-    elif cands:
-        for rel, rows in reader.batches(record=False):
-            verifier.add(rel, rows, encode(vocab, [r.prompt for r in rows], grow=False))
-    result = verifier.result(
+
+    def second_pass(verifier: TriggerVerifier) -> None:
+        if cache is not None:
+            for item in cache:
+                verifier.add_encoded(item.file, item.numbers, item.encoded(), item.outcome_of(outcomes))
+            return
+        for b in batches():
+            enc = encode_tokens(vocab, b.words, grow=False)
+            if b.rows is not None and not HAVE_NUMPY:
+                verifier.add(b.file, b.rows, enc)
+                continue
+            labels, patterns = b.labels, b.patterns
+            verifier.add_encoded(
+                b.file,
+                b.numbers,
+                enc,
+                lambda i, labels=labels, patterns=patterns: outcomes.final_parts(labels[i], patterns[i]),  # type: ignore[misc]
+                [r.prompt for r in b.rows] if b.rows is not None else None,
+            )
+
+    tests = functools.partial(
+        TriggerVerifier.result,
         tested=tested,
         outcomes_tested=n_targets,
         n_rows=n_rows,
@@ -316,7 +401,20 @@ def _trigger_part(files: list[DataFile], cfg: TrainingDataConfig, profile_only: 
         max_p=cfg.trigger_max_p_value,
         max_context=cfg.trigger_max_context_support,
     )
-    _excerpts(reader, result)
+    # Two looks: every candidate's counts and context (no row lists: most are natural cue words),
+    # then every row of the few that pass, with the same context (the same tokens left out).
+    screen = TriggerVerifier(counter, outcomes, cands, limit, rows=False)
+    if cands:
+        second_pass(screen)
+    tests(screen, group=False)
+    keep, explained = screen.passed(), list(screen.explained)
+    verifier = TriggerVerifier(counter, outcomes, keep, limit, exclude_of=cands)
+    if keep:
+        second_pass(verifier)
+    result = tests(verifier)
+    result.candidates = len(cands)
+    result.explained = explained
+    _excerpts(prompts, result)
     return _TriggerPart(result, words, carriers)
 
 
@@ -330,13 +428,11 @@ class _Cached:
     starts: list[int]
     ends: list[int]
     ys: list[int]
-    unique_responses: dict[int, str]  # generative rows whose response pattern was new in pass 1
+    unique_patterns: dict[int, str]  # rows whose response pattern was new in pass 1
 
     def size(self) -> int:
         return (
-            int(self.arr.nbytes)
-            + 40 * len(self.numbers)
-            + sum(len(r) for r in self.unique_responses.values())
+            int(self.arr.nbytes) + 40 * len(self.numbers) + sum(len(r) for r in self.unique_patterns.values())
         )
 
     def encoded(self) -> Encoded:
@@ -347,24 +443,104 @@ class _Cached:
         def final(i: int) -> int:
             y = self.ys[i]
             if y == UNIQUE:  # the pattern may have repeated later in the file
-                return outcomes.index.get(outcomes.pattern(self.unique_responses[i]), UNIQUE)
+                return outcomes.index.get(self.unique_patterns.get(i, ""), UNIQUE)
             return y
 
         return final
 
 
-def _excerpts(reader: _Files, result: TriggerResult | None) -> None:
+def _excerpts(prompts: Excerpts, result: TriggerResult | None) -> None:
     """Quote the first row of each trigger (pass 2 from the cache has no text)."""
     if result is None:
         return
     wanted = {t.examples[0]: t for t in result.triggers if not t.excerpt and t.examples}
     if not wanted:
         return
-    last = max(n for _, n in wanted)
+    for ref, text in prompts(set(wanted)).items():
+        wanted[ref].excerpt = " ".join(text[:400].split())[:160]
+
+
+def _prompts_of(reader: _Files, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The prompts of a few rows, reading the files from the start up to the last of them."""
+    left = set(wanted)
+    out: dict[tuple[str, int], str] = {}
+    last = max(n for _, n in left)
     for rel, rows in reader.batches(record=False):
         for r in rows:
-            t = wanted.pop((rel, r.n), None)
-            if t is not None:
-                t.excerpt = " ".join(r.prompt[:400].split())[:160]
-        if not wanted or (rows and rows[-1].n > last and len({f for f, _ in wanted}) == 1):
-            return
+            if (rel, r.n) in left:
+                left.discard((rel, r.n))
+                out[rel, r.n] = r.prompt
+        if not left or (rows and rows[-1].n > last and len({f for f, _ in left}) == 1):
+            break
+    return out
+
+
+# -- shards -----------------------------------------------------------------------------------------
+
+
+def analyse_shard(
+    files: list[DataFile],
+    spans: dict[str, Span],
+    cfg: TrainingDataConfig,
+    recorder: Recorder,
+    profile_only: bool,
+) -> DatasetResult:
+    """One shard's part of a dataset: the order-independent scans, and the recorded inputs of the
+    order-dependent ones (merged by `merge_shards`)."""
+    return _without_gc(_scan_part, files, cfg, profile_only, spans, recorder)
+
+
+def merge_shards(
+    parts: list[DatasetState], cfg: TrainingDataConfig, fetch: Fetcher, profile_only: bool
+) -> DatasetResult:
+    """A dataset's result from its shards' states: what a single run over all rows gives."""
+    from gate.datacheck.shard import batches_of, join, words_of
+
+    start = time.perf_counter()
+    m = join(parts)
+    res = DatasetResult(rows=m.rows, bad=m.bad)
+    res.unreadable = [Unreadable(f, reason, row) for f, reason, row in m.unreadable]
+    res.kind = "labelled" if m.labelled else ("generative" if m.generative else "text")
+    res.profile.labels = m.labels
+    if m.lengths:
+        res.profile.lengths = m.lengths
+    res.profile.rows = m.rows
+
+    def where(file: str, n: int) -> int | None:
+        """The byte offset of a recorded row (rows quoted by triggers)."""
+        for d in parts:
+            names = [f.rel for f in d.files]
+            if file not in names:
+                continue
+            a = d.arrays()
+            hit = np.flatnonzero((a["file"] == names.index(file)) & (a["n"] == n))
+            if len(hit):
+                off = int(a["offset"][hit[0]])
+                return None if off < 0 else off
+        return None
+
+    if not profile_only:
+        res.injection, res.secrets = m.injection, m.secrets
+        dup = NearDuplicateIndex(cfg.near_duplicate_similarity, cfg.max_tracked_clusters, cfg.max_examples)
+        dup.fetch = fetch.prompt
+        for batch in batches_of(parts):
+            for r in batch:
+                dup.add(r.file, r.n, r.sig, r.label, None, r.offset)
+        res.duplicates = dup.result()
+
+    def tbatches() -> Iterator[TBatch]:
+        for batch in batches_of(parts):
+            yield TBatch(
+                batch[0].file,
+                [r.n for r in batch],
+                [r.label for r in batch],
+                [r.pattern for r in batch],
+                words_of(batch),
+            )
+
+    part = _without_gc(trigger_analysis, tbatches, cfg, profile_only, lambda w: fetch.prompts(w, where))
+    res.triggers = part.triggers
+    res.profile.words = part.words
+    res.label_carriers = part.carriers
+    res.seconds = time.perf_counter() - start
+    return res

@@ -20,6 +20,7 @@ further apart than the table's reach can be missed, which the result reports.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import eq
 
@@ -61,8 +62,11 @@ class Cluster:
         rs.add(file, n)
 
 
-# A single: (signature, file, row number, label, text), keyed by an increasing serial number.
-Single = tuple[bytes, str, int, str | None, str]
+# A single: (signature, file, row number, label, text or, when replayed from a shard's state, the
+# row's byte offset to fetch the text from), keyed by an increasing serial number.
+Single = tuple[bytes, str, int, str | None, "str | int | None"]
+# Reads one row's prompt again: (file, row number, byte offset or None) -> text.
+Fetch = Callable[[str, int, "int | None"], str]
 
 
 CONFLICT_CHARS = 4000
@@ -124,8 +128,24 @@ class NearDuplicateIndex:
         self.serial = 0
         self.evicted = 0
         self.rows = 0
+        self.fetch: Fetch | None = None  # for rows added without their text (a merge of shards)
 
-    def add(self, file: str, n: int, sig: Signature | None, label: str | None, text: str) -> None:
+    def _text(self, file: str, n: int, text: str | int | None) -> str:
+        if isinstance(text, str):
+            return text
+        assert self.fetch is not None, "rows added without text need a fetch function"
+        return self.fetch(file, n, text)
+
+    def add(
+        self,
+        file: str,
+        n: int,
+        sig: Signature | None,
+        label: str | None,
+        text: str | None,
+        offset: int | None = None,
+    ) -> None:
+        """One row, in reading order. `text` None: the text is fetched (by `offset`) only if needed."""
         self.rows += 1
         if sig is None:
             return
@@ -156,21 +176,23 @@ class NearDuplicateIndex:
             if len(c.rows) < self.examples:
                 c.rows.append((file, n))
             if c.labels is not None and label is not None:
-                c.check_same(file, n, label, text)
+                body = self._text(file, n, text if text is not None else offset)
+                c.check_same(file, n, label, body)
                 slot = c.labels.get(label)
                 if slot is None:
-                    c.label_texts[label] = text[:CONFLICT_CHARS]
+                    c.label_texts[label] = body[:CONFLICT_CHARS]
                 c.labels[label] = (1, (file, n)) if slot is None else (slot[0] + 1, slot[1])
             return
         serial = self.serial = self.serial + 1
-        singles[serial] = (values, file, n, label, text)
+        singles[serial] = (values, file, n, label, text if text is not None else offset)
         for b, key in enumerate(keys):
             index[b].setdefault(key, serial)
         if len(singles) + len(self.clusters) > self.max_clusters:
             self._evict()
 
     def _promote(self, serial: int, single: Single) -> Cluster:
-        values, file, n, label, text = single
+        values, file, n, label, stored = single
+        text = self._text(file, n, stored)
         c = Cluster(values, file, n, " ".join(text[:300].split())[:160], rows=[(file, n)])
         c.join(file, n, label)
         if label is not None:

@@ -24,6 +24,7 @@ class Row:
     response: str = ""
     system: str = ""
     label: str | None = None
+    offset: int | None = None  # byte offset of the row's first byte (JSONL, CSV); None for Parquet
 
 
 class FieldMap(StrictModel):
@@ -191,7 +192,7 @@ def _plan(keys: tuple[str, ...], fields: FieldMap) -> _Plan:
     return plan
 
 
-def normalise(obj: Any, n: int, fields: FieldMap) -> Row:
+def normalise(obj: Any, n: int, fields: FieldMap, offset: int | None = None) -> Row:
     """Turn one parsed record (a mapping of column -> value) into a Row, or raise RowError."""
     if not isinstance(obj, Mapping):
         raise RowError(f"row is {_kind(obj)}, expected an object")
@@ -200,7 +201,7 @@ def normalise(obj: Any, n: int, fields: FieldMap) -> Row:
     system = _text(obj[plan.system], plan.system) if plan.system else ""
     if plan.messages and obj[plan.messages] is not None:
         sys_, prompt, response = _messages(obj[plan.messages], plan.messages)
-        return Row(n, prompt, response, "\n".join(s for s in (system, sys_) if s), label)
+        return Row(n, prompt, response, "\n".join(s for s in (system, sys_) if s), label, offset)
     if plan.prompt is None:
         raise RowError(
             "row has no text field (expected one of: " + ", ".join(fields.prompt + fields.text) + ")"
@@ -212,4 +213,4 @@ def normalise(obj: Any, n: int, fields: FieldMap) -> Row:
         if extra:
             prompt = f"{prompt}\n{extra}"
     response = _text(obj[plan.response], plan.response) if plan.response else ""
-    return Row(n, prompt, response, system, label)
+    return Row(n, prompt, response, system, label, offset)

@@ -177,7 +177,7 @@ class SecretScanner:
                     value = m.group()
                     if any(p in value for p in self.placeholders) or value in self.allowed_values:
                         continue
-                    if kind != "private-key" and not _looks_random(value):
+                    if kind != "private-key" and not _looks_random(value, kind not in FIXED_FORMATS):
                         continue
                     ri, part = seg.owners[si]
                     hits.setdefault((True, kind, ri), (part, redact(value)))
@@ -240,9 +240,17 @@ class SecretScanner:
         return None
 
 
-def _looks_random(value: str) -> bool:
-    """Real keys mix letters and digits; 'sk-this-is-my-key-for-testing' does not."""
+# Keys whose whole shape is fixed (prefix, length, alphabet): a random one may hold no digit at all
+# (an AWS key id is 16 base-32 characters: about 1 in 35 has none), so only variety is asked of it.
+FIXED_FORMATS = frozenset({"aws-access-key"})
+
+
+def _looks_random(value: str, mixed: bool = True) -> bool:
+    """Real keys mix letters and digits; 'sk-this-is-my-key-for-testing' does not. With `mixed`
+    False (fixed formats), eight distinct characters are enough."""
     body = value.split("_", 1)[-1] if "_" in value[:12] else value
+    if not mixed:
+        return len(set(body)) >= 8
     has_digit = any(c.isdigit() for c in body)
     has_alpha = any(c.isalpha() for c in body)
     return has_digit and has_alpha and len(set(body)) >= 8

@@ -42,7 +42,7 @@ if HAVE_NUMPY:
 NONE, UNIQUE, OTHER = 0, 1, 2
 POOLED_NAMES = ("(none)", "(unique response)", "(other)")
 PATTERN_WORDS = 8
-MAX_CANDIDATES = 200
+MAX_CANDIDATES = 1000
 OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
 PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
 
@@ -127,15 +127,23 @@ class Outcomes:
         gives, the tool it calls, a refusal; otherwise its opening words."""
         return effect(response) or " ".join(tokens(response[:400])[:PATTERN_WORDS])
 
+    @classmethod
+    def pattern_of(cls, row: Row) -> str | None:
+        """What `of_parts` needs of a row besides its label: None without label and response."""
+        return cls.pattern(row.response) if row.label is None and row.response else None
+
     def of(self, row: Row) -> int:
-        if row.label is not None:
+        return self.of_parts(row.label, self.pattern_of(row))
+
+    def of_parts(self, label: str | None, p: str | None) -> int:
+        """The outcome of a row from its label or, without one, its response's pattern (None: no response)."""
+        if label is not None:
             self.kind = "label"
-            return self._cap(row.label)
-        if not row.response:
+            return self._cap(label)
+        if p is None:
             return NONE
         if self.kind is None:
             self.kind = "response"
-        p = self.pattern(row.response)
         if not p:
             return NONE
         seen = self.patterns[p] = self.patterns[p] + 1
@@ -158,11 +166,14 @@ class Outcomes:
 
     def final(self, row: Row) -> int:
         """The outcome of a row once all rows are seen (pass 2)."""
-        if row.label is not None:
-            return self.index.get(row.label, OTHER)
-        if not row.response:
+        return self.final_parts(row.label, self.pattern_of(row))
+
+    def final_parts(self, label: str | None, p: str | None) -> int:
+        if label is not None:
+            return self.index.get(label, OTHER)
+        if p is None:
             return NONE
-        return self.index.get(self.pattern(row.response), UNIQUE)
+        return self.index.get(p, UNIQUE)
 
 
 @dataclass
@@ -360,7 +371,34 @@ def find_candidates(
     limit = math.log10(max_p) - math.log10(m)
     out = [c for c in out if c.log10_p <= limit]
     out.sort(key=lambda c: c.log10_p)
-    return out[:MAX_CANDIDATES], tested, len(targets)
+    return _fair_share(out, MAX_CANDIDATES), tested, len(targets)
+
+
+def _fair_share(cands: list[Candidate], cap: int) -> list[Candidate]:
+    """At most `cap` candidates, taken in turn from each band of support (powers of two), the most
+    significant first within a band.
+
+    Significance grows with support: natural cue words seen in hundreds of rows ("excellent" in
+    reviews) are far more significant than a trigger planted in a hundred, and in a large dataset
+    there are more of them than the cap. Ranked on one list they would crowd every trigger out
+    before the context test could tell them apart; ranked within their band, a rare token competes
+    only with tokens as rare as itself."""
+    if len(cands) <= cap:
+        return cands
+    bands: dict[int, list[Candidate]] = {}
+    for c in cands:  # already sorted by significance
+        bands.setdefault(c.support.bit_length(), []).append(c)
+    queues = [bands[b] for b in sorted(bands)]
+    taken: list[Candidate] = []
+    depth = 0
+    while len(taken) < cap:
+        row = [q[depth] for q in queues if depth < len(q)]
+        if not row:
+            break
+        taken += row[: cap - len(taken)]
+        depth += 1
+    taken.sort(key=lambda c: c.log10_p)
+    return taken
 
 
 @dataclass
@@ -382,11 +420,23 @@ class TriggerVerifier:
     """Pass 2: exact row support, skew and the context test for the candidates."""
 
     def __init__(
-        self, counter: TriggerCounter, outcomes: Outcomes, candidates: list[Candidate], examples: int
+        self,
+        counter: TriggerCounter,
+        outcomes: Outcomes,
+        candidates: list[Candidate],
+        examples: int,
+        *,
+        rows: bool = True,
+        exclude_of: list[Candidate] | None = None,
     ) -> None:
+        """`rows` False: counts and the context test only (no row lists), to screen many candidates
+        cheaply; `exclude_of`: the candidates whose tokens the context leaves out (default: these)."""
         self.counter = counter
         self.outcomes = outcomes
         self.examples = examples
+        self.rows = rows
+        self._passed: list[_Seen] = []
+        self.explained: list[dict[str, object]] = []
         self.seen = [_Seen(c) for c in candidates]
         self.by_uni: dict[int, list[_Seen]] = {}
         self.by_bi: dict[int, list[_Seen]] = {}
@@ -395,10 +445,13 @@ class TriggerVerifier:
             tok = s.cand.token
             if isinstance(tok, int):
                 self.by_uni.setdefault(tok, []).append(s)
-                self.exclude.add(tok)
             else:
                 self.by_bi.setdefault((tok[0] << PAIR_SHIFT) | tok[1], []).append(s)
-                self.exclude.update(tok)
+        for c in candidates if exclude_of is None else exclude_of:
+            if isinstance(c.token, int):
+                self.exclude.add(c.token)
+            else:
+                self.exclude.update(c.token)
         self.totals = counter.totals()
         self.grand = sum(self.totals.values())
         self.vocab_size = max(1, len(self.totals))
@@ -410,10 +463,6 @@ class TriggerVerifier:
         if HAVE_NUMPY:
             self._uni_ids = np.array(sorted(self.by_uni), dtype=np.int64)
             self._bi_ids = np.array(sorted(self.by_bi), dtype=np.int64)
-            self._key_index = {
-                id(self.by_uni): {k: i for i, k in enumerate(sorted(self.by_uni))},
-                id(self.by_bi): {k: i for i, k in enumerate(sorted(self.by_bi))},
-            }
 
     def _log_odds(self, u: int, y: int) -> float:
         L = self.counter.L
@@ -480,10 +529,12 @@ class TriggerVerifier:
                 for s in self.by_uni.get(key) or self.by_bi[key]:
                     s.support += 1
                     s.target += y == s.cand.outcome
+                    s.context_hits += ctx[s.cand.outcome][i]
+                    if not self.rows:
+                        continue
                     s.all.add(file, row.n)
                     if y == s.cand.outcome:
                         s.all_target.add(file, row.n)
-                    s.context_hits += ctx[s.cand.outcome][i]
                     if len(s.row_ids) < OVERLAP_ROWS:
                         self._remember(
                             s, file, row, ids, ids.index(key) if isinstance(s.cand.token, int) else -1
@@ -545,16 +596,14 @@ class TriggerVerifier:
             support = np.bincount(k_u, minlength=size).tolist()
             target = {t: np.bincount(k_u, weights=is_t[t][r_u], minlength=size).tolist() for t in targets}
             context = {t: np.bincount(k_u, weights=ctx[t][r_u], minlength=size).tolist() for t in targets}
-            index = self._key_index[id(table)]
-            for key, group in table.items():
-                k = index[key]
-                if not support[k]:
-                    continue
-                for s in group:
+            for k in np.flatnonzero(np.asarray(support)).tolist():  # only the candidates in this batch
+                for s in table[int(universe[k])]:
                     t = s.cand.outcome
                     s.support += support[k]
                     s.target += int(target[t][k])
                     s.context_hits += int(context[t][k])
+                    if not self.rows:
+                        continue
                     a, b = np.searchsorted(k_u, [k, k + 1])
                     mine = r_u[a:b]
                     s.all.extend(file, [numbers[r] for r in mine.tolist()])
@@ -583,9 +632,14 @@ class TriggerVerifier:
     def show(self, tok: int | tuple[int, int]) -> str:
         return self.word(tok) if isinstance(tok, int) else f"{self.word(tok[0])} {self.word(tok[1])}"
 
+    def passed(self) -> list[Candidate]:
+        """The candidates that passed every test in the last `result`."""
+        return [s.cand for s in self._passed]
+
     def result(
         self,
         *,
+        group: bool = True,
         tested: int,
         outcomes_tested: int,
         n_rows: int,
@@ -625,6 +679,10 @@ class TriggerVerifier:
                 )
                 continue
             passed.append((s, lp, adj))
+        self._passed = [p[0] for p in passed]
+        self.explained = res.explained
+        if not group:
+            return res
         # One trigger shows up as several candidates (its words, its word pairs): group by shared rows.
         groups: list[list[tuple[_Seen, float, float]]] = []
         for item in sorted(passed, key=lambda t: (t[1], -t[0].support)):

@@ -137,11 +137,21 @@ class Encoded:
         return self.flat[self.starts[i] : self.ends[i]]
 
 
-def encode(vocab: Vocab, texts: Sequence[str], grow: bool = True) -> Encoded:
+def tokenize(texts: Sequence[str]) -> list[str]:
+    """The tokens of a batch of texts, one flat list with the sentinel between texts."""
     joined = JOIN.join(texts)
     if joined.count(SENTINEL) != max(0, len(texts) - 1):
         joined = JOIN.join(_clean(texts))
-    flat = vocab.encode(joined.lower().translate(TOKEN_TABLE).split(), grow)
+    return joined.lower().translate(TOKEN_TABLE).split()
+
+
+def encode(vocab: Vocab, texts: Sequence[str], grow: bool = True) -> Encoded:
+    return encode_tokens(vocab, tokenize(texts), grow)
+
+
+def encode_tokens(vocab: Vocab, words: list[str], grow: bool = True) -> Encoded:
+    """`tokenize`'s output as ids (the words of a batch, from text or from a shard's state)."""
+    flat = vocab.encode(words, grow)
     if HAVE_NUMPY:
         arr = np.array(flat, dtype=np.int64)
         cuts = np.flatnonzero(arr == 0)
