@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from gate.baseline import summary_items
 from gate.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
 from gate.errors import InputError
 from gate.extras import needs
@@ -140,6 +141,8 @@ def build_statement(
             "blocking": [f.id for f in report.findings if f.effective_blocking],
             "waived": [f.id for f in report.findings if f.waiver],
             "bySeverity": report.counts(),
+            # Every finding, so that this verdict can serve as a signed baseline (gate.baseline).
+            "items": summary_items(report.findings),
         },
         "waivers": [
             {"id": w.id, "status": w.status.value, "findings": list(w.findings), "expires": w.expires}

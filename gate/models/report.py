@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -92,6 +92,49 @@ class WaiverOutcome(StrictModel):
     sha256: tuple[str, ...] = ()  # digests of the waiver file(s), as the attestation lists them
 
 
+class FixedFinding(StrictModel):
+    """A finding the baseline had that this run no longer has."""
+
+    id: str
+    rule: str
+    severity: Severity | None = None
+    title: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
+
+
+class BaselineInfo(StrictModel):
+    """The baseline a run was compared with (`check --baseline`), and what it decided."""
+
+    source: str
+    kind: Literal["attestation", "report"]
+    release: str = Field(description="The release name the baseline judged (its release line).")
+    generated_at: str | None = None
+    trusted: bool = Field(
+        description="Signed by a baseline signer the policy trusts, for this release line, fresh."
+    )
+    signer: str | None = None
+    reasons: tuple[str, ...] = Field((), description="Why the baseline is not trusted.")
+    block_on: Literal["all", "new"] = "all"
+    honoured: bool = Field(
+        False, description="block_on: new applied: unchanged blocking findings are tracked, not blocking."
+    )
+    new: int = 0
+    unchanged: int = 0
+    fixed: tuple[FixedFinding, ...] = ()
+    tracked: tuple[str, ...] = Field(
+        (), description="Unchanged findings that would block but do not (block_on: new)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
+
+
 class Report(StrictModel):
     schema_: str = Field(REPORT_SCHEMA, alias="schema")
     gate_version: str
@@ -113,6 +156,7 @@ class Report(StrictModel):
         "speaks for the checks that ran only, and can never be attested or admitted.",
     )
     left_out: tuple[str, ...] = Field((), description="The checks a partial run left out.")
+    baseline: BaselineInfo | None = Field(None, description="The baseline this run was compared with.")
 
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.effective_blocking]
