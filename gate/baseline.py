@@ -372,16 +372,3 @@ def apply(
 def summary_items(findings: Any) -> list[dict[str, Any]]:
     """The finding list a signed verdict carries, so that it can serve as a baseline."""
     return [{"id": f.id, "severity": f.severity.value, "title": f.title[:200]} for f in findings]
-
-
-def describe(info: BaselineInfo) -> str:
-    """One line on what the baseline decided, for every report format."""
-    head = f"baseline {info.source}: {info.new} new, {info.unchanged} unchanged, {len(info.fixed)} fixed"
-    if info.honoured:
-        return head + f"; block_on: new: {len(info.tracked)} unchanged finding(s) tracked, not blocking"
-    if info.trusted:
-        return head + " (trusted; the policy blocks on all findings)"
-    why = "; ".join(info.reasons) or "not trusted"
-    if info.block_on == "new":
-        return head + f"; informational only, every blocking finding blocks: {why}"
-    return head + f"; informational: {why}"

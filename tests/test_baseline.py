@@ -324,3 +324,41 @@ def test_a_child_policy_cannot_add_a_baseline_signer(tmp_path: Path) -> None:
     )
     tp = next(iter(load_policy(str(team)).tiers.values()))
     assert tp.baseline.max_age_days == 7 and [s.id for s in tp.baseline.signers] == ["alice@example.com"]
+
+
+def test_every_report_format_shows_the_labels_and_the_fixed_list(world: dict[str, Any]) -> None:
+    from gate.reporters import get_reporter
+
+    tmp = world["tmp"]
+    # helper.py stays, tool.py is new, and the base's other.py is gone (fixed).
+    base = code_release(tmp / "base3", files={**CODE_RELEASE, "model/other.py": b"x = 1\n"})
+    signed = _attest(base, world["policy"], world["keys"].alice, tmp / "base3.json")
+    report = _run(world["pr"], world["policy"], signed)
+    assert report.baseline is not None and report.baseline.honoured
+    fixed = [f for f in report.baseline.fixed if "other.py" in (f.title or "")]
+    assert fixed
+
+    sarif = json.loads(get_reporter("sarif").render(report))["runs"][0]
+    states = {r["properties"]["findingId"]: r.get("baselineState") for r in sarif["results"]}
+    by_path = _ri005(report)
+    assert states[by_path["model/helper.py"].id] == "unchanged"
+    assert states[by_path["model/tool.py"].id] == "new"
+    assert fixed[0].id in sarif["properties"]["baseline"]["fixed"]
+    assert sarif["properties"]["baseline"]["tracked"] == list(report.baseline.tracked)
+
+    text = get_reporter("text").render(report)
+    assert "unchanged since the baseline" in text and "(new)" in text
+    assert f"fixed {fixed[0].id}" in text and "block_on: new" in text
+
+    md = get_reporter("markdown").render(report)
+    assert "### Baseline" in md and f"`{fixed[0].id}`" in md and "· unchanged" in md
+
+    html = get_reporter("html").render(report)
+    assert 'id="baseline"' in html and fixed[0].id in html and ">tracked · unchanged<" in html
+
+    xml = get_reporter("junit").render(report)
+    assert "blocking, new]" in xml
+
+    data = json.loads(get_reporter("json").render(report))
+    assert data["baseline"]["honoured"] is True
+    assert {f["baseline"] for f in data["findings"] if f["rule"]["code"] == RI005} == {"new", "unchanged"}

@@ -129,6 +129,18 @@ class BaselineInfo(StrictModel):
         (), description="Unchanged findings that would block but do not (block_on: new)."
     )
 
+    def describe(self) -> str:
+        """One line on what the baseline decided, for every report format (escape it to print)."""
+        head = f"{self.source}: {self.new} new, {self.unchanged} unchanged, {len(self.fixed)} fixed"
+        if self.honoured:
+            return head + f"; block_on: new: {len(self.tracked)} unchanged blocking finding(s) tracked"
+        if self.trusted:
+            return head + " (trusted; the policy blocks on every finding)"
+        why = "; ".join(self.reasons) or "not trusted"
+        if self.block_on == "new":
+            return head + f"; not trusted, so every blocking finding blocks: {why}"
+        return head + f"; informational: {why}"
+
     @model_validator(mode="before")
     @classmethod
     def _encodable(cls, data: Any) -> Any:
