@@ -226,7 +226,7 @@ class Plan:
 
 def check_options() -> set[str]:
     """The options this build's `model-gate check` accepts."""
-    from gate.cli import check
+    from gate.commands.check import check
 
     return {opt for p in check.params for opt in getattr(p, "opts", ())}
 

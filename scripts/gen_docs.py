@@ -20,14 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli_help(*args: str) -> str:
-    from gate.cli import main
+    from gate.commands import main
 
     result = CliRunner().invoke(main, [*args, "--help"], prog_name="model-gate", terminal_width=100)
     return "```\n" + result.output.rstrip() + "\n```"
 
 
 def sections() -> dict[str, str]:
-    from gate.compliance.markdown import coverage_summary, mapping_table
+    from gate.compliance.markdown import coverage_summary, mapping_table, release_excerpt
+    from gate.compliance.pack import build_pack
     from gate.docs import checks_table, rules_table
     from gate.extras import extras_table
 
@@ -38,6 +39,10 @@ def sections() -> dict[str, str]:
         "help": cli_help(),
         "help-check": cli_help("check"),
         "compliance": coverage_summary() + "\n\n" + mapping_table("owasp-llm-2025"),
+        # The bad release's golden JSON report is the canonical rendering of that release.
+        "compliance-example": release_excerpt(
+            build_pack(ROOT / "tests" / "golden" / "bad-release.json"), "eu-ai-act", limit=8
+        ),
     }
 
 

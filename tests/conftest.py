@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from gate.cli import main
+from gate.commands import main
 from tests.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,8 @@ import click
 import pytest
 
 from gate import decision_log
-from gate.cli import main, summary_line
+from gate.commands import main
+from gate.commands.shared import summary_line
 from tests.conftest import ROOT, run_cli, write_release
 from tests.test_partial_runs import EVIL_PICKLE
 

@@ -45,6 +45,23 @@ def test_every_requirement_id_is_in_its_frameworks_id_list() -> None:
             assert r.id in fw.ids, (fw.framework, r.id)
 
 
+def test_complete_id_lists_have_the_frameworks_own_shape() -> None:
+    """The id lists that claim to be a framework's whole list have its published size and structure:
+    NIST AI RMF 1.0 has 72 subcategories (GOVERN 19, MAP 18, MEASURE 22, MANAGE 13), ISO/IEC 42001
+    Annex A 38 controls in A.2-A.10, OWASP's list ten entries."""
+    ids = {fw.framework: fw.ids for fw in frameworks()}
+    rmf = ids["nist-ai-rmf"]
+    assert len(rmf) == len(set(rmf)) == 72
+    per_function = {
+        f: sum(i.startswith(f + " ") for i in rmf) for f in ("GOVERN", "MAP", "MEASURE", "MANAGE")
+    }
+    assert per_function == {"GOVERN": 19, "MAP": 18, "MEASURE": 22, "MANAGE": 13}
+    iso = ids["iso-42001"]
+    assert len(iso) == len(set(iso)) == 38
+    assert {i.split(".")[1] for i in iso} == {str(n) for n in range(2, 11)}
+    assert list(ids["owasp-llm-2025"]) == [f"LLM{n:02d}:2025" for n in range(1, 11)]
+
+
 def test_every_registered_check_maps_to_a_requirement() -> None:
     mapped = {c for fw in frameworks() for r in fw.requirements for c in r.checks}
     assert set(CHECKS) - mapped == set()

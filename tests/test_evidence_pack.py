@@ -5,6 +5,7 @@ official schema; outcomes held to the report they came from."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from gate.compliance.mapping import frameworks
 from gate.compliance.pack import Outcome, build_pack
 from tests import conftest
 from tests.conftest import run_cli
+from tests.oscal_schema import SCHEMA, SCHEMA_SHA256
 from tests.oscal_schema import errors as oscal_errors
 
 
@@ -98,6 +100,30 @@ def _assert_oscal(text: str, pack: dict[str, Any]) -> dict[str, Any]:
         if outcome == "failed":
             assert f["target"]["status"]["reason"] == "fail"
     return doc
+
+
+def test_the_oscal_schema_is_nists_unmodified_and_rejects_what_oscal_forbids(
+    demo_report: tuple[Path, dict[str, Any]],
+) -> None:
+    assert hashlib.sha256(SCHEMA.read_bytes()).hexdigest() == SCHEMA_SHA256
+    path, _report = demo_report
+    doc = json.loads(run_cli("evidence", str(path), "--format", "oscal").stdout)
+    assert oscal_errors(doc) == []
+    # The validator is not a rubber stamp: each mutation breaks one OSCAL constraint.
+    no_uuid = copy.deepcopy(doc)
+    del no_uuid["assessment-results"]["uuid"]
+    bad_token = copy.deepcopy(doc)
+    bad_token["assessment-results"]["metadata"]["props"][0]["name"] = "has space"
+    bad_state = copy.deepcopy(doc)
+    bad_state["assessment-results"]["results"][0]["findings"][0]["target"]["status"]["state"] = "green"
+    extra = copy.deepcopy(doc)
+    extra["assessment-results"]["metadata"]["colour"] = "red"
+    for broken in (no_uuid, bad_token, bad_state, extra):
+        assert oscal_errors(broken) != []
+    # A Unicode letter is a valid token character (the schema's \p{L}): accepted, as OSCAL says.
+    unicode_token = copy.deepcopy(doc)
+    unicode_token["assessment-results"]["metadata"]["props"][0]["name"] = "\u00e9tape"
+    assert oscal_errors(unicode_token) == []
 
 
 def test_demo_release_pack_matches_its_report_and_its_oscal_validates(

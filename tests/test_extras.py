@@ -42,7 +42,7 @@ HIDE_AND_RUN = textwrap.dedent(
             del sys.modules[m]
     sys.meta_path.insert(0, Hide())
     sys.argv = ["model-gate", *sys.argv[2:]]
-    from gate.cli import main
+    from gate.commands import main
     main()
     """
 )

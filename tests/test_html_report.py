@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.cli import main
+from gate.commands import main
 from gate.models.report import Report
 from gate.reporters import get_reporter
 from gate.reporters.html import HtmlReporter
@@ -397,3 +397,21 @@ def test_odd_details_do_not_break_the_page() -> None:
     text = "".join(p.text)
     assert "<marquee>c</marquee>" in text and "one reason" in text and "o\nn" not in text
     assert "marquee" not in {t for t, _ in p.tags}
+
+
+def test_evidence_section_matches_the_pack_of_the_same_report() -> None:
+    from gate.compliance.pack import Outcome, build_pack
+
+    for name in ("demo-release", "bad-release"):
+        page = render(golden_dict(name))
+        pack = build_pack(GOLDEN / f"{name}.json")
+        table = re.search(r'<table class="evidence">(.*?)</table>', page, re.S)
+        assert table is not None
+        rows = re.findall(r"<tr><th>([^<]*)</th>((?:<td>\d+</td>)+)</tr>", table.group(1))
+        shown = {html.unescape(t): [int(n) for n in re.findall(r"\d+", cells)] for t, cells in rows}
+        assert shown == {fw.title: [fw.counts[o.value] for o in Outcome] for fw in pack.frameworks}
+        failed = sum(fw.counts["failed"] for fw in pack.frameworks)
+        assert (failed > 0) == (name == "bad-release")
+        # one collapsible requirement table per framework, and the pack's own disclaimer
+        assert page.count('<details class="framework">') == len(pack.frameworks)
+        assert "It is not a statement of compliance" in html.unescape(page)

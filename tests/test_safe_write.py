@@ -102,7 +102,7 @@ def test_check_outputs_do_not_follow_links(tmp_path: Path, option: str) -> None:
 
 
 def test_waiver_new_does_not_follow_a_link(tmp_path: Path) -> None:
-    from gate.cli import _write
+    from gate.commands.shared import write_output as _write
 
     victim = _victim(tmp_path)
     with pytest.raises(UnsafeWriteError):

@@ -502,7 +502,7 @@ def test_parquet_without_pyarrow_is_a_check_error_naming_the_extra(tmp_path: Pat
         f"""
         import sys
         sys.modules["pyarrow"] = None  # as if the 'data' extra were not installed
-        from gate.cli import main
+        from gate.commands import main
         sys.argv = ["model-gate", "check", {str(rel)!r}, "--only", "training-data", "--format", "json"]
         main()
         """

@@ -196,8 +196,8 @@ def test_check_with_missing_waivers_dir_is_exit_2(tmp_path: Path) -> None:
 def test_help_stays_fast_and_lazy() -> None:
     # Waiver and attestation support must not pull cryptography or sigstore into --help.
     code = (
-        "import sys, gate.cli; "
-        "from click.testing import CliRunner; CliRunner().invoke(gate.cli.main, ['--help']); "
+        "import sys, gate.commands; "
+        "from click.testing import CliRunner; CliRunner().invoke(gate.commands.main, ['--help']); "
         "print(','.join(m for m in ('cryptography', 'sigstore', 'gate.waivers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -44,14 +44,18 @@ def _detail(r: RequirementResult) -> str:
     return cell("; ".join(bits)) or "—"
 
 
-def matrix(pack: EvidencePack, framework: str) -> str:
-    """The coverage matrix of one framework as a Markdown table."""
+def matrix(pack: EvidencePack, framework: str, *, limit: int | None = None) -> str:
+    """The coverage matrix of one framework as a Markdown table (the first `limit` rows, failed
+    first, when a limit is given)."""
     fw = next(f for f in pack.frameworks if f.framework == framework)
     lines = [
         "| Requirement | Coverage | Outcome | Evidence | Findings / gaps | Remains for people |",
         "|---|---|---|---|---|---|",
     ]
-    for r in fw.requirements:
+    reqs = list(fw.requirements)
+    if limit is not None:
+        reqs.sort(key=lambda r: r.outcome is not Outcome.FAILED)  # stable: failed first
+    for r in reqs[:limit]:
         lines.append(
             f"| {cell(r.id)} {cell(r.title)} | {r.coverage.value} | {OUTCOME_ICON[r.outcome]} | "
             f"{_evidence(r)} | {_detail(r)} | {cell(r.remains_for_people) or '—'} |"
@@ -91,6 +95,18 @@ def render(pack: EvidencePack) -> str:
             matrix(pack, fw.framework),
         ]
     return "\n".join(out) + "\n"
+
+
+def release_excerpt(pack: EvidencePack, framework: str, limit: int) -> str:
+    """A few rows of one release's matrix, with its counts (generated into the README)."""
+    fw = next(f for f in pack.frameworks if f.framework == framework)
+    counts = ", ".join(f"{v} {k}" for k, v in fw.counts.items() if v)
+    more = len(fw.requirements) - limit
+    tail = f"\n\n… and {more} more rows in the pack." if more > 0 else ""
+    return (
+        f"{cell(pack.release.name)} {cell(pack.release.version)}, verdict **{pack.verdict}**, "
+        f"{cell(fw.title)}: {counts}.\n\n" + matrix(pack, framework, limit=limit) + tail
+    )
 
 
 def coverage_summary() -> str:

@@ -162,6 +162,7 @@ class HtmlReporter(Reporter):
             self._baseline(r),
             self._waivers(r),
             self._artifacts(r),
+            self._evidence(r),
             f"<footer>model-gate {_t(r.gate_version)} · generated {_t(r.generated_at)} · "
             f"policy {_t(r.policy.name)} (sha256:{_t(r.policy.sha256[:12])})</footer>",
             "</main>",
@@ -412,6 +413,45 @@ class HtmlReporter(Reporter):
             f'<h2 id="controls">Monitoring controls{scored}</h2>'
             '<table class="controls"><thead><tr><th>control</th><th>name</th><th>section</th><th></th>'
             f"<th>status</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
+    @staticmethod
+    def _evidence(r: Report) -> str:
+        """Framework coverage of this report, assessed as `model-gate evidence` assesses it."""
+        from gate.compliance.mapping import frameworks
+        from gate.compliance.pack import STATEMENT, Outcome, assess_framework
+
+        raw = r.model_dump(mode="json", by_alias=True)
+        marks = {
+            Outcome.EVIDENCED: "yes",
+            Outcome.FAILED: "no",
+            Outcome.ACCEPTED_RISK: "part",
+            Outcome.NOT_ASSESSED: "part",
+            Outcome.HUMAN: "muted",
+        }
+        head = "".join(f"<th>{_t(o.value)}</th>" for o in Outcome)
+        rows, details = [], []
+        for fw in frameworks():
+            res = assess_framework(fw, r, raw)
+            counts = "".join(f"<td>{res.counts.get(o.value, 0)}</td>" for o in Outcome)
+            rows.append(f"<tr><th>{_t(res.title)}</th>{counts}</tr>")
+            reqs = "".join(
+                f"<tr><th>{_t(q.id)}</th><td>{_t(q.title)}</td><td>{_t(q.coverage.value)}</td>"
+                f'<td><span class="{marks[q.outcome]}">{_t(q.outcome.value)}</span></td>'
+                f"<td>{_t(q.remains_for_people or '')}</td></tr>"
+                for q in res.requirements
+            )
+            details.append(
+                f'<details class="framework"><summary>{_t(res.title)}</summary><table>'
+                "<thead><tr><th>requirement</th><th>title</th><th>coverage</th><th>outcome</th>"
+                f"<th>remains for people</th></tr></thead><tbody>{reqs}</tbody></table></details>"
+            )
+        return (
+            '<h2 id="evidence">Compliance evidence</h2>'
+            f'<p class="muted">{_t(STATEMENT)} The whole pack (JSON, Markdown, OSCAL): '
+            "<code>model-gate evidence REPORT.json</code>.</p>"
+            f'<table class="evidence"><thead><tr><th>framework</th>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>" + "".join(details)
         )
 
     def _findings(self, r: Report) -> str:

@@ -76,7 +76,7 @@ def test_fast_and_full_paths_give_the_same_report(
 def test_a_clean_scan_never_imports_pydantic_or_yaml(benign_dir: Path) -> None:
     # The point of the precompiled settings: the clean path pays for the scan, not for validation.
     probe = (
-        "import sys; from gate.cli import main\n"
+        "import sys; from gate.commands import main\n"
         "sys.argv = ['model-gate', 'scan', sys.argv[1]]\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "heavy = sorted(m for m in ('pydantic', 'yaml', 'gate.policy', 'gate.engine') if m in sys.modules)\n"
