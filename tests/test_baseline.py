@@ -362,3 +362,40 @@ def test_every_report_format_shows_the_labels_and_the_fixed_list(world: dict[str
     data = json.loads(get_reporter("json").render(report))
     assert data["baseline"]["honoured"] is True
     assert {f["baseline"] for f in data["findings"] if f["rule"]["code"] == RI005} == {"new", "unchanged"}
+
+
+def test_cli_end_to_end_base_branch_attests_pull_request_compares(world: dict[str, Any]) -> None:
+    from tests.conftest import run_cli
+    from tests.waiverkit import pem_private
+
+    tmp = world["tmp"]
+    key = tmp / "alice.key"
+    key.write_bytes(pem_private(world["keys"].alice))
+    policy = str(tmp / "policy" / "policy.yaml")
+    att = tmp / "out" / "base.intoto.json"
+    res = run_cli(
+        "check", str(world["base"]), "--policy", policy, "--attest", str(att), "--attest-key", str(key)
+    )
+    assert res.exit_code == 1 and att.is_file()  # the base branch has a blocking finding
+    same = code_release(tmp / "same")
+    res = run_cli("check", str(same), "--policy", policy, "--baseline", str(att), "--format", "json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["baseline"]["honoured"] is True
+    res = run_cli("check", str(world["pr"]), "--policy", policy, "--baseline", str(att))
+    assert res.exit_code == 1 and "Baseline" in res.stdout and "(new)" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [(b"{", "not JSON"), (b'{"release": {"name": "tiny"}, "findings": [{"id": 5}]}', "findings.0.id")],
+)
+def test_cli_malformed_baseline_exits_2_naming_file_and_field(
+    world: dict[str, Any], content: bytes, field: str
+) -> None:
+    from tests.conftest import run_cli
+
+    bad = world["tmp"] / "bad-baseline.json"
+    bad.write_bytes(content)
+    res = run_cli("check", str(world["pr"]), "--baseline", str(bad))
+    assert res.exit_code == 2
+    assert str(bad) in res.output and field in res.output and "Traceback" not in res.output
