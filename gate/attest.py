@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from gate.errors import InputError
 from gate.extras import MissingExtraError, needs
 from gate.inventory import SUBJECT_FORMAT
 from gate.models.base import StrictModel
+from gate.models.finding import Finding
 from gate.models.report import CheckStatus, Report, Verdict, WaiverStatus
 from gate.release import Release
 from gate.signing.dsse import INTOTO_PAYLOAD_TYPE, Verified, check_signatures, parse_envelope, sign_envelope
@@ -71,6 +72,12 @@ class VsaPredicate(StrictModel):
     verifiedLevels: tuple[str, ...]
     dependencyLevels: dict[str, int] = Field(default_factory=dict)
     slsaVersion: str = "1.0"
+
+
+def summary_items(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """The finding list a signed verdict carries, so that it can serve as a baseline (gate.baseline
+    reads it back)."""
+    return [{"id": f.id, "severity": f.severity.value, "title": f.title[:200]} for f in findings]
 
 
 def _tier_level(tier: str) -> str:
@@ -146,6 +153,8 @@ def build_statement(
             "blocking": [f.id for f in report.findings if f.effective_blocking],
             "waived": [f.id for f in report.findings if f.waiver],
             "bySeverity": report.counts(),
+            # Every finding, so that this verdict can serve as a signed baseline (gate.baseline).
+            "items": summary_items(report.findings),
         },
         "waivers": [
             {"id": w.id, "status": w.status.value, "findings": list(w.findings), "expires": w.expires}

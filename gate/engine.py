@@ -17,6 +17,7 @@ from gate.inventory import DigestRequest, build_inventory
 from gate.models.finding import Finding, Rule, Severity, new_finding
 from gate.models.policy import TierPolicy
 from gate.models.report import (
+    BaselineInfo,
     CheckResult,
     CheckStatus,
     PolicyInfo,
@@ -30,7 +31,7 @@ from gate.models.tier import TierResult
 from gate.policy import Policy, config_for, load_policy
 from gate.release import Release, load_manifest
 from gate.risk import score
-from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED
+from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED, UNTRUSTED_BASELINE
 from gate.timefmt import Clock, utc_now
 
 
@@ -60,6 +61,8 @@ class RunRequest:
     clock: Clock = utc_now
     waivers: WaiverApplier | None = None
     progress: Callable[[str], None] | None = None
+    # A previous verdict to compare findings with (gate.baseline); verified before anything runs.
+    baseline: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,21 @@ def decide_blocking(finding: Finding, tp: TierPolicy) -> Finding:
     return finding.model_copy(update={"severity": severity, "blocking": blocking})
 
 
+def always_blocks(finding: Finding, tp: TierPolicy) -> str | None:
+    """Why a finding blocks whatever a baseline says (`block_on: new` never tracks it), or None."""
+    rule = find_rule(finding.rule.code)
+    if rule is not None and rule.always_blocks:
+        return f"{rule.code} always blocks"
+    if rule is not None and not rule.waivable:
+        return f"{rule.code} is unwaivable"
+    entry = tp.waivers.unwaivable(finding.rule.code, rule.name if rule else finding.rule.name)
+    if entry:
+        return f"the policy makes {finding.rule.code} unwaivable ('{entry}')"
+    if tp.tier.value == "prohibited":
+        return "a prohibited practice"
+    return None
+
+
 def check_status(findings: Sequence[Finding], tp: TierPolicy, *, skipped: bool = False) -> CheckStatus:
     """One check's status from its judged findings (after decide_blocking)."""
     if any(f.effective_blocking for f in findings):
@@ -253,6 +271,17 @@ def check_release(req: RunRequest) -> RunResult:
     tp = policy.for_tier(tier.level)
     sel = select_checks(tp, req.only, req.skip)
     _declared_evidence(sel, loaded.manifest, req.only, req.skip)
+    base = None
+    if req.baseline is not None:  # before the long work: a malformed baseline is exit 2 at once
+        from gate import baseline as baselines
+
+        base = baselines.load(
+            req.baseline,
+            policy=tp.baseline,
+            release_name=loaded.manifest.name,
+            now=req.clock(),
+            offline=req.options.offline,
+        )
     configs: dict[str, Any] = {}
     for cid in sel.run:
         configs[cid] = config_for(tp, cid)
@@ -329,6 +358,17 @@ def check_release(req: RunRequest) -> RunResult:
         findings, waivers = req.waivers.apply(findings, release, tp, req.clock, find_rule)
         # Findings about the waivers themselves are judged like any check's.
         findings = [f if f.id in judged else decide_blocking(f, tp) for f in findings]
+    baseline_info = None
+    if base is not None:
+        from gate import baseline as baselines
+
+        findings, baseline_info = baselines.apply(
+            findings, base, block_on=tp.block_on, always_blocks=lambda f: always_blocks(f, tp)
+        )
+        if tp.block_on == "new" and not base.trusted:
+            findings.append(_untrusted_baseline_finding(baseline_info.source, baseline_info.reasons))
+    if req.waivers is not None or base is not None:
+        # A check whose blocking findings were all waived or tracked no longer fails.
         by_check = {r.id: [f for f in findings if f.check == r.id] for r in results}
         results = [
             r.model_copy(update={"status": CheckStatus.WARNED})
@@ -362,6 +402,7 @@ def check_release(req: RunRequest) -> RunResult:
         partial=sel.partial,
         left_out=sel.left_out,
         artifacts=artifacts,
+        baseline=baseline_info,
     )
     return RunResult(report=report, release=release)
 
@@ -380,6 +421,7 @@ def assemble_report(
     partial: bool = False,
     left_out: Sequence[str] = (),
     artifacts: dict[str, str] | None = None,
+    baseline: BaselineInfo | None = None,
 ) -> Report:
     """The one place a report is put together: judged findings in report order, the verdict and
     its exit code. `findings` have been through decide_blocking (and waivers)."""
@@ -399,6 +441,7 @@ def assemble_report(
         partial=partial,
         left_out=tuple(left_out),
         artifacts=artifacts or {},
+        baseline=baseline,
     )
 
 
@@ -441,4 +484,15 @@ def _incomplete_finding(check_id: str, tier: TierResult, why: str) -> Finding:
         evidence={"check": check_id, "tier": tier.level.value, "reason": why},
         mitigation=f"Fix the cause above and run again, or leave the check out with --skip {check_id}. "
         f"A policy that needs its answer lists it under fail_closed: [{check_id}] (or required).",
+    ).model_copy(update={"blocking": False})
+
+
+def _untrusted_baseline_finding(source: str, reasons: Sequence[str]) -> Finding:
+    why = "; ".join(reasons) or "not trusted"
+    return new_finding(
+        UNTRUSTED_BASELINE,
+        f"The baseline is not trusted, so block_on: new is not honoured: {why}",
+        key="baseline",
+        detail="--baseline",
+        evidence={"baseline": source, "reasons": list(reasons)},
     ).model_copy(update={"blocking": False})

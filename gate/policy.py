@@ -22,10 +22,9 @@ from gate.models.policy import (
     TierPolicy,
     TierSection,
     TrustFile,
-    WaiverSection,
 )
 from gate.models.tier import Tier
-from gate.policy_merge import Composed, Layer, compose, merge_override, root
+from gate.policy_merge import NESTED_SECTIONS, Composed, Layer, compose, merge_override, root
 from gate.yamlsafe import YamlDoc, format_path, load_file, load_text, validate_doc
 
 MAX_EXTENDS_DEPTH = 8
@@ -111,38 +110,48 @@ def _overlay(base: TierSection, top: TierSection | None) -> TierSection:
             for cid, cfg in value.items():
                 merged[cid] = {**merged.get(cid, {}), **cfg}
             data["checks"] = merged
-        elif key == "waivers":
-            data["waivers"] = {**data.get("waivers", {}), **value}
+        elif key in NESTED_SECTIONS:
+            data[key] = {**data.get(key, {}), **value}
         else:
             data[key] = value
     return TierSection.model_validate(data)
 
 
 def _embed_keys(pf: PolicyFile, src: PolicySource) -> PolicyFile:
-    """Replace reviewer key paths by the keys' PEM text.
+    """Replace reviewer and baseline-signer key paths by the keys' PEM text.
 
     Paths are relative to the file that names them, which composition would
     lose; and with the keys inside, the composed policy's digest pins them.
     """
     sections: list[tuple[str, TierSection]] = [("defaults", pf.defaults)]
     sections += [(f"tiers.{t.value}", s) for t, s in pf.tiers.items()]
-    if not any(s.waivers and (s.waivers.reviewers or s.waivers.sigstore_trust_root) for _, s in sections):
+    # (section, its list of signers): waiver reviewers, and the signers of baseline verdicts.
+    trusted = [
+        (name, people, sub)
+        for _, s in sections
+        for name, people, sub in (
+            ("waivers", "reviewers", s.waivers),
+            ("baseline", "signers", s.baseline),
+        )
+        if sub is not None and (getattr(sub, people) or sub.sigstore_trust_root)
+    ]
+    if not trusted:
         return pf
     data = pf.model_dump(mode="json", exclude_none=True)
     for where, sec in sections:
-        if not sec.waivers:
-            continue
         target = data["defaults"] if where == "defaults" else data["tiers"][where.split(".", 1)[1]]
-        if sec.waivers.sigstore_trust_root:
-            field = f"{where}.waivers.sigstore_trust_root"
-            target["waivers"]["sigstore_trust_root"] = _trust_root_text(
-                sec.waivers.sigstore_trust_root, src, field
-            )
-        for i, reviewer in enumerate(sec.waivers.reviewers or ()):
-            field = f"{where}.waivers.reviewers[{i}].keys"
-            target["waivers"]["reviewers"][i]["keys"] = [
-                _key_text(k, src, f"{field}[{j}]") for j, k in enumerate(reviewer.keys)
-            ]
+        for name, people in (("waivers", "reviewers"), ("baseline", "signers")):
+            sub = getattr(sec, name)
+            if sub is None:
+                continue
+            if sub.sigstore_trust_root:
+                field = f"{where}.{name}.sigstore_trust_root"
+                target[name]["sigstore_trust_root"] = _trust_root_text(sub.sigstore_trust_root, src, field)
+            for i, person in enumerate(getattr(sub, people) or ()):
+                field = f"{where}.{name}.{people}[{i}].keys"
+                target[name][people][i]["keys"] = [
+                    _key_text(k, src, f"{field}[{j}]") for j, k in enumerate(person.keys)
+                ]
     return PolicyFile.model_validate(data)
 
 
@@ -247,8 +256,9 @@ def delegable_paths() -> list[str]:
     """Every setting a policy can name in `delegate:`."""
     from gate.checks import CHECKS, load_check
 
-    out = [k for k in TierSection.model_fields if k not in ("checks", "waivers")]
-    out += [f"waivers.{k}" for k in WaiverSection.model_fields]
+    out = [k for k in TierSection.model_fields if k != "checks" and k not in NESTED_SECTIONS]
+    for key, (model, _) in NESTED_SECTIONS.items():
+        out += [f"{key}.{k}" for k in model.model_fields]
     out += [f"checks.{cid}.{k}" for cid in CHECKS for k in load_check(cid).Config.model_fields]
     return out
 

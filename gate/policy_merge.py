@@ -24,6 +24,8 @@ from pydantic_core import to_jsonable_python
 
 from gate.models.policy import (
     HIGHER_SEVERITY_STRICTER,
+    BaselinePolicy,
+    BaselineSection,
     Ordered,
     Stricter,
     TierPolicy,
@@ -34,6 +36,12 @@ from gate.models.policy import (
 from gate.yamlsafe import YamlDoc, format_path
 
 Rule = Stricter | Ordered
+
+# Tier-section settings that are sections of their own: (what a file may set, the effective model).
+NESTED_SECTIONS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "waivers": (WaiverSection, WaiverPolicy),
+    "baseline": (BaselineSection, BaselinePolicy),
+}
 
 
 def merge_rule(model: type[BaseModel], name: str) -> Rule | None:
@@ -156,8 +164,8 @@ def _set_paths(section: dict[str, Any]) -> list[str]:
     for key, value in section.items():
         if key == "checks":
             out += [f"checks.{cid}.{k}" for cid, cfg in value.items() for k in cfg]
-        elif key == "waivers":
-            out += [f"waivers.{k}" for k in value]
+        elif key in NESTED_SECTIONS:
+            out += [f"{key}.{k}" for k in value]
         else:
             out.append(key)
     return out
@@ -183,8 +191,9 @@ def compose(parent: Composed, layer: Layer) -> Composed:
         elif rule is Stricter.PER_CHECK:
             state.section["checks"] = _merge_checks(ctx, parent.section.get("checks", {}), value)
         elif rule is Stricter.NESTED:
-            state.section["waivers"] = ctx.fields(
-                WaiverSection, WaiverPolicy, parent.section.get("waivers", {}), value, "waivers"
+            section_model, effective_model = NESTED_SECTIONS[key]
+            state.section[key] = ctx.fields(
+                section_model, effective_model, parent.section.get(key, {}), value, key
             )
         elif rule is Stricter.PER_RULE:
             state.section["rules"] = merge_rules(parent.section.get("rules", {}), value)
@@ -377,7 +386,8 @@ def composition_table() -> str:
 
     rows = [("`" + k + "`", merge_rule(TierSection, k)) for k in TierSection.model_fields]
     rows += [(f"`rules.*.{k}`", merge_rule(RuleOverride, k)) for k in RuleOverride.model_fields]
-    rows += [(f"`waivers.{k}`", merge_rule(WaiverSection, k)) for k in WaiverSection.model_fields]
+    for key, (model, _) in NESTED_SECTIONS.items():
+        rows += [(f"`{key}.{k}`", merge_rule(model, k)) for k in model.model_fields]
     for cid in CHECKS:
         model = load_check(cid).Config
         rows += [(f"`checks.{cid}.{k}`", merge_rule(model, k)) for k in model.model_fields]

@@ -37,6 +37,24 @@ OPTIONAL_CHECK_INCOMPLETE = Rule(
     waivable=False,
 )
 
+UNTRUSTED_BASELINE = Rule(
+    code="GATE-GA003",
+    name="untrusted-baseline",
+    check="gate",
+    severity=Severity.LOW,
+    summary="The policy blocks on new findings only, but the baseline given with --baseline is not "
+    "trusted: every blocking finding blocks.",
+    why="A baseline decides which findings stop blocking, so whoever can write it can hide any "
+    "finding by listing its id. An unsigned report, a verdict for another release line, a stale "
+    "one, or one changed after it was signed is shown for information only.",
+    example="A pull request passes `--baseline report.json`, a report it wrote itself that lists "
+    "the ids of the findings it introduces.",
+    fix="Give the signed verdict that `model-gate check --attest` wrote on the base branch for the "
+    "same release name, signed by one of the policy's `baseline.signers`, no older than "
+    "`baseline.max_age_days`.",
+    waivable=False,
+)
+
 WAIVER_REJECTED = Rule(
     code="GATE-WV001",
     name="waiver-rejected",
@@ -81,4 +99,9 @@ WAIVER_EXPIRING = Rule(
 
 WAIVER_RULES: tuple[Rule, ...] = (WAIVER_REJECTED, WAIVER_UNUSED, WAIVER_EXPIRING)
 
-ENGINE_RULES: tuple[Rule, ...] = (REQUIRED_CHECK_SKIPPED, OPTIONAL_CHECK_INCOMPLETE, *WAIVER_RULES)
+ENGINE_RULES: tuple[Rule, ...] = (
+    REQUIRED_CHECK_SKIPPED,
+    OPTIONAL_CHECK_INCOMPLETE,
+    UNTRUSTED_BASELINE,
+    *WAIVER_RULES,
+)

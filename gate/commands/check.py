@@ -71,7 +71,10 @@ if TYPE_CHECKING:
 @click.option(
     "--baseline",
     type=click.Path(path_type=Path),
-    help="Report of the last approved release, for regression checks.",
+    help="A previous verdict to compare findings with (labelled new, unchanged or fixed): the signed "
+    "attestation `check --attest` wrote on the base branch, which under `block_on: new` lets only new "
+    "findings block when the policy trusts its signer; or a JSON report (labels only; also the "
+    "red-team regression baseline).",
 )
 @click.option(
     "--policy-ref",
@@ -209,15 +212,20 @@ def check(
                 from gate.waivers import load_waiver_applier
 
                 waivers = load_waiver_applier(waiver_dir, offline=offline)
+            from gate.baseline import is_signed
+
             judged = engine.check_release(
                 engine.RunRequest(
                     release_dir=release,
                     policy=policy,
                     only=only,
                     skip=skip,
+                    baseline=baseline,
                     options=RunOptions(
                         offline=offline,
-                        baseline=baseline,
+                        # The red-team regression reads attack rates from a JSON report; a signed
+                        # verdict carries none.
+                        baseline=None if baseline is None or is_signed(baseline) else baseline,
                         redteam=redteam_options,
                         report_dir=sidecar.directory,
                         sidecar_link=sidecar.link,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
@@ -130,6 +130,8 @@ class Finding(StrictModel):
     reproduction: str | None = None
     mitigation: str | None = None
     waiver: AppliedWaiver | None = None
+    # Set when the run was given a baseline: whether a previous verdict already had this finding.
+    baseline: Literal["new", "unchanged"] | None = None
 
     @model_validator(mode="before")
     @classmethod

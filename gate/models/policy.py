@@ -63,6 +63,8 @@ class Ordered:
 LOWER_SEVERITY_STRICTER = Ordered(("critical", "high", "medium", "low", "info"))
 # A rule's severity: higher is stricter.
 HIGHER_SEVERITY_STRICTER = Ordered(("info", "low", "medium", "high", "critical"))
+# block_on: blocking on every finding is stricter than blocking on new ones only.
+BLOCK_ON_STRICTER = Ordered(("new", "all"))
 
 
 class RuleOverride(StrictModel):
@@ -205,6 +207,44 @@ class WaiverPolicy(StrictModel):
         return None
 
 
+class BaselineSection(StrictModel):
+    """Whose signed verdict may serve as a baseline (`check --baseline`). See BaselinePolicy.
+
+    The signers are a source of truth: a child policy may drop one, never add one.
+    """
+
+    signers: Annotated[tuple[Reviewer, ...] | None, Stricter.SUBSET] = Field(
+        None,
+        description="Who signs the gate's verdicts on the base branch (keys or Sigstore identities): "
+        "a baseline attestation signed by one of them can decide `block_on: new`.",
+    )
+    max_age_days: Annotated[int | None, Stricter.MIN] = Field(
+        None, ge=1, le=3650, description="Oldest baseline verdict (by its timeVerified) that is trusted."
+    )
+    sigstore_trust_root: Annotated[str | None, Stricter.FIXED] = Field(
+        None,
+        description="Sigstore trusted_root.json for keyless signers (path relative to the policy); "
+        "unset: Sigstore's public-good instance. A policy cannot replace its parent's.",
+    )
+
+    @field_validator("signers")
+    @classmethod
+    def _unique_ids(cls, v: tuple[Reviewer, ...] | None) -> tuple[Reviewer, ...] | None:
+        ids = [r.id.casefold() for r in v or ()]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"signer ids must be unique: {', '.join(dupes)}")
+        return v
+
+
+class BaselinePolicy(StrictModel):
+    """The effective baseline settings of one tier. With no signers, no baseline is trusted."""
+
+    signers: tuple[Reviewer, ...] = ()
+    max_age_days: int = 30
+    sigstore_trust_root: str | None = None  # the trusted root's JSON text, embedded at load
+
+
 class TierSection(StrictModel):
     """One tier's settings. Every field is optional: `defaults` and `tiers.X` overlay."""
 
@@ -238,6 +278,15 @@ class TierSection(StrictModel):
     waivers: Annotated[WaiverSection | None, Stricter.NESTED] = Field(
         None, description="Who may waive findings at this tier, for how long, and what never."
     )
+    block_on: Annotated[Literal["all", "new"] | None, BLOCK_ON_STRICTER] = Field(
+        None,
+        description="'all': every blocking finding blocks. 'new': with a trusted --baseline, blocking "
+        "findings the baseline already had are tracked, not blocking (prohibited practices and "
+        "unwaivable rules always block).",
+    )
+    baseline: Annotated[BaselineSection | None, Stricter.NESTED] = Field(
+        None, description="Whose signed verdicts are trusted as baselines, and how old they may be."
+    )
 
 
 class PolicyFile(StrictModel):
@@ -269,3 +318,5 @@ class TierPolicy(StrictModel):
     rules: dict[str, RuleOverride] = Field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     waivers: WaiverPolicy = Field(default_factory=WaiverPolicy)
+    block_on: Literal["all", "new"] = "all"
+    baseline: BaselinePolicy = Field(default_factory=BaselinePolicy)

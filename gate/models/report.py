@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -92,6 +92,61 @@ class WaiverOutcome(StrictModel):
     sha256: tuple[str, ...] = ()  # digests of the waiver file(s), as the attestation lists them
 
 
+class FixedFinding(StrictModel):
+    """A finding the baseline had that this run no longer has."""
+
+    id: str
+    rule: str
+    severity: Severity | None = None
+    title: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
+
+
+class BaselineInfo(StrictModel):
+    """The baseline a run was compared with (`check --baseline`), and what it decided."""
+
+    source: str
+    kind: Literal["attestation", "report"]
+    release: str = Field(description="The release name the baseline judged (its release line).")
+    generated_at: str | None = None
+    trusted: bool = Field(
+        description="Signed by a baseline signer the policy trusts, for this release line, fresh."
+    )
+    signer: str | None = None
+    reasons: tuple[str, ...] = Field((), description="Why the baseline is not trusted.")
+    block_on: Literal["all", "new"] = "all"
+    honoured: bool = Field(
+        False, description="block_on: new applied: unchanged blocking findings are tracked, not blocking."
+    )
+    new: int = 0
+    unchanged: int = 0
+    fixed: tuple[FixedFinding, ...] = ()
+    tracked: tuple[str, ...] = Field(
+        (), description="Unchanged findings that would block but do not (block_on: new)."
+    )
+
+    def describe(self) -> str:
+        """One line on what the baseline decided, for every report format (escape it to print)."""
+        head = f"{self.source}: {self.new} new, {self.unchanged} unchanged, {len(self.fixed)} fixed"
+        if self.honoured:
+            return head + f"; block_on: new: {len(self.tracked)} unchanged blocking finding(s) tracked"
+        if self.trusted:
+            return head + " (trusted; the policy blocks on every finding)"
+        why = "; ".join(self.reasons) or "not trusted"
+        if self.block_on == "new":
+            return head + f"; not trusted, so every blocking finding blocks: {why}"
+        return head + f"; informational: {why}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        return unsurrogate_deep(data) if isinstance(data, dict) else data
+
+
 class Report(StrictModel):
     schema_: str = Field(REPORT_SCHEMA, alias="schema")
     gate_version: str
@@ -113,6 +168,7 @@ class Report(StrictModel):
         "speaks for the checks that ran only, and can never be attested or admitted.",
     )
     left_out: tuple[str, ...] = Field((), description="The checks a partial run left out.")
+    baseline: BaselineInfo | None = Field(None, description="The baseline this run was compared with.")
 
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.effective_blocking]

@@ -159,6 +159,7 @@ class HtmlReporter(Reporter):
             self._checks(r),
             self._controls(r),
             self._findings(r),
+            self._baseline(r),
             self._waivers(r),
             self._artifacts(r),
             self._evidence(r),
@@ -508,10 +509,17 @@ class HtmlReporter(Reporter):
     @staticmethod
     def _finding(r: Report, f: Finding, rule: Rule | None) -> str:
         state = "blocking" if f.effective_blocking else "waived" if f.waiver else "advisory"
+        tracked = r.baseline is not None and f.id in r.baseline.tracked
+        if tracked:
+            state = "tracked"
+        label = f" · {f.baseline}" if f.baseline else ""
         rows: list[tuple[str, str]] = [
             ("id", f"<code>{_t(f.id)}</code>"),
             ("rule", f"<code>{_t(f.rule.code)}</code> {_t(f.rule.name)}"),
         ]
+        if f.baseline:
+            why = " (the baseline had it; block_on: new tracks it, not blocking)" if tracked else ""
+            rows.append(("baseline", f'<span class="baseline-label">{_t(f.baseline)}</span>{_t(why)}'))
         loc = location_text(f)
         if loc:
             rows.append(("location", f"<code>{_t(loc)}</code>"))
@@ -547,8 +555,29 @@ class HtmlReporter(Reporter):
         return (
             f'<details class="finding {state}"{" open" if f.effective_blocking else ""}>'
             f'<summary><span class="sev sev-{_t(f.severity.value)}">{_t(f.severity.value)}</span> '
-            f'{_t(f.title)} <span class="muted">{_t(state)}</span></summary><dl>{dl}</dl></details>'
+            f'{_t(f.title)} <span class="muted">{_t(state + label)}</span></summary><dl>{dl}</dl></details>'
         )
+
+    @staticmethod
+    def _baseline(r: Report, limit: int = 200) -> str:
+        b = r.baseline
+        if b is None:
+            return ""
+        out = [f'<h2 id="baseline">Baseline</h2><p class="baseline-summary">{_t(b.describe())}</p>']
+        if b.fixed:
+            items = "".join(
+                f"<li><code>{_t(f.id)}</code>{_t(': ' + f.title if f.title else '')}</li>"
+                for f in b.fixed[:limit]
+            )
+            more = (
+                f"<li>… and {len(b.fixed) - limit} more in the JSON report</li>"
+                if len(b.fixed) > limit
+                else ""
+            )
+            out.append(
+                f'<h3>Fixed since the baseline ({len(b.fixed)})</h3><ul class="fixed">{items}{more}</ul>'
+            )
+        return "".join(out)
 
     @staticmethod
     def _waivers(r: Report) -> str:

@@ -41,6 +41,8 @@ def _finding_line(f: Finding) -> str:
     # Each field on its own line, printable: a title cannot add lines to the CI's view.
     loc = printable(location_text(f))
     state = "waived" if f.waiver else ("blocking" if f.effective_blocking else "not blocking")
+    if f.baseline:
+        state += f", {f.baseline}"
     line = f"[{f.severity.value}, {state}] {f.rule.code} {f.rule.name}: {printable(f.title)}"
     if loc:
         line += f"\n    at {loc}"

@@ -42,6 +42,8 @@ def cell(text: str | None, limit: int = CELL_MAX) -> str:
 
 def finding_row(f: Finding) -> str:
     waived = " (waived)" if f.waiver else ""
+    if f.baseline:
+        waived += f" · {f.baseline}"
     return (
         f"| {f.severity.value} | `{cell(f.rule.code)}` {cell(f.rule.name)}{waived} | {cell(f.title)} | "
         f"{cell(location_text(f))} | {cell(f.mitigation)} |"
@@ -159,6 +161,22 @@ class MarkdownReporter(Reporter):
         lines.append("")
         return lines
 
+    @staticmethod
+    def _baseline(r: Report, limit: int = 50) -> list[str]:
+        b = r.baseline
+        if b is None:
+            return []
+        lines = ["### Baseline", "", cell(b.describe()), ""]
+        if b.fixed:
+            lines += [f"Fixed since the baseline ({len(b.fixed)}):", ""]
+            for f in b.fixed[:limit]:
+                title = f": {cell(f.title)}" if f.title else ""
+                lines.append(f"- `{cell(f.id)}`{title}")
+            if len(b.fixed) > limit:
+                lines.append(f"- … and {len(b.fixed) - limit} more in the JSON report")
+            lines.append("")
+        return lines
+
     def _waivers(self, r: Report) -> list[str]:
         waived = [f for f in r.findings if f.waiver]
         if not (r.waivers or waived):
@@ -232,6 +250,7 @@ class MarkdownReporter(Reporter):
         parts: list[Callable[[Report], list[str]]] = [
             self._errors,
             self._blocking,
+            self._baseline,
             self._waivers,
             self._check_details,
             self._tail,

@@ -210,6 +210,8 @@ def _result(f: Finding, rule_index: int, prefix: str | None) -> dict[str, Any]:
         "partialFingerprints": {FINGERPRINT_KEY: f.id},
         "properties": props,
     }
+    if f.baseline is not None:
+        result["baselineState"] = f.baseline  # SARIF's names: new, unchanged
     if loc.detail:
         result["locations"][0]["logicalLocations"] = [
             {"name": printable(loc.detail)[:200], "kind": "element"}
@@ -330,6 +332,19 @@ class SarifReporter(Reporter):
                 "resultsOmitted": len(cut),
             },
         }
+        if report.baseline is not None:
+            b = report.baseline
+            # Fixed findings are listed here, not as `absent` results: code scanning would open
+            # alerts for them.
+            run["properties"]["baseline"] = {
+                "source": b.source,
+                "trusted": b.trusted,
+                "blockOn": b.block_on,
+                "honoured": b.honoured,
+                "tracked": list(b.tracked),
+                "fixed": [f.id for f in b.fixed],
+                "reasons": [printable(x) for x in b.reasons],
+            }
         return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 

@@ -148,6 +148,8 @@ class TextReporter(Reporter):
             out(f"[bold]Other findings ({len(other)})[/]")
             for f in other:
                 self._finding(out, f)
+        if r.baseline is not None:
+            self._baseline(out, r)
         if r.waivers:
             out()
             out("[bold]Waivers[/]")
@@ -173,7 +175,8 @@ class TextReporter(Reporter):
         pad = " " * 11
         sev = f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value.upper():<8}[/]"
         waived = " [green](waived)[/]" if f.waiver else ""
-        out(f"{escape(f.rule.code)} {escape(f.rule.name)}{waived}", prefix=f"  {sev} ")
+        label = f" [dim]({BASELINE_LABEL[f.baseline]})[/]" if f.baseline else ""
+        out(f"{escape(f.rule.code)} {escape(f.rule.name)}{waived}{label}", prefix=f"  {sev} ")
         loc = location_text(f)
         out(escape(_after_location(f.title, f.location.path if loc else None)), prefix=pad)
         if loc:
@@ -188,3 +191,16 @@ class TextReporter(Reporter):
                 prefix=f"{pad}waived by ",
             )
         out(f"[dim]id {escape(f.id)}[/]", prefix=pad)
+
+    @staticmethod
+    def _baseline(out: _Out, r: Report) -> None:
+        b = r.baseline
+        assert b is not None
+        out()
+        out(f"[bold]Baseline[/] {escape(b.describe())}")
+        for f in b.fixed:
+            title = f": {escape(f.title)}" if f.title else ""
+            out(f"{escape(f.id)}{title}", prefix="  [green]fixed[/] ")
+
+
+BASELINE_LABEL = {"new": "new", "unchanged": "unchanged since the baseline"}
