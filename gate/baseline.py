@@ -35,7 +35,6 @@ from gate.models.report import BaselineInfo, FixedFinding
 from gate.timefmt import human_days, parse_rfc3339, rfc3339
 
 BASELINE_MAX_BYTES = 32 * 1024 * 1024
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle"
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_ENTRIES = 100_000
 
@@ -135,15 +134,21 @@ def read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read the baseline: {exc.strerror or exc}") from None
 
 
-def kind_of(data: Any, source: str) -> Literal["envelope", "bundle", "report"]:
+def kind_of(data: Any, source: str) -> Literal["envelope", "bundle", "report", "rates"]:
     if not isinstance(data, dict):
         raise InputError(f"{source}: baseline: expected a JSON object")
-    if str(data.get("mediaType", "")).startswith(BUNDLE_MEDIA_TYPE):
+    from gate.signing.document import is_bundle
+
+    if is_bundle(data):
         return "bundle"
     if "payloadType" in data or "signatures" in data:
         return "envelope"
     if "findings" in data or "release" in data:
         return "report"
+    if "categories" in data:
+        # The adversarial check's own baseline form (its details: attack rates per category): it
+        # judges regressions from it, and it has no findings to compare.
+        return "rates"
     raise InputError(
         f"{source}: baseline: neither a model-gate JSON report nor a signed verdict "
         "(the DSSE envelope or Sigstore bundle that `check --attest` writes)"
@@ -153,7 +158,7 @@ def kind_of(data: Any, source: str) -> Literal["envelope", "bundle", "report"]:
 def is_signed(path: Path) -> bool:
     """Whether a baseline file is a signed verdict (not a JSON report); malformed files say no."""
     try:
-        return kind_of(json.loads(read(path)), str(path)) != "report"
+        return kind_of(json.loads(read(path)), str(path)) not in ("report", "rates")
     except (InputError, ValueError, RecursionError):
         return False
 
@@ -165,9 +170,10 @@ def load(
     release_name: str,
     now: dt.datetime,
     offline: bool = False,
-) -> Baseline:
+) -> Baseline | None:
     """Read and verify a baseline. Malformed input raises InputError (exit 2) naming file and field;
-    a baseline that is well formed but not trusted is returned with `trusted=False` and the reasons."""
+    a baseline that is well formed but not trusted is returned with `trusted=False` and the reasons;
+    an attack-rates-only baseline (the adversarial check's own form) has no findings: None."""
     source = str(path)
     raw = read(path)
     try:
@@ -175,6 +181,8 @@ def load(
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{source}: baseline is not JSON: {str(exc)[:80]}") from None
     kind = kind_of(data, source)
+    if kind == "rates":
+        return None
     if kind == "report":
         out = _from_report(data, source)
         out.reasons.append(
