@@ -184,6 +184,22 @@ def running(mode: str, *, api_key: str | None = None, max_seconds: float = 900.0
         thread.join(timeout=5)
 
 
+def serve_bounded(srv: ThreadingHTTPServer, max_seconds: float, banner: str) -> int:
+    """Serve until Ctrl-C or `max_seconds` (a demo server never outlives its bound), then close."""
+    timer = threading.Timer(max_seconds, srv.shutdown)
+    timer.daemon = True
+    timer.start()
+    print(banner, file=sys.stderr, flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        timer.cancel()
+        srv.server_close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m gate.redteam.demo_guard", description=__doc__.splitlines()[0]
@@ -196,18 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     srv = GuardService(args.mode, args.host, args.port, key)
-    timer = threading.Timer(args.max_seconds, srv.shutdown)
-    timer.daemon = True
-    timer.start()
-    print(f"demo guard ({args.mode}) on {srv.url}", file=sys.stderr, flush=True)
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        timer.cancel()
-        srv.server_close()
-    return 0
+    return serve_bounded(srv, args.max_seconds, f"demo guard ({args.mode}) on {srv.url}")
 
 
 if __name__ == "__main__":

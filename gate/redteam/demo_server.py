@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gate.redteam.demo_guard import ApiControls
+from gate.redteam.demo_guard import ApiControls, serve_bounded
 
 MAX_BODY = 256 * 1024
 MAX_NEW_TOKENS = 32
@@ -202,18 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         limit = (int(n), float(window or 60))
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
     srv.controls = ApiControls(key, limit)
-    timer = threading.Timer(args.max_seconds, srv.shutdown)
-    timer.daemon = True
-    timer.start()
-    print(f"demo model server on http://{args.host}:{srv.server_address[1]}/v1", file=sys.stderr, flush=True)
-    try:
-        srv.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        timer.cancel()
-        srv.server_close()
-    return 0
+    banner = f"demo model server on http://{args.host}:{srv.server_address[1]}/v1"
+    return serve_bounded(srv, args.max_seconds, banner)
 
 
 if __name__ == "__main__":
