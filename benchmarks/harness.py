@@ -18,14 +18,16 @@ class Measured:
     cmd: Sequence[str]
     times: list[float] = field(default_factory=list)
     peak_rss_mb: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system CPU seconds of the run and its children
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
 
 
-def run_once(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall time and peak RSS (MiB) of one run, measured in a fresh child via wait4."""
+def run_once(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall time, peak RSS (MiB) and CPU time of one run, measured in a fresh child via wait4
+    (the CPU time includes the processes it waited for)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -36,7 +38,7 @@ def run_once(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[flo
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err[-500:]}")
     if proc.stderr:
         proc.stderr.close()
-    return took, usage.ru_maxrss / 1024
+    return took, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def compare(
@@ -49,9 +51,10 @@ def compare(
             run_once(m.cmd, env)
     for _ in range(runs):
         for m in out.values():
-            t, rss = run_once(m.cmd, env)
+            t, rss, cpu = run_once(m.cmd, env)
             m.times.append(t)
             m.peak_rss_mb.append(rss)
+            m.cpu.append(cpu)
     return out
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Callable, Collection, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from gate import __version__
 from gate.checks import CHECKS, find_rule, load_check
-from gate.checks.interface import Check, CheckContext, CheckOutcome, EarlierResult, RunOptions
+from gate.checks.interface import Check, CheckContext, CheckOutcome, EarlierResult, Prepared, RunOptions
 from gate.errors import GateError, InputError
 from gate.inventory import DigestRequest, build_inventory
 from gate.models.finding import Finding, Rule, Severity, new_finding
@@ -290,9 +291,48 @@ def check_release(req: RunRequest) -> RunResult:
         requests += load_check(cid)().digest_requests(loaded.manifest, loaded.root, configs[cid])
     inventory = build_inventory(loaded.root, requests, progress=req.progress)
     release = Release(root=loaded.root, manifest=loaded.manifest, doc=loaded.doc, inventory=inventory)
+    setup = {cid: load_check(cid)() for cid in sel.run}  # one instance from preflight to prepare
     for cid in sel.run:  # bad input ends the run (exit 2) before any check runs
-        load_check(cid)().preflight(release, configs[cid])
+        setup[cid].preflight(release, configs[cid])
 
+    def context(cid: str, earlier: dict[str, EarlierResult], prepared: Any = None) -> CheckContext:
+        return CheckContext(
+            release=release,
+            tier=tier,
+            config=configs[cid],
+            options=req.options,
+            clock=req.clock,
+            policy_dir=policy.directory,
+            required=cid in sel.required,
+            earlier=dict(earlier),
+            prepared=prepared,
+        )
+
+    # Slow start-up that may overlap the checks before it; ended below whether used or not.
+    prepared: dict[str, Prepared] = {}
+    with ExitStack() as ends:
+        for cid in sel.run:
+            if all(c in sel.run for c in load_check(cid).runs_after):
+                got = setup[cid].prepare(context(cid, {}))
+                if got is not None:
+                    prepared[cid] = got
+                    ends.callback(got.close)
+        report = _run_checks(req, release, tier, policy, tp, sel, base, context, prepared)
+    return RunResult(report=report, release=release)
+
+
+def _run_checks(
+    req: RunRequest,
+    release: Release,
+    tier: TierResult,
+    policy: Policy,
+    tp: TierPolicy,
+    sel: Selection,
+    base: Any,
+    context: Callable[..., CheckContext],
+    prepared: dict[str, Prepared],
+) -> Report:
+    inventory = release.inventory
     findings: list[Finding] = []
     artifacts: dict[str, str] = {}  # files checks wrote beside the report
     results: list[CheckResult] = []
@@ -315,16 +355,7 @@ def check_release(req: RunRequest) -> RunResult:
                     _result(cls, CheckStatus.SKIPPED, required, 0.0, LEFT_OUT_BY_ONLY, {"requested": "only"})
                 )
             continue
-        ctx = CheckContext(
-            release=release,
-            tier=tier,
-            config=configs[cid],
-            options=req.options,
-            clock=req.clock,
-            policy_dir=policy.directory,
-            required=required,
-            earlier=dict(earlier),
-        )
+        ctx = context(cid, earlier, prepared.get(cid))
         if req.progress:
             req.progress(f"check {cid}")
         check = cls()
@@ -376,7 +407,7 @@ def check_release(req: RunRequest) -> RunResult:
             else r
             for r in results
         ]
-    report = assemble_report(
+    return assemble_report(
         generated_at=req.clock().isoformat(timespec="seconds"),
         release=ReleaseInfo(
             name=release.manifest.name,
@@ -404,7 +435,6 @@ def check_release(req: RunRequest) -> RunResult:
         artifacts=artifacts,
         baseline=baseline_info,
     )
-    return RunResult(report=report, release=release)
 
 
 def assemble_report(

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, get_args, get_origin
+from typing import Any, ClassVar, Generic, Protocol, get_args, get_origin
 
 from pydantic import Field
 from typing_extensions import TypeVar
@@ -98,6 +98,12 @@ class EarlierResult:
         )
 
 
+class Prepared(Protocol):
+    """What `Check.prepare` started; the engine closes it when the run ends, used or not."""
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class CheckContext(Generic[ConfigT]):
     release: Release
@@ -109,6 +115,7 @@ class CheckContext(Generic[ConfigT]):
     required: bool = False  # the policy requires this check at the release's tier
     # Results of the checks that ran earlier in this run, by id (see `Check.runs_after`).
     earlier: Mapping[str, EarlierResult] = field(default_factory=dict)
+    prepared: Any = None  # what this check's `prepare` returned, if anything
 
     @property
     def manifest(self) -> Manifest:
@@ -155,6 +162,14 @@ class Check(ABC, Generic[ConfigT]):
     def preflight(self, release: Release, config: Any) -> None:
         """Validate what this check will read before any check runs; raise InputError (exit 2)
         on bad input. Runs for the checks selected to run, after the inventory is built."""
+        return None
+
+    def prepare(self, ctx: CheckContext[ConfigT]) -> Prepared | None:
+        """Start slow work early, so that it overlaps the checks that run before this one (e.g. a
+        child process loading libraries). Called after every preflight, before any check runs,
+        and only when every check in `runs_after` is selected to run; it may raise InputError
+        like `preflight`. It must neither read nor run anything that an earlier check's verdict
+        could forbid: `run` (which finds the result in `ctx.prepared`) decides that."""
         return None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

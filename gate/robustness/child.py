@@ -90,23 +90,51 @@ def _to_view(z: Any, view: tuple[int, ...]) -> Any:
     return flat.reshape((len(z), *view))
 
 
+def load_libraries() -> None:
+    """Import what a run needs. Nothing of the release is read here: the parent starts the child
+    early so that this overlaps its own checks, and stages the model only once they passed."""
+    import art  # noqa: F401
+    import numpy  # noqa: F401
+    import onnxruntime  # noqa: F401
+    import torch
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack  # noqa: F401
+    from art.estimators.classification import (  # noqa: F401
+        BlackBoxClassifierNeuralNetwork,
+        PyTorchClassifier,
+    )
+
+    import gate.onnx_proto
+    import gate.robustness.models
+    import gate.robustness.torch_graph
+
+    gate.onnx_proto.messages()
+    # One thread: the same sums in the same order every run (reproducible), and the CPU limit
+    # means what it says. (torch.use_deterministic_algorithms would import its compiler stack,
+    # seconds of start-up, for operators the graphs here never use.)
+    torch.set_num_threads(1)
+
+
+def wait_for_go(stream: Any, wait_s: float) -> bool:
+    """Block until the parent says `run` on standard input; anything else (end of input, when the
+    parent ended the run or died, or silence for `wait_s`) means stop without running."""
+    import select
+
+    ready, _, _ = select.select([stream], [], [], wait_s)
+    return bool(ready) and stream.readline().strip() == b"run"
+
+
 def run(job_dir: Path) -> None:
     import art
     import numpy as np
-    import onnx
     import onnxruntime as ort
     import torch
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
     from art.estimators.classification import BlackBoxClassifierNeuralNetwork, PyTorchClassifier
 
+    from gate.onnx_proto import parse_model
     from gate.robustness.models import AttackRun, Job, RunResult
     from gate.robustness.torch_graph import TranslationError, build_module
 
-    deny(PROC_EVENTS)  # everything is imported: from here on nothing starts a process
-    # One thread: the same sums in the same order every run (reproducible), and the CPU limit
-    # means what it says. (torch.use_deterministic_algorithms would import its compiler stack,
-    # seconds of start-up, for operators the graphs here never use.)
-    torch.set_num_threads(1)
     job = Job.model_validate_json((job_dir / "job.json").read_text("utf-8"))
     x = np.load(job_dir / "x.npy", allow_pickle=False).astype(np.float32)
     y = np.load(job_dir / "y.npy", allow_pickle=False).astype(np.int64)
@@ -146,8 +174,9 @@ def run(job_dir: Path) -> None:
     module: Any = None
     if white:
         try:
-            model = onnx.load(str(job_dir / "model" / job.model_file), load_external_data=True)
-            module = build_module(model, job.logits_name or job.output_name)
+            staged = job_dir / "model" / job.model_file
+            model = parse_model(staged.read_bytes())
+            module = build_module(model, job.logits_name or job.output_name, staged.parent)
             low_t, span_t = torch.from_numpy(lo), torch.from_numpy(span)
 
             class Scaled(torch.nn.Module):
@@ -259,9 +288,14 @@ def run(job_dir: Path) -> None:
 
 def main(argv: list[str]) -> int:
     job_dir, memory_mb, cpu_s, file_mb = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
+    wait_s = float(argv[4])
     limit(memory_mb, cpu_s, file_mb)
     deny(NET_EVENTS)
     try:
+        load_libraries()
+        deny(PROC_EVENTS)  # everything is imported: from here on nothing starts a process
+        if not wait_for_go(sys.stdin.buffer, wait_s):
+            return 0  # the parent ended the run without executing the model
         run(job_dir)
     except MemoryError:
         print("memory-limit: the model run needed more memory than the limit allows", file=sys.stderr)

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from gate.robustness.models import Job, RunResult
 CHUNK = 1024 * 1024
 STDERR_MAX = 64 * 1024
 RESULT_MAX = 256 * 1024 * 1024
+IDLE_S = 600  # how long a started child waits to be told to run (beyond the run's own limit)
 
 
 @dataclass(frozen=True)
@@ -98,60 +99,96 @@ def network_namespace() -> bool:
     return r.returncode == 0
 
 
-@contextmanager
-def job_dir(workdir: Path | None) -> Iterator[Path]:
-    base = workdir if workdir is not None else None
-    if base is not None:
-        base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="model-gate-robustness-", dir=base))
-    try:
-        (path / "model").mkdir()
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+class Child:
+    """The sandboxed child, started before the model may run: it loads its libraries while the
+    parent's checks judge the release, and runs nothing until `run_child` says so. Its job
+    directory holds nothing of the release until then: the model is staged only after the
+    checks it must wait for passed. `close` ends a child that was never told to run (end of
+    standard input: it exits without reading anything) and removes its directory."""
+
+    def __init__(self, workdir: Path | None, limits: Limits, env: Mapping[str, str] | None = None) -> None:
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="model-gate-robustness-", dir=workdir))
+        (self.dir / "model").mkdir()
+        self.limits = limits
+        cmd = [
+            sys.executable,
+            "-s",  # no user site-packages; PYTHONPATH (the gate's own) is kept
+            "-m",
+            "gate.robustness.child",
+            str(self.dir),
+            str(limits.memory_mb),
+            str(limits.cpu_s),
+            str(limits.file_mb),
+            str(limits.timeout_s + IDLE_S),
+        ]
+        self.isolation = "sockets and process starts refused by audit hooks"
+        if network_namespace():
+            cmd = [shutil.which("unshare") or "unshare", "--net", "--map-root-user", *cmd]
+            self.isolation = "own network namespace (no interfaces); " + self.isolation
+        extra = {
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONHASHSEED": "0",
+        }
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=self.dir,
+                env=child_env(extra=extra, parent=env),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self._end = weakref.finalize(self, _end, self.proc, self.dir)
+
+    def close(self) -> None:
+        self._end()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def run_child(jobdir: Path, job: Job, limits: Limits, env: Mapping[str, str] | None = None) -> RunResult:
-    (jobdir / "job.json").write_text(job.model_dump_json(), "utf-8")
-    cmd = [
-        sys.executable,
-        "-s",  # no user site-packages; PYTHONPATH (the gate's own) is kept
-        "-m",
-        "gate.robustness.child",
-        str(jobdir),
-        str(limits.memory_mb),
-        str(limits.cpu_s),
-        str(limits.file_mb),
-    ]
-    isolation = "sockets and process starts refused by audit hooks"
-    if network_namespace():
-        cmd = [shutil.which("unshare") or "unshare", "--net", "--map-root-user", *cmd]
-        isolation = "own network namespace (no interfaces); " + isolation
-    extra = {
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "PYTHONHASHSEED": "0",
-    }
+def _end(proc: subprocess.Popen[bytes], path: Path) -> None:
+    if proc.returncode is None:
+        # Never told to run: it holds nothing of the release, and it may still be importing.
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL
+            proc.wait(timeout=10)
+    for stream in (proc.stdin, proc.stderr):
+        with contextlib.suppress(OSError):
+            if stream is not None:
+                stream.close()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_child(child: Child, job: Job) -> RunResult:
+    """Run the staged model: the one place the gate executes model content."""
+    limits = child.limits
+    (child.dir / "job.json").write_text(job.model_dump_json(), "utf-8")
     start = time.monotonic()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=jobdir,
-        env=child_env(extra=extra, parent=env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
     try:
-        _, err = proc.communicate(timeout=limits.timeout_s)
+        _, err = child.proc.communicate(b"run\n", timeout=limits.timeout_s)
     except subprocess.TimeoutExpired:
-        _kill(proc)
+        _kill(child.proc)
         raise CheckError(
             f"the classifier run was stopped after {limits.timeout_s:g} s (the policy's time limit)",
             hint="A model that needs longer, or a smaller evaluation set: raise "
             "checks.classifier-robustness.timeout_s or lower `samples`.",
         ) from None
+    except BrokenPipeError:  # the child ended before it was told to run
+        _, err = child.proc.communicate()
+    proc = child.proc
     took = time.monotonic() - start
     text = err[-STDERR_MAX:].decode("utf-8", "replace").strip()
     if proc.returncode != 0:
@@ -170,14 +207,14 @@ def run_child(jobdir: Path, job: Job, limits: Limits, env: Mapping[str, str] | N
             f"the classifier run failed (exit {proc.returncode}): {last[:300] or 'no message'}",
             hint="The model could not be run under the gate's limits; nothing was judged.",
         )
-    path = jobdir / "result.json"
+    path = child.dir / "result.json"
     try:
         if path.stat().st_size > RESULT_MAX:
             raise CheckError("the classifier run wrote an oversized result")
         result = RunResult.model_validate_json(path.read_bytes())
     except (OSError, ValidationError, ValueError) as exc:
         raise CheckError(f"the classifier run left no readable result: {str(exc)[:200]}") from None
-    return result.model_copy(update={"isolation": isolation})
+    return result.model_copy(update={"isolation": child.isolation})
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

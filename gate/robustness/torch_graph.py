@@ -10,7 +10,9 @@ examples before its gradients are used. Imported in the child process only (it i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 SUPPORTED_OPS = frozenset(
@@ -26,10 +28,65 @@ class TranslationError(Exception):
     pass
 
 
-def _attrs(node: Any) -> dict[str, Any]:
-    import onnx
+# TensorProto.DataType -> little-endian numpy dtype, and the typed field that holds the values
+# when raw_data is empty (as onnx.numpy_helper reads them).
+_DTYPES: dict[int, tuple[str, str]] = {
+    1: ("<f4", "float_data"),
+    2: ("u1", "int32_data"),
+    3: ("i1", "int32_data"),
+    6: ("<i4", "int32_data"),
+    7: ("<i8", "int64_data"),
+    9: ("?", "int32_data"),
+    11: ("<f8", "double_data"),
+}
 
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+def to_array(t: Any, base: Path | None = None) -> Any:
+    """A TensorProto's values as a numpy array; external data is read from `base` (the staged
+    model's directory). Types the translation does not need are a TranslationError."""
+    import numpy as np
+
+    if t.data_type not in _DTYPES:
+        raise TranslationError(f"tensor '{t.name[:60]}' has data type {t.data_type}, not translated")
+    dtype, field = _DTYPES[t.data_type]
+    dims = tuple(int(d) for d in t.dims)
+    if t.data_location == 1:  # EXTERNAL: the location graph.inspect accepted, beside the model
+        ext = {e.key: e.value for e in t.external_data}
+        loc = PurePosixPath(ext.get("location", ""))
+        if base is None or not loc.parts or loc.is_absolute() or ".." in loc.parts:
+            raise TranslationError(f"tensor '{t.name[:60]}': external data is not beside the model")
+        offset, length = int(ext.get("offset", 0)), ext.get("length")
+        with open(base / loc, "rb") as fh:
+            fh.seek(offset)
+            raw = fh.read(int(length)) if length is not None else fh.read()
+    else:
+        raw = t.raw_data
+    values = np.frombuffer(raw, dtype=dtype) if raw else np.asarray(list(getattr(t, field)), dtype=dtype)
+    if values.size != math.prod(dims):
+        raise TranslationError(f"tensor '{t.name[:60]}' holds {values.size} values for shape {list(dims)}")
+    return values.reshape(dims).astype(values.dtype.newbyteorder("="))  # a native, writable copy
+
+
+def _attrs(node: Any, base: Path | None) -> dict[str, Any]:
+    """Attribute values as onnx.helper.get_attribute_value gives them (strings as bytes)."""
+    out: dict[str, Any] = {}
+    for a in node.attribute:
+        kind = a.type
+        if kind == 1:
+            out[a.name] = a.f
+        elif kind == 2:
+            out[a.name] = a.i
+        elif kind == 3:
+            out[a.name] = a.s
+        elif kind == 4:
+            out[a.name] = to_array(a.t, base)
+        elif kind == 6:
+            out[a.name] = list(a.floats)
+        elif kind == 7:
+            out[a.name] = list(a.ints)
+        else:
+            raise TranslationError(f"attribute {a.name[:40]} of {node.op_type} is not translated")
+    return out
 
 
 def _pads2d(pads: list[int] | None) -> tuple[int, int, int, int] | None:
@@ -41,17 +98,17 @@ def _pads2d(pads: list[int] | None) -> tuple[int, int, int, int] | None:
     return (left, right, top, bottom)
 
 
-def build_module(model: Any, output: str) -> Any:
-    """A torch.nn.Module computing `output` of the graph from its single input."""
+def build_module(model: Any, output: str, base: Path | None = None) -> Any:
+    """A torch.nn.Module computing `output` of the graph from its single input. `model`: an onnx
+    ModelProto; `base`: the directory its external data lies in (none: the graph has none)."""
     import numpy as np
     import torch
     import torch.nn.functional as F
-    from onnx import numpy_helper
 
     graph = model.graph
     consts: dict[str, Any] = {}
     for t in graph.initializer:
-        consts[t.name] = torch.from_numpy(np.array(numpy_helper.to_array(t)))
+        consts[t.name] = torch.from_numpy(to_array(t, base))
     inits = set(consts)
     input_name = next(i.name for i in graph.input if i.name not in inits)
 
@@ -116,7 +173,7 @@ def build_module(model: Any, output: str) -> Any:
     for node in graph.node:
         if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
             raise TranslationError(f"operator {node.op_type} is not translated")
-        a = _attrs(node)
+        a = _attrs(node, base)
         t = node.op_type
         fn: Callable[..., Any]
         if t == "Gemm":
@@ -157,7 +214,7 @@ def build_module(model: Any, output: str) -> Any:
         elif t == "Constant":
             if "value" not in a:
                 raise TranslationError("only tensor constants are supported")
-            value = torch.from_numpy(np.array(numpy_helper.to_array(a["value"])))
+            value = torch.from_numpy(a["value"])
             fn = lambda v=value: v  # noqa: E731
         elif t == "Conv":
             fn = conv(a)

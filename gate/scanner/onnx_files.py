@@ -1,7 +1,8 @@
 """ONNX models: external data must stay inside the model's directory; custom operator domains are reported.
 
-The protobuf is parsed by the onnx package without loading external data and
-without running anything.
+The protobuf is parsed with the onnx package's generated message classes (`gate.onnx_proto`),
+exactly as `onnx.load_model_from_string` parses it, without loading external data and without
+running anything.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ def _nodes(graph: Any) -> Any:
 
 def analyse(target: Target, ctx: Context) -> None:
     try:
-        import onnx
         from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+        from gate.onnx_proto import messages, parse_model
+
+        pb = messages()
     except ImportError as exc:
         from gate.scanner.interface import AnalysisError
 
@@ -66,14 +70,14 @@ def analyse(target: Target, ctx: Context) -> None:
         data = fh.read(MAX_ONNX_BYTES + 1)
     ctx.result.bytes_read += len(data)
     try:
-        model = onnx.load_model_from_string(data)
+        model = parse_model(data)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         ctx.add(Issue(IssueKind.MALFORMED, f"ONNX protobuf cannot be parsed: {str(exc)[:120]}", member=where))
         return
     base = target.path.parent if target.path is not None else None
     seen: set[str] = set()
     for t in _tensors(model.graph):
-        if t.data_location != onnx.TensorProto.EXTERNAL:
+        if t.data_location != pb.TensorProto.EXTERNAL:
             continue
         loc = next((e.value for e in t.external_data if e.key == "location"), None)
         if loc is None or loc in seen:
