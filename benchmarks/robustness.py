@@ -39,19 +39,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def direct(
-    weights: Path, eval_npz: Path, out: Path, eps: float, steps: int, restarts: int, seed: int
-) -> None:
-    """The attack as a person would run it with ART on their own torch model."""
+def direct(source: Path, eval_csv: Path, out: Path, eps: float, steps: int, restarts: int, seed: int) -> None:
+    """The attack as a person would run it with ART on their own torch model.
+
+    `source`: the release's ONNX file (its weights read with the onnx package, as anyone holding
+    only the release must), or an .npz of the same weights handed over directly (a lower bound:
+    no ONNX reading at all). The evaluation set is the release's CSV file."""
     import numpy as np
     import torch
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
     from art.estimators.classification import PyTorchClassifier
 
     torch.set_num_threads(1)
-    w = np.load(weights)
-    d = np.load(eval_npz)
-    x, y = d["x"].astype(np.float32), d["y"].astype(np.int64)
+    if source.suffix == ".npz":
+        w: Any = np.load(source)
+    else:
+        import onnx
+        from onnx import numpy_helper
+
+        w = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(source)).graph.initializer}
+    table = np.loadtxt(eval_csv, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+    x, y = table[:, :-1].reshape(-1, 1, 8, 8), table[:, -1].astype(np.int64)
     model = torch.nn.Sequential(
         torch.nn.Flatten(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)
     )
@@ -106,7 +114,7 @@ def cpu_of(res: Any) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--direct", nargs=3, metavar=("WEIGHTS", "EVAL", "OUT"))
+    ap.add_argument("--direct", nargs=3, metavar=("MODEL", "EVAL_CSV", "OUT"))
     ap.add_argument("--tier", default="critical")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--eps", type=float, default=0.1)
@@ -143,7 +151,6 @@ def main() -> None:
         ),
         "utf-8",
     )
-    np.savez(work / "eval.npz", x=x.reshape(-1, 1, 8, 8), y=y)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env |= {"PYTHONPATH": str(ROOT), "MODEL_GATE_CACHE_DIR": str(work / "cache")}
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "gate")], check=True, env=env)
@@ -157,37 +164,46 @@ def main() -> None:
         rel = write_release(work / name, digits_onnx(adversarial), x, y)
         w1, b1, w2, b2 = mlp_weights(adversarial)
         np.savez(work / f"{name}-weights.npz", w1=w1, b1=b1, w2=w2, b2=b2)
-        report, direct_out = work / f"{name}-report.json", work / f"{name}-direct.json"
+        report = work / f"{name}-report.json"
         gate_cmd = [sys.executable, "-m", "gate", "check", str(rel), "--policy", str(policy)]
         gate_cmd += ["--only", "model-files,classifier-robustness", "--format", "json"]
         gate_cmd += ["--output", str(report), "--no-decision-log"]
-        direct_cmd = [sys.executable, __file__, "--direct", str(work / f"{name}-weights.npz")]
-        direct_cmd += [str(work / "eval.npz"), str(direct_out), "--eps", str(eps)]
-        direct_cmd += ["--steps", str(settings["pgd_steps"]), "--restarts", str(settings["restarts"])]
-        direct_cmd += ["--seed", str(settings["seed"])]
+        settings_args = ["--eps", str(eps), "--steps", str(settings["pgd_steps"])]
+        settings_args += ["--restarts", str(settings["restarts"]), "--seed", str(settings["seed"])]
+        commands: dict[str, list[str]] = {"gate": gate_cmd}
+        for variant, source in (
+            ("direct", rel / "model" / "classifier.onnx"),
+            ("direct-npz", work / f"{name}-weights.npz"),
+        ):
+            out = work / f"{name}-{variant}.json"
+            commands[variant] = [sys.executable, __file__, "--direct", str(source)]
+            commands[variant] += [str(rel / "data" / "eval.csv"), str(out), *settings_args]
         load_before = os.getloadavg()[0]
-        res = compare({"gate": gate_cmd, "direct": direct_cmd}, runs=args.runs, env=env)
+        res = compare(commands, runs=args.runs, env=env)
         load_after = os.getloadavg()[0]
         rep = json.loads(report.read_text())
         check = next(c for c in rep["checks"] if c["id"] == "classifier-robustness")
         tm = check["details"]["threat_models"][0]
-        d = json.loads(direct_out.read_text())
         low, high = tm["robust_ci95"]
-        agree = low <= d["robust"] <= high
-        g, r = res["gate"], res["direct"]
+        g = res["gate"]
         print(
-            f"{name}: clean gate {tm['clean_accuracy']:.4f} direct {d['clean']:.4f}; robust linf:{eps:g} "
-            f"gate {tm['robust_accuracy']:.4f} (95% CI {low:.4f}-{high:.4f}) direct {d['robust']:.4f} "
-            f"agree={agree}"
+            f"{name}: gate clean {tm['clean_accuracy']:.4f}, robust linf:{eps:g} {tm['robust_accuracy']:.4f} "
+            f"(95% CI {low:.4f}-{high:.4f}); load {load_before:.1f} -> {load_after:.1f}"
         )
-        gc, rc = cpu_of(g), cpu_of(r)
         print(
-            f"  wall median gate {g.median:.2f} s, direct {r.median:.2f} s, ratio {g.median / r.median:.3f}; "
-            f"CPU median gate {gc:.2f} s, direct {rc:.2f} s, ratio {gc / rc:.3f}; "
-            f"load {load_before:.1f} -> {load_after:.1f}"
+            f"  gate: wall median {g.median:.2f} s, CPU median {cpu_of(g):.2f} s, "
+            f"runs {[round(t, 2) for t in g.times]}, peak RSS {max(g.peak_rss_mb):.0f} MiB"
         )
-        print(f"  runs gate {[round(t, 2) for t in g.times]} direct {[round(t, 2) for t in r.times]}")
-        print(f"  peak RSS gate {max(g.peak_rss_mb):.0f} MiB, direct {max(r.peak_rss_mb):.0f} MiB")
+        for variant in ("direct", "direct-npz"):
+            d = json.loads((work / f"{name}-{variant}.json").read_text())
+            r = res[variant]
+            agree = low <= d["robust"] <= high
+            print(
+                f"  {variant}: clean {d['clean']:.4f}, robust {d['robust']:.4f}, agree={agree}; wall median "
+                f"{r.median:.2f} s (gate/{variant} {g.median / r.median:.3f}), CPU median {cpu_of(r):.2f} s "
+                f"(gate/{variant} {cpu_of(g) / cpu_of(r):.3f}), runs {[round(t, 2) for t in r.times]}, "
+                f"peak RSS {max(r.peak_rss_mb):.0f} MiB"
+            )
 
 
 if __name__ == "__main__":

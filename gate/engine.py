@@ -338,6 +338,8 @@ def _run_checks(
     results: list[CheckResult] = []
     earlier: dict[str, EarlierResult] = {}
     for cid in CHECKS:
+        if cid not in sel.run and cid not in sel.skipped_by_user and cid not in sel.left_out:
+            continue  # not in this tier's policy: nothing to report, no module to import
         cls = load_check(cid)
         required = cid in sel.required
         if cid not in sel.run:

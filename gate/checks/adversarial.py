@@ -399,7 +399,9 @@ class AdversarialCheck(Check[AdversarialConfig]):
             explicit_probes=explicit,
             shard=opts.shard,
             offline=ctx.offline,
-            cache_dir=_cache_dir(ctx, cfg),
+            cache_dir=ctx.options.cache.directory(
+                ctx.release.root, check=CHECK, enabled=cfg.cache, configured=cfg.cache_dir, kind="redteam"
+            ),
             workdir=ctx.options.workdir,
             parallel_attempts=opts.parallel_attempts or cfg.parallel_attempts,
             settings=Settings(
@@ -435,23 +437,6 @@ class AdversarialCheck(Check[AdversarialConfig]):
             outcome.details["live_controls"] = live.model_dump(mode="json")
             outcome.summary += "; " + live.summary()
         return outcome
-
-
-def _cache_dir(ctx: CheckContext[AdversarialConfig], cfg: AdversarialConfig) -> Path | None:
-    from gate.redteam.cache import default_cache_dir
-
-    opts = ctx.options.redteam
-    if opts.no_cache or not cfg.cache:
-        return None
-    raw = opts.cache_dir or cfg.cache_dir
-    root = Path(raw).expanduser() if raw else default_cache_dir()
-    resolved = root.resolve()
-    if resolved.is_relative_to(ctx.release.root.resolve()):
-        raise CheckError(
-            f"cache directory {root} is inside the release: results would change the release they judge",
-            hint="Point --cache-dir (or checks.adversarial.cache_dir) outside the release directory.",
-        )
-    return resolved
 
 
 def model_digest(ctx: CheckContext[AdversarialConfig]) -> str:

@@ -50,9 +50,47 @@ class RedteamOptions(StrictModel):
     shard: tuple[int, int] | None = Field(
         None, description="Run slice I of N of the probe set (`--shard I/N`)."
     )
-    cache_dir: Path | None = Field(None, description="Where garak results are cached, outside the release.")
-    no_cache: bool = Field(False, description="Run every probe again, ignoring cached results.")
     parallel_attempts: int | None = Field(None, ge=1, description="Prompts garak sends at once.")
+
+
+class CacheOptions(StrictModel):
+    """The run's result-cache options (`--cache-dir`, `--no-cache`), read by every check that
+    caches results by digest (adversarial, classifier-robustness); each one given overrides the
+    policy's `cache` and `cache_dir`."""
+
+    cache_dir: Path | None = Field(None, description="Where results are cached, outside the release.")
+    no_cache: bool = Field(False, description="Compute every result again, ignoring cached ones.")
+
+    def directory(
+        self,
+        release_root: Path,
+        *,
+        check: str,
+        enabled: bool,
+        configured: str | None,
+        kind: str,
+        subdir: str | None = None,
+    ) -> Path | None:
+        """Where `check` caches its results in this run: None when caching is off (`--no-cache`,
+        or the policy's `cache: false`); else `--cache-dir`, the policy's `cache_dir` (each with
+        `subdir` below it) or the user's cache directory for `kind`. A directory inside the
+        release is refused: results written there would change the release they judge."""
+        from gate.errors import CheckError
+        from gate.redteam.cache import default_cache_dir
+
+        if self.no_cache or not enabled:
+            return None
+        raw = self.cache_dir or configured
+        root = Path(raw).expanduser() if raw else default_cache_dir(kind)
+        if raw and subdir:
+            root = root / subdir
+        resolved = root.resolve()
+        if resolved.is_relative_to(release_root.resolve()):
+            raise CheckError(
+                f"cache directory {root} is inside the release: results would change the release they judge",
+                hint=f"Point --cache-dir (or checks.{check}.cache_dir) outside the release directory.",
+            )
+        return resolved
 
 
 @dataclass(frozen=True)
@@ -62,12 +100,13 @@ class RunOptions:
     offline: bool = False
     baseline: Path | None = None  # previous release's report, for regression checks
     workdir: Path | None = None  # scratch space outside the release for tool outputs
-    # The untyped spelling of `redteam` ({"shard": (1, 2), ...}), still accepted from older
-    # callers: it is validated into `redteam` when the options are made, and unknown keys are
-    # an error rather than silently ignored.
+    # The untyped spelling of `redteam` and `cache` ({"shard": (1, 2), "no_cache": True, ...}),
+    # still accepted from older callers: it is validated into those two when the options are
+    # made, and unknown keys are an error rather than silently ignored.
     extra: dict[str, Any] = field(default_factory=dict)
     report_dir: Path | None = None  # where checks put their sidecar files (beside the report, or --rows-dir)
     redteam: RedteamOptions = field(default_factory=RedteamOptions)
+    cache: CacheOptions = field(default_factory=CacheOptions)
     # How the report names report_dir in links: "" when the files lie beside the report file,
     # else the directory's path as given (a report on standard output, or --rows-dir elsewhere).
     sidecar_link: str = ""
@@ -79,7 +118,11 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         if self.extra:
-            merged = {**self.redteam.model_dump(exclude_unset=True), **self.extra}
+            caching = {k: v for k, v in self.extra.items() if k in CacheOptions.model_fields}
+            rest = {k: v for k, v in self.extra.items() if k not in caching}
+            cache = {**self.cache.model_dump(exclude_unset=True), **caching}
+            object.__setattr__(self, "cache", CacheOptions.model_validate(cache))
+            merged = {**self.redteam.model_dump(exclude_unset=True), **rest}
             object.__setattr__(self, "redteam", RedteamOptions.model_validate(merged))
 
 

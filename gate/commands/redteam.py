@@ -154,7 +154,7 @@ def run_redteam(
     workdir: Path | None,
 ) -> Report:
     from gate import engine
-    from gate.checks.interface import RunOptions
+    from gate.checks.interface import CacheOptions, RunOptions
     from gate.policy import config_for, load_policy
     from gate.release import load_manifest
     from gate.risk import score
@@ -166,17 +166,19 @@ def run_redteam(
         extra["probe_set"] = config_for(policy.for_tier(tier), CHECK).broad_probe_set
     if shard:
         extra["shard"] = shard
-    if cache_dir is not None:
-        extra["cache_dir"] = str(cache_dir)
-    if no_cache:
-        extra["no_cache"] = True
     if parallel:
         extra["parallel_attempts"] = parallel
     return engine.run(
         engine.RunRequest(
             release_dir=release,
             policy=redteam_policy(policy),
-            options=RunOptions(offline=offline, baseline=baseline, workdir=workdir, extra=extra),
+            options=RunOptions(
+                offline=offline,
+                baseline=baseline,
+                workdir=workdir,
+                extra=extra,
+                cache=CacheOptions(cache_dir=cache_dir, no_cache=no_cache),
+            ),
         )
     )
 

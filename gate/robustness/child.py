@@ -10,10 +10,12 @@ files and the evaluation arrays, whose bytes the parent verified.
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 NET_EVENTS = ("socket.", "http.", "urllib.", "ftplib.", "smtplib.", "ssl.")
@@ -104,7 +106,6 @@ def load_libraries() -> None:
     )
 
     import gate.onnx_proto
-    import gate.robustness.models
     import gate.robustness.torch_graph
 
     gate.onnx_proto.messages()
@@ -123,6 +124,15 @@ def wait_for_go(stream: Any, wait_s: float) -> bool:
     return bool(ready) and stream.readline().strip() == b"run"
 
 
+def _view(value: Any) -> Any:
+    """JSON objects as attribute views (`job.attacks[0].eps`), lists as tuples."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{k: _view(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_view(v) for v in value)
+    return value
+
+
 def run(job_dir: Path) -> None:
     import art
     import numpy as np
@@ -132,13 +142,14 @@ def run(job_dir: Path) -> None:
     from art.estimators.classification import BlackBoxClassifierNeuralNetwork, PyTorchClassifier
 
     from gate.onnx_proto import parse_model
-    from gate.robustness.models import AttackRun, Job, RunResult
     from gate.robustness.torch_graph import TranslationError, build_module
 
-    job = Job.model_validate_json((job_dir / "job.json").read_text("utf-8"))
+    # The parent wrote the job from gate.robustness.models.Job and validates the result against
+    # RunResult; plain JSON here keeps pydantic out of the child's start-up.
+    job = _view(json.loads((job_dir / "job.json").read_text("utf-8")))
     x = np.load(job_dir / "x.npy", allow_pickle=False).astype(np.float32)
     y = np.load(job_dir / "y.npy", allow_pickle=False).astype(np.int64)
-    shape = tuple(job.input_shape)
+    shape: tuple[int, ...] = tuple(job.input_shape)
     lo = np.asarray(job.low, dtype=np.float32).reshape(shape)
     span = (np.asarray(job.high, dtype=np.float32) - np.asarray(job.low, dtype=np.float32)).reshape(shape)
     z = np.clip((x - lo) / span, 0.0, 1.0).astype(np.float32)  # attacks work on [0, 1] per value
@@ -151,7 +162,7 @@ def run(job_dir: Path) -> None:
     session = ort.InferenceSession(
         str(job_dir / "model" / job.model_file), so, providers=["CPUExecutionProvider"]
     )
-    batch_rank = job.batch_input_rank
+    batch_rank: int = job.batch_input_rank
 
     def to_model(zb: np.ndarray) -> np.ndarray:
         xb = (lo + zb.reshape((-1, *shape)) * span).astype(np.float32)
@@ -201,7 +212,7 @@ def run(job_dir: Path) -> None:
         except (TranslationError, RuntimeError, ValueError, KeyError, IndexError) as exc:
             white, reason = False, f"the graph could not be translated for gradients: {str(exc)[:200]}"
 
-    runs: list[AttackRun] = []
+    runs: list[dict[str, Any]] = []
     specs = job.attacks if white else job.black_box
     for spec in specs:
         start = time.perf_counter()
@@ -257,33 +268,33 @@ def run(job_dir: Path) -> None:
         pred = scores(adv).argmax(axis=1)
         diff = (adv - z).reshape(len(z), -1)
         runs.append(
-            AttackRun(
-                attack=spec.attack,
-                eps=spec.eps,
-                steps=spec.steps,
-                restarts=spec.restarts,
-                seed=spec.seed,
-                adversarial=tuple(int(p) for p in pred),
-                linf=tuple(float(v) for v in np.abs(diff).max(axis=1)) if len(z) else (),
-                l2=tuple(float(v) for v in np.linalg.norm(diff, axis=1)) if len(z) else (),
-                queries=queries,
-                seconds=round(time.perf_counter() - start, 4),
-            )
+            {
+                "attack": spec.attack,
+                "eps": spec.eps,
+                "steps": spec.steps,
+                "restarts": spec.restarts,
+                "seed": spec.seed,
+                "adversarial": [int(p) for p in pred],
+                "linf": [float(v) for v in np.abs(diff).max(axis=1)] if len(z) else [],
+                "l2": [float(v) for v in np.linalg.norm(diff, axis=1)] if len(z) else [],
+                "queries": queries,
+                "seconds": round(time.perf_counter() - start, 4),
+            }
         )
-    result = RunResult(
-        clean=tuple(int(c) for c in clean),
-        white_box=white,
-        white_box_reason=reason,
-        fidelity_max_abs=fidelity,
-        runs=tuple(runs),
-        versions={
+    result = {  # gate.robustness.models.RunResult
+        "clean": [int(c) for c in clean],
+        "white_box": white,
+        "white_box_reason": reason,
+        "fidelity_max_abs": fidelity,
+        "runs": runs,
+        "versions": {
             "adversarial-robustness-toolbox": art.__version__,
             "onnxruntime": ort.__version__,
             "torch": torch.__version__,
             "numpy": np.__version__,
         },
-    )
-    (job_dir / "result.json").write_text(result.model_dump_json(), "utf-8")
+    }
+    (job_dir / "result.json").write_text(json.dumps(result), "utf-8")
 
 
 def main(argv: list[str]) -> int:

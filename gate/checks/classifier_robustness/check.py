@@ -11,7 +11,7 @@ child reads nothing of the release until `run` passes all of the above.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from gate.checks.classifier_robustness.config import ClassifierRobustnessConfig
@@ -159,29 +159,20 @@ def _reported_files(ctx: CheckContext[ClassifierRobustnessConfig]) -> dict[str, 
 # --- running (or the cache) ---------------------------------------------------------------------
 
 
-def _cache_dir(ctx: CheckContext[ClassifierRobustnessConfig]) -> Path | None:
-    from gate.redteam.cache import default_cache_dir
-
-    # --no-cache and --cache-dir are the run's cache options (shared with the red-team cache).
-    opts, cfg = ctx.options.redteam, ctx.config
-    if opts.no_cache or not cfg.cache:
-        return None
-    raw = opts.cache_dir or cfg.cache_dir
-    root = (Path(raw).expanduser() / "robustness") if raw else default_cache_dir("robustness")
-    resolved = root.resolve()
-    if resolved.is_relative_to(ctx.release.root.resolve()):
-        raise CheckError(
-            f"cache directory {root} is inside the release: results would change the release they judge",
-            hint="Point the cache directory outside the release directory.",
-        )
-    return resolved
-
-
 def _cache(ctx: CheckContext[ClassifierRobustnessConfig]) -> Any:
     from gate.redteam.cache import ResultCache
     from gate.robustness.models import RunResult
 
-    return ResultCache(_cache_dir(ctx), RunResult)
+    cfg = ctx.config
+    root = ctx.options.cache.directory(
+        ctx.release.root,
+        check=CHECK,
+        enabled=cfg.cache,
+        configured=cfg.cache_dir,
+        kind="robustness",
+        subdir="robustness",
+    )
+    return ResultCache(root, RunResult)
 
 
 def _cached(ctx: CheckContext[ClassifierRobustnessConfig], p: Plan) -> Any:
