@@ -1,6 +1,6 @@
 """Benchmark: the classifier-robustness check against the same attack run directly with ART.
 
-Builds the demo classifiers (tests/robustness_models.py: an MLP on scikit-learn's digits,
+Builds the demo classifiers (tests/support/robustness_models.py: an MLP on scikit-learn's digits,
 naturally and adversarially trained, written as ONNX), then runs side by side, alternating, with
 the attack budget of one tier of the packaged policy (default: critical, the largest: examples,
 PGD steps, restarts, budget and seed exactly as that tier sets them; the examples are capped by
@@ -129,7 +129,7 @@ def main() -> None:
     import numpy as np
 
     from benchmarks.harness import compare, machine
-    from tests.robustness_models import digits, digits_onnx, mlp_weights, write_release
+    from tests.support.robustness_models import digits, digits_onnx, mlp_weights, write_release
 
     settings = tier_settings(args.tier)
     eps = settings["image_eps"][0]
