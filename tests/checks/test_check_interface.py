@@ -8,7 +8,16 @@ from typing import TypeVar
 import pytest
 from pydantic import ValidationError
 
-from gate.checks.interface import Check, CheckContext, CheckOutcome, NoConfig, RedteamOptions, RunOptions
+from gate.checks.interface import (
+    CacheOptions,
+    Check,
+    CheckContext,
+    CheckOutcome,
+    NoConfig,
+    RedteamOptions,
+    RunOptions,
+)
+from gate.errors import CheckError
 from gate.models.base import StrictModel
 from gate.release import load_release
 from gate.risk import score
@@ -86,22 +95,64 @@ def test_every_registered_check_declares_its_settings_once() -> None:
 
 
 def test_redteam_options_are_typed() -> None:
-    opts = RunOptions(redteam=RedteamOptions(shard=(2, 4), cache_dir=Path("/var/cache/x")))
+    opts = RunOptions(
+        redteam=RedteamOptions(shard=(2, 4)), cache=CacheOptions(cache_dir=Path("/var/cache/x"))
+    )
     assert opts.redteam.shard == (2, 4) and opts.redteam.probe_set is None
+    assert opts.cache.cache_dir == Path("/var/cache/x") and not opts.cache.no_cache
 
 
 def test_the_untyped_extra_mapping_is_validated_into_the_typed_options() -> None:
     opts = RunOptions(
         extra={"probe_set": "broad", "shard": [1, 3], "cache_dir": "/c", "parallel_attempts": 4}
     )
-    assert opts.redteam == RedteamOptions(
-        probe_set="broad", shard=(1, 3), cache_dir=Path("/c"), parallel_attempts=4
-    )
+    assert opts.redteam == RedteamOptions(probe_set="broad", shard=(1, 3), parallel_attempts=4)
+    assert opts.cache == CacheOptions(cache_dir=Path("/c"))
+    assert RunOptions(extra={"no_cache": True}).cache.no_cache is True
     # A misspelt option used to be ignored silently; now it is an error.
     with pytest.raises(ValidationError, match="no_cahce"):
         RunOptions(extra={"no_cahce": True})
     with pytest.raises(ValidationError):
         RunOptions(extra={"parallel_attempts": 0})
+
+
+def test_one_cache_directory_rule_for_every_check_that_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_GATE_CACHE_DIR", str(tmp_path / "home-cache"))
+    release = tmp_path / "release"
+    release.mkdir()
+    common = {"check": "classifier-robustness", "kind": "robustness", "subdir": "robustness"}
+    # Off: --no-cache, or the policy's `cache: false`.
+    assert CacheOptions(no_cache=True).directory(release, enabled=True, configured=None, **common) is None
+    assert CacheOptions().directory(release, enabled=False, configured=None, **common) is None
+    # --cache-dir wins over the policy's cache_dir; the check's own folder lies below either.
+    given = CacheOptions(cache_dir=tmp_path / "c")
+    assert (
+        given.directory(release, enabled=True, configured=str(tmp_path / "p"), **common)
+        == (tmp_path / "c" / "robustness").resolve()
+    )
+    assert (
+        CacheOptions().directory(release, enabled=True, configured=str(tmp_path / "p"), **common)
+        == (tmp_path / "p" / "robustness").resolve()
+    )
+    default = CacheOptions().directory(release, enabled=True, configured=None, **common)
+    assert default is not None and default.is_relative_to(tmp_path / "home-cache")
+    # Inside the release: refused, naming the check's setting (results would change what they judge).
+    for opts, configured in (
+        (CacheOptions(cache_dir=release / "cache"), None),
+        (CacheOptions(), str(release)),
+    ):
+        with pytest.raises(CheckError, match=r"inside the release") as info:
+            opts.directory(release, enabled=True, configured=configured, **common)
+        assert "checks.classifier-robustness.cache_dir" in (info.value.hint or "")
+    # The adversarial check's cache keeps its layout: the directory given, as given.
+    assert (
+        CacheOptions(cache_dir=tmp_path / "c").directory(
+            release, check="adversarial", enabled=True, configured=None, kind="redteam"
+        )
+        == (tmp_path / "c").resolve()
+    )
 
 
 def test_the_check_command_passes_its_redteam_options_typed() -> None:
