@@ -8,9 +8,9 @@ from pydantic import Field
 
 from gate.models.base import StrictModel
 
-AttackName = Literal["fgsm", "pgd", "square"]
+AttackName = Literal["fgsm", "pgd", "square", "hopskipjump"]
 WHITE_BOX: tuple[AttackName, ...] = ("fgsm", "pgd")
-BLACK_BOX: tuple[AttackName, ...] = ("square",)
+BLACK_BOX: tuple[AttackName, ...] = ("square", "hopskipjump")
 
 
 class AttackSpec(StrictModel):
@@ -19,8 +19,9 @@ class AttackSpec(StrictModel):
 
     attack: AttackName
     eps: float = Field(gt=0, le=1)
-    steps: int = Field(1, ge=1, le=100_000)  # PGD iterations; Square queries per restart
+    steps: int = Field(1, ge=1, le=100_000)  # PGD and HopSkipJump iterations; Square queries per restart
     restarts: int = Field(1, ge=1, le=100)
+    evaluations: int | None = Field(None, ge=1, le=100_000)  # HopSkipJump: queries per gradient estimate
     step_fraction: float = Field(0.25, gt=0, le=1)  # PGD step size as a fraction of eps
     seed: int
 

@@ -206,6 +206,39 @@ def test_tabular_model_from_skl2onnx_is_attacked_black_box_with_its_query_budget
     assert all(e["linf"] <= 0.05 + 1e-5 for e in tm["flipped_examples"])
 
 
+def test_hopskipjump_chosen_by_policy_flips_examples_and_repeats_with_the_same_seed(tmp_path: Path) -> None:
+    """Decision-based and seeded: ART's HopSkipJump draws its starting points from an unseeded
+    generator, so the check gives it seeded ones; two fresh runs must agree example by example."""
+    data, x, y, ranges = tabular_onnx()
+    rel = write_release(
+        tmp_path / "tab",
+        data,
+        x[:12],
+        y[:12],
+        task="tabular-classification",
+        input_shape=[8],
+        labels=["even", "odd"],
+        feature_ranges=ranges,
+    )
+    extra = (
+        "      tabular_eps: [0.3]\n      black_box_attacks: [hopskipjump]\n"
+        "      hopskipjump_iterations: 3\n      hopskipjump_evaluations: 40\n"
+    )
+    pol = policy(tmp_path, extra, samples=12)
+    _, first = check_run(rel, pol, no_cache=True)
+    _, second = check_run(rel, pol, no_cache=True)
+    tm = next(t for t in first.details["threat_models"] if t["threat_model"] == "feature:0.3")
+    assert set(tm["attacks"]) == {"hopskipjump"}
+    assert tm["attacks"]["hopskipjump"]["queries_per_example"] == 3 * 40
+    assert tm["flipped"] > 0 and tm["robust_accuracy"] < tm["clean_accuracy"]
+    assert all(e["linf"] <= 0.3 + 1e-5 for e in tm["flipped_examples"])
+
+    def measured(d: dict[str, Any]) -> list[Any]:
+        return [(t["threat_model"], t["robust_accuracy"], t["flipped_examples"]) for t in d["threat_models"]]
+
+    assert measured(first.details) == measured(second.details)
+
+
 # --- the execution boundary ---------------------------------------------------------------------
 
 

@@ -50,8 +50,10 @@ class ClassifierRobustnessConfig(StrictModel):
     attacks: Annotated[tuple[Literal["fgsm", "pgd"], ...], Stricter.UNION] = Field(
         ("fgsm", "pgd"), description="Gradient attacks, run when the graph can be differentiated."
     )
-    black_box_attacks: Annotated[tuple[Literal["square"], ...], Stricter.UNION] = Field(
-        ("square",), description="Black-box attacks, run when it cannot."
+    black_box_attacks: Annotated[tuple[Literal["square", "hopskipjump"], ...], Stricter.UNION] = Field(
+        ("square",),
+        description="Black-box attacks, run when it cannot: Square (score-based) and HopSkipJump "
+        "(decision-based: it sees only the predicted label).",
     )
     pgd_steps: Annotated[int, Stricter.MAX] = Field(20, ge=1, le=10_000, description="PGD iterations.")
     pgd_step_fraction: Annotated[float, Stricter.FIXED] = Field(
@@ -65,6 +67,15 @@ class ClassifierRobustnessConfig(StrictModel):
         ge=1,
         le=100_000,
         description="Square attack iterations (model queries) per example and restart.",
+    )
+    hopskipjump_iterations: Annotated[int, Stricter.MAX] = Field(
+        10, ge=1, le=1000, description="HopSkipJump iterations per example."
+    )
+    hopskipjump_evaluations: Annotated[int, Stricter.MAX] = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="HopSkipJump's largest number of model queries for one gradient estimate.",
     )
     seed: Annotated[int, Stricter.FIXED] = Field(
         0, ge=0, le=2**31 - 1, description="Seed of every attack: the same seed gives the same result."

@@ -147,11 +147,19 @@ def plan(release: Release, cfg: ClassifierRobustnessConfig, clf: Classifier, inp
             )
         for a, bb_name in enumerate(cfg.black_box_attacks):
             seed = cfg.seed * 1000 + b * 10 + 5 + a
-            black.append(
-                AttackSpec(
+            if bb_name == "hopskipjump":
+                spec = AttackSpec(
+                    attack=bb_name,
+                    eps=eps,
+                    steps=cfg.hopskipjump_iterations,
+                    evaluations=cfg.hopskipjump_evaluations,
+                    seed=seed,
+                )
+            else:
+                spec = AttackSpec(
                     attack=bb_name, eps=eps, steps=cfg.square_queries, restarts=cfg.restarts, seed=seed
                 )
-            )
+            black.append(spec)
     info = inputs.info
     job = Job(
         model_file=PurePosixPath(inputs.rel).name,
