@@ -105,7 +105,8 @@ def tier_settings(tier: str) -> dict[str, Any]:
     from gate.policy import config_for, load_policy
 
     cfg = config_for(load_policy("default").for_tier(Tier(tier)), "classifier-robustness")
-    return {**cfg.model_dump(mode="json"), "cache": False}
+    # Only what differs from the settings' defaults: a previous release (--other) reads it too.
+    return {**cfg.model_dump(mode="json", exclude_defaults=True), "cache": False}
 
 
 def cpu_of(res: Any) -> float:
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--restarts", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--other", type=Path, help="A checkout of a previous release, run as a third column.")
     args = ap.parse_args()
     if args.direct:
         direct(*map(Path, args.direct), args.eps, args.steps, args.restarts, args.seed)
@@ -129,9 +131,11 @@ def main() -> None:
     import numpy as np
 
     from benchmarks.harness import compare, machine
+    from gate.checks.classifier_robustness import ClassifierRobustnessConfig
     from tests.support.robustness_models import digits, digits_onnx, mlp_weights, write_release
 
-    settings = tier_settings(args.tier)
+    policy_settings = tier_settings(args.tier)
+    settings = ClassifierRobustnessConfig.model_validate(policy_settings).model_dump(mode="json")
     eps = settings["image_eps"][0]
     _, _, xte, yte = digits()
     samples = min(settings["samples"], len(xte))
@@ -145,7 +149,7 @@ def main() -> None:
                 "name": f"bench-{args.tier}",
                 "defaults": {
                     "required": ["release-integrity", "model-files", "classifier-robustness"],
-                    "checks": {"classifier-robustness": settings},
+                    "checks": {"classifier-robustness": policy_settings},
                 },
             }
         ),
@@ -153,7 +157,8 @@ def main() -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env |= {"PYTHONPATH": str(ROOT), "MODEL_GATE_CACHE_DIR": str(work / "cache")}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "gate")], check=True, env=env)
+    for tree in (ROOT, *([args.other] if args.other else [])):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "gate")], check=True, env=env)
     budget = (
         f"tier {args.tier}: {samples} examples (tier: {settings['samples']}), linf eps {eps}, "
         f"{'+'.join(settings['attacks'])}, PGD {settings['pgd_steps']} steps x "
@@ -171,6 +176,10 @@ def main() -> None:
         settings_args = ["--eps", str(eps), "--steps", str(settings["pgd_steps"])]
         settings_args += ["--restarts", str(settings["restarts"]), "--seed", str(settings["seed"])]
         commands: dict[str, list[str]] = {"gate": gate_cmd}
+        if args.other:
+            # -P: not the current directory first on sys.path, only the other checkout.
+            previous = [sys.executable, "-P", *gate_cmd[1:-2], str(work / f"{name}-previous.json")]
+            commands["previous"] = ["env", f"PYTHONPATH={args.other}", *previous, "--no-decision-log"]
         for variant, source in (
             ("direct", rel / "model" / "classifier.onnx"),
             ("direct-npz", work / f"{name}-weights.npz"),
@@ -194,6 +203,12 @@ def main() -> None:
             f"  gate: wall median {g.median:.2f} s, CPU median {cpu_of(g):.2f} s, "
             f"runs {[round(t, 2) for t in g.times]}, peak RSS {max(g.peak_rss_mb):.0f} MiB"
         )
+        if args.other:
+            o = res["previous"]
+            print(
+                f"  previous release: wall median {o.median:.2f} s, CPU median {cpu_of(o):.2f} s, "
+                f"runs {[round(t, 2) for t in o.times]}"
+            )
         for variant in ("direct", "direct-npz"):
             d = json.loads((work / f"{name}-{variant}.json").read_text())
             r = res[variant]

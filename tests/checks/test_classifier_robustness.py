@@ -570,6 +570,22 @@ def test_a_malformed_classifier_section_exits_2(
     assert r.exit_code == 2 and "release.yaml" in r.output and message in r.output, r.output
 
 
+def test_a_cache_directory_inside_the_release_is_the_check_s_error_and_nothing_is_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = eval_split()
+    rel = write_release(tmp_path / "r", digits_onnx(True), x[:10], y[:10])
+    calls, children = _never_run(monkeypatch), _children(monkeypatch)
+    report, result = check_run(rel, policy(tmp_path), cache_dir=str(rel / "cache"))
+    assert result.status is CheckStatus.ERROR and "inside the release" in result.summary
+    assert report.verdict is Verdict.ERROR and calls == [] and children == []
+    # The benign twin: the same cache directory outside the release is used.
+    monkeypatch.undo()
+    _, result = check_run(rel, policy(tmp_path), cache_dir=str(tmp_path / "cache"))
+    assert result.status is not CheckStatus.ERROR, result.summary
+    assert any((tmp_path / "cache" / "robustness").rglob("*.json"))
+
+
 def test_too_few_examples_cannot_pass(tmp_path: Path) -> None:
     x, y = eval_split()
     rel = write_release(tmp_path / "r", digits_onnx(True), x[:10], y[:10])

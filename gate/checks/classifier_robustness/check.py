@@ -19,7 +19,7 @@ from gate.checks.classifier_robustness.inputs import Inputs, Plan, gather, plan
 from gate.checks.classifier_robustness.judge import judge
 from gate.checks.classifier_robustness.rules import CHECK, RULES
 from gate.checks.interface import Check, CheckContext, CheckOutcome
-from gate.errors import CheckError
+from gate.errors import CheckError, GateError
 from gate.models.manifest import Manifest, ModelFormat
 from gate.release import Release
 
@@ -80,8 +80,11 @@ class ClassifierRobustnessCheck(Check[ClassifierRobustnessConfig]):
         if clf is None or inputs is None or not all(installed(m) for m in LIBRARIES):
             return None
         started = Started(inputs)
-        if _cached(ctx, plan(ctx.release, ctx.config, clf, inputs)) is None:
-            started.child = _start(ctx)
+        try:
+            if _cached(ctx, plan(ctx.release, ctx.config, clf, inputs)) is None:
+                started.child = _start(ctx)
+        except (GateError, OSError):
+            pass  # nothing started early: run() meets the same problem and reports it as the check's
         return started
 
     def run(self, ctx: CheckContext[ClassifierRobustnessConfig]) -> CheckOutcome:
