@@ -207,6 +207,8 @@ class LiveBars:
         )
         self._hash: Any = None
         self._checks: dict[str, Any] = {}
+        self._figures = ""  # the running check's last own figures, kept in its end line
+        self._text = Text  # lines are built as Text, never parsed as markup
         self._lock = threading.Lock()
 
     def __call__(self, e: Event) -> None:
@@ -220,6 +222,7 @@ class LiveBars:
                 self._hash = bars.add_task(e.phase, total=e.total or None, bytes=True)
             bars.update(self._hash, completed=e.done, total=e.total or None, description=e.phase)
         elif isinstance(e, CheckStarted):
+            self._figures = ""
             self._checks[e.check] = bars.add_task(
                 f"check {e.index}/{e.count} {e.check}", total=None, figures=e.title
             )
@@ -228,18 +231,20 @@ class LiveBars:
             if task is not None:
                 bars.remove_task(task)
             mark, style = STATUS_MARK.get(e.status, ("?", ""))
-            bars.console.print(
-                f"[{style}]{mark}[/] check {e.index}/{e.count} {e.check}: {e.status} ({e.seconds:.2f} s)"
-            )
+            figures, self._figures = (f"; {self._figures}" if self._figures else ""), ""
+            line = f" check {e.index}/{e.count} {e.check}: {e.status} ({e.seconds:.2f} s){figures}"
+            bars.console.print(self._text.assemble((mark, style), line))
         elif isinstance(e, Redteam):
             task = self._running()
+            self._figures = redteam_figures(e)
             if task is not None:
-                bars.update(task, total=e.probes_total, completed=e.probes_done, figures=redteam_figures(e))
+                bars.update(task, total=e.probes_total, completed=e.probes_done, figures=self._figures)
         elif isinstance(e, Steps):
             task = self._running()
+            of = f"/{e.total}" if e.total is not None else ""
+            self._figures = f"{e.done}{of} {e.unit}"
             if task is not None:
-                of = f"/{e.total}" if e.total is not None else ""
-                bars.update(task, total=e.total, completed=e.done, figures=f"{e.done}{of} {e.unit}")
+                bars.update(task, total=e.total, completed=e.done, figures=self._figures)
 
     def _running(self) -> Any:
         return next(reversed(self._checks.values()), None)

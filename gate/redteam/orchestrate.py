@@ -11,7 +11,7 @@ from typing import Any
 
 from gate.errors import CheckError
 from gate.models.manifest import Endpoint
-from gate.progress import Sink
+from gate.progress import Redteam, Sink
 from gate.redteam.cache import ResultCache, cache_key
 from gate.redteam.catalog import load_catalog
 from gate.redteam.models import ProbeResult, RedteamRecord, Settings
@@ -105,6 +105,8 @@ def execute(plan: RunPlan) -> RedteamRecord:
     hits = len(results)
     todo = [p for p in mine if p not in results]
     seconds = 0.0
+    if not todo and plan.progress is not None:  # every probe answered from the cache: no garak run
+        plan.progress(Redteam(hits, hits, 0, 0, 0.0, cfg.timeout_s, cached=hits))
     if todo:
         keep = plan.workdir is not None
         scratch = (

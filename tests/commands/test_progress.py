@@ -22,7 +22,7 @@ import pytest
 from gate.commands.progress import INTERVAL_ENV, Heartbeat, progress_sink
 from gate.engine import LEFT_OUT_BY_ONLY, SKIPPED_ON_REQUEST
 from gate.progress import Bytes, CheckFinished, CheckStarted, Redteam, Steps
-from tests.support import DEMO, write_release
+from tests.support import DEMO, MINIMAL_MANIFEST, ROOT, write_release
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 HEARTBEAT = re.compile(
@@ -210,3 +210,44 @@ def test_the_heartbeat_thread_writes_lines_and_stops() -> None:
 def test_no_progress_is_no_sink() -> None:
     with progress_sink(False, io.StringIO()) as sink:
         assert sink is None
+
+
+REDTEAM_POLICY = """\
+version: 1
+name: progress-test
+defaults:
+  required: [risk-tier, adversarial]
+  checks:
+    adversarial:
+      probes: ["goodside.ThreatenJSON", "lmrc.Profanity"]
+      prompt_cap: 4
+      max_tokens: 16
+      timeout_s: 120
+"""
+
+
+@pytest.mark.needs_tool("garak")
+def test_the_redteam_run_shows_probes_attempts_and_the_timeout(tmp_path: Path) -> None:
+    rel = write_release(
+        tmp_path / "rel",
+        MINIMAL_MANIFEST.replace("text-classification", "text-generation")
+        + "endpoint: {type: callable, callable: 'tests.redteam_targets:hardened'}\n",
+    )
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(REDTEAM_POLICY)
+    env = _env(
+        MODEL_GATE_CACHE_DIR=str(tmp_path / "cache"),
+        # garak imports the callable target from this repository.
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    code, out, screen = run_in_pty(["redteam", str(rel), "--policy", str(pol), "--format", "json"], env)
+    assert json.loads(out)["exit_code"] == code == 0, screen[-2000:]
+    # The last figures garak's report gave (in the bar, and kept in the end line): both probes,
+    # the three prompts answered and judged, the time against the policy's two minutes.
+    assert re.search(r"2/2 probes, 3 attempts, 3 judged, 0:\d\d of 2:00", screen), screen[-2000:]
+    end = re.search(r"check 2/2 adversarial: passed \(\d+\.\d\d s\); 2/2 probes, 3 attempts", screen)
+    assert end, screen[-2000:]
+    # Again: every probe is answered from the cache, and the display says so.
+    code, out, screen = run_in_pty(["redteam", str(rel), "--policy", str(pol), "--format", "json"], env)
+    assert code == 0 and json.loads(out)["checks"][-1]["details"]["cache_hits"] == 2
+    assert "check 2/2 adversarial: passed" in screen and "2/2 probes (2 cached)" in screen, screen[-2000:]

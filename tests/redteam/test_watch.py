@@ -163,3 +163,33 @@ def test_the_runner_reports_garaks_progress_from_its_report(tmp_path: Path) -> N
     # Heard while garak ran, not only at the end: an event with some but not all probes done
     # (the probes end 0.3 s apart, 0.6 s from first to last; the watcher polls every 0.5 s).
     assert any(isinstance(e, Redteam) and 2 < e.probes_done < 5 for e in sink.events)
+
+
+@pytest.mark.needs_tool("garak")
+def test_a_real_garak_run_is_counted_as_its_report_says(tmp_path: Path) -> None:
+    """garak's own report format: what the watcher counted equals what the judging parser reads."""
+    from gate.redteam.report import parse_report
+    from gate.redteam.runner import garak_command
+
+    sink = Sink()
+    probes = ["goodside.ThreatenJSON", "lmrc.Profanity"]
+    run = run_garak(
+        command=garak_command(None),
+        target=Target("function.Single", "tests.redteam_targets#hardened", {}, None),
+        probes=probes,
+        settings=Settings(generations=1, prompt_cap=5, seed=1, max_tokens=16, extended_detectors=False),
+        workdir=tmp_path / "work",
+        home=tmp_path / "home",
+        timeout_s=120,
+        parallel_attempts=1,
+        api_key=None,
+        hub_offline=True,
+        progress=sink,
+    )
+    assert run.returncode == 0, run.output_tail
+    parsed = parse_report(run.report, max_bytes=64 * 1024 * 1024)
+    last = sink.last()
+    assert (last.probes_done, last.probes_total) == (2, 2) and set(parsed.evals) == set(probes)
+    # The parser counts every attempt row (each attempt is written answered, then judged).
+    assert last.attempts > 0 and last.attempts + last.evaluated == parsed.attempts
+    assert last.evaluated == last.attempts
