@@ -15,6 +15,7 @@ and `--no-progress` writes nothing at all.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -31,6 +32,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 INTERVAL_ENV = "MODEL_GATE_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL = 30.0
 MIN_INTERVAL = 0.05
+PREFIX = "model-gate: "
+# Every heartbeat line: what a log reader (the Action) tells apart from errors and warnings.
+HEARTBEAT_LINE = re.compile(r"model-gate: (\d+:)?\d+:\d\d elapsed; ")
+
+
+def is_progress_line(line: str) -> bool:
+    return HEARTBEAT_LINE.match(line) is not None
 
 
 def progress_option(fn: F) -> F:
@@ -106,7 +114,7 @@ class _State:
 
     def line(self) -> str:
         now = time.monotonic()
-        head = f"model-gate: {_clock(now - self.start)} elapsed; "
+        head = f"{PREFIX}{_clock(now - self.start)} elapsed; "
         if self.check is not None:
             c = self.check
             what = f"check {c.index}/{c.count} {c.check} running for {_clock(now - self.check_since)}"
