@@ -3,7 +3,6 @@ line when standard error is not one, nothing with --no-progress; reports are nev
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -12,7 +11,6 @@ import select
 import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,11 @@ def _release(tmp_path: Path) -> Path:
 def run_in_pty(args: list[str], env: dict[str, str], timeout: float = 60.0) -> tuple[int, bytes, str]:
     """Run `python -m gate ARGS` with standard error on a pseudo-terminal and standard output on a
     pipe: (exit code, standard output, what the terminal showed, escape codes removed)."""
+    if sys.platform == "win32":
+        pytest.skip("pseudo-terminals are POSIX")
+    import fcntl
+    import termios
+
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen(
