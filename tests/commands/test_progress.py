@@ -234,7 +234,7 @@ def test_the_redteam_run_shows_probes_attempts_and_the_timeout(tmp_path: Path) -
     rel = write_release(
         tmp_path / "rel",
         MINIMAL_MANIFEST.replace("text-classification", "text-generation")
-        + "endpoint: {type: callable, callable: 'tests.redteam_targets:hardened'}\n",
+        + "endpoint: {type: callable, callable: 'tests.support.redteam_targets:hardened'}\n",
     )
     pol = tmp_path / "policy.yaml"
     pol.write_text(REDTEAM_POLICY)

@@ -175,7 +175,7 @@ def test_a_real_garak_run_is_counted_as_its_report_says(tmp_path: Path) -> None:
     probes = ["goodside.ThreatenJSON", "lmrc.Profanity"]
     run = run_garak(
         command=garak_command(None),
-        target=Target("function.Single", "tests.redteam_targets#hardened", {}, None),
+        target=Target("function.Single", "tests.support.redteam_targets#hardened", {}, None),
         probes=probes,
         settings=Settings(generations=1, prompt_cap=5, seed=1, max_tokens=16, extended_detectors=False),
         workdir=tmp_path / "work",
