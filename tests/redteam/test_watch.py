@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gate.progress import Event, Redteam
 from gate.redteam import watch
@@ -91,6 +93,42 @@ def test_an_over_long_line_is_dropped_whole_and_counting_goes_on(
     for _ in range(20):
         w.poll()
     assert (w.attempts, len(w.finished)) == (1, 1)
+
+
+ROWS = st.one_of(
+    st.builds(attempt, st.sampled_from(["a.A", "b.B"]), st.integers(-1, 3)),
+    st.builds(ev, st.sampled_from(["a.A", "probes.b.B", "c.C", ""])),
+    st.binary(max_size=40),  # anything garak (or a hostile endpoint's echo) might leave
+    st.just(b'{"entry_type": "eval", "probe": ["a.A"]}\n'),
+    st.just(b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(ROWS, max_size=12), cuts=st.lists(st.integers(1, 50), max_size=6))
+def test_any_bytes_in_any_pieces_count_as_the_whole_file_does(
+    tmp_path: Path, rows: list[bytes], cuts: list[int]
+) -> None:
+    """Whatever the report holds and however garak's writes split it, polling never fails and
+    counts what one read of the finished file counts."""
+    data = b"".join(rows)
+    report = tmp_path / f"r{abs(hash((data, tuple(cuts))))}.jsonl"
+    report.write_bytes(b"")
+    w = ReportWatcher(report, ["a.A", "b.B"], timeout_s=1, sink=lambda e: None, max_read=17)
+    pos = 0
+    for cut in [*cuts, len(data)]:
+        with report.open("ab") as fh:
+            fh.write(data[pos : pos + cut])
+        pos = min(len(data), pos + cut)
+        w.poll()
+    with report.open("ab") as fh:
+        fh.write(data[pos:] + b"\n")
+    for _ in range(len(data) // 17 + 2):
+        w.poll()
+    whole = ReportWatcher(report, ["a.A", "b.B"], timeout_s=1, sink=lambda e: None, max_read=1 << 20)
+    whole.poll()
+    assert (w.attempts, w.evaluated, w.finished) == (whole.attempts, whole.evaluated, whole.finished)
+    assert 0 <= len(w.finished) <= 2
 
 
 def test_the_thread_reports_while_the_file_grows_and_stops(tmp_path: Path) -> None:
