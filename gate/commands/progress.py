@@ -269,10 +269,10 @@ class LiveBars:
 def progress_sink(choice: bool | None, stream: IO[str] | None = None) -> Iterator[Sink | None]:
     """The sink a command hands the libraries: bars (`--progress`, or a terminal), a heartbeat
     (not a terminal), or None (`--no-progress`: nothing is written to standard error)."""
-    if choice is False:
+    out = stream if stream is not None else sys.stderr
+    if choice is False or out is None:  # None: no standard error at all (a detached process)
         yield None
         return
-    out = stream if stream is not None else sys.stderr
     try:
         tty = bool(out.isatty())
     except (AttributeError, ValueError):
