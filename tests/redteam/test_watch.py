@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 import threading
@@ -204,8 +205,13 @@ def test_the_runner_reports_garaks_progress_from_its_report(tmp_path: Path) -> N
 
 
 @pytest.mark.needs_tool("garak")
-def test_a_real_garak_run_is_counted_as_its_report_says(tmp_path: Path) -> None:
+def test_a_real_garak_run_is_counted_as_its_report_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """garak's own report format: what the watcher counted equals what the judging parser reads."""
+    # garak imports the target module by name, from its own working directory.
+    root = str(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     from gate.redteam.report import parse_report
     from gate.redteam.runner import garak_command
 
