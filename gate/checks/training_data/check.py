@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.checks.interface import CheckContext, CheckOutcome
 from gate.checks.training_data.datasets import dataset_files, verify_dataset_digests
 from gate.checks.training_data.findings import TrainingDataFindings
+from gate.checks.training_data.rules import CHECK
 from gate.checks.training_data.sharding import Sharding
 from gate.datacheck.config import TrainingDataConfig
 from gate.datacheck.sidecar import RowSink
 from gate.inventory import DigestRequest
 from gate.models.finding import Finding
 from gate.models.manifest import Manifest
+from gate.progress import Steps
 from gate.wording import count
 
 if TYPE_CHECKING:  # the analysis pulls in numpy: imported when the check runs, not when it is listed
     from gate.datacheck.analyze import DatasetResult
+
+
+def _rows_heard(
+    ctx: CheckContext[Any], index: int, with_path: list[tuple[int, Any]]
+) -> Callable[[int], None]:
+    """Rows read so far, told to whoever watches the run; a dataset by its position, never by
+    its name (release.yaml's words are not echoed into logs)."""
+    k = 1 + [i for i, _ in with_path].index(index)
+    unit = f"rows read (dataset {k} of {len(with_path)})"
+    return lambda n: ctx.progress(Steps(CHECK, unit, n))
 
 
 class TrainingDataCheck(TrainingDataFindings):
@@ -92,7 +105,9 @@ class TrainingDataCheck(TrainingDataFindings):
                     continue
                 res = res_or_none
             else:
-                res = analyse(files, cfg, profile_only=ds.role == "reference")
+                res = analyse(
+                    files, cfg, profile_only=ds.role == "reference", on_rows=_rows_heard(ctx, i, with_path)
+                )
             for u in res.unreadable:
                 findings.append(self._unreadable(ds, u.file, u.reason, u.row))
             (profiles if ds.role == "reference" else results)[ds.name] = res
