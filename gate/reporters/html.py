@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import shlex
 from urllib.parse import quote
 
 from gate.models.finding import Finding, Rule
@@ -24,6 +23,7 @@ from gate.reporters.html_sections import t as _t
 from gate.reporters.interface import Reporter
 from gate.reporters.text import location_text
 from gate.reporters.views import SEVERITIES, VERDICT_TEXT, count_matrix
+from gate.reporters.waiving import waiver_command, why_not_waivable
 
 EVIDENCE_MAX_CHARS = 4000  # per finding: one huge evidence blob must not bury the page
 
@@ -74,35 +74,6 @@ gap:2px 10px;margin:8px 0}
 footer{margin-top:30px;color:var(--muted);font-size:12px}
 """
 CSP_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-
-
-def waiver_command(report: Report, f: Finding) -> str:
-    """A `model-gate waiver new` command line for one finding, shell-quoted (then HTML-escaped)."""
-    parts = [
-        "model-gate",
-        "waiver",
-        "new",
-        "--release",
-        report.release.path,
-        # The JSON report of this run (`check --format json --output report.json`): `waiver new`
-        # checks the finding id and the rule's waivability against it.
-        "--report",
-        "report.json",
-        "--finding",
-        f.id,
-        "--justification",
-        "risk_accepted",
-        "--reason",
-        "WHY THE RISK IS ACCEPTABLE",
-        "--expires",
-        "30d",
-    ]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def _waivable(rule: Rule | None) -> bool:
-    """`rule`: a finding's rule in the caller's catalogue (None: not known to it)."""
-    return rule is None or rule.waivable
 
 
 class HtmlReporter(Reporter):
@@ -278,10 +249,11 @@ class HtmlReporter(Reporter):
                 )
             )
         elif f.effective_blocking:
-            if _waivable(rule):
+            why_not = why_not_waivable(r, f, rule)
+            if why_not is None:
                 rows.append(("waive", f'<pre class="waiver-cmd">{_t(waiver_command(r, f))}</pre>'))
             else:
-                rows.append(("waive", "this rule cannot be waived"))
+                rows.append(("waive", _t(why_not)))
         dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
         return (
             f'<details class="finding {state}"{" open" if f.effective_blocking else ""}>'
