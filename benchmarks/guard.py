@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gate.redteam.demo_guard import running  # noqa: E402
-from tests.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
+from tests.support.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
 
 PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
 
