@@ -20,6 +20,18 @@ REPORT_FILE = "report.json"
 REASON_PLACEHOLDER = "WHY THE RISK IS ACCEPTABLE"
 
 
+def release_argument(path: str) -> str:
+    """The release directory as the reader types it: relative to the repository root (CI's
+    checkout, else the working directory; see gate.reporters.sarif) when it lies inside, so a
+    summary written on a runner gives the pull request's author a path of their own checkout."""
+    from gate.reporters.sarif import release_prefix, repository_root
+
+    prefix = release_prefix(path, repository_root())
+    if prefix is None:
+        return path
+    return prefix or "."
+
+
 def waiver_command(report: Report, f: Finding) -> str:
     """The command line for one finding, shell-quoted (each format then escapes it)."""
     parts = [
@@ -27,7 +39,7 @@ def waiver_command(report: Report, f: Finding) -> str:
         "waiver",
         "new",
         "--release",
-        report.release.path,
+        release_argument(report.release.path),
         "--report",
         REPORT_FILE,
         "--finding",

@@ -8,6 +8,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -220,6 +221,24 @@ def test_the_waiver_line_runs_as_written(tmp_path: Path) -> None:
 
 def golden(name: str) -> Report:
     return Report.model_validate_json((GOLDEN / f"{name}.json").read_bytes())
+
+
+def test_the_waiver_line_names_the_release_from_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a runner the report holds the checkout's absolute path; the author's line is relative
+    to the repository root (the same root SARIF's paths are relative to)."""
+    repo = tmp_path / "repo"
+    r = golden("bad-release")
+    r = r.model_copy(update={"release": r.release.model_copy(update={"path": str(repo / "models" / "x")})})
+    monkeypatch.setenv("MODEL_GATE_SARIF_ROOT", str(repo))
+    for line in _commands(MD.render(r)).values():
+        argv = shlex.split(line)
+        assert argv[argv.index("--release") + 1] == "models/x"
+    monkeypatch.setenv("MODEL_GATE_SARIF_ROOT", str(tmp_path / "elsewhere"))  # outside: as given
+    for line in _commands(MD.render(r)).values():
+        argv = shlex.split(line)
+        assert argv[argv.index("--release") + 1] == str(repo / "models" / "x")
 
 
 def test_no_waiver_section_without_blocking_findings() -> None:
