@@ -102,6 +102,8 @@ def test_skip_is_recorded_for_optional_and_required_checks(unsafe: Path) -> None
     assert mf["status"] == "skipped" and mf["summary"] == "skipped on request" and mf["required"]
     (ga,) = [f for f in rep["findings"] if f["rule"]["code"] == "GATE-GA001"]
     assert ga["blocking"] and "skipped on request" in ga["title"] and code == 1
+    # its location is what made the check required: the tier's list in the policy
+    assert ga["location"]["detail"] == f"policy tiers.{rep['tier']['level']}.required: model-files"
     assert rep["partial"] is False
 
 
