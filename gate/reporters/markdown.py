@@ -45,6 +45,8 @@ STATUS_ICON = {
 }
 GITHUB_SUMMARY_LIMIT = 1024 * 1024
 SUMMARY_MAX = 300  # characters of a check's summary in its <summary> line
+# What render_limited leaves out first (then rows of the blocking table, the least severe).
+CUT_ORDER = ("details", "waivers", "baseline", "controls", "asr", "tier", "waive")
 
 
 def _size(lines: Sequence[str]) -> int:
@@ -82,7 +84,7 @@ class MarkdownReporter(Reporter):
         total = sum(_size(lines) for _, lines, _ in parts)
         cut: list[str] = []
         dropped: set[str] = set()
-        for name in ("details", "waivers", "baseline", "controls", "asr", "tier", "waive"):
+        for name in CUT_ORDER:
             if total <= budget:
                 break
             for part, lines, what in parts:

@@ -331,3 +331,24 @@ def test_hostile_text_is_inert_in_summary_tables_and_waiver_lines(tmp_path: Path
     for line in text.splitlines():
         if line.startswith("| ") and "GATE-" in line:
             assert len(re.findall(r"(?<!\\)\|", line)) == 7, line
+
+
+def test_the_action_docs_state_the_row_limit_and_the_cut_order() -> None:
+    from gate.reporters.markdown import CUT_ORDER
+    from gate.reporters.markdown_sections import ROW_LIMIT
+    from tests.support import ROOT
+
+    doc = " ".join((ROOT / "docs" / "github-action.md").read_text("utf-8").split())
+    assert f"Each table stops at {ROW_LIMIT} rows" in doc
+    phrase = {
+        "details": "per-check details first",
+        "waivers": "the waiver table",
+        "baseline": "the baseline",
+        "controls": "the controls",
+        "asr": "the attack success rates",
+        "tier": "the tier scorecard",
+        "waive": "the waiver lines",
+    }
+    cut = doc.split("a larger summary is cut by structure", 1)[1].split("a note says", 1)[0]
+    at = [cut.index(phrase[name]) for name in CUT_ORDER] + [cut.index("the least severe blocking rows")]
+    assert at == sorted(at)
