@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gate.commands.progress import progress_option, progress_sink
 from gate.commands.shared import (
     FORMATS,
     GateCommand,
@@ -153,6 +154,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Also write the JSON report and its compliance evidence pack (JSON, Markdown, OSCAL) here.",
 )
+@progress_option
 @handle_errors
 def check(
     release: Path,
@@ -178,6 +180,7 @@ def check(
     rows_dir: Path | None,
     sbom_path: Path | None,
     evidence_dir: Path | None,
+    progress: bool | None,
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
@@ -207,9 +210,12 @@ def check(
 
         require_formats(DIR_FORMATS)
     try:
-        with protected_policy(
-            policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
-        ) as policy:
+        with (
+            protected_policy(
+                policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
+            ) as policy,
+            progress_sink(progress) as sink,  # on standard error only, and stopped before any output
+        ):
             waivers = None
             if waiver_dir is not None:
                 from gate.waivers import load_waiver_applier
@@ -236,6 +242,7 @@ def check(
                         data_shard=redteam_options.shard,  # one --shard slices both
                     ),
                     waivers=waivers,
+                    progress=sink,
                 )
             )
     except GateError as exc:
