@@ -315,7 +315,7 @@ def check_release(req: RunRequest) -> RunResult:
                     )
                 )
                 if not allowed:
-                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST))
+                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST, declared=not required))
             elif cid in sel.left_out:
                 results.append(
                     _result(cls, CheckStatus.SKIPPED, required, 0.0, LEFT_OUT_BY_ONLY, {"requested": "only"})
@@ -402,6 +402,7 @@ def check_release(req: RunRequest) -> RunResult:
             sha256=policy.sha256,
             sources=tuple(s.path for s in policy.sources),
             notes=policy.notes,
+            unwaivable_rules=tp.waivers.unwaivable_rules,
         ),
         tp=tp,
         checks=results,
@@ -473,12 +474,18 @@ def _result(
     )
 
 
-def _skipped_finding(check_id: str, tier: TierResult, why: str) -> Finding:
+def _skipped_finding(check_id: str, tier: TierResult, why: str, *, declared: bool = False) -> Finding:
+    # The location is what makes the check required (the key, and so the id, stays the check).
+    where = (
+        f"release.yaml declares evidence for {check_id}"
+        if declared
+        else f"policy tiers.{tier.level.value}.required: {check_id}"
+    )
     return new_finding(
         REQUIRED_CHECK_SKIPPED,
         f"Required check '{check_id}' did not run at tier {tier.level.value}: {why}",
         key=check_id,
-        detail=check_id,
+        detail=where,
         evidence={"check": check_id, "tier": tier.level.value, "reason": why},
         severity=Severity.HIGH,
     ).model_copy(update={"blocking": True})

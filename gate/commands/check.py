@@ -17,6 +17,7 @@ from gate.commands.shared import (
     handle_errors,
     key_password,
     output_plan,
+    sarif_all_rules_option,
     sidecar_dir,
 )
 from gate.errors import GateError
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Write the report here; the n-th --output takes the n-th --format.",
 )
+@sarif_all_rules_option
 @click.option("--offline", is_flag=True, help="Never use the network; checks that need it error.")
 @click.option(
     "--only",
@@ -160,6 +162,7 @@ def check(
     waiver_dir: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    sarif_all_rules: bool,
     offline: bool,
     only: tuple[str, ...],
     skip: tuple[str, ...],
@@ -284,7 +287,7 @@ def check(
         from gate.reporters import get_reporter
 
         write_dir(get_reporter("json").render(report), evidence_dir, decision_log=log)
-    emit(report, plan)
+    emit(report, plan, sarif_all_rules=sarif_all_rules)
     sys.exit(report.exit_code)
 
 

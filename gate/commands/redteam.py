@@ -17,6 +17,7 @@ from gate.commands.shared import (
     handle_errors,
     load_report,
     output_plan,
+    sarif_all_rules_option,
     sidecar_dir,
 )
 from gate.errors import InputError
@@ -44,6 +45,7 @@ CHECK = "adversarial"
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep garak's raw report and output here.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), help="Report format.")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path), help="Report file.")
+@sarif_all_rules_option
 @progress_option
 @handle_errors
 def redteam(
@@ -59,6 +61,7 @@ def redteam(
     workdir: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    sarif_all_rules: bool,
     progress: bool | None,
 ) -> None:
     """Attack the release's endpoint with garak and judge it (the adversarial check alone).
@@ -83,7 +86,7 @@ def redteam(
             workdir=workdir,
             progress=sink,
         )
-    emit(report, plan)
+    emit(report, plan, sarif_all_rules=sarif_all_rules)
     sys.exit(report.exit_code)
 
 
@@ -93,6 +96,7 @@ def redteam(
 @click.option("--baseline", type=click.Path(path_type=Path), help="Report of the last approved release.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), help="Report format.")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path), help="Report file.")
+@sarif_all_rules_option
 @click.option(
     "--release",
     "release_dir",
@@ -112,6 +116,7 @@ def merge(
     baseline: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    sarif_all_rules: bool,
     release_dir: Path | None,
     rows_dir: Path | None,
 ) -> None:
@@ -133,7 +138,7 @@ def merge(
         )
     else:
         report = merge_reports(paths, policy_ref=policy_ref, baseline=baseline)
-    emit(report, plan)
+    emit(report, plan, sarif_all_rules=sarif_all_rules)
     sys.exit(report.exit_code)
 
 
