@@ -30,6 +30,7 @@ from gate.models.report import (
 )
 from gate.models.tier import TierResult
 from gate.policy import Policy, config_for, load_policy
+from gate.progress import CheckFinished, CheckStarted, Sink, ignore
 from gate.release import Release, load_manifest
 from gate.risk import score
 from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED, UNTRUSTED_BASELINE
@@ -61,7 +62,9 @@ class RunRequest:
     options: RunOptions = field(default_factory=RunOptions)
     clock: Clock = utc_now
     waivers: WaiverApplier | None = None
-    progress: Callable[[str], None] | None = None
+    # Hears of the long work as it happens (gate.progress): bytes hashed, checks started and
+    # finished, and what a long check reports of itself. Nothing it does changes the report.
+    progress: Sink | None = None
     # A previous verdict to compare findings with (gate.baseline); verified before anything runs.
     baseline: Path | None = None
 
@@ -306,6 +309,7 @@ def check_release(req: RunRequest) -> RunResult:
             required=cid in sel.required,
             earlier=dict(earlier),
             prepared=prepared,
+            progress=req.progress or ignore,
         )
 
     # Slow start-up that may overlap the checks before it; ended below whether used or not.
@@ -337,6 +341,9 @@ def _run_checks(
     artifacts: dict[str, str] = {}  # files checks wrote beside the report
     results: list[CheckResult] = []
     earlier: dict[str, EarlierResult] = {}
+    tell = req.progress or ignore
+    count = sum(1 for c in CHECKS if c in sel.run)
+    index = 0
     for cid in CHECKS:
         if cid not in sel.run and cid not in sel.skipped_by_user and cid not in sel.left_out:
             continue  # not in this tier's policy: nothing to report, no module to import
@@ -351,15 +358,15 @@ def _run_checks(
                     )
                 )
                 if not allowed:
-                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST))
+                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST, declared=not required))
             elif cid in sel.left_out:
                 results.append(
                     _result(cls, CheckStatus.SKIPPED, required, 0.0, LEFT_OUT_BY_ONLY, {"requested": "only"})
                 )
             continue
         ctx = context(cid, earlier, prepared.get(cid))
-        if req.progress:
-            req.progress(f"check {cid}")
+        index += 1
+        tell(CheckStarted(cid, cls.title, index, count))
         check = cls()
         unmet = [c for c in check.runs_after if not (c in earlier and earlier[c].passed)]
         unmet = unmet if check.applies(release.manifest) else []
@@ -375,6 +382,7 @@ def _run_checks(
             results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
             if not (fails_closed(cid, tp) or cid in sel.declared):
                 findings.append(_incomplete_finding(cid, tier, error or "failed"))
+            tell(CheckFinished(cid, CheckStatus.ERROR.value, took, index, count))
             continue
         own = [decide_blocking(f, tp) for f in outcome.findings]
         if outcome.skipped and required and not own and cid not in tp.allow_skip:
@@ -384,6 +392,7 @@ def _run_checks(
         status = check_status(own, tp, skipped=outcome.skipped)
         earlier[cid] = EarlierResult(status, tuple(own))
         results.append(_result(cls, status, required, took, outcome.summary, outcome.details))
+        tell(CheckFinished(cid, status.value, took, index, count))
 
     waivers: list[WaiverOutcome] = []
     if req.waivers is not None:
@@ -426,6 +435,7 @@ def _run_checks(
             sha256=policy.sha256,
             sources=tuple(s.path for s in policy.sources),
             notes=policy.notes,
+            unwaivable_rules=tp.waivers.unwaivable_rules,
         ),
         tp=tp,
         checks=results,
@@ -496,12 +506,18 @@ def _result(
     )
 
 
-def _skipped_finding(check_id: str, tier: TierResult, why: str) -> Finding:
+def _skipped_finding(check_id: str, tier: TierResult, why: str, *, declared: bool = False) -> Finding:
+    # The location is what makes the check required (the key, and so the id, stays the check).
+    where = (
+        f"release.yaml declares evidence for {check_id}"
+        if declared
+        else f"policy tiers.{tier.level.value}.required: {check_id}"
+    )
     return new_finding(
         REQUIRED_CHECK_SKIPPED,
         f"Required check '{check_id}' did not run at tier {tier.level.value}: {why}",
         key=check_id,
-        detail=check_id,
+        detail=where,
         evidence={"check": check_id, "tier": tier.level.value, "reason": why},
         severity=Severity.HIGH,
     ).model_copy(update={"blocking": True})

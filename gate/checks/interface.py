@@ -28,6 +28,7 @@ from gate.models.finding import Finding, Rule, new_finding
 from gate.models.manifest import Manifest
 from gate.models.report import CheckStatus
 from gate.models.tier import TierResult
+from gate.progress import Sink, ignore
 from gate.release import Release
 
 # A check reads the time only through its context's clock; both are part of this interface.
@@ -100,10 +101,6 @@ class RunOptions:
     offline: bool = False
     baseline: Path | None = None  # previous release's report, for regression checks
     workdir: Path | None = None  # scratch space outside the release for tool outputs
-    # The untyped spelling of `redteam` and `cache` ({"shard": (1, 2), "no_cache": True, ...}),
-    # still accepted from older callers: it is validated into those two when the options are
-    # made, and unknown keys are an error rather than silently ignored.
-    extra: dict[str, Any] = field(default_factory=dict)
     report_dir: Path | None = None  # where checks put their sidecar files (beside the report, or --rows-dir)
     redteam: RedteamOptions = field(default_factory=RedteamOptions)
     cache: CacheOptions = field(default_factory=CacheOptions)
@@ -115,15 +112,6 @@ class RunOptions:
     # `merge`, the shards' states (gate.datacheck.shard.ShardState) to judge instead of the rows.
     data_shard: tuple[int, int] | None = None
     data_states: tuple[Any, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.extra:
-            caching = {k: v for k, v in self.extra.items() if k in CacheOptions.model_fields}
-            rest = {k: v for k, v in self.extra.items() if k not in caching}
-            cache = {**self.cache.model_dump(exclude_unset=True), **caching}
-            object.__setattr__(self, "cache", CacheOptions.model_validate(cache))
-            merged = {**self.redteam.model_dump(exclude_unset=True), **rest}
-            object.__setattr__(self, "redteam", RedteamOptions.model_validate(merged))
 
 
 @dataclass(frozen=True)
@@ -158,6 +146,8 @@ class CheckContext(Generic[ConfigT]):
     required: bool = False  # the policy requires this check at the release's tier
     # Results of the checks that ran earlier in this run, by id (see `Check.runs_after`).
     earlier: Mapping[str, EarlierResult] = field(default_factory=dict)
+    # Where a long check reports how far it got (gate.progress); what it says never changes findings.
+    progress: Sink = ignore
     prepared: Any = None  # what this check's `prepare` returned, if anything
 
     @property

@@ -102,18 +102,26 @@ def test_redteam_options_are_typed() -> None:
     assert opts.cache.cache_dir == Path("/var/cache/x") and not opts.cache.no_cache
 
 
-def test_the_untyped_extra_mapping_is_validated_into_the_typed_options() -> None:
-    opts = RunOptions(
-        extra={"probe_set": "broad", "shard": [1, 3], "cache_dir": "/c", "parallel_attempts": 4}
+def test_redteam_and_cache_options_are_validated() -> None:
+    opts = RedteamOptions.model_validate({"probe_set": "broad", "shard": [1, 3], "parallel_attempts": 4})
+    assert opts == RedteamOptions(probe_set="broad", shard=(1, 3), parallel_attempts=4)
+    assert CacheOptions.model_validate({"cache_dir": "/c", "no_cache": True}) == CacheOptions(
+        cache_dir=Path("/c"), no_cache=True
     )
-    assert opts.redteam == RedteamOptions(probe_set="broad", shard=(1, 3), parallel_attempts=4)
-    assert opts.cache == CacheOptions(cache_dir=Path("/c"))
-    assert RunOptions(extra={"no_cache": True}).cache.no_cache is True
-    # A misspelt option used to be ignored silently; now it is an error.
+    # A misspelt option is an error, never ignored silently; the cache options are the run's.
     with pytest.raises(ValidationError, match="no_cahce"):
-        RunOptions(extra={"no_cahce": True})
+        CacheOptions.model_validate({"no_cahce": True})
+    with pytest.raises(ValidationError, match="cache_dir"):
+        RedteamOptions.model_validate({"cache_dir": "/c"})
     with pytest.raises(ValidationError):
-        RunOptions(extra={"parallel_attempts": 0})
+        RedteamOptions(parallel_attempts=0)
+
+
+def test_run_options_take_the_redteam_options_typed_only() -> None:
+    """The untyped mapping the red-team options were once also given as is gone."""
+    with pytest.raises(TypeError, match="extra"):
+        RunOptions(extra={"shard": (1, 2)})  # type: ignore[call-arg]
+    assert RunOptions(cache=CacheOptions(no_cache=True)).cache.no_cache
 
 
 def test_one_cache_directory_rule_for_every_check_that_caches(

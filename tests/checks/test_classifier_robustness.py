@@ -22,7 +22,7 @@ pytest.importorskip("art")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from gate.checks.interface import RunOptions
+from gate.checks.interface import CacheOptions, RunOptions
 from gate.engine import RunRequest, run
 from gate.errors import InputError
 from gate.models.report import CheckStatus, Verdict
@@ -81,8 +81,10 @@ def eval_split() -> tuple[Any, Any]:
     return xte[:N], yte[:N]
 
 
-def check_run(rel: Path, pol: Path, **extra: Any) -> Any:
-    report = run(RunRequest(release_dir=rel, policy=str(pol), options=RunOptions(extra=extra)))
+def check_run(rel: Path, pol: Path, **cache: Any) -> Any:
+    """One run of the gate; `cache`: the run's cache options (no_cache, cache_dir)."""
+    options = RunOptions(cache=CacheOptions(**cache))
+    report = run(RunRequest(release_dir=rel, policy=str(pol), options=options))
     result = next(c for c in report.checks if c.id == CHECK)
     return report, result
 
