@@ -357,6 +357,36 @@ def test_the_benign_twin_s_child_is_told_to_run_only_after_model_files_passed(
     assert children[0]["removed"] is True
 
 
+def test_a_child_that_stopped_waiting_is_replaced_by_a_fresh_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks before this one may take longer than an early child waits (a large release's
+    scan): the run then starts a fresh child instead of failing. Here the early child is gone
+    before model-files has even run."""
+    import os
+    import signal
+
+    from gate.robustness import sandbox
+
+    started = sandbox.Child.__init__
+
+    def start_then_lose_the_first(self: Any, *args: Any, **kw: Any) -> None:
+        started(self, *args, **kw)
+        if not starts:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        starts.append(self.proc.pid)
+
+    starts: list[int] = []
+    monkeypatch.setattr(sandbox.Child, "__init__", start_then_lose_the_first)
+    x, y = eval_split()
+    rel = write_release(tmp_path / "r", digits_onnx(True), x[:20], y[:20])
+    _, result = check_run(rel, fast_policy(tmp_path, 20))
+    assert result.status is not CheckStatus.ERROR, result.summary
+    assert result.details["threat_models"][0]["samples"] == 20
+    assert len(starts) == 2  # the early one, lost, then the one that ran
+
+
 def test_a_waiting_child_runs_only_when_told_to() -> None:
     import os
 

@@ -203,6 +203,11 @@ def _measure(
         return hit, True
     inv = ctx.release.inventory.by_path()
     base = PurePosixPath(inputs.rel).parent
+    if child is not None and child.proc.poll() is not None:
+        # It stopped waiting (the earlier checks took longer than it waits, or it failed to start):
+        # a fresh one, started now, gets the job.
+        child.close()
+        child = None
     with child if child is not None else _start(ctx) as c:
         try:
             # The bytes judged (hashed to the inventory's digest when they were read), staged only now.
