@@ -45,6 +45,7 @@ from gate.models.base import StrictModel
 
 MAX_BODY = 1024 * 1024
 MAX_REPLY = 4 * 1024 * 1024
+IDLE_SECONDS = 120.0
 REFUSAL = "I'm sorry, I can't respond to that."
 # What NeMo Guardrails answers (HTTP 200 from its own server) when a rail fails to run.
 NEMO_INTERNAL_ERROR = "internal error"
@@ -162,18 +163,36 @@ class NemoScreen:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One connection: kept alive across requests, each answer sent in one write.
+
+    A client like garak's (the OpenAI library) reuses one connection for every attempt: an
+    HTTP/1.0 server makes it open a new one (and this server start a new thread) per request.
+    Headers and body are buffered and leave in one segment with Nagle off, so a kept-alive
+    connection never waits for a delayed ACK between them.
+    """
+
     server: GuardServer
+    protocol_version = "HTTP/1.1"
+    wbufsize = 64 * 1024  # flushed by BaseHTTPRequestHandler after each request
+    disable_nagle_algorithm = True
+    timeout = IDLE_SECONDS  # an idle kept-alive connection is closed, never held for ever
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, code: int, body: dict[str, Any], decision: str | None = None) -> None:
         data = json.dumps(body).encode()
+        if code >= 400 and code != 422:
+            # The request may not have been read whole (too large, malformed): the rest of the
+            # stream cannot be trusted to start a request.
+            self.close_connection = True
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if decision:
             self.send_header("X-Guard-Decision", decision)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
