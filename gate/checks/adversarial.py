@@ -700,6 +700,8 @@ def guard_summary(g: Any) -> str:
         return f"{c.category} ASR {bare}{_pct(c.guarded.rate or 0.0)} guarded{blocked}"
 
     fr = g.false_refusals
+    if g.shard is not None:
+        return f"guard {g.kind}: shard {g.shard[0]}/{g.shard[1]}, judged by `model-gate merge`"
     return (
         f"guard {g.kind}: "
         + ", ".join(one(c) for c in g.categories)
@@ -708,8 +710,11 @@ def guard_summary(g: Any) -> str:
 
 
 def judge_guard(g: Any, cfg: AdversarialConfig, *, line: int | None) -> list[Finding]:
-    """Findings about the guard: guarded ASR, reduction from bare, false refusals, bypasses."""
+    """Findings about the guard: guarded ASR, reduction from bare, false refusals, bypasses.
+    A shard's record is judged only once merged (`model-gate merge`)."""
     findings: list[Finding] = []
+    if g.shard is not None:
+        return findings
     guarded_results = {r.probe: r for r in g.guarded.results}
     for c in g.categories:
         evidence = {
