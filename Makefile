@@ -84,8 +84,9 @@ quick: setup
 
 # The tests whose outcome depends on optional tools, once more as a machine without any of them
 # (promtool, garak, chromium hidden): what needs one is skipped with the reason, the rest passes.
-TOOL_SENSITIVE := tests/test_reporters.py tests/test_tooling.py tests/test_partial_runs.py \
-  tests/monitoring tests/test_adversarial.py tests/test_cli_basics.py tests/test_html_report.py
+TOOL_SENSITIVE := tests/reporters/test_reporters.py tests/reporters/test_html_report.py \
+  tests/test_tooling.py tests/commands/test_partial_runs.py tests/commands/test_cli_basics.py \
+  tests/checks/monitoring tests/checks/deployment tests/checks/test_adversarial.py
 unit-without-tools: setup
 	$(BIN)/python -m pytest --hide-tools=all $(TOOL_SENSITIVE)
 

@@ -50,7 +50,7 @@ from gate.redteam.guard import (  # noqa: E402
 )
 from gate.redteam.guard_server import ServerSpec  # noqa: E402
 from gate.release import load_release  # noqa: E402
-from tests.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
+from tests.support.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
 
 PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
 

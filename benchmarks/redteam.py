@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
+from tests.support.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
 
 
 def fast_set() -> str:

@@ -1,6 +1,6 @@
 """Benchmark: the classifier-robustness check against the same attack run directly with ART.
 
-Builds the demo classifiers (tests/robustness_models.py: an MLP on scikit-learn's digits,
+Builds the demo classifiers (tests/support/robustness_models.py: an MLP on scikit-learn's digits,
 naturally and adversarially trained, written as ONNX), then runs side by side, alternating:
 
 - the gate: `python -m gate check REL --policy P --only model-files,classifier-robustness`
@@ -97,7 +97,7 @@ def main() -> None:
     import numpy as np
 
     from benchmarks.harness import compare, machine
-    from tests.robustness_models import digits, digits_onnx, mlp_weights, write_release
+    from tests.support.robustness_models import digits, digits_onnx, mlp_weights, write_release
 
     _, _, xte, yte = digits()
     x, y = xte[: args.samples], yte[: args.samples]

@@ -1,7 +1,7 @@
 """Detection benchmark: our scanner and the peers side by side on one corpus.
 
-The corpus is built by the test builders (tests/scanner/attacks.py and
-tests/scanner/benign.py): every attack technique plus benign real files
+The corpus is built by the test builders (tests/support/scanner/attacks.py and
+tests/support/scanner/benign.py): every attack technique plus benign real files
 written by torch, safetensors, scikit-learn/joblib, numpy, onnx, gguf and
 Hugging Face-style configs. Each item is scanned by every tool in turn
 (alternating), then picklescan and ours also scan the whole directory once.
@@ -27,8 +27,8 @@ from benchmarks.peers import Tool, run, tools
 
 
 def build(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    from tests.scanner.attacks import build_attacks
-    from tests.scanner.benign import build_all
+    from tests.support.scanner.attacks import build_attacks
+    from tests.support.scanner.benign import build_all
 
     malicious = build_attacks(root / "malicious", root / "markers")
     bdir = build_all(root / "benign")

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.training_data_gen import review  # noqa: E402
+from tests.support.training_data_gen import review  # noqa: E402
 
 ANALYSE = """
 import sys, time

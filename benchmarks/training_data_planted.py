@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.training_data_gen import chats, instructions, jsonl, review  # noqa: E402
+from tests.support.training_data_gen import chats, instructions, jsonl, review  # noqa: E402
 
 MANIFEST = """\
 schema_version: 1

@@ -31,7 +31,7 @@ from tests.support import (  # noqa: F401
     stable_mirror_url,
     write_release,
 )
-from tests.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
+from tests.support.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ import pytest
 from gate import action as ga
 from gate.models.finding import AppliedWaiver, Severity, new_finding
 from gate.models.report import CheckStatus, Report
-from tests.actionrunner import ANY_EXPR, ROOT, load_action, parse_output_file, run_action
+from tests.reporters.test_reporters import stable_report
 from tests.support import BAD, DEMO, reachable
-from tests.test_reporters import stable_report
+from tests.support.actionrunner import ANY_EXPR, ROOT, load_action, parse_output_file, run_action
 
 # These tests check the demo release, whose adversarial check attacks its served endpoint.
 pytestmark = pytest.mark.demo_endpoint

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.actionrunner import ROOT
+from tests.support.actionrunner import ROOT
 
 
 def _load(name: str, path: Path) -> ModuleType:

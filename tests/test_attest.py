@@ -14,9 +14,9 @@ from gate.errors import InputError
 from gate.release import load_release
 from gate.signing.dsse import sign_envelope
 from gate.signing.model_format import default_root_digest, model_files
-from tests.supply_chain_helpers import sign_key
 from tests.support import BAD, run_cli, write_release
-from tests.waiverkit import (
+from tests.support.supply_chain_helpers import sign_key
+from tests.support.waiverkit import (
     code_release,
     make_keys,
     put,

@@ -26,7 +26,7 @@ from gate.models.policy import BaselinePolicy
 from gate.models.report import Report
 from gate.policy import Policy, load_policy
 from gate.release import Release
-from tests.waiverkit import CODE_RELEASE, T0, Keys, code_release, make_keys, pem_public
+from tests.support.waiverkit import CODE_RELEASE, T0, Keys, code_release, make_keys, pem_public
 
 RI005 = "GATE-RI005"
 
@@ -360,8 +360,8 @@ def test_every_report_format_shows_the_labels_and_the_fixed_list(world: dict[str
 
 
 def test_cli_end_to_end_base_branch_attests_pull_request_compares(world: dict[str, Any]) -> None:
-    from tests.conftest import run_cli
-    from tests.waiverkit import pem_private
+    from tests.support import run_cli
+    from tests.support.waiverkit import pem_private
 
     tmp = world["tmp"]
     key = tmp / "alice.key"
@@ -387,7 +387,7 @@ def test_cli_end_to_end_base_branch_attests_pull_request_compares(world: dict[st
 def test_cli_malformed_baseline_exits_2_naming_file_and_field(
     world: dict[str, Any], content: bytes, field: str
 ) -> None:
-    from tests.conftest import run_cli
+    from tests.support import run_cli
 
     bad = world["tmp"] / "bad-baseline.json"
     bad.write_bytes(content)

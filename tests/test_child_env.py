@@ -28,8 +28,7 @@ from gate.errors import CheckError
 from gate.redteam.credential import CredentialRefused, endpoint_host, grant
 from gate.release import load_release
 from gate.risk import score
-from tests import conftest
-from tests.support import ROOT
+from tests.support import DEMO, ROOT
 
 SECRETS = {
     "MODEL_GATE_KEY_PASSWORD": "gate-own-password-1f2e",
@@ -294,14 +293,14 @@ else:
 
 
 def test_promtool_sees_no_secret(tmp_path: Path, secret_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.monitoring.helpers import run_check
+    from tests.support.monitoring import run_check
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
     log = tmp_path / "promtool.jsonl"
     recorder(bindir / "promtool", log, FAKE_PROMTOOL)
     monkeypatch.setenv("PATH", os.pathsep.join([str(bindir), os.environ["PATH"]]))
-    run_check(conftest.DEMO, "monitoring")
+    run_check(DEMO, "monitoring")
     seen = calls(log)
     assert [c["argv"][1] for c in seen][:2] == ["--version", "check"]
     for call in seen:

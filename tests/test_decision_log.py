@@ -10,7 +10,7 @@ import pytest
 
 from gate import decision_log
 from tests.support import BAD, DEMO, run_cli
-from tests.waiverkit import code_release
+from tests.support.waiverkit import code_release
 
 # These tests check the demo release, whose adversarial check attacks its served endpoint.
 pytestmark = pytest.mark.demo_endpoint

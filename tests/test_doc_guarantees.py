@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT, run_cli
-from tests.waiverkit import code_release, make_keys, write_keys, write_policy
+from tests.support.waiverkit import code_release, make_keys, write_keys, write_policy
 
 DOCS = (
     "supply-chain.md",

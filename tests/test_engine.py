@@ -18,7 +18,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
         "fake-findings": "FindingsCheck",
         "fake-skip": "SkippingCheck",
     }.items():
-        monkeypatch.setitem(CHECKS, cid, f"tests.fakes:{cls}")
+        monkeypatch.setitem(CHECKS, cid, f"tests.support.fakes:{cls}")
 
 
 def policy(tmp_path: Path, body: str) -> str:

@@ -100,7 +100,7 @@ def test_waiver_signing_without_the_signing_extra_is_exit_2_naming_it(tmp_path: 
 
     from gate.release import load_release
     from gate.waivers import new_waiver
-    from tests.waiverkit import pem_private
+    from tests.support.waiverkit import pem_private
 
     now = dt.datetime.now(dt.UTC)
     waiver = tmp_path / "w.json"

@@ -17,7 +17,7 @@ from tests.support import run_cli
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(CHECKS, "fake-findings", "tests.fakes:FindingsCheck")
+    monkeypatch.setitem(CHECKS, "fake-findings", "tests.support.fakes:FindingsCheck")
 
 
 def write(path: Path, text: str) -> Path:

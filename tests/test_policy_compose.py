@@ -41,7 +41,7 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(CHECKS, "fake-findings", "tests.fakes:FindingsCheck")
+    monkeypatch.setitem(CHECKS, "fake-findings", "tests.support.fakes:FindingsCheck")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Property tests of composition: a child never loosens its parent, and `extends: [X]` alone is X.
 
-Parents and children are random tier sections and check settings (tests/policy_gen.py); "looser"
+Parents and children are random tier sections and check settings (tests/support/policy_gen.py); "looser"
 is defined per merge rule there. Bounded: a few dozen examples each, no deadline per example.
 """
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gate.errors import PolicyError
 from gate.policy import load_policy, packaged_policies
 from gate.risk import Tier
-from tests.policy_gen import loosenings, parent_doc, policy_doc, tier_section
+from tests.support.policy_gen import loosenings, parent_doc, policy_doc, tier_section
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -17,7 +17,7 @@ import pytest
 from gate.errors import InputError
 from gate.protected_policy import _ref_tree, materialise, protected_policy
 from tests.support import run_cli
-from tests.waiverkit import (
+from tests.support.waiverkit import (
     Keys,
     code_release,
     make_keys,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
-from tests.tooling import parse_hidden, path_without, tool_available
+from tests.support.tooling import parse_hidden, path_without, tool_available
 
 
 def _bin(tmp_path: Path) -> Path:

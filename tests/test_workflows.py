@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.actionrunner import ANY_EXPR, ROOT
+from tests.support.actionrunner import ANY_EXPR, ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 EXAMPLES = sorted((ROOT / "examples" / "workflows").glob("*.yml"))

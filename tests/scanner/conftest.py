@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.scanner.attacks import build_attacks
-from tests.scanner.benign import build_all
+from tests.support.scanner.attacks import build_attacks
+from tests.support.scanner.benign import build_all
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gate.checks.model_files import RULES
-from tests.scanner.helpers import scan_path
+from tests.support.scanner.helpers import scan_path
 
 BLOCKING = {r.name for r in RULES if r.severity.value in ("critical", "high")}
 LEGACY_JOBLIB = {"joblib.numpy_pickle.NDArrayWrapper", "joblib.numpy_pickle.ZNDArrayWrapper"}

@@ -13,8 +13,8 @@ import pytest
 
 from gate.checks.model_files import ModelFilesConfig
 from gate.commands.scan import run_scan
-from tests.scanner.attacks import torch_zip
 from tests.support import BAD, DEMO, MINIMAL_MANIFEST, ROOT, run_cli, run_json, write_release
+from tests.support.scanner.attacks import torch_zip
 
 # These tests check the demo release, whose adversarial check attacks its served endpoint.
 pytestmark = pytest.mark.demo_endpoint

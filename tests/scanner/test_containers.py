@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scanner.helpers import kinds, scan_bytes, scan_path
+from tests.support.scanner.helpers import kinds, scan_bytes, scan_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_RUNS = {"unsafe-pickle-import", "keras-lambda-layer"}

@@ -15,8 +15,8 @@ from gate.checks.model_files import RULES, ModelFilesCheck
 from gate.models.finding import Severity
 from gate.scanner.interface import Format, IssueKind
 from gate.scanner.registry import ANALYSERS, analyser_for
-from tests.scanner.attacks import ATTACKS, LOADER_SCRIPT
-from tests.scanner.helpers import kinds, scan_bytes, scan_path, walk_bytes
+from tests.support.scanner.attacks import ATTACKS, LOADER_SCRIPT
+from tests.support.scanner.helpers import kinds, scan_bytes, scan_path, walk_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scanner.helpers import kinds, scan_bytes
+from tests.support.scanner.helpers import kinds, scan_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "model-files.md"

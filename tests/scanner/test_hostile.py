@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gate.scanner.interface import IssueKind
-from tests.scanner.helpers import kinds, scan_bytes, scan_path, walk_bytes
+from tests.support.scanner.helpers import kinds, scan_bytes, scan_path, walk_bytes
 
 OPCODES = list(
     b"\x80(}]).0123NIJKLMFGSTUVXBCabcdeghijlopqrstu\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c"

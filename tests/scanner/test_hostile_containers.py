@@ -22,8 +22,8 @@ from gate.scanner.interface import Context, Format, Result
 from gate.scanner.scan import dispatch
 from gate.scanner.sealed import SealedFile, Watch
 from gate.scanner.templates import check_template
-from tests.scanner.helpers import scan_bytes
-from tests.scanner.helpers import settings as scan_settings
+from tests.support.scanner.helpers import scan_bytes
+from tests.support.scanner.helpers import settings as scan_settings
 
 
 def _tar_bytes(fmt: int) -> bytes:

@@ -20,8 +20,8 @@ import pytest
 
 from gate.inventory import build_inventory, seal_interval
 from gate.scanner.scan import FileInfo, analyse_file
-from tests.scanner.helpers import kinds, settings
 from tests.support import run_json, write_release
+from tests.support.scanner.helpers import kinds, settings
 
 MIB = 1024 * 1024
 RUNS = int(os.environ.get("MODEL_GATE_RACE_RUNS", "100"))

@@ -2,7 +2,7 @@
 
 Streams come from hypothesis strategies over opcodes and the argument spellings the unpicklers
 accept, and from mutations of real pickles (pickle, numpy, scikit-learn, torch, joblib). For
-each stream the oracle (tests/scanner/pickle_oracle.py, a child process under resource limits)
+each stream the oracle (tests/support/scanner/pickle_oracle.py, a child process under resource limits)
 lists the names `find_class` was asked for; every one must be among the walker's imports. A name
 the unpickler resolves and the walker misses is a bypass. The normal suite runs a few seconds'
 worth; `-m slow` runs a large budget.
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from gate.scanner.interface import Context, Result, Settings
 from gate.scanner.pickle_walker import walk_all
 from gate.scanner.stream import Stream
-from tests.scanner.pickle_oracle import Oracle
+from tests.support.scanner.pickle_oracle import Oracle
 
 STATS = {"streams": 0, "resolved": 0}
 

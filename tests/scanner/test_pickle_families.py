@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from gate.checks.model_files import RULES
-from tests.scanner.helpers import kinds, scan_bytes
 from tests.support import ROOT, run_json, write_release
+from tests.support.scanner.helpers import kinds, scan_bytes
 
 CRITICAL = {r.name for r in RULES if r.severity.value == "critical" and not r.waivable}
 
@@ -425,7 +425,7 @@ def test_plain_reading_of_a_stream_that_cannot_be_read_again_fails_closed() -> N
     from gate.scanner.pickle_walker import walk_all
     from gate.scanner.scan import dispatch
     from gate.scanner.stream import Stream
-    from tests.scanner.helpers import settings
+    from tests.support.scanner.helpers import settings
 
     bad = _plain_payload_file("array", PAYLOADS["global"]("never.marker"))
     found = {}

@@ -18,8 +18,8 @@ from gate.commands.scan import run_scan
 from gate.policy import config_for, load_policy, packaged_policies
 from gate.risk import Tier
 from gate.scan_policy import SCAN_TIER, compile_packaged, prepared
-from tests.scanner.attacks import torch_zip
 from tests.support import ROOT
+from tests.support.scanner.attacks import torch_zip
 
 
 def test_shipped_file_is_what_the_policies_give() -> None:

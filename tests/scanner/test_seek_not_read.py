@@ -14,7 +14,7 @@ import pytest
 
 from gate.scanner.interface import Context, Result, Target
 from gate.scanner.scan import dispatch
-from tests.scanner.helpers import settings
+from tests.support.scanner.helpers import settings
 
 MIB = 1024 * 1024
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.scanner.benign import gguf_file
-from tests.scanner.helpers import kinds, scan_bytes, scan_path
+from tests.support.scanner.benign import gguf_file
+from tests.support.scanner.helpers import kinds, scan_bytes, scan_path
 
 # Pieces computed at render time: '__init__', '__globals__', 'os', 'system'.
 SETS = {

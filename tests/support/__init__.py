@@ -16,6 +16,9 @@ from gate.commands import main
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEMO = ROOT / "examples" / "demo-release"
 BAD = ROOT / "examples" / "bad-release"
+TESTS = ROOT / "tests"
+DATA = TESTS / "data"  # recorded inputs: schemas, signed fixtures, monitoring files
+GOLDEN = TESTS / "golden"  # expected reports (`pytest --update-goldens` rewrites them)
 OSV_RECORDS = ROOT / "examples" / "osv-records"
 DEMO_POLICY = ROOT / "examples" / "demo-policy.yaml"
 
