@@ -61,7 +61,7 @@ from gate.redteam.runner import garak_command, garak_version
 from gate.redteam.shard import shard_of
 
 # Part of every guarded cache key: raise it when the front's way of deciding changes.
-FRONT_VERSION = 1
+FRONT_VERSION = 2  # 2: a Lakera-compatible guard also screens the model's answer
 
 
 @dataclasses.dataclass(frozen=True)
