@@ -250,10 +250,12 @@ def main() -> int:
                 )
             med = [statistics.median(r[k] for r in rows) for k in range(5)]
             budget = med[3] * med[4]
+            paired = statistics.median(r[1] - r[2] for r in rows)
             print(
                 f"median: garak guarded {med[1]:.2f} s vs bare {med[2]:.2f} s: "
                 f"+{med[1] - med[2]:.2f} s; guard latency x attacks = {budget:.2f} s; "
-                f"ratio {(med[1] - med[2]) / budget if budget else float('nan'):.2f}"
+                f"ratio {(med[1] - med[2]) / budget if budget else float('nan'):.2f}; median of the "
+                f"runs' own differences {paired:+.2f} s (ratio {paired / budget if budget else 0:.2f})"
             )
             front = front_overhead(url, tmp, args.requests)
             print(
