@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from gate.escape import printable, text, workflow_data, workflow_property
 from gate.models.finding import Finding, Severity
@@ -500,7 +501,10 @@ def finish(
         return exit_code or INPUT_ERROR
 
     if summary_file:
-        write_summary(Path(summary_file), MarkdownReporter().render_limited(report))
+        from gate.checks import all_rules
+
+        # The catalogue says which blocking findings a waiver can cover (their `waiver new` lines).
+        write_summary(Path(summary_file), MarkdownReporter(rules=all_rules()).render_limited(report))
     prefix = release_prefix(report.release.path, workspace)
     shown = os.path.relpath(plan.paths["report"], workspace) if plan.paths["report"].is_absolute() else ""
     _emit(
@@ -582,15 +586,34 @@ def run(env: Mapping[str, str] | None = None, python: str | None = None) -> int:
     if inputs.debug:
         child_env["MODEL_GATE_DEBUG"] = "1"  # a traceback instead of a one-line internal error
     try:
-        proc = subprocess.run(cmd, env=child_env, stderr=subprocess.PIPE, text=True, check=False)
-        sys.stderr.write(proc.stderr)
-        sys.stderr.flush()
+        with subprocess.Popen(cmd, env=child_env, stderr=subprocess.PIPE, text=True) as proc:
+            assert proc.stderr is not None
+            try:
+                said = relay(proc.stderr, sys.stderr)
+            except BaseException:
+                proc.kill()  # as subprocess.run does: the check never outlives the step
+                raise
+        returncode = proc.returncode
     finally:
         _emit([f"::{token}::"])
-    code = finish(exit_code=proc.returncode, plan=plan, inputs=inputs, env=env, stderr=proc.stderr)
-    if plan.verify and proc.returncode == 0:
+    code = finish(exit_code=returncode, plan=plan, inputs=inputs, env=env, stderr=said)
+    if plan.verify and returncode == 0:
         return verify_attestation(plan, python, child_env) or code
     return code
+
+
+def relay(source: IO[str], log: IO[str]) -> str:
+    """Pass the check's standard error to the job log line by line as it comes (its progress
+    heartbeat shows a long run is alive); what it said besides progress, for the error reason."""
+    from gate.commands.progress import is_progress_line
+
+    kept: list[str] = []
+    for line in source:
+        log.write(line)
+        log.flush()
+        if not is_progress_line(line):
+            kept.append(line)
+    return "".join(kept)
 
 
 def verify_attestation(plan: Plan, python: str, env: Mapping[str, str]) -> int:

@@ -29,6 +29,7 @@ from gate.models.report import (
 )
 from gate.models.tier import TierResult
 from gate.policy import Policy, config_for, load_policy
+from gate.progress import CheckFinished, CheckStarted, Sink, ignore
 from gate.release import Release, load_manifest
 from gate.risk import score
 from gate.rules import OPTIONAL_CHECK_INCOMPLETE, REQUIRED_CHECK_SKIPPED, UNTRUSTED_BASELINE
@@ -60,7 +61,9 @@ class RunRequest:
     options: RunOptions = field(default_factory=RunOptions)
     clock: Clock = utc_now
     waivers: WaiverApplier | None = None
-    progress: Callable[[str], None] | None = None
+    # Hears of the long work as it happens (gate.progress): bytes hashed, checks started and
+    # finished, and what a long check reports of itself. Nothing it does changes the report.
+    progress: Sink | None = None
     # A previous verdict to compare findings with (gate.baseline); verified before anything runs.
     baseline: Path | None = None
 
@@ -297,6 +300,9 @@ def check_release(req: RunRequest) -> RunResult:
     artifacts: dict[str, str] = {}  # files checks wrote beside the report
     results: list[CheckResult] = []
     earlier: dict[str, EarlierResult] = {}
+    tell = req.progress or ignore
+    count = sum(1 for c in CHECKS if c in sel.run)
+    index = 0
     for cid in CHECKS:
         cls = load_check(cid)
         required = cid in sel.required
@@ -309,7 +315,7 @@ def check_release(req: RunRequest) -> RunResult:
                     )
                 )
                 if not allowed:
-                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST))
+                    findings.append(_skipped_finding(cid, tier, SKIPPED_ON_REQUEST, declared=not required))
             elif cid in sel.left_out:
                 results.append(
                     _result(cls, CheckStatus.SKIPPED, required, 0.0, LEFT_OUT_BY_ONLY, {"requested": "only"})
@@ -324,9 +330,10 @@ def check_release(req: RunRequest) -> RunResult:
             policy_dir=policy.directory,
             required=required,
             earlier=dict(earlier),
+            progress=tell,
         )
-        if req.progress:
-            req.progress(f"check {cid}")
+        index += 1
+        tell(CheckStarted(cid, cls.title, index, count))
         check = cls()
         unmet = [c for c in check.runs_after if not (c in earlier and earlier[c].passed)]
         unmet = unmet if check.applies(release.manifest) else []
@@ -342,6 +349,7 @@ def check_release(req: RunRequest) -> RunResult:
             results.append(_result(cls, CheckStatus.ERROR, required, took, error or "failed"))
             if not (fails_closed(cid, tp) or cid in sel.declared):
                 findings.append(_incomplete_finding(cid, tier, error or "failed"))
+            tell(CheckFinished(cid, CheckStatus.ERROR.value, took, index, count))
             continue
         own = [decide_blocking(f, tp) for f in outcome.findings]
         if outcome.skipped and required and not own and cid not in tp.allow_skip:
@@ -351,6 +359,7 @@ def check_release(req: RunRequest) -> RunResult:
         status = check_status(own, tp, skipped=outcome.skipped)
         earlier[cid] = EarlierResult(status, tuple(own))
         results.append(_result(cls, status, required, took, outcome.summary, outcome.details))
+        tell(CheckFinished(cid, status.value, took, index, count))
 
     waivers: list[WaiverOutcome] = []
     if req.waivers is not None:
@@ -393,6 +402,7 @@ def check_release(req: RunRequest) -> RunResult:
             sha256=policy.sha256,
             sources=tuple(s.path for s in policy.sources),
             notes=policy.notes,
+            unwaivable_rules=tp.waivers.unwaivable_rules,
         ),
         tp=tp,
         checks=results,
@@ -464,12 +474,18 @@ def _result(
     )
 
 
-def _skipped_finding(check_id: str, tier: TierResult, why: str) -> Finding:
+def _skipped_finding(check_id: str, tier: TierResult, why: str, *, declared: bool = False) -> Finding:
+    # The location is what makes the check required (the key, and so the id, stays the check).
+    where = (
+        f"release.yaml declares evidence for {check_id}"
+        if declared
+        else f"policy tiers.{tier.level.value}.required: {check_id}"
+    )
     return new_finding(
         REQUIRED_CHECK_SKIPPED,
         f"Required check '{check_id}' did not run at tier {tier.level.value}: {why}",
         key=check_id,
-        detail=check_id,
+        detail=where,
         evidence={"check": check_id, "tier": tier.level.value, "reason": why},
         severity=Severity.HIGH,
     ).model_copy(update={"blocking": True})

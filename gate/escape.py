@@ -96,6 +96,41 @@ def markdown(value: str | None, limit: int | None = None) -> str:
     return "".join(out)
 
 
+# Characters that are syntax in HTML or in (GitHub-flavoured) Markdown, written as numeric
+# character references: both read a reference as the literal character, never as syntax, so
+# the text is inert whether or not the place it lands in renders Markdown.
+_INERT = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_[]|~"}
+_INERT_TABLE = str.maketrans(_INERT)
+
+
+def html_inline(value: str | None, limit: int | None = None, *, code_spans: bool = True) -> str:
+    """One line of text inside HTML that a Markdown document carries (a <summary>, whose
+    content GitHub does not render as Markdown, or a <code> element in a table cell): HTML-
+    escaped, every Markdown-active character inert, balanced `code spans` as <code> elements
+    (with `code_spans`; else backticks stay literal)."""
+    s = value or ""
+    if limit is not None and len(s) > limit:
+        s = s[:limit] + "…"
+    s = printable(s)
+    if not code_spans:
+        return s.translate(_INERT_TABLE)
+    out: list[str] = []
+    pos = 0
+    for m in _CODE_SPAN.finditer(s):
+        out.append(s[pos : m.start()].translate(_INERT_TABLE))
+        out.append(f"<code>{m.group(2).translate(_INERT_TABLE)}</code>")
+        pos = m.end()
+    out.append(s[pos:].translate(_INERT_TABLE))
+    return "".join(out)
+
+
+def code_fence(body: str) -> str:
+    """A fence for a Markdown code block holding `body`: longer than any run of backticks in
+    it, so no line of the body can close the block."""
+    longest = max((len(m.group()) for m in re.finditer("`+", body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 # XML ---------------------------------------------------------------------------------------
 
 

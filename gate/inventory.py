@@ -22,6 +22,7 @@ from pydantic import Field, PrivateAttr
 from gate.errors import InputError
 from gate.extras import needs
 from gate.models.base import StrictModel
+from gate.progress import ByteMeter, Sink
 
 CHUNK = 1024 * 1024
 # Directories that are version-control metadata, not release content. Only at the root.
@@ -195,10 +196,15 @@ MAGIC_BYTES = 16
 
 
 def _hash_file(
-    path: Path, requests: tuple[DigestRequest, ...], marks: list[Any] | None = None, interval: int = 0
+    path: Path,
+    requests: tuple[DigestRequest, ...],
+    marks: list[Any] | None = None,
+    interval: int = 0,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> tuple[str, str, dict[str, str], dict[str, tuple[str, ...]]]:
     """Digests of one file; with `marks`, also the sha256 state every `interval` bytes (appended to
-    `marks`, the count of bytes hashed last), at the cost of one state copy per interval."""
+    `marks`, the count of bytes hashed last), at the cost of one state copy per interval;
+    `on_bytes` hears of every chunk read (for progress)."""
     main = hashlib.sha256()
     hashed = 0
     whole = {r.key: _new_hasher(r.algorithm) for r in requests if r.shard_size is None}
@@ -215,6 +221,8 @@ def _hash_file(
             n = len(data)
             if not n:
                 break
+            if on_bytes is not None:
+                on_bytes(n)
             chunk = memoryview(data)
             if not magic:
                 magic = bytes(chunk[:MAGIC_BYTES]).hex()
@@ -352,9 +360,10 @@ def build_inventory(
     requests: Iterable[DigestRequest] = (),
     *,
     workers: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Sink | None = None,
 ) -> Inventory:
-    """Hash every file under `root` once, in parallel, with any extra digests requested."""
+    """Hash every file under `root` once, in parallel, with any extra digests requested;
+    `progress` hears of the bytes hashed (gate.progress.Bytes, phase "hashing")."""
     root = root.resolve()
     reqs = merge_requests(requests)
     try:
@@ -363,6 +372,8 @@ def build_inventory(
         raise InputError(f"{root}: cannot list release: {exc.strerror or exc}") from None
     workers = workers or min(8, os.cpu_count() or 1)
     seals: dict[str, Seal] = {}
+    regular = [st.st_size for _, _, st in found if stat.S_ISREG(st.st_mode)]
+    meter = ByteMeter(progress, "hashing", sum(regular), len(regular)) if progress else None
 
     def one(item: tuple[str, Path, os.stat_result]) -> Entry:
         rel, path, st = item
@@ -391,13 +402,15 @@ def build_inventory(
         interval = seal_interval(st.st_size)
         wanted = tuple(r for r in reqs if r.applies_to(rel))
         try:
-            sha, magic, extra, shards = _hash_file(path, wanted, marks, interval)
+            sha, magic, extra, shards = _hash_file(
+                path, wanted, marks, interval, meter.add if meter else None
+            )
         except OSError as exc:
             raise InputError(f"{rel}: cannot read: {exc.strerror or exc}") from None
         hashed = marks.pop()
         seals[rel] = Seal(hashed, interval, tuple(marks), sha)
-        if progress:
-            progress(rel)
+        if meter:
+            meter.file_done()
         return Entry(
             path=rel,
             kind="file",
@@ -417,6 +430,8 @@ def build_inventory(
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             entries = list(pool.map(one, order))
+    if meter:
+        meter.finish()
     entries.sort(key=lambda e: e.path)
     entries = _bind_link_targets(entries)
     listing = subject_listing(entries)

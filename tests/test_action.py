@@ -104,6 +104,21 @@ def test_bad_release_fails_the_step_with_annotations(workspace: Path, tmp_path: 
     assert "**Tier:** `high`" in s
     assert s.index(f"### Blocking findings ({len(blocking)})") < s.index("### Checks")
     assert "list its exact path under `allowed_code`" in s  # the fix column
+    assert s.index("### Findings by check and severity") < s.index("### Blocking findings")
+    # a copy-paste `waiver new` line per blocking finding a waiver can cover, with the release
+    # path of the author's checkout; the rule catalogue (GATE-DE013 can never be waived) and the
+    # policy (GATE-SG*) decide which
+    from gate.checks import find_rule
+    from gate.models.report import Report
+    from gate.reporters.waiving import offers_waiver
+
+    rep = Report.model_validate(report)
+    lines = [ln for ln in s.splitlines() if ln.startswith("model-gate waiver new ")]
+    expected = [f.id for f in rep.findings if offers_waiver(rep, f, find_rule(f.rule.code))]
+    assert [ln.split("--finding ")[1].split()[0] for ln in lines] == expected != []
+    assert all(ln.startswith("model-gate waiver new --release examples/bad-release ") for ln in lines)
+    assert "<code>GATE-DE013</code>: this rule cannot be waived" in s
+    assert "<code>GATE-SG004</code>: the policy makes this rule unwaivable" in s
 
 
 def test_report_only_reports_without_failing(workspace: Path, tmp_path: Path) -> None:

@@ -346,7 +346,7 @@ def test_every_report_format_shows_the_labels_and_the_fixed_list(world: dict[str
     assert f"fixed {fixed[0].id}" in text and "block_on: new" in text
 
     md = get_reporter("markdown").render(report)
-    assert "### Baseline" in md and f"`{fixed[0].id}`" in md and "· unchanged" in md
+    assert "### Baseline" in md and f"<code>{fixed[0].id}</code>" in md and "· unchanged" in md
 
     html = get_reporter("html").render(report)
     assert 'id="baseline"' in html and fixed[0].id in html and ">tracked · unchanged<" in html

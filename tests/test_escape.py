@@ -115,7 +115,7 @@ def test_hostile_names_stay_data_in_every_format(hostile: tuple[Path, Path], fmt
     if fmt == "markdown":
         for line in out.splitlines():
             if line.startswith("| ") and "GATE-" in line:
-                assert len(re.findall(r"(?<!\\)\|", line)) == 6, line  # five cells, no more
+                assert len(re.findall(r"(?<!\\)\|", line)) == 7, line  # six cells, no more
         assert "<script" not in out
 
 
@@ -179,6 +179,28 @@ def test_escapes_hold_for_any_text(s: str) -> None:
     escape.unsurrogate(s).encode("utf-8")  # never raises
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=())))
+def test_html_inline_is_inert_html_for_any_text(s: str) -> None:
+    """A <summary> line: no element but our <code>, no Markdown syntax, one line; read back as
+    HTML it is the printable text (code spans' backticks aside)."""
+    import html as std_html
+
+    out = escape.html_inline(s)
+    bare = out.replace("<code>", "").replace("</code>", "")
+    assert "\n" not in out and "<" not in bare and ">" not in bare
+    assert not re.search(r"[`*_\[\]|~\\]", bare)  # every Markdown-active character a reference
+    assert std_html.unescape(bare).replace("`", "") == escape.printable(s).replace("`", "")
+    plain = escape.html_inline(s, code_spans=False)
+    assert "<" not in plain and std_html.unescape(plain) == escape.printable(s)
+
+
+@given(st.text(alphabet="`ab\n", max_size=60))
+def test_code_fence_outlasts_any_backtick_run(body: str) -> None:
+    fence = escape.code_fence(body)
+    assert len(fence) >= 3 and fence not in body
+
+
 def test_escapes_keep_ordinary_text() -> None:
     plain = "model/weights-v1.safetensors: 3 files (ok)"
     assert escape.text(plain) == plain
@@ -188,6 +210,7 @@ def test_escapes_keep_ordinary_text() -> None:
     )
     assert escape.markdown("see [x](http://evil/) <img>") == "see \\[x\\](http://evil/) &lt;img&gt;"
     assert escape.unsurrogate(os.fsdecode(b"a\xffb")) == "a\\xffb"
+    assert escape.html_inline("add `allow_code` (a_b)") == "add <code>allow&#95;code</code> (a&#95;b)"
 
 
 def test_a_non_utf8_name_in_a_location_is_its_bytes() -> None:

@@ -28,6 +28,7 @@ from gate.models.finding import Finding, Rule, new_finding
 from gate.models.manifest import Manifest
 from gate.models.report import CheckStatus
 from gate.models.tier import TierResult
+from gate.progress import Sink, ignore
 from gate.release import Release
 
 # A check reads the time only through its context's clock; both are part of this interface.
@@ -109,6 +110,8 @@ class CheckContext(Generic[ConfigT]):
     required: bool = False  # the policy requires this check at the release's tier
     # Results of the checks that ran earlier in this run, by id (see `Check.runs_after`).
     earlier: Mapping[str, EarlierResult] = field(default_factory=dict)
+    # Where a long check reports how far it got (gate.progress); what it says never changes findings.
+    progress: Sink = ignore
 
     @property
     def manifest(self) -> Manifest:

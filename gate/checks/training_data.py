@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from gate.datacheck.stats import format_log10_p
 from gate.inventory import DigestRequest, Entry, Inventory
 from gate.models.finding import Finding, Severity, rule_maker
 from gate.models.manifest import Dataset, Manifest
+from gate.progress import Steps
 from gate.release import Release
 from gate.wording import count
 
@@ -318,6 +319,16 @@ def verify_dataset_digests(
     return out
 
 
+def _rows_heard(
+    ctx: CheckContext[Any], index: int, with_path: list[tuple[int, Any]]
+) -> Callable[[int], None]:
+    """Rows read so far, told to whoever watches the run; a dataset by its position, never by
+    its name (release.yaml's words are not echoed into logs)."""
+    k = 1 + [i for i, _ in with_path].index(index)
+    unit = f"rows read (dataset {k} of {len(with_path)})"
+    return lambda n: ctx.progress(Steps(CHECK, unit, n))
+
+
 class TrainingDataCheck(Check[TrainingDataConfig]):
     id = CHECK
     title = "Training data"
@@ -392,7 +403,9 @@ class TrainingDataCheck(Check[TrainingDataConfig]):
                     continue
                 res = res_or_none
             else:
-                res = analyse(files, cfg, profile_only=ds.role == "reference")
+                res = analyse(
+                    files, cfg, profile_only=ds.role == "reference", on_rows=_rows_heard(ctx, i, with_path)
+                )
             for u in res.unreadable:
                 findings.append(self._unreadable(ds, u.file, u.reason, u.row))
             (profiles if ds.role == "reference" else results)[ds.name] = res

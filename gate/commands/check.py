@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gate.commands.progress import progress_option, progress_sink
 from gate.commands.shared import (
     FORMATS,
     GateCommand,
@@ -16,6 +17,7 @@ from gate.commands.shared import (
     handle_errors,
     key_password,
     output_plan,
+    sarif_all_rules_option,
     sidecar_dir,
 )
 from gate.errors import GateError
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Write the report here; the n-th --output takes the n-th --format.",
 )
+@sarif_all_rules_option
 @click.option("--offline", is_flag=True, help="Never use the network; checks that need it error.")
 @click.option(
     "--only",
@@ -151,6 +154,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Also write the JSON report and its compliance evidence pack (JSON, Markdown, OSCAL) here.",
 )
+@progress_option
 @handle_errors
 def check(
     release: Path,
@@ -158,6 +162,7 @@ def check(
     waiver_dir: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    sarif_all_rules: bool,
     offline: bool,
     only: tuple[str, ...],
     skip: tuple[str, ...],
@@ -175,6 +180,7 @@ def check(
     rows_dir: Path | None,
     sbom_path: Path | None,
     evidence_dir: Path | None,
+    progress: bool | None,
 ) -> None:
     """Judge a model release against a policy."""
     from gate import decision_log, engine
@@ -204,9 +210,12 @@ def check(
 
         require_formats(DIR_FORMATS)
     try:
-        with protected_policy(
-            policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
-        ) as policy:
+        with (
+            protected_policy(
+                policy_ref, git_ref=git_ref, pin=policy_pin, key_path=policy_key, release_dir=release
+            ) as policy,
+            progress_sink(progress) as sink,  # on standard error only, and stopped before any output
+        ):
             waivers = None
             if waiver_dir is not None:
                 from gate.waivers import load_waiver_applier
@@ -233,6 +242,7 @@ def check(
                         data_shard=redteam_options.shard,  # one --shard slices both
                     ),
                     waivers=waivers,
+                    progress=sink,
                 )
             )
     except GateError as exc:
@@ -277,7 +287,7 @@ def check(
         from gate.reporters import get_reporter
 
         write_dir(get_reporter("json").render(report), evidence_dir, decision_log=log)
-    emit(report, plan)
+    emit(report, plan, sarif_all_rules=sarif_all_rules)
     sys.exit(report.exit_code)
 
 

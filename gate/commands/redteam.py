@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gate.commands.progress import progress_option, progress_sink
 from gate.commands.shared import (
     FORMATS,
     GateCommand,
@@ -16,6 +17,7 @@ from gate.commands.shared import (
     handle_errors,
     load_report,
     output_plan,
+    sarif_all_rules_option,
     sidecar_dir,
 )
 from gate.errors import InputError
@@ -23,6 +25,7 @@ from gate.errors import InputError
 if TYPE_CHECKING:
     from gate.models.report import Report
     from gate.policy import Policy
+    from gate.progress import Sink
 
 CHECK = "adversarial"
 
@@ -42,6 +45,8 @@ CHECK = "adversarial"
 @click.option("--workdir", type=click.Path(path_type=Path), help="Keep garak's raw report and output here.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), help="Report format.")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path), help="Report file.")
+@sarif_all_rules_option
+@progress_option
 @handle_errors
 def redteam(
     release: Path,
@@ -56,6 +61,8 @@ def redteam(
     workdir: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    sarif_all_rules: bool,
+    progress: bool | None,
 ) -> None:
     """Attack the release's endpoint with garak and judge it (the adversarial check alone).
 
@@ -65,19 +72,21 @@ def redteam(
     from gate.redteam.shard import parse_shard
 
     plan = output_plan(formats, outputs)
-    report = run_redteam(
-        release,
-        policy_ref=policy_ref,
-        broad=broad,
-        shard=parse_shard(shard) if shard else None,
-        offline=offline,
-        baseline=baseline,
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-        parallel=parallel,
-        workdir=workdir,
-    )
-    emit(report, plan)
+    with progress_sink(progress) as sink:
+        report = run_redteam(
+            release,
+            policy_ref=policy_ref,
+            broad=broad,
+            shard=parse_shard(shard) if shard else None,
+            offline=offline,
+            baseline=baseline,
+            cache_dir=cache_dir,
+            no_cache=no_cache,
+            parallel=parallel,
+            workdir=workdir,
+            progress=sink,
+        )
+    emit(report, plan, sarif_all_rules=sarif_all_rules)
     sys.exit(report.exit_code)
 
 
@@ -87,6 +96,7 @@ def redteam(
 @click.option("--baseline", type=click.Path(path_type=Path), help="Report of the last approved release.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), help="Report format.")
 @click.option("--output", "outputs", multiple=True, type=click.Path(path_type=Path), help="Report file.")
+@sarif_all_rules_option
 @click.option(
     "--release",
     "release_dir",
@@ -106,6 +116,7 @@ def merge(
     baseline: Path | None,
     formats: tuple[str, ...],
     outputs: tuple[Path, ...],
+    sarif_all_rules: bool,
     release_dir: Path | None,
     rows_dir: Path | None,
 ) -> None:
@@ -127,7 +138,7 @@ def merge(
         )
     else:
         report = merge_reports(paths, policy_ref=policy_ref, baseline=baseline)
-    emit(report, plan)
+    emit(report, plan, sarif_all_rules=sarif_all_rules)
     sys.exit(report.exit_code)
 
 
@@ -152,6 +163,7 @@ def run_redteam(
     no_cache: bool,
     parallel: int | None,
     workdir: Path | None,
+    progress: Sink | None = None,
 ) -> Report:
     from gate import engine
     from gate.checks.interface import RunOptions
@@ -177,6 +189,7 @@ def run_redteam(
             release_dir=release,
             policy=redteam_policy(policy),
             options=RunOptions(offline=offline, baseline=baseline, workdir=workdir, extra=extra),
+            progress=progress,
         )
     )
 

@@ -7,6 +7,7 @@ that does not exist, a bad policy), 3 a file could not be analysed. With
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import click
 
+from gate.commands.progress import progress_option, progress_sink
 from gate.commands.shared import GateCommand, handle_errors
 from gate.errors import ExitCode, GateError
 from gate.pipes import echo
@@ -29,13 +31,14 @@ from gate.pipes import echo
     show_default=True,
     help="Policy whose model-files settings (allowlist extensions) apply.",
 )
+@progress_option
 @handle_errors
-def scan(paths: tuple[Path, ...], fmt: str, policy_ref: str) -> None:
+def scan(paths: tuple[Path, ...], fmt: str, policy_ref: str, progress: bool | None) -> None:
     """Scan model files for code that runs when they load, without loading them.
 
     Exit 0 clean, 1 blocking findings, 2 usage, 3 a file could not be analysed.
     """
-    sys.exit(run_scan(paths, fmt=fmt, policy_ref=policy_ref))
+    sys.exit(run_scan(paths, fmt=fmt, policy_ref=policy_ref, progress=progress))
 
 
 def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[str]]:
@@ -71,7 +74,13 @@ def _files(paths: tuple[Path, ...]) -> tuple[list[tuple[Path, str]], int, list[s
     return out, links, special
 
 
-def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref: str = "default") -> int:
+def run_scan(
+    paths: tuple[Path, ...] | list[Path],
+    fmt: str = "text",
+    policy_ref: str = "default",
+    progress: bool | None = False,
+) -> int:
+    """`progress`: as --progress/--no-progress (None: bars on a terminal, else a heartbeat)."""
     import json
 
     from gate.escape import text
@@ -85,12 +94,19 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
     policy: Prepared | _FullPolicy = prepared(policy_ref) or _FullPolicy(policy_ref)
     files, links, errors = _files(tuple(paths))
     results = []
-    for path, display in files:
-        try:
-            size = path.stat().st_size
-            results.append(analyse_file(FileInfo(path, display, size), policy.settings))
-        except (AnalysisError, OSError) as exc:
-            errors.append(str(exc))
+    with progress_sink(progress) as sink:
+        meter = _meter(sink, files)
+        for path, display in files:
+            size = 0
+            try:
+                size = path.stat().st_size
+                results.append(analyse_file(FileInfo(path, display, size), policy.settings))
+            except (AnalysisError, OSError) as exc:
+                errors.append(str(exc))
+            if meter is not None:
+                meter.add(size, files=1)  # the file is judged: all of it counts as done
+        if meter is not None:
+            meter.finish()
     results = resolve_claims(results)
     findings: list[Any] = []
     if any(r.issues for r in results):
@@ -125,6 +141,19 @@ def run_scan(paths: tuple[Path, ...] | list[Path], fmt: str = "text", policy_ref
             + (f", {links} symlink(s) not followed" if links else "")
         )
     return int(code)
+
+
+def _meter(sink: Any, files: list[tuple[Path, str]]) -> Any:
+    """Counts the bytes scanned for the progress display (None when nobody watches)."""
+    if sink is None:
+        return None
+    from gate.progress import ByteMeter
+
+    total = 0
+    for path, _ in files:
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return ByteMeter(sink, "scanning", total, len(files))
 
 
 class _FullPolicy:

@@ -122,20 +122,30 @@ def output_plan(formats: tuple[str, ...], outputs: tuple[Path, ...]) -> list[tup
     return plan
 
 
-def reporter_for(fmt: str) -> Reporter:
+def sarif_all_rules_option(fn: F) -> F:
+    """`--sarif-all-rules`, for every command that can write SARIF."""
+    return click.option(
+        "--sarif-all-rules",
+        is_flag=True,
+        help="SARIF: describe every rule of the catalogue, not only the rules the results name.",
+    )(fn)
+
+
+def reporter_for(fmt: str, *, sarif_all_rules: bool = False) -> Reporter:
     """A format's reporter, given the rule catalogue if the format describes rules."""
     from gate.reporters import get_reporter, reporter_class
 
+    options: dict[str, Any] = {"all_rules": True} if fmt == "sarif" and sarif_all_rules else {}
     if reporter_class(fmt).uses_rules:
         from gate.checks import all_rules
 
-        return get_reporter(fmt, rules=all_rules())
-    return get_reporter(fmt)
+        return get_reporter(fmt, rules=all_rules(), **options)
+    return get_reporter(fmt, **options)
 
 
-def emit(report: Any, plan: list[tuple[str, Path | None]]) -> None:
+def emit(report: Any, plan: list[tuple[str, Path | None]], *, sarif_all_rules: bool = False) -> None:
     for fmt, out in plan:
-        reporter = reporter_for(fmt)
+        reporter = reporter_for(fmt, sarif_all_rules=sarif_all_rules)
         if out is None:
             from gate.reporters.text import TextReporter, terminal_width
 

@@ -122,8 +122,10 @@ def analyse(
     *,
     profile_only: bool = False,
     parallel: bool | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> DatasetResult:
-    """Every indicator over the dataset, streaming.
+    """Every indicator over the dataset, streaming; `on_rows` hears the count of rows read so far
+    by the scans, once per batch (for progress).
 
     Two halves that share nothing but the files: the scans (injected instructions, secrets, near-
     duplicates, lengths and labels) and the trigger analysis (token counts, then the candidates'
@@ -138,6 +140,7 @@ def analyse(
         )
     part: _TriggerPart | None = None
     res: DatasetResult
+    scan = functools.partial(_scan_part, on_rows=on_rows) if on_rows is not None else _scan_part
     if parallel:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -146,18 +149,18 @@ def analyse(
         try:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 future = pool.submit(_trigger_part_in_worker, files, cfg)
-                res = _without_gc(_scan_part, files, cfg, profile_only)
+                res = _without_gc(scan, files, cfg, profile_only)
                 outcome = future.result()
             if isinstance(outcome, _WorkerError):
                 raise outcome.rebuild()
             part = outcome
         except (OSError, BrokenProcessPool, pickle.PicklingError):
             part = None  # no second process here: run both halves in this one
-            res = _without_gc(_scan_part, files, cfg, profile_only)
+            res = _without_gc(scan, files, cfg, profile_only)
         finally:
             _stop_resource_tracker()
     else:
-        res = _without_gc(_scan_part, files, cfg, profile_only)
+        res = _without_gc(scan, files, cfg, profile_only)
     if part is None:
         part = _without_gc(_trigger_part, files, cfg, profile_only)
     res.triggers = part.triggers
@@ -220,6 +223,7 @@ def _scan_part(
     profile_only: bool,
     spans: dict[str, Span] | None = None,
     recorder: Recorder | None = None,
+    on_rows: Callable[[int], None] | None = None,
 ) -> DatasetResult:
     """Rows, malformed rows, lengths and labels; unless profiling, the scans and near-duplicates.
 
@@ -238,6 +242,8 @@ def _scan_part(
     labelled = generative = False
     for rel, rows in reader.batches(record=True):
         res.rows += len(rows)
+        if on_rows is not None:
+            on_rows(res.rows)
         prof.add_lengths([len(r.prompt) + len(r.response) for r in rows])
         labels = [r.label for r in rows if r.label is not None]
         if labels:

@@ -198,13 +198,19 @@ class WaiverPolicy(StrictModel):
 
     def unwaivable(self, code: str, name: str) -> str | None:
         """The policy entry that makes a rule unwaivable, or None."""
-        for entry in self.unwaivable_rules:
-            e = entry.strip()
-            if e.endswith("*") and code.upper().startswith(e[:-1].upper()):
-                return entry
-            if e.upper() == code.upper() or e.lower() == name.lower():
-                return entry
-        return None
+        return unwaivable_entry(self.unwaivable_rules, code, name)
+
+
+def unwaivable_entry(entries: tuple[str, ...], code: str, name: str) -> str | None:
+    """The entry of an `unwaivable_rules` list (codes, names, prefixes ending in '*') that
+    names a rule, or None."""
+    for entry in entries:
+        e = entry.strip()
+        if e.endswith("*") and code.upper().startswith(e[:-1].upper()):
+            return entry
+        if e.upper() == code.upper() or e.lower() == name.lower():
+            return entry
+    return None
 
 
 class BaselineSection(StrictModel):

@@ -53,6 +53,8 @@ class PolicyInfo(StrictModel):
     sha256: str
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. "the pull request changed the policy; judged with the protected one"
+    # The tier's `waivers.unwaivable_rules`: reports offer a `waiver new` line only where one can work.
+    unwaivable_rules: tuple[str, ...] = ()
 
 
 class CheckResult(StrictModel):

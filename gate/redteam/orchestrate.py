@@ -11,6 +11,7 @@ from typing import Any
 
 from gate.errors import CheckError
 from gate.models.manifest import Endpoint
+from gate.progress import Redteam, Sink
 from gate.redteam.cache import ResultCache, cache_key
 from gate.redteam.catalog import load_catalog
 from gate.redteam.models import ProbeResult, RedteamRecord, Settings
@@ -45,6 +46,7 @@ class RunPlan:
     # When given, filled with the prompts garak sent, by probe (the guarded run joins them with
     # the guard's decisions); such a run never reads the cache, which holds no prompts.
     prompt_sink: dict[str, set[str]] | None = None
+    progress: Sink | None = None  # hears how far garak got (gate.progress.Redteam)
 
 
 def endpoint_label(ep: Endpoint) -> str:
@@ -103,6 +105,8 @@ def execute(plan: RunPlan) -> RedteamRecord:
     hits = len(results)
     todo = [p for p in mine if p not in results]
     seconds = 0.0
+    if not todo and plan.progress is not None:  # every probe answered from the cache: no garak run
+        plan.progress(Redteam(hits, hits, 0, 0, 0.0, cfg.timeout_s, cached=hits))
     if todo:
         keep = plan.workdir is not None
         scratch = (
@@ -125,6 +129,8 @@ def execute(plan: RunPlan) -> RedteamRecord:
                 parallel_attempts=plan.parallel_attempts,
                 api_key=plan.api_key,
                 hub_offline=cfg.hub_offline or plan.offline,
+                progress=plan.progress,
+                cached=hits,
             )
             seconds = run.seconds
             fresh = _read_run(run, todo, version, catalog, cfg)

@@ -32,6 +32,7 @@ from gate.childenv import child_env
 from gate.errors import CheckError, ToolMissingError
 from gate.extras import install_hint, installed
 from gate.models.manifest import Endpoint, EndpointType
+from gate.progress import Sink
 from gate.redteam.models import Settings
 from gate.safewrite import write_file
 
@@ -205,7 +206,11 @@ def run_garak(
     parallel_attempts: int,
     api_key: str | None,
     hub_offline: bool,
+    progress: Sink | None = None,
+    cached: int = 0,
 ) -> GarakRun:
+    """Run garak on `probes`; `progress` hears how far it got, read from its report as it grows
+    (`cached`: probes of this run already answered from the cache, counted as done)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("config", "data", "cache"):
         (home / sub).mkdir(parents=True, exist_ok=True)
@@ -269,6 +274,13 @@ def run_garak(
             raise ToolMissingError(
                 f"garak command is not executable: {command[0]}", hint=EXTRA_HINT
             ) from None
+        watcher = None
+        if progress is not None:
+            from gate.redteam.watch import ReportWatcher
+
+            watcher = ReportWatcher(
+                reports / "gate.report.jsonl", probes, timeout_s=timeout_s, sink=progress, cached=cached
+            ).start()
         try:
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -283,6 +295,9 @@ def run_garak(
         except BaseException:
             _kill(proc)
             raise
+        finally:
+            if watcher is not None:
+                watcher.stop()
     took = time.perf_counter() - start
     text = _read_tail(out_path)
     if "No module named garak" in text:

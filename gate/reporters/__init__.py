@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from typing import Any
 
 from gate.models.finding import Rule
 from gate.reporters.interface import Reporter
@@ -25,6 +26,7 @@ def reporter_class(name: str) -> type[Reporter]:
     return found
 
 
-def get_reporter(name: str, *, rules: Sequence[Rule] = ()) -> Reporter:
-    """The reporter for a format; `rules` is the rule catalogue (gate.checks.all_rules())."""
-    return reporter_class(name)(rules=rules)
+def get_reporter(name: str, *, rules: Sequence[Rule] = (), **options: Any) -> Reporter:
+    """The reporter for a format; `rules` is the rule catalogue (gate.checks.all_rules());
+    `options` are the format's own (e.g. SARIF's `all_rules`)."""
+    return reporter_class(name)(rules=rules, **options)

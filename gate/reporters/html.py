@@ -14,25 +14,17 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import shlex
-from html import escape
-from typing import Any
 from urllib.parse import quote
 
-from gate.models.finding import Finding, Rule, Severity
-from gate.models.report import CheckStatus, Report, Verdict
+from gate.models.finding import Finding, Rule
+from gate.models.report import CheckStatus, Report
+from gate.reporters import html_sections as sections
+from gate.reporters.html_sections import t as _t
 from gate.reporters.interface import Reporter
-from gate.reporters.svg import Bar, Mark, bar_chart
 from gate.reporters.text import location_text
+from gate.reporters.views import SEVERITIES, VERDICT_TEXT, count_matrix
+from gate.reporters.waiving import waiver_command, why_not_waivable
 
-SEVERITIES = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO]
-VERDICT_TEXT = {
-    Verdict.PASS: "passed",
-    Verdict.WARN: "passed with warnings",
-    Verdict.FAIL: "blocked by policy",
-    Verdict.ERROR: "a check could not complete (fail closed)",
-}
-CONTROL_OK = {"verified", "not-applicable", "not_applicable"}
 EVIDENCE_MAX_CHARS = 4000  # per finding: one huge evidence blob must not bury the page
 
 CSS = """
@@ -84,62 +76,6 @@ footer{margin-top:30px;color:var(--muted);font-size:12px}
 CSP_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 
 
-def _t(value: object) -> str:
-    """The only way release text enters the page."""
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.0f}%"
-
-
-def waiver_command(report: Report, f: Finding) -> str:
-    """A `model-gate waiver new` command line for one finding, shell-quoted (then HTML-escaped)."""
-    parts = [
-        "model-gate",
-        "waiver",
-        "new",
-        "--release",
-        report.release.path,
-        # The JSON report of this run (`check --format json --output report.json`): `waiver new`
-        # checks the finding id and the rule's waivability against it.
-        "--report",
-        "report.json",
-        "--finding",
-        f.id,
-        "--justification",
-        "risk_accepted",
-        "--reason",
-        "WHY THE RISK IS ACCEPTABLE",
-        "--expires",
-        "30d",
-    ]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def _waivable(rule: Rule | None) -> bool:
-    """`rule`: a finding's rule in the caller's catalogue (None: not known to it)."""
-    return rule is None or rule.waivable
-
-
-def _details(report: Report, check_id: str) -> dict[str, Any]:
-    for c in report.checks:
-        if c.id == check_id:
-            return c.details
-    return {}
-
-
-def _strings(v: Any) -> list[str]:
-    """A list of notes from report details; anything else is shown whole, not iterated."""
-    if isinstance(v, list | tuple):
-        return [str(x) for x in v]
-    return [] if v is None else [str(v)]
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 class HtmlReporter(Reporter):
     name = "html"
     suffix = ".html"
@@ -153,16 +89,16 @@ class HtmlReporter(Reporter):
             "<main>",
             self._facts(r),
             self._matrix(r),
-            self._redteam(r),
-            self._guard(r),
-            self._tier(r),
+            sections.redteam(r),
+            sections.guard(r),
+            sections.tier(r),
             self._checks(r),
-            self._controls(r),
+            sections.monitoring_controls(r),
             self._findings(r),
             self._baseline(r),
             self._waivers(r),
             self._artifacts(r),
-            self._evidence(r),
+            sections.evidence(r),
             f"<footer>model-gate {_t(r.gate_version)} · generated {_t(r.generated_at)} · "
             f"policy {_t(r.policy.name)} (sha256:{_t(r.policy.sha256[:12])})</footer>",
             "</main>",
@@ -211,29 +147,20 @@ class HtmlReporter(Reporter):
 
     @staticmethod
     def _matrix(r: Report) -> str:
-        checks = [c.id for c in r.checks]
-        checks += sorted({f.check for f in r.findings} - set(checks))
-        counts: dict[tuple[str, Severity], int] = {}
-        blocking: dict[str, int] = {}
-        for f in r.findings:
-            counts[(f.check, f.severity)] = counts.get((f.check, f.severity), 0) + 1
-            if f.effective_blocking:
-                blocking[f.check] = blocking.get(f.check, 0) + 1
+        m = count_matrix(r)
         head = "".join(f'<th><span class="sev sev-{s.value}">{s.value}</span></th>' for s in SEVERITIES)
         rows = []
-        for cid in checks:
+        for cid in m.checks:
             cells = []
             for s in SEVERITIES:
-                n = counts.get((cid, s), 0)
+                n = m.count(cid, s)
                 cells.append(f'<td class="n{" zero" if not n else ""}">{n}</td>')
-            b = blocking.get(cid, 0)
+            b = m.blocking.get(cid, 0)
             rows.append(
                 f'<tr><th>{_t(cid)}</th>{"".join(cells)}<td class="n{" zero" if not b else ""}">{b}</td></tr>'
             )
-        totals = "".join(
-            f'<td class="n">{sum(counts.get((c, s), 0) for c in checks)}</td>' for s in SEVERITIES
-        )
-        rows.append(f'<tr><th>total</th>{totals}<td class="n">{sum(blocking.values())}</td></tr>')
+        totals = "".join(f'<td class="n">{m.total(s)}</td>' for s in SEVERITIES)
+        rows.append(f'<tr><th>total</th>{totals}<td class="n">{sum(m.blocking.values())}</td></tr>')
         return (
             '<h2 id="counts">Findings by check and severity</h2>'
             f'<table class="matrix"><thead><tr><th>check</th>{head}<th>blocking</th></tr></thead>'
@@ -258,231 +185,6 @@ class HtmlReporter(Reporter):
         return (
             '<h2 id="checks">Checks</h2><table class="checks"><thead><tr><th>check</th><th>status</th>'
             f"<th></th><th>summary</th><th>time</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
-
-    @staticmethod
-    def _redteam(r: Report) -> str:
-        cats = _details(r, "adversarial").get("categories")
-        if not isinstance(cats, list) or not cats:
-            return ""
-        bars = []
-        rows = []
-        for c in cats:
-            if not isinstance(c, dict):
-                continue
-            asr = _num(c.get("asr")) or 0.0
-            low, high = _num(c.get("ci_low")), _num(c.get("ci_high"))
-            thr, base = _num(c.get("threshold")), _num(c.get("baseline_asr"))
-            over = bool(c.get("over_threshold")) or bool(c.get("regression"))
-            near = thr is not None and high is not None and high >= thr
-            text = f"{_pct(asr)} [{_pct(low)}–{_pct(high)}]"
-            if thr is not None:
-                text += f" · limit {_pct(thr)}"
-            if base is not None:
-                text += f" · base {_pct(base)}"
-            bars.append(
-                Bar(
-                    label=str(c.get("category", "?")),
-                    value=asr,
-                    text=text,
-                    low=low,
-                    high=high,
-                    threshold=thr,
-                    reference=base,
-                    tone="bad" if over else "warn" if near else "ok",
-                )
-            )
-            delta = _num(c.get("delta"))
-            rows.append(HtmlReporter._asr_row(c, asr, low, high, thr, base, delta, over))
-        chart = bar_chart(
-            bars,
-            scale_max=1.0,
-            ticks=[(v / 4, f"{v * 25}%") for v in range(5)],
-            title="Attack success rate per category",
-            chart_class="chart asr-chart",
-        )
-        return (
-            '<h2 id="redteam">Attack success rate per category</h2>'
-            f'<figure>{chart}<figcaption class="legend">Bar: attack success rate; whisker: 95% Wilson '
-            "interval; red tick: the policy's limit; hollow diamond: the baseline's rate. The check "
-            "compares the bound named in “decided on” with the limit.</figcaption></figure>"
-            '<table class="asr"><thead><tr><th>category</th><th>title</th><th>fails/total</th><th>rate</th>'
-            "<th>95% interval</th><th>limit</th><th>decided on</th><th>baseline</th><th>change</th>"
-            f"<th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
-
-    @staticmethod
-    def _guard(r: Report) -> str:
-        """Bare against guarded, the guard's block rate and its false refusals (a declared guard)."""
-        g = _details(r, "adversarial").get("guard")
-        if not isinstance(g, dict) or not isinstance(g.get("categories"), list):
-            return ""
-
-        def rate(x: Any) -> str:
-            if not isinstance(x, dict) or _num(x.get("rate")) is None:
-                return "-"
-            ci: list[Any] = x["ci95"] if isinstance(x.get("ci95"), list) else [None, None]
-            return (
-                f"{_t(x.get('count'))}/{_t(x.get('total'))} · {_pct(_num(x.get('rate')))} "
-                f"[{_pct(_num(ci[0]))}–{_pct(_num(ci[1]))}]"
-            )
-
-        rows = "".join(
-            f"<tr><th>{_t(c.get('category'))}</th><td>{rate(c.get('bare'))}</td>"
-            f"<td>{rate(c.get('guarded'))}</td><td>{rate(c.get('blocked'))}</td>"
-            f"<td>{_t(', '.join(map(str, c.get('bypass_probes') or [])))}</td></tr>"
-            for c in g["categories"]
-            if isinstance(c, dict)
-        )
-        return (
-            f'<h2 id="guard">Runtime guard ({_t(g.get("kind"))})</h2>'
-            '<table class="asr"><thead><tr><th>category</th><th>ASR bare</th><th>ASR guarded</th>'
-            f"<th>blocked by the guard</th><th>bypassed by</th></tr></thead><tbody>{rows}</tbody></table>"
-            f"<p>False refusals on the benign prompt set: {rate(g.get('false_refusals'))}.</p>"
-        )
-
-    @staticmethod
-    def _asr_row(
-        c: dict[str, Any],
-        asr: float,
-        low: float | None,
-        high: float | None,
-        thr: float | None,
-        base: float | None,
-        delta: float | None,
-        over: bool,
-    ) -> str:
-        change = "-" if delta is None else f"{delta * 100:+.0f} pt"
-        if c.get("over_threshold"):
-            state = '<span class="no">✗ over</span>'
-        elif over:
-            state = '<span class="no">✗ regressed</span>'
-        else:
-            state = '<span class="yes">✓</span>'
-        return (
-            f"<tr><th>{_t(c.get('category'))}</th><td>{_t(c.get('title'))}</td>"
-            f'<td class="n">{_t(c.get("fails"))}/{_t(c.get("total"))}</td><td class="n">{_pct(asr)}</td>'
-            f'<td class="n">{_pct(low)}–{_pct(high)}</td><td class="n">{_pct(thr)}</td>'
-            f'<td>{_t(c.get("decide_on"))}</td><td class="n">{_pct(base)}</td>'
-            f'<td class="n">{_t(change)}</td><td>{state}</td></tr>'
-        )
-
-    @staticmethod
-    def _tier(r: Report) -> str:
-        from gate.models.tier import Tier
-        from gate.risk import tables
-
-        t = r.tier
-        minimums = sorted(tables().tiers.items(), key=lambda kv: kv[1])
-        top = max([t.score, *[m for _, m in minimums]]) + 2
-        bars = [
-            Bar(
-                label=f"{f.name} = {f.value}",
-                value=float(f.points),
-                text=f"+{f.points}",
-                tone="neutral" if f.points else "ok",
-            )
-            for f in t.factors
-        ]
-        by_score = max((tier for tier, m in minimums if t.score >= m), key=lambda x: x.rank)
-        bars.append(
-            Bar(label="total score", value=float(t.score), text=f"{t.score} → {by_score.value}", tone="warn")
-        )
-        floor = {"prohibited": Tier.PROHIBITED, "high-risk": Tier.HIGH}.get(t.eu_ai_act)
-        floor_at = tables().tiers[Tier.HIGH] if floor is Tier.HIGH else None
-        marks = [
-            Mark(at=float(m), label=f"{tier.value} (EU AI Act floor)", tone="bad")
-            if m == floor_at and tier is Tier.HIGH
-            else Mark(at=float(m), label=tier.value)
-            for tier, m in minimums
-            if m > 0
-        ]
-        floor_text = (
-            f"EU AI Act: {t.eu_ai_act}; its floor is {floor.value}, so the tier is at least {floor.value}"
-            if floor
-            else f"EU AI Act: {t.eu_ai_act}; no floor above the score"
-        )
-        chart = bar_chart(
-            bars,
-            scale_max=float(top),
-            ticks=[(float(v), str(v)) for v in range(0, top + 1, 2)],
-            title="Risk tier: factor contributions",
-            marks=marks,
-            chart_class="chart tier-chart",
-        )
-        return (
-            f'<h2 id="tier">Risk tier: {_t(t.level.value)}</h2>'
-            f'<figure>{chart}<figcaption class="legend">Points per factor; dashed lines: the lowest '
-            f"score of each tier. {_t(floor_text)}. Tier: <b>{_t(t.level.value)}</b>.</figcaption></figure>"
-        )
-
-    @staticmethod
-    def _controls(r: Report) -> str:
-        controls = _details(r, "monitoring").get("controls")
-        if not isinstance(controls, dict) or not controls:
-            return ""
-        rows = []
-        for cid, c in controls.items():
-            if not isinstance(c, dict):
-                continue
-            status = str(c.get("status", ""))
-            if status in CONTROL_OK:
-                mark = f'<span class="yes">✓ {_t(status)}</span>'
-            elif status == "declared":
-                mark = f'<span class="part">◐ {_t(status)}</span>'
-            else:
-                mark = f'<span class="no">✗ {_t(status)}</span>'
-            notes = [n for k in ("reasons", "evidence") for n in _strings(c.get(k))]
-            rows.append(
-                f"<tr><th>{_t(cid)}</th><td>{_t(c.get('name'))}</td><td>{_t(c.get('section'))}</td>"
-                f"<td>{'required' if c.get('required') else 'optional'}</td><td>{mark}</td>"
-                f"<td>{'<br>'.join(_t(n) for n in notes)}</td></tr>"
-            )
-        score = _num(_details(r, "monitoring").get("score"))
-        scored = f" (score {score:.0%})" if score is not None else ""
-        return (
-            f'<h2 id="controls">Monitoring controls{scored}</h2>'
-            '<table class="controls"><thead><tr><th>control</th><th>name</th><th>section</th><th></th>'
-            f"<th>status</th><th>evidence</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
-
-    @staticmethod
-    def _evidence(r: Report) -> str:
-        """Framework coverage of this report, assessed as `model-gate evidence` assesses it."""
-        from gate.compliance.mapping import frameworks
-        from gate.compliance.pack import STATEMENT, Outcome, assess_framework
-
-        raw = r.model_dump(mode="json", by_alias=True)
-        marks = {
-            Outcome.EVIDENCED: "yes",
-            Outcome.FAILED: "no",
-            Outcome.ACCEPTED_RISK: "part",
-            Outcome.NOT_ASSESSED: "part",
-            Outcome.HUMAN: "muted",
-        }
-        head = "".join(f"<th>{_t(o.value)}</th>" for o in Outcome)
-        rows, details = [], []
-        for fw in frameworks():
-            res = assess_framework(fw, r, raw)
-            counts = "".join(f"<td>{res.counts.get(o.value, 0)}</td>" for o in Outcome)
-            rows.append(f"<tr><th>{_t(res.title)}</th>{counts}</tr>")
-            reqs = "".join(
-                f"<tr><th>{_t(q.id)}</th><td>{_t(q.title)}</td><td>{_t(q.coverage.value)}</td>"
-                f'<td><span class="{marks[q.outcome]}">{_t(q.outcome.value)}</span></td>'
-                f"<td>{_t(q.remains_for_people or '')}</td></tr>"
-                for q in res.requirements
-            )
-            details.append(
-                f'<details class="framework"><summary>{_t(res.title)}</summary><table>'
-                "<thead><tr><th>requirement</th><th>title</th><th>coverage</th><th>outcome</th>"
-                f"<th>remains for people</th></tr></thead><tbody>{reqs}</tbody></table></details>"
-            )
-        return (
-            '<h2 id="evidence">Compliance evidence</h2>'
-            f'<p class="muted">{_t(STATEMENT)} The whole pack (JSON, Markdown, OSCAL): '
-            "<code>model-gate evidence REPORT.json</code>.</p>"
-            f'<table class="evidence"><thead><tr><th>framework</th>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>" + "".join(details)
         )
 
     def _findings(self, r: Report) -> str:
@@ -547,10 +249,11 @@ class HtmlReporter(Reporter):
                 )
             )
         elif f.effective_blocking:
-            if _waivable(rule):
+            why_not = why_not_waivable(r, f, rule)
+            if why_not is None:
                 rows.append(("waive", f'<pre class="waiver-cmd">{_t(waiver_command(r, f))}</pre>'))
             else:
-                rows.append(("waive", "this rule cannot be waived"))
+                rows.append(("waive", _t(why_not)))
         dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
         return (
             f'<details class="finding {state}"{" open" if f.effective_blocking else ""}>'

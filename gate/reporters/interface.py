@@ -13,8 +13,8 @@ from gate.models.report import Report
 class Reporter(ABC):
     name: str
     suffix: str  # default file suffix, e.g. ".json"
-    # Formats that describe rules (SARIF's rule help, JUnit's case per rule, the HTML report's
-    # waiver hints) take the catalogue from the caller; reporters never import the checks.
+    # Formats that describe rules (SARIF's rule help; the HTML report's and the summary's
+    # waiver lines) take the catalogue from the caller; reporters never import the checks.
     uses_rules: ClassVar[bool] = False
 
     def __init__(self, *, rules: Sequence[Rule] = ()) -> None:

@@ -1,8 +1,11 @@
 """JUnit XML, for CI systems that show test results (Jenkins, GitLab, Azure Pipelines...).
 
-Two suites: one test case per check (failure when it found blocking problems, error when it
-could not complete, skipped when it did not run) and one per rule (failure when a finding of
-that rule blocks; waived and non-blocking findings are listed in system-out).
+One suite, one test case per check, as test viewers expect a handful of cases rather than one
+per rule: a failure lists the check's blocking findings, an error says why the check could not
+complete, `skipped` marks a check that did not run. Waived and non-blocking findings are listed
+in the case's system-out, so nothing accepted is hidden. The engine's own findings about a
+check (a required check that did not run) belong to that check's case; any other engine
+finding goes to a `model-gate` case when it blocks and to the suite's system-out when not.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Sequence
 
 from gate.escape import text as printable
 from gate.escape import xml
-from gate.models.finding import Finding, Rule
+from gate.models.finding import Finding
 from gate.models.report import CheckResult, CheckStatus, Report
 from gate.reporters.interface import Reporter
 from gate.reporters.text import location_text
@@ -59,36 +63,40 @@ def _suite(parent: ET.Element, name: str, timestamp: str) -> ET.Element:
     return ET.SubElement(parent, "testsuite", {"name": name, "timestamp": timestamp})
 
 
-def _count(suite: ET.Element) -> tuple[int, int, int, int]:
+def _count(suite: ET.Element) -> dict[str, str]:
     cases = suite.findall("testcase")
-    failures = sum(1 for c in cases if c.find("failure") is not None)
-    errors = sum(1 for c in cases if c.find("error") is not None)
-    skipped = sum(1 for c in cases if c.find("skipped") is not None)
-    suite.set("tests", str(len(cases)))
-    suite.set("failures", str(failures))
-    suite.set("errors", str(errors))
-    suite.set("skipped", str(skipped))
-    return len(cases), failures, errors, skipped
+    counts = {
+        "tests": str(len(cases)),
+        "failures": str(sum(1 for c in cases if c.find("failure") is not None)),
+        "errors": str(sum(1 for c in cases if c.find("error") is not None)),
+        "skipped": str(sum(1 for c in cases if c.find("skipped") is not None)),
+    }
+    for key, value in counts.items():
+        suite.set(key, value)
+    return counts
+
+
+ENGINE_CASE = "model-gate"  # blocking engine findings that name no check of the run
+
+
+def _owner(f: Finding, checks: set[str]) -> str | None:
+    """The check a finding belongs to in the run: its own, or for the engine's findings about
+    a check (GATE-GA001/GA002 record it in their evidence) that check; None for neither."""
+    if f.check in checks:
+        return f.check
+    about = f.evidence.get("check")
+    return about if isinstance(about, str) and about in checks else None
 
 
 class JunitReporter(Reporter):
     name = "junit"
     suffix = ".xml"
-    uses_rules = True
 
     def render(self, report: Report, *, color: bool = False) -> str:
         r = report
         root = ET.Element("testsuites", {"name": f"model-gate {xml_text(r.release.name)}"})
-        stamp = r.generated_at
-        by_check: dict[str, list[Finding]] = defaultdict(list)
-        by_rule: dict[str, list[Finding]] = defaultdict(list)
-        for f in r.findings:
-            by_check[f.check].append(f)
-            by_rule[f.rule.code].append(f)
-        results = {c.id: c for c in r.checks}
-
-        checks = _suite(root, "model-gate.checks", stamp)
-        props = ET.SubElement(checks, "properties")
+        suite = _suite(root, "model-gate.checks", r.generated_at)
+        props = ET.SubElement(suite, "properties")
         for key, value in (
             ("verdict", r.verdict.value),
             ("exit_code", str(r.exit_code)),
@@ -99,30 +107,29 @@ class JunitReporter(Reporter):
             ("policy_sha256", r.policy.sha256),
         ):
             ET.SubElement(props, "property", {"name": key, "value": xml_text(value)})
+
+        ids = {c.id for c in r.checks}
+        by_check: dict[str, list[Finding]] = defaultdict(list)
+        loose: list[Finding] = []
+        for f in r.findings:
+            owner = _owner(f, ids)
+            if owner is None:
+                loose.append(f)
+            else:
+                by_check[owner].append(f)
         total_time = 0.0
         for c in r.checks:
             total_time += c.duration_s
-            self._check_case(checks, c, by_check.get(c.id, []))
-        checks.set("time", f"{total_time:.3f}")
+            self._check_case(suite, c, by_check.get(c.id, []))
+        if any(f.effective_blocking for f in loose):
+            self._engine_case(suite, loose)
+        elif loose:
+            ET.SubElement(suite, "system-out").text = xml_text("\n".join(_finding_line(f) for f in loose))
+        suite.set("time", f"{total_time:.3f}")
 
-        rules_suite = _suite(root, "model-gate.rules", stamp)
-        rules: list[Rule | tuple[str, str, str]] = list(self.rules)
-        known = {x.code for x in self.rules}
-        for code, fs in by_rule.items():
-            if code not in known:  # a report from a newer gate
-                rules.append((code, fs[0].rule.name, fs[0].check))
-        for rule in rules:
-            code, name, check = (rule.code, rule.name, rule.check) if isinstance(rule, Rule) else rule
-            self._rule_case(rules_suite, code, name, check, by_rule.get(code, []), results)
-        rules_suite.set("time", "0.000")
-
-        tests = failures = errors = skipped = 0
-        for suite in (checks, rules_suite):
-            t, f_, e, s = _count(suite)
-            tests, failures, errors, skipped = tests + t, failures + f_, errors + e, skipped + s
-        root.set("tests", str(tests))
-        root.set("failures", str(failures))
-        root.set("errors", str(errors))
+        counts = _count(suite)
+        for key in ("tests", "failures", "errors"):
+            root.set(key, counts[key])
         root.set("time", f"{total_time:.3f}")
         ET.indent(root)
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -139,12 +146,9 @@ class JunitReporter(Reporter):
             el = ET.SubElement(case, "error", {"type": "check-error", "message": xml_attr(c.summary)})
             el.text = xml_text(f"check {c.id} could not complete: {printable(c.summary)}")
         elif c.status is CheckStatus.FAILED or blocking:
-            el = ET.SubElement(
-                case,
-                "failure",
-                {"type": "blocking-findings", "message": xml_attr(f"{len(blocking)} blocking: {c.summary}")},
-            )
-            el.text = xml_text("\n".join(_finding_line(f) for f in blocking))
+            # A skipped check with a blocking finding (a required check that did not run) fails:
+            # it blocks the release, which a test viewer must not show as merely skipped.
+            _failure(case, blocking, c.summary)
         elif c.status is CheckStatus.SKIPPED:
             ET.SubElement(case, "skipped", {"message": xml_attr(c.summary)})
         others = [f for f in findings if not f.effective_blocking]
@@ -153,42 +157,21 @@ class JunitReporter(Reporter):
         ET.SubElement(case, "system-out").text = xml_text("\n".join(out))
 
     @staticmethod
-    def _rule_case(
-        suite: ET.Element,
-        code: str,
-        name: str,
-        check: str,
-        findings: list[Finding],
-        results: dict[str, CheckResult],
-    ) -> None:
+    def _engine_case(suite: ET.Element, findings: Sequence[Finding]) -> None:
         case = ET.SubElement(
-            suite,
-            "testcase",
-            {"classname": f"model-gate.rule.{check}", "name": f"{code} {name}", "time": "0.000"},
+            suite, "testcase", {"classname": "model-gate.gate", "name": ENGINE_CASE, "time": "0.000"}
         )
         blocking = [f for f in findings if f.effective_blocking]
-        result = results.get(check)
-        if blocking:
-            el = ET.SubElement(
-                case,
-                "failure",
-                {
-                    "type": "blocking-finding",
-                    "message": xml_attr(f"{len(blocking)} blocking: {blocking[0].title}"),
-                },
-            )
-            el.text = xml_text("\n".join(_finding_line(f) for f in blocking))
-        elif result is not None and result.status is CheckStatus.ERROR:
-            el = ET.SubElement(
-                case,
-                "error",
-                {"type": "check-error", "message": xml_attr(f"check {check} could not complete")},
-            )
-            el.text = xml_text(printable(result.summary))
-        elif not findings and check != "gate" and (result is None or result.status is CheckStatus.SKIPPED):
-            # The engine's own rules have no check result; any other rule whose check did not
-            # run was not tested, which is not a pass.
-            ET.SubElement(case, "skipped", {"message": xml_attr(f"check {check} did not run")})
+        _failure(case, blocking, "the gate's own rules")
         others = [f for f in findings if not f.effective_blocking]
         if others:
             ET.SubElement(case, "system-out").text = xml_text("\n".join(_finding_line(f) for f in others))
+
+
+def _failure(case: ET.Element, blocking: Sequence[Finding], summary: str) -> None:
+    el = ET.SubElement(
+        case,
+        "failure",
+        {"type": "blocking-findings", "message": xml_attr(f"{len(blocking)} blocking: {summary}")},
+    )
+    el.text = xml_text("\n".join(_finding_line(f) for f in blocking))

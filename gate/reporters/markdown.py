@@ -1,20 +1,39 @@
 """The Markdown report: the body of a GitHub job summary, worth reading on its own.
 
-Order: verdict and tier, checks that could not complete, blocking findings with their fixes,
-waivers, then one collapsed section per check. `render_limited` keeps the text under a byte
-budget (GitHub accepts at most 1 MiB per step summary) by cutting the least important parts
-first and saying what was cut.
+Order: verdict, findings by check and severity, checks that could not complete, blocking
+findings (with their ids) and a copy-paste `waiver new` line for each one a waiver can
+cover, the attack success rates, the tier scorecard, the monitoring controls, the baseline,
+waivers, then one collapsed section per check. Tables stop at the reporter's row limit ("…
+and N more in the HTML report"). `render_limited` keeps the text under a byte budget (GitHub
+accepts at most 1 MiB per step summary) by leaving out the least important parts first and
+saying what it left out.
+
+Everything from the release is hostile: table cells go through `cell`, identifiers through
+`code`, and the <summary> of a collapsed section (where GitHub renders no Markdown) through
+gate.escape.html_inline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from gate.escape import markdown
-from gate.models.finding import Finding
+from gate.escape import html_inline
+from gate.models.finding import Finding, Rule
 from gate.models.report import CheckResult, CheckStatus, Report, Verdict
+from gate.reporters import markdown_sections as sections
 from gate.reporters.interface import Reporter
-from gate.reporters.text import location_text
+from gate.reporters.markdown_sections import (
+    CELL_MAX,
+    FINDING_COLUMNS,
+    ROW_LIMIT,
+    cell,
+    code,
+    finding_row,
+    more,
+)
+from gate.reporters.views import VERDICT_TEXT
+
+__all__ = ["CELL_MAX", "GITHUB_SUMMARY_LIMIT", "MarkdownReporter", "cell", "finding_row", "trim_text"]
 
 ICON = {Verdict.PASS: "✅", Verdict.WARN: "⚠️", Verdict.FAIL: "❌", Verdict.ERROR: "⛔"}
 STATUS_ICON = {
@@ -24,30 +43,10 @@ STATUS_ICON = {
     CheckStatus.SKIPPED: "⏭️",
     CheckStatus.ERROR: "⛔",
 }
-VERDICT_TEXT = {
-    Verdict.PASS: "passed",
-    Verdict.WARN: "passed with warnings",
-    Verdict.FAIL: "blocked by policy",
-    Verdict.ERROR: "a check could not complete (fail closed)",
-}
 GITHUB_SUMMARY_LIMIT = 1024 * 1024
-CELL_MAX = 600  # characters per table cell: one hostile title must not eat the budget
-FINDING_COLUMNS = "| Severity | Rule | Finding | Location | Fix |\n|---|---|---|---|---|"
-
-
-def cell(text: str | None, limit: int = CELL_MAX) -> str:
-    """Make text safe inside a table cell, list item or <summary> (gate.escape.markdown)."""
-    return markdown(text, limit)
-
-
-def finding_row(f: Finding) -> str:
-    waived = " (waived)" if f.waiver else ""
-    if f.baseline:
-        waived += f" · {f.baseline}"
-    return (
-        f"| {f.severity.value} | `{cell(f.rule.code)}` {cell(f.rule.name)}{waived} | {cell(f.title)} | "
-        f"{cell(location_text(f))} | {cell(f.mitigation)} |"
-    )
+SUMMARY_MAX = 300  # characters of a check's summary in its <summary> line
+# What render_limited leaves out first (then rows of the blocking table, the least severe).
+CUT_ORDER = ("details", "waivers", "baseline", "controls", "asr", "tier", "waive")
 
 
 def _size(lines: Sequence[str]) -> int:
@@ -57,57 +56,99 @@ def _size(lines: Sequence[str]) -> int:
 class MarkdownReporter(Reporter):
     name = "markdown"
     suffix = ".md"
+    uses_rules = True  # which blocking findings a waiver can cover
+
+    def __init__(self, *, rules: Sequence[Rule] = (), row_limit: int = ROW_LIMIT) -> None:
+        super().__init__(rules=rules)
+        self.row_limit = row_limit
 
     def render(self, report: Report, *, color: bool = False) -> str:
-        return "\n".join(self._head(report) + self._body(report)) + "\n"
+        parts = self._sections(report)
+        return "\n".join(self._head(report) + [line for _, lines, _ in parts for line in lines]) + "\n"
 
     def render_limited(self, report: Report, max_bytes: int = GITHUB_SUMMARY_LIMIT - 16 * 1024) -> str:
         """The report, cut to fit `max_bytes` of UTF-8, with a note saying what was cut.
 
-        What goes first: per-check details, then rows of the blocking table (the worst kept),
-        then the waiver table. Verdict, tier and the counts always stay.
+        What goes first: per-check details, the waiver table, the baseline, the controls, the
+        attack success rates, the tier scorecard and the waiver lines; then rows of the blocking
+        table (the worst kept). The verdict, the counts and the checks that could not complete
+        always stay.
         """
         full = self.render(report)
         if len(full.encode("utf-8")) <= max_bytes:
             return full
         r = report
         head = self._head(r)
+        parts = self._sections(r)
+        budget = max_bytes - _size(head) - 1024  # room for the note itself
+        total = sum(_size(lines) for _, lines, _ in parts)
+        cut: list[str] = []
+        dropped: set[str] = set()
+        for name in CUT_ORDER:
+            if total <= budget:
+                break
+            for part, lines, what in parts:
+                if part == name and lines:
+                    total -= _size(lines)
+                    dropped.add(name)
+                    cut.append(what)
+        body: list[str] = []
+        for part, lines, _ in parts:
+            if part in dropped:
+                continue
+            if part == "blocking" and total > budget:
+                trimmed, left_out = self._trim_blocking(r, budget - (total - _size(lines)))
+                cut.append(left_out)
+                body += trimmed
+            else:
+                body += lines
+        note = [
+            "> [!NOTE]",
+            f"> This summary was cut to fit GitHub's {GITHUB_SUMMARY_LIMIT // 1024} KiB limit: left out "
+            + "; ".join(cut)
+            + ". The HTML and JSON reports have everything.",
+            "",
+        ]
+        text = "\n".join(head + note + body) + "\n"
+        if len(text.encode("utf-8")) > max_bytes:  # pathological: a head larger than the budget
+            text = trim_text(text, max_bytes)
+        return text
+
+    def _trim_blocking(self, r: Report, budget: int) -> tuple[list[str], str]:
         blocking = [f for f in r.findings if f.effective_blocking]
-        others = len(r.findings) - len(blocking)
-        cut: list[str] = [f"the per-check details ({len(r.checks)} checks, {others} non-blocking findings)"]
-        tail = self._tail(r)
-        budget = max_bytes - _size(head) - _size(tail) - 1024  # room for the note itself
-        waiver_lines = self._waivers(r)
-        error_lines = self._errors(r)
-        budget -= _size(error_lines)
-        if _size(waiver_lines) > budget // 2:
-            cut.append(f"the waiver table ({len(r.waivers)} waivers)")
-            waiver_lines = []
-        budget -= _size(waiver_lines)
         table = self._blocking_header(blocking)
-        budget -= _size(table)
+        budget -= _size(table) + 200  # and the closing line
         shown = 0
-        for f in blocking:
+        for f in blocking[: self.row_limit]:
             row = finding_row(f)
             if _size([row]) > budget:
                 break
             table.append(row)
             budget -= _size([row])
             shown += 1
-        if shown < len(blocking):
-            cut.append(f"{len(blocking) - shown} of {len(blocking)} blocking findings (the least severe)")
-        note = [
-            "> [!NOTE]",
-            f"> This summary was cut to fit GitHub's {GITHUB_SUMMARY_LIMIT // 1024} KiB limit: left out "
-            + "; ".join(cut)
-            + ". The full report (JSON, SARIF) has everything.",
-            "",
+        table += [*more(len(blocking) - shown, "blocking findings"), ""]
+        return table, f"{len(blocking) - shown} of {len(blocking)} blocking findings (the least severe)"
+
+    def _sections(self, r: Report) -> list[tuple[str, list[str], str]]:
+        """(name, lines, what a cut would say it left out), in reading order."""
+        waived = sum(1 for f in r.findings if f.waiver)
+        others = sum(1 for f in r.findings if not f.effective_blocking)
+        return [
+            ("errors", self._errors(r), "the checks that could not complete"),
+            ("blocking", self._blocking(r), "the blocking findings"),
+            ("waive", sections.waiver_lines(r, self.find_rule, self.row_limit), "the waiver new lines"),
+            ("asr", sections.asr(r, self.row_limit), "the attack success rates"),
+            ("tier", sections.tier(r), "the tier scorecard"),
+            ("controls", sections.monitoring(r, self.row_limit), "the monitoring controls"),
+            ("baseline", self._baseline(r), "the baseline section"),
+            ("waivers", self._waivers(r), f"the waiver table ({len(r.waivers)} waivers, {waived} waived)"),
+            (
+                "details",
+                self._check_details(r),
+                f"the per-check details ({len(r.checks)} checks, {others} non-blocking findings)",
+            ),
+            ("tail", self._tail(r), "the footer"),
         ]
-        lines = head + note + error_lines + table + ([""] if table else []) + waiver_lines + tail
-        text = "\n".join(lines) + "\n"
-        if len(text.encode("utf-8")) > max_bytes:  # pathological: a head larger than the budget
-            text = trim_text(text, max_bytes)
-        return text
 
     # sections --------------------------------------------------------------------------------
 
@@ -124,18 +165,17 @@ class MarkdownReporter(Reporter):
             f"**Blocking:** {blocking} · **Findings:** {len(r.findings)} ({counts})"
             + (f" · **Waived:** {waived}" if waived else ""),
             "",
-            f"**Policy:** `{cell(r.policy.name)}` (`sha256:{r.policy.sha256[:12]}`) · "
-            f"**Release digest:** `{cell(r.release.digest)}`",
+            f"**Policy:** {code(r.policy.name)} ({code('sha256:' + r.policy.sha256[:12])}) · "
+            f"**Release digest:** {code(r.release.digest)}",
             "",
         ]
         if r.partial:
-            left = ", ".join(f"`{cell(c)}`" for c in r.left_out)
+            left = ", ".join(code(c) for c in r.left_out)
             lines += [f"> **Partial run:** `--only` left out {left}; this is no verdict on the release.", ""]
-        for line in r.tier.rationale:
-            lines.append(f"- {cell(line)}")
+        lines += sections.counts(r)
         for note in r.policy.notes:
             lines.append(f"- ⚠️ {cell(note)}")
-        if r.tier.rationale or r.policy.notes:
+        if r.policy.notes:
             lines.append("")
         return lines
 
@@ -144,7 +184,7 @@ class MarkdownReporter(Reporter):
         if not errors:
             return []
         lines = [f"### ⛔ Checks that could not complete ({len(errors)})", ""]
-        lines += [f"- `{cell(c.id)}`: {cell(c.summary)}" for c in errors]
+        lines += [f"- {code(c.id)}: {cell(c.summary)}" for c in errors]
         lines.append("")
         return lines
 
@@ -157,24 +197,21 @@ class MarkdownReporter(Reporter):
     def _blocking(self, r: Report) -> list[str]:
         blocking = [f for f in r.findings if f.effective_blocking]
         lines = self._blocking_header(blocking)
-        lines += [finding_row(f) for f in blocking]
+        lines += sections.limited([finding_row(f) for f in blocking], self.row_limit, "blocking findings")
         lines.append("")
         return lines
 
-    @staticmethod
-    def _baseline(r: Report, limit: int = 50) -> list[str]:
+    def _baseline(self, r: Report) -> list[str]:
         b = r.baseline
         if b is None:
             return []
         lines = ["### Baseline", "", cell(b.describe()), ""]
         if b.fixed:
             lines += [f"Fixed since the baseline ({len(b.fixed)}):", ""]
-            for f in b.fixed[:limit]:
+            for f in b.fixed[: self.row_limit]:
                 title = f": {cell(f.title)}" if f.title else ""
-                lines.append(f"- `{cell(f.id)}`{title}")
-            if len(b.fixed) > limit:
-                lines.append(f"- … and {len(b.fixed) - limit} more in the JSON report")
-            lines.append("")
+                lines.append(f"- {code(f.id)}{title}")
+            lines += [*more(len(b.fixed) - self.row_limit, "fixed findings"), ""]
         return lines
 
     def _waivers(self, r: Report) -> list[str]:
@@ -184,29 +221,31 @@ class MarkdownReporter(Reporter):
         lines = ["### Waivers", ""]
         if r.waivers:
             lines += ["| Status | Waiver | Reason | Expires | Findings |", "|---|---|---|---|---|"]
+            rows = []
             for w in r.waivers:
                 soon = " ⏳ expiring soon" if w.expiring_soon else ""
-                lines.append(
-                    f"| {w.status.value} | `{cell(w.path)}` | {cell(w.reason)} | "
-                    f"{cell(w.expires or '-')}{soon} | {cell(', '.join(w.findings))} |"
+                rows.append(
+                    f"| {w.status.value} | {code(w.path)} | {cell(w.reason)} | "
+                    f"{cell(w.expires or '-')}{soon} | {', '.join(code(x) for x in w.findings[:20])} |"
                 )
-            lines.append("")
+            lines += [*sections.limited(rows, self.row_limit, "waivers"), ""]
         if waived:
             lines += [
                 f"Waived findings ({len(waived)}), shown so that nothing accepted is hidden:",
                 "",
-                "| Severity | Rule | Finding | Waiver | Approvers | Expires |",
-                "|---|---|---|---|---|---|",
+                "| Severity | Rule | Finding | Waiver | Approvers | Expires | Id |",
+                "|---|---|---|---|---|---|---|",
             ]
+            rows = []
             for f in waived:
                 applied = f.waiver
                 assert applied is not None
-                lines.append(
-                    f"| {f.severity.value} | `{cell(f.rule.code)}` {cell(f.rule.name)} | {cell(f.title)} | "
+                rows.append(
+                    f"| {f.severity.value} | {code(f.rule.code)} {cell(f.rule.name)} | {cell(f.title)} | "
                     f"{cell(applied.justification)}: {cell(applied.reason)} | "
-                    f"{cell(', '.join(applied.approvers))} | {cell(applied.expires)} |"
+                    f"{cell(', '.join(applied.approvers))} | {cell(applied.expires)} | {code(f.id)} |"
                 )
-            lines.append("")
+            lines += [*sections.limited(rows, self.row_limit, "waived findings"), ""]
         return lines
 
     def _check_details(self, r: Report) -> list[str]:
@@ -217,26 +256,26 @@ class MarkdownReporter(Reporter):
         for c in r.checks:
             lines += self._check_section(c, by_check.pop(c.id, []))
         for check_id, fs in by_check.items():  # findings of no check: the engine's own rules
-            lines += self._section(f"`{cell(check_id)}`: {len(fs)} findings", fs, None)
+            lines += self._section(f"{code(check_id)}: {len(fs)} findings", fs, None)
         return lines
 
     def _check_section(self, c: CheckResult, findings: list[Finding]) -> list[str]:
         req = "" if c.required else " (optional)"
+        # GitHub renders no Markdown inside <summary>: HTML only, `code` spans as <code>.
         title = (
-            f"{STATUS_ICON[c.status]} <code>{cell(c.id)}</code>{req}: {cell(c.summary)} "
+            f"{STATUS_ICON[c.status]} {code(c.id)}{req}: {html_inline(c.summary, SUMMARY_MAX)} "
             f"<sub>{c.duration_s:.2f}s</sub>"
         )
         return self._section(title, findings, c)
 
-    @staticmethod
-    def _section(title: str, findings: list[Finding], c: CheckResult | None) -> list[str]:
+    def _section(self, title: str, findings: list[Finding], c: CheckResult | None) -> list[str]:
         lines = [f"<details><summary>{title}</summary>", ""]
         if c is not None:
             lines.append(f"{cell(c.title)}: **{c.status.value}**{'' if c.required else ' (optional)'}.")
             lines.append("")
         if findings:
             lines.append(FINDING_COLUMNS)
-            lines += [finding_row(f) for f in findings]
+            lines += sections.limited([finding_row(f) for f in findings], self.row_limit, "findings")
         else:
             lines.append("No findings.")
         lines += ["", "</details>", ""]
@@ -245,17 +284,6 @@ class MarkdownReporter(Reporter):
     @staticmethod
     def _tail(r: Report) -> list[str]:
         return [f"<sub>model-gate {cell(r.gate_version)} · generated {cell(r.generated_at)}</sub>"]
-
-    def _body(self, r: Report) -> list[str]:
-        parts: list[Callable[[Report], list[str]]] = [
-            self._errors,
-            self._blocking,
-            self._baseline,
-            self._waivers,
-            self._check_details,
-            self._tail,
-        ]
-        return [line for part in parts for line in part(r)]
 
 
 def trim_text(text: str, max_bytes: int = GITHUB_SUMMARY_LIMIT - 16 * 1024) -> str:

@@ -9,7 +9,10 @@ Shaped by what GitHub does with an upload:
 - `automationDetails.id` names one category per release, so several releases analysed in one
   repository do not overwrite each other's alerts;
 - at most 25,000 results per run (GitHub drops the rest): the worst are kept and a
-  notification says how many were cut.
+  notification says how many were cut;
+- the driver describes only the rules its results name (each descriptor carries the rule's
+  whole documentation, so the full catalogue would outweigh a small run many times over);
+  `all_rules=True` (`--sarif-all-rules`) keeps the catalogue, for consumers that list rules.
 """
 
 from __future__ import annotations
@@ -243,28 +246,39 @@ class SarifReporter(Reporter):
 
     uses_rules = True
 
-    def __init__(self, root: Path | None = None, *, rules: Sequence[Rule] = ()) -> None:
+    def __init__(
+        self, root: Path | None = None, *, rules: Sequence[Rule] = (), all_rules: bool = False
+    ) -> None:
         super().__init__(rules=rules)
         self.root = root
+        self.all_rules = all_rules
 
     def render(self, report: Report, *, color: bool = False) -> str:
         return json.dumps(self.document(report), indent=2, ensure_ascii=False) + "\n"
+
+    def _rules(self, results: Sequence[Finding]) -> list[Rule]:
+        """The descriptors of the run, in catalogue order: the rules `results` name (all of the
+        catalogue with `all_rules`), then rules this build does not know, in order of appearance.
+        Every result's `ruleIndex` points into this list."""
+        used = {f.rule.code for f in results}
+        rules = [r for r in self.rules if self.all_rules or r.code in used]
+        known = {r.code for r in rules}
+        for f in results:
+            if f.rule.code not in known:
+                known.add(f.rule.code)
+                rules.append(_unknown_rule(f))
+        return rules
 
     def document(self, report: Report) -> dict[str, Any]:
         root = self.root if self.root is not None else repository_root()
         prefix = release_prefix(report.release.path, root)
 
-        rules = list(self.rules)
-        index = {r.code: i for i, r in enumerate(rules)}
-        for f in report.findings:
-            if f.rule.code not in index:
-                index[f.rule.code] = len(rules)
-                rules.append(_unknown_rule(f))
-
         # Worst first, so that a cut at GitHub's limit drops the least important results.
         ordered = sorted(report.findings, key=lambda f: (not f.effective_blocking, -f.severity.rank))
         kept = ordered[:MAX_RESULTS]
         cut = ordered[MAX_RESULTS:]
+        rules = self._rules(kept)
+        index = {r.code: i for i, r in enumerate(rules)}
 
         notifications: list[dict[str, Any]] = []
         for c in report.checks:

@@ -159,7 +159,9 @@ def test_skipping_the_check_of_declared_evidence_blocks(tmp_path: Path, keys: di
     flip(rel / "model" / "model.safetensors")
     code, report = gate(rel, team_policy(tmp_path / "p.yaml", keys["pub"]), "--skip", MS)
     assert code == 1
-    assert blocking(report, "required-check-skipped")
+    (skipped,) = blocking(report, "required-check-skipped")
+    # its location is what made the check required: the release's declared evidence
+    assert skipped["location"]["detail"] == f"release.yaml declares evidence for {MS}"
 
 
 def test_a_policy_that_lists_neither_check_still_verifies_declared_evidence(

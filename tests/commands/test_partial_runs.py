@@ -55,7 +55,8 @@ def test_only_is_partial_and_its_exit_code_speaks_for_the_checks_that_ran(unsafe
     text = run_cli("check", str(unsafe), "--only", "release-integrity").stdout
     assert "PARTIAL run" in text and "model-files" in text.split("PARTIAL run", 1)[1].split("\n\n")[0]
     md = run_cli("check", str(unsafe), "--only", "release-integrity", "--format", "markdown").stdout
-    assert "**Partial run:**" in md and "`model-files`" in md.split("**Partial run:**", 1)[1].splitlines()[0]
+    partial = md.split("**Partial run:**", 1)[1].splitlines()[0]
+    assert "<code>model-files</code>" in partial
 
 
 def test_only_naming_every_listed_check_is_a_full_run(unsafe: Path) -> None:
@@ -101,6 +102,8 @@ def test_skip_is_recorded_for_optional_and_required_checks(unsafe: Path) -> None
     assert mf["status"] == "skipped" and mf["summary"] == "skipped on request" and mf["required"]
     (ga,) = [f for f in rep["findings"] if f["rule"]["code"] == "GATE-GA001"]
     assert ga["blocking"] and "skipped on request" in ga["title"] and code == 1
+    # its location is what made the check required: the tier's list in the policy
+    assert ga["location"]["detail"] == f"policy tiers.{rep['tier']['level']}.required: model-files"
     assert rep["partial"] is False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import html
 import json
@@ -155,7 +156,11 @@ def test_bad_release_findings_are_grouped_by_check_with_a_waiver_command() -> No
     cmds = waiver_commands(page)
     # one command per blocking finding whose rule can be waived; the others say so
     assert 0 < len(cmds) <= len(blocking)
-    assert len(cmds) + text.count("this rule cannot be waived") == len(blocking)
+    refused = text.count("this rule cannot be waived") + text.count("the policy makes this rule unwaivable")
+    assert len(cmds) + refused == len(blocking)
+    # the policy's unwaivable_rules (GATE-SG* in the default policy) get no line that would fail
+    sg004 = next(f for f in blocking if f["rule"]["code"] == "GATE-SG004")
+    assert not any(sg004["id"] in c for c in cmds)
     for f in blocking:
         assert f["id"] in text
     assert "EU AI Act: high-risk; its floor is high" in text
@@ -327,6 +332,158 @@ def test_browser_screenshot_is_a_styled_page(tmp_path: Path) -> None:
     assert r > 150 and g < 60 and b < 60, (r, g, b)
     sample = [row[i : i + 3] for row in rows[::20] for i in range(0, len(row), 60)]
     assert len(set(sample)) > 20  # text, tables, charts: many colours, not a blank page
+
+
+def visible_text(url: str, tmp_path: Path, timeout: float = 90.0) -> str:
+    """The page's rendered text (`document.body.innerText`: what is laid out and not hidden,
+    closed <details> showing only their summary), read from a headless Chromium over its
+    DevTools pipe (fd 3 in, fd 4 out, NUL-delimited JSON). The page's own CSP still forbids
+    every script of the page; DevTools evaluates outside it."""
+    import fcntl
+    import os
+    import select
+    import time
+
+    def high(fd: int) -> int:  # clear of 3 and 4, which the browser must get
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD, 100)
+        os.close(fd)
+        return new
+
+    cmd_r, cmd_w = map(high, os.pipe())
+    out_r, out_w = map(high, os.pipe())
+    browser = chromium()
+    proc = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            f'exec "$0" "$@" 3<&{cmd_r} 4>&{out_w} {cmd_r}<&- {out_w}>&-',
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={tmp_path / 'cdp-profile'}",
+            "about:blank",
+        ],
+        pass_fds=(cmd_r, out_w),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(cmd_r)
+    os.close(out_w)
+    deadline = time.monotonic() + timeout
+    pending = b""
+    counter = iter(range(1, 1_000_000))
+
+    def call(method: str, params: dict[str, Any] | None = None, session: str | None = None) -> Any:
+        nonlocal pending
+        i = next(counter)
+        msg: dict[str, Any] = {"id": i, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(cmd_w, json.dumps(msg).encode() + b"\0")
+        while time.monotonic() < deadline:
+            while b"\0" in pending:
+                raw, pending = pending.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == i:
+                    assert "error" not in answer, answer
+                    return answer["result"]
+            ready, _, _ = select.select([out_r], [], [], max(0.0, deadline - time.monotonic()))
+            if ready:
+                chunk = os.read(out_r, 1 << 16)
+                assert chunk, "the browser closed its DevTools pipe"
+                pending += chunk
+        raise TimeoutError(f"no answer from the browser to {method}")
+
+    def evaluate(expr: str, session: str) -> Any:
+        return call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session)["result"][
+            "value"
+        ]
+
+    try:
+        target = call("Target.createTarget", {"url": url})["targetId"]
+        session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        while evaluate("document.readyState + ' ' + location.href", session) != f"complete {url}":
+            assert time.monotonic() < deadline, "the page did not load"
+            time.sleep(0.1)
+        text: str = evaluate("document.body.innerText", session)
+        return text
+    finally:
+        with contextlib.suppress(OSError):  # already gone
+            os.write(cmd_w, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        os.close(cmd_w)
+        os.close(out_r)
+
+
+def _baseline_policy(directory: Path, alice: Any) -> Path:
+    from tests.support.waiverkit import pem_public
+
+    directory.mkdir(parents=True)
+    (directory / "alice.pub").write_text(pem_public(alice))
+    path = directory / "policy.yaml"
+    path.write_text(
+        "version: 1\nname: team\nextends: [default]\ndefaults:\n  block_on: new\n  baseline:\n"
+        "    signers:\n      - id: alice@example.com\n        keys: [alice.pub]\n"
+    )
+    return path
+
+
+@pytest.mark.needs_tool("chromium")
+def test_browser_shows_the_baseline_labels_and_counts(tmp_path: Path) -> None:
+    """A pull request judged against the base branch's signed verdict (`check --baseline`):
+    the page shows, as rendered, which findings are new, unchanged (tracked) and fixed, with
+    the counts of each."""
+    from tests.support import run_cli
+    from tests.support.waiverkit import CODE_RELEASE, code_release, make_keys, pem_private
+
+    keys = make_keys()
+    policy = str(_baseline_policy(tmp_path / "policy", keys.alice))
+    key = tmp_path / "alice.key"
+    key.write_bytes(pem_private(keys.alice))
+    # The base branch had helper.py and other.py; the pull request drops other.py (fixed),
+    # keeps helper.py (unchanged) and adds tool.py (new).
+    base = code_release(tmp_path / "base", files={**CODE_RELEASE, "model/other.py": b"x = 1\n"})
+    att = tmp_path / "base.intoto.json"
+    res = run_cli("check", str(base), "--policy", policy, "--attest", str(att), "--attest-key", str(key))
+    assert res.exit_code == 1 and att.is_file(), res.output
+    pr = code_release(tmp_path / "pr", files={**CODE_RELEASE, "model/tool.py": b"import os\n"})
+    page, report = tmp_path / "pr.html", tmp_path / "pr.json"
+    res = run_cli(
+        "check", str(pr), "--policy", policy, "--baseline", str(att),
+        "--format", "html", "--output", str(page), "--format", "json", "--output", str(report),
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    data = json.loads(report.read_text("utf-8"))
+    b = data["baseline"]
+    assert b["honoured"] and (b["new"], b["unchanged"], len(b["fixed"])) >= (1, 1, 1)
+
+    text = visible_text(page.as_uri(), tmp_path)
+    assert "Baseline" in text
+    assert f"{b['new']} new, {b['unchanged']} unchanged, {len(b['fixed'])} fixed" in text
+    assert f"Fixed since the baseline ({len(b['fixed'])})" in text
+    for f in b["fixed"]:
+        assert f["id"] in text
+    # every labelled finding shows its label in its (always visible) summary line
+    labelled = [f for f in data["findings"] if f["baseline"]]
+    assert {f["baseline"] for f in labelled} == {"new", "unchanged"}
+    for f in labelled:
+        state = "tracked" if f["id"] in b["tracked"] else "blocking" if f["blocking"] else "advisory"
+        assert f"{f['title']} {state} · {f['baseline']}" in text, f["title"]
+    assert text.count("blocking · new") == sum(
+        1 for f in labelled if f["baseline"] == "new" and f["blocking"]
+    )
+    assert text.count("tracked · unchanged") == len(b["tracked"]) >= 1
+    # rendered text, not page source: a tracked finding's details are collapsed, so the line
+    # inside them is in the page but not shown
+    hidden = "the baseline had it; block_on: new tracks it, not blocking"
+    assert hidden in html.unescape(page.read_text("utf-8")) and hidden not in text
 
 
 def test_get_reporter_knows_html() -> None:

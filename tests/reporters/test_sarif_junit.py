@@ -43,9 +43,9 @@ WAIVER = AppliedWaiver(
 )
 
 
-def sarif(report: Report, root: Path | None = None) -> dict[str, Any]:
+def sarif(report: Report, root: Path | None = None, *, every_rule: bool = False) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(
-        SarifReporter(root=root or Path("/repo"), rules=all_rules()).render(report)
+        SarifReporter(root=root or Path("/repo"), rules=all_rules(), all_rules=every_rule).render(report)
     )
     errors = sorted(VALIDATOR.iter_errors(doc), key=str)
     assert not errors, errors[0]
@@ -62,17 +62,58 @@ def waived(report: Report, index: int = 0) -> Report:
 
 
 @pytest.mark.parametrize("src", [DEMO, BAD], ids=["demo", "bad"])
-def test_sarif_is_valid_and_has_every_rule(src: Path, tmp_path: Path) -> None:
-    run = sarif(stable_report(src, tmp_path))["runs"][0]
+def test_sarif_describes_the_rules_its_results_name(src: Path, tmp_path: Path) -> None:
+    report = stable_report(src, tmp_path)
+    run = sarif(report)["runs"][0]
     rules = run["tool"]["driver"]["rules"]
-    assert [r["id"] for r in rules] == [r.code for r in all_rules()]
-    for desc, rule in zip(rules, all_rules(), strict=True):
+    used = {f.rule.code for f in report.findings}
+    # only the rules that occur, in catalogue order, each once
+    assert [r["id"] for r in rules] == [r.code for r in all_rules() if r.code in used]
+    for res in run["results"]:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+    catalogue = {r.code: r for r in all_rules()}
+    for desc in rules:
+        rule = catalogue[desc["id"]]
         assert desc["help"]["text"] == rule_doc(rule)
         assert rule.fix in desc["help"]["markdown"]
-        score = float(desc["properties"]["security-severity"])
-        assert 0.0 <= score <= 10.0
+        assert 0.0 <= float(desc["properties"]["security-severity"]) <= 10.0
+
+
+def test_sarif_all_rules_keeps_the_catalogue(tmp_path: Path) -> None:
+    run = sarif(stable_report(BAD, tmp_path), every_rule=True)["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == [r.code for r in all_rules()]
+    for res in run["results"]:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
     sev = {r["id"]: float(r["properties"]["security-severity"]) for r in rules}
     assert sev["GATE-RI002"] > 9.0 > sev["GATE-RI005"] >= 7.0  # critical, high on GitHub's scale
+
+
+def test_three_findings_of_two_rules_make_two_rule_descriptors(tmp_path: Path) -> None:
+    from gate.checks.release_integrity import RULES
+
+    base = stable_report(BAD, tmp_path)
+    a, b = RULES[3], RULES[4]
+    fs = (
+        new_finding(b, "second rule", path="m/c.py"),
+        new_finding(a, "one", path="m/a.bin"),
+        new_finding(a, "two", path="m/b.bin"),
+    )
+    report = base.model_copy(update={"findings": fs})
+    run = sarif(report)["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert sorted(r["id"] for r in rules) == sorted({a.code, b.code})
+    assert [rules[r["ruleIndex"]]["id"] for r in run["results"]] == [b.code, a.code, a.code]
+    full = sarif(report, every_rule=True)["runs"][0]
+    assert len(full["tool"]["driver"]["rules"]) == len(all_rules())
+    assert [full["tool"]["driver"]["rules"][r["ruleIndex"]]["id"] for r in full["results"]] == [
+        b.code,
+        a.code,
+        a.code,
+    ]
+    # a run with no result describes no rule
+    empty = sarif(base.model_copy(update={"findings": ()}))["runs"][0]
+    assert empty["tool"]["driver"]["rules"] == [] and empty["results"] == []
 
 
 def test_sarif_results_point_into_the_repository(tmp_path: Path) -> None:
@@ -188,42 +229,43 @@ def junit(report: Report) -> ET.Element:
     return ET.fromstring(text)
 
 
-def cases(root: ET.Element, suite: str) -> dict[str, ET.Element]:
-    s = root.find(f"testsuite[@name='{suite}']")
-    assert s is not None
-    return {c.attrib["name"]: c for c in s.findall("testcase")}
+def cases(root: ET.Element) -> dict[str, ET.Element]:
+    (suite,) = root.findall("testsuite")  # one suite: the checks
+    assert suite.attrib["name"] == "model-gate.checks"
+    return {c.attrib["name"]: c for c in suite.findall("testcase")}
 
 
-def test_junit_bad_release(tmp_path: Path) -> None:
+def test_junit_has_one_case_per_check_and_none_per_rule(tmp_path: Path) -> None:
     report = stable_report(BAD, tmp_path)
     root = junit(report)
-    checks = cases(root, "model-gate.checks")
-    assert set(checks) == {c.id for c in report.checks} >= {"release-integrity", "risk-tier"}
+    checks = cases(root)
+    assert list(checks) == [c.id for c in report.checks]
+    assert root.attrib["tests"] == str(len(report.checks))
+    assert not any(n.startswith("GATE-") for n in checks)
     fail = checks["release-integrity"].find("failure")
     assert fail is not None and fail.attrib["message"].startswith("3 blocking")
     assert "GATE-RI005 executable-code-in-release" in (fail.text or "")
+    # each blocking finding is in its check's failure, and nowhere else a failure
+    failures = {n: c.find("failure") for n, c in checks.items()}
+    for f in report.findings:
+        owner = f.check if f.check in checks else str(f.evidence.get("check"))
+        text = failures[owner].text if failures[owner] is not None else ""
+        assert (f"id {f.id}" in (text or "")) == f.effective_blocking, f.id
+    # the non-blocking info finding of risk-tier is in its system-out, not a failure
     assert checks["risk-tier"].find("failure") is None
-    rules = cases(root, "model-gate.rules")
-    assert set(rules) == {f"{r.code} {r.name}" for r in all_rules()}
-    failed = {n for n, c in rules.items() if c.find("failure") is not None}
-    assert failed == {f"{f.rule.code} {f.rule.name}" for f in report.findings if f.effective_blocking}
-    assert failed >= {
-        "GATE-SG004 signer-not-trusted",
-        "GATE-RI002 link-escapes-release",
-        "GATE-RI005 executable-code-in-release",
-        "GATE-RI006 remote-code-reference",
-        "GATE-DP001 vulnerable-dependency",
-        "GATE-DP003 unpinned-requirement",
-    }
-    assert "GATE-RT002" in (rules["GATE-RT002 high-risk-ai-use"].findtext("system-out") or "")
-    failed_checks = sum(1 for c in checks.values() if c.find("failure") is not None)
-    assert (root.attrib["tests"], root.attrib["failures"], root.attrib["errors"]) == (
-        str(len(checks) + len(rules)),
-        str(failed_checks + len(failed)),
-        "0",
-    )
+    assert "GATE-RT002" in (checks["risk-tier"].findtext("system-out") or "")
+    failed = sum(1 for c in checks.values() if c.find("failure") is not None)
+    assert (root.attrib["failures"], root.attrib["errors"]) == (str(failed), "0")
     props = {p.attrib["name"]: p.attrib["value"] for p in root.iter("property")}
     assert props["verdict"] == "fail" and props["tier"] == "high"
+
+
+def test_junit_a_required_check_that_did_not_run_fails_on_its_own_case(tmp_path: Path) -> None:
+    report = stable_report(BAD, tmp_path)  # tier high requires adversarial; no endpoint declared
+    adv = cases(junit(report))["adversarial"]
+    fail = adv.find("failure")
+    assert fail is not None and "GATE-GA001 required-check-skipped" in (fail.text or "")
+    assert adv.find("skipped") is None  # it blocks: not shown as merely skipped
 
 
 def test_junit_demo_release_has_no_failures(tmp_path: Path) -> None:
@@ -231,31 +273,52 @@ def test_junit_demo_release_has_no_failures(tmp_path: Path) -> None:
     assert root.attrib["failures"] == "0" and root.attrib["errors"] == "0"
 
 
-def test_junit_check_error_is_an_error_for_the_check_and_its_rules(tmp_path: Path) -> None:
+def test_junit_check_error_is_an_error(tmp_path: Path) -> None:
     r = stable_report(DEMO, tmp_path)
     broken = r.checks[0].model_copy(update={"status": CheckStatus.ERROR, "summary": "disk on fire"})
     root = junit(r.model_copy(update={"checks": (broken, *r.checks[1:])}))
-    err = cases(root, "model-gate.checks")[broken.id].find("error")
+    err = cases(root)[broken.id].find("error")
     assert err is not None and "disk on fire" in (err.text or "")
-    rule_errors = [n for n, c in cases(root, "model-gate.rules").items() if c.find("error") is not None]
-    assert rule_errors and all(n.startswith("GATE-RI") for n in rule_errors)
+    assert root.attrib["errors"] == "1" and root.attrib["tests"] == str(len(r.checks))
 
 
-def test_junit_rules_of_checks_that_did_not_run_are_skipped(tmp_path: Path) -> None:
+def test_junit_a_skipped_check_is_skipped(tmp_path: Path) -> None:
     r = stable_report(DEMO, tmp_path)
-    root = junit(r.model_copy(update={"checks": r.checks[1:]}))  # release-integrity absent
-    rules = cases(root, "model-gate.rules")
-    assert rules["GATE-RI001 declared-path-missing"].find("skipped") is not None
-    assert rules["GATE-GA001 required-check-skipped"].find("skipped") is None
+    skipped = [c for c in r.checks if c.status is CheckStatus.SKIPPED]
+    assert skipped  # classifier-robustness: the demo declares no classifier
+    checks = cases(junit(r))
+    for c in skipped:
+        case = checks[c.id]
+        assert case.find("skipped") is not None and case.find("failure") is None
 
 
 def test_junit_waived_finding_is_not_a_failure(tmp_path: Path) -> None:
     r = stable_report(BAD, tmp_path)
     link = next(i for i, f in enumerate(r.findings) if f.rule.code == "GATE-RI002")
-    root = junit(waived(r, link))  # the critical link finding
-    case = cases(root, "model-gate.rules")["GATE-RI002 link-escapes-release"]
-    assert case.find("failure") is None
-    assert "waived" in (case.findtext("system-out") or "") and "W-7" in (case.findtext("system-out") or "")
+    case = cases(junit(waived(r, link)))["release-integrity"]  # the critical link finding
+    fail = case.find("failure")
+    assert fail is not None and "GATE-RI002" not in (fail.text or "")
+    assert fail.attrib["message"].startswith("2 blocking")
+    out = case.findtext("system-out") or ""
+    assert "GATE-RI002" in out and "waived" in out and "W-7" in out
+
+
+def test_junit_engine_findings_of_no_check(tmp_path: Path) -> None:
+    """A finding the engine raises about no check of the run: listed when it does not block, a
+    `model-gate` case when it does (a blocking finding is never only a note)."""
+    from gate.rules import UNTRUSTED_BASELINE
+
+    r = stable_report(DEMO, tmp_path)
+    note = new_finding(UNTRUSTED_BASELINE, "baseline not trusted", key="baseline", detail="--baseline")
+    root = junit(r.model_copy(update={"findings": (*r.findings, note)}))
+    assert root.attrib["tests"] == str(len(r.checks))
+    suite = root.find("testsuite")
+    assert suite is not None and "baseline not trusted" in (suite.findtext("system-out") or "")
+    blocking = note.model_copy(update={"blocking": True})
+    root = junit(r.model_copy(update={"findings": (*r.findings, blocking)}))
+    engine_case = cases(root)["model-gate"]
+    assert "baseline not trusted" in (engine_case.findtext("failure") or "")
+    assert root.attrib["tests"] == str(len(r.checks) + 1)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -281,14 +344,14 @@ def test_junit_very_long_text_is_capped(tmp_path: Path) -> None:
     short = junit.render(r.model_copy(update={"findings": (f.model_copy(update={"title": "x"}),)}))
     text = junit.render(r.model_copy(update={"findings": (f,)}))
     # The title (in the message and the text, 200,000 characters each) adds at most two capped
-    # copies of 64 KiB, whatever the size of the rest of the document (it grows with the rules).
+    # copies of 64 KiB, whatever the size of the rest of the document.
     assert len(text) - len(short) < 2 * 65_536 + 1_000 and "more characters in the JSON report" in text
 
 
 def test_formats_from_the_cli(tmp_path: Path) -> None:
     from tests.support import run_cli
 
-    out_s, out_j = tmp_path / "r.sarif", tmp_path / "r.xml"
+    out_s, out_j, out_all = tmp_path / "r.sarif", tmp_path / "r.xml", tmp_path / "all.sarif"
     res = run_cli(
         "check",
         str(BAD),
@@ -304,8 +367,24 @@ def test_formats_from_the_cli(tmp_path: Path) -> None:
         "text",
     )
     assert res.exit_code == 1
-    assert not list(VALIDATOR.iter_errors(json.loads(out_s.read_text("utf-8"))))
+    doc = json.loads(out_s.read_text("utf-8"))
+    assert not list(VALIDATOR.iter_errors(doc))
     XSD.validate(str(out_j))
+    used = {r["ruleId"] for r in doc["runs"][0]["results"]}
+    assert {r["id"] for r in doc["runs"][0]["tool"]["driver"]["rules"]} == used
+    res = run_cli("check", str(BAD), "--sarif-all-rules", "--format", "sarif", "--output", str(out_all))
+    assert res.exit_code == 1
+    full = json.loads(out_all.read_text("utf-8"))
+    assert not list(VALIDATOR.iter_errors(full))
+    assert len(full["runs"][0]["tool"]["driver"]["rules"]) == len(all_rules())
+    assert out_all.stat().st_size > 2 * out_s.stat().st_size
+
+
+@pytest.mark.parametrize("command", ["check", "redteam", "merge"])
+def test_every_command_that_writes_sarif_takes_sarif_all_rules(command: str) -> None:
+    from tests.support import run_cli
+
+    assert "--sarif-all-rules" in run_cli(command, "--help").stdout
 
 
 def test_engine_report_round_trip(tmp_path: Path) -> None:

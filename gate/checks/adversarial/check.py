@@ -76,6 +76,7 @@ class AdversarialCheck(Check[AdversarialConfig]):
                 extended_detectors=cfg.extended_detectors,
             ),
             config=cfg,
+            progress=ctx.progress,
         )
         baseline, source = load_baseline(ctx.options.baseline, ctx.release.root)
         line = ctx.release.line_of("endpoint")
