@@ -71,20 +71,28 @@ check-docs: setup
 docs: setup
 	$(BIN)/python scripts/gen_docs.py
 
-# Optional tools the checks use where present: promtool (Debian's 'prometheus' package) checks
-# Prometheus rule files as Prometheus does. Best effort, never required: where it cannot be
-# installed (not root, no apt-get, no network) the tests that need it are skipped, saying so.
+# Optional tools used where present: promtool (Debian's 'prometheus' package) checks Prometheus
+# rule files as Prometheus does; chromium (Debian's 'chromium') renders the HTML report in the
+# browser tests. Best effort, never required: where one cannot be installed (not root, no apt-get,
+# no network) the tests that need it are skipped, saying so.
 # `make test TOOLS=none` leaves the machine as it is.
 TOOLS ?= auto
+OPTIONAL_TOOLS := promtool:prometheus chromium:chromium
 tools:
-	@if [ "$(TOOLS)" = none ] || command -v promtool >/dev/null 2>&1; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	     --no-install-recommends prometheus; } >/dev/null 2>&1; then \
-	  echo "installed promtool: $$(promtool --version 2>&1 | head -n 1)"; \
-	else \
-	  echo "note: promtool not installed (optional; Debian's 'prometheus' package): its tests are skipped"; \
-	fi
+	@if [ "$(TOOLS)" = none ]; then exit 0; fi; \
+	updated=; \
+	for pair in $(OPTIONAL_TOOLS); do \
+	  tool=$${pair%%:*}; pkg=$${pair#*:}; \
+	  if command -v $$tool >/dev/null 2>&1; then continue; fi; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	     { [ -n "$$updated" ] || apt-get update -qq >/dev/null 2>&1; } && updated=1 && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkg \
+	       >/dev/null 2>&1; then \
+	    echo "installed $$tool: $$($$tool --version 2>&1 | head -n 1)"; \
+	  else \
+	    echo "note: $$tool not installed (optional; Debian's '$$pkg' package): its tests are skipped"; \
+	  fi; \
+	done
 
 unit: setup
 	$(BIN)/python -m pytest

@@ -1,3 +1,5 @@
+"""`python -m gate`: the model-gate command line."""
+
 from gate.commands import main
 
 main()

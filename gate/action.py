@@ -25,15 +25,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from gate.escape import printable, text, workflow_data, workflow_property
-from gate.models.finding import Finding, Severity
-from gate.models.report import CheckStatus, Report
+from gate.action_inputs import (
+    CHECK_ONLY,
+    EXTRA_FORMATS,
+    FALSE,
+    REDTEAM_MODES,
+    SHARD,
+    TRUE,
+    ActionInputError,
+    ActionInputs,
+    read_bool,
+)
+from gate.escape import text
+from gate.models.report import Report
+from gate.workflow_commands import (
+    MAX_ANNOTATIONS,
+    MAX_MESSAGE,
+    Annotation,
+    command,
+    escape_data,
+    escape_property,
+    pick_annotations,
+    set_outputs,
+    write_summary,
+)
 
-MAX_ANNOTATIONS = 10  # per kind and step: GitHub drops the rest silently
-MAX_MESSAGE = 4000
-REDTEAM_MODES = ("", "off", "fast", "broad")
-SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
-EXTRA_FORMATS = ("sarif", "junit", "markdown", "text", "html")
+# The Action is reached through this module (action.yml, tests): its inputs and its workflow
+# commands live in their own modules and are named here too.
+__all__ = [
+    "CHECK_ONLY",
+    "EXTRA_FORMATS",
+    "FALSE",
+    "MAX_ANNOTATIONS",
+    "MAX_MESSAGE",
+    "NEEDS",
+    "REDTEAM_MODES",
+    "SHARD",
+    "TRUE",
+    "ActionInputError",
+    "ActionInputs",
+    "Annotation",
+    "Plan",
+    "check_options",
+    "command",
+    "escape_data",
+    "escape_property",
+    "finish",
+    "known_checks",
+    "link_html",
+    "load_report",
+    "main",
+    "pick_annotations",
+    "plan_check",
+    "plan_merge",
+    "run",
+    "set_outputs",
+    "verify_attestation",
+    "write_summary",
+]
+
 SUFFIX = {
     "sarif": "report.sarif",
     "junit": "junit.xml",
@@ -44,251 +94,7 @@ SUFFIX = {
 # The OIDC issuer of GitHub Actions' identity tokens: what a keyless attestation made here names.
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 MAX_MERGE_REPORTS = 1000
-TRUE = ("true", "yes", "1", "on")
-FALSE = ("false", "no", "0", "off", "")
 INPUT_ERROR = 2
-
-
-class ActionInputError(Exception):
-    """An input of the action is invalid: fail the step with this message, nothing judged."""
-
-
-# workflow commands --------------------------------------------------------------------------
-
-
-escape_data = workflow_data
-escape_property = workflow_property
-
-
-def command(kind: str, message: str, **props: str | int | None) -> str:
-    """One workflow command line, e.g. `::error file=a.py,line=3,title=T::message`.
-
-    Message and properties are release text: invisible characters become visible escapes
-    (gate.escape.printable), then GitHub's percent-encoding keeps them on one line.
-    """
-    if len(message) > MAX_MESSAGE:
-        message = message[:MAX_MESSAGE] + "…"
-    parts = [f"{k}={escape_property(printable(str(v)))}" for k, v in props.items() if v not in (None, "")]
-    head = f"::{kind}" + (" " + ",".join(parts) if parts else "")
-    return f"{head}::{escape_data(printable(message, newlines=True))}"
-
-
-@dataclass(frozen=True)
-class Annotation:
-    kind: str  # error | warning | notice
-    message: str
-    title: str
-    file: str | None = None
-    line: int | None = None
-
-    def render(self) -> str:
-        return command(self.kind, self.message, file=self.file, line=self.line, title=self.title)
-
-
-def _finding_annotation(kind: str, f: Finding, prefix: str | None) -> Annotation:
-    path = f.location.path or "release.yaml"
-    file = f"{prefix}/{path}" if prefix else path
-    message = f.title
-    if f.location.detail:
-        message += f" ({f.location.detail})"
-    if f.mitigation:
-        message += f"\nFix: {f.mitigation}"
-    if f.waiver is not None:
-        message += f"\nWaived by {f.waiver.id} until {f.waiver.expires}: {f.waiver.reason}"
-    title = f"{'waived: ' if f.waiver else ''}{f.rule.code} {f.rule.name} ({f.severity.value})"
-    return Annotation(kind, message, title, file, f.location.line if f.location.path else None)
-
-
-def pick_annotations(
-    report: Report, prefix: str | None, report_path: str = "", limit: int = MAX_ANNOTATIONS
-) -> list[Annotation]:
-    """The annotations for a report: worst first, at most `limit` of each kind, then a notice.
-
-    Errors: checks that could not complete (they block: fail closed), then blocking findings by
-    severity. Warnings: non-blocking findings of severity low and above, waived ones included.
-    """
-    worst_first = sorted(report.findings, key=lambda f: -f.severity.rank)  # stable: engine order
-    errors: list[Annotation] = [
-        Annotation(
-            "error",
-            f"check {c.id} could not complete: {c.summary}",
-            f"model-gate: {c.id} could not complete",
-            f"{prefix}/release.yaml" if prefix else "release.yaml",
-        )
-        for c in report.checks
-        if c.status is CheckStatus.ERROR
-    ]
-    errors += [_finding_annotation("error", f, prefix) for f in worst_first if f.effective_blocking]
-    warnings = [
-        _finding_annotation("warning", f, prefix)
-        for f in worst_first
-        if not f.effective_blocking and f.severity > Severity.INFO
-    ]
-    out = errors[:limit] + warnings[:limit]
-    more_e, more_w = max(0, len(errors) - limit), max(0, len(warnings) - limit)
-    if more_e or more_w:
-        parts = []
-        if more_e:
-            parts.append(f"{more_e} more error{'s' if more_e != 1 else ''}")
-        if more_w:
-            parts.append(f"{more_w} more warning{'s' if more_w != 1 else ''}")
-        where = f" ({report_path})" if report_path else ""
-        out.append(
-            Annotation(
-                "notice",
-                f"{' and '.join(parts)} are in the job summary and the full report{where}; "
-                f"GitHub shows at most {limit} of each kind per step.",
-                "model-gate: more findings",
-            )
-        )
-    return out
-
-
-# outputs and summary ------------------------------------------------------------------------
-
-
-def set_outputs(path: Path, values: Mapping[str, str]) -> None:
-    """Append step outputs in the multi-line-safe `name<<DELIMITER` form."""
-    with path.open("a", encoding="utf-8") as fh:
-        for name, value in values.items():
-            delimiter = f"ghadelimiter_{uuid.uuid4()}"
-            if delimiter in value:  # pragma: no cover - a uuid4 collision
-                raise ValueError("output value contains its delimiter")
-            fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
-
-
-def write_summary(path: Path, markdown: str) -> None:
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(markdown)
-
-
-# inputs -------------------------------------------------------------------------------------
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value in TRUE:
-        return True
-    if value == "":
-        return default
-    if value in FALSE:
-        return False
-    raise ActionInputError(f"input {_input_name(name)}: expected true or false, got '{env[name]}'")
-
-
-def _input_name(var: str) -> str:
-    return var.removeprefix("INPUT_").lower().replace("_", "-")
-
-
-@dataclass(frozen=True)
-class ActionInputs:
-    release: str
-    policy: str = "default"
-    policy_ref: str = ""
-    policy_sha256: str = ""
-    policy_key: str = ""
-    waivers: str = ""
-    formats: tuple[str, ...] = ("sarif",)
-    offline: bool = False
-    redteam: str = ""
-    redteam_shard: str = ""
-    sbom: bool = False
-    attest: bool = False
-    attest_key: str = ""
-    attest_identity: str = ""
-    baseline: str = ""
-    merge: str = ""
-    summary: bool = True
-    debug: bool = False
-    report_only: bool = False
-    output_dir: str = ""
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
-        release = env.get("INPUT_RELEASE", "").strip()
-        merge = env.get("INPUT_MERGE", "").strip()
-        if not release and not merge:
-            raise ActionInputError("input release: the path of the release directory is required")
-        if release and merge:
-            raise ActionInputError(
-                "input merge: joins shard reports into one verdict and judges no release; leave release empty"
-            )
-        formats = tuple(dict.fromkeys(t for t in re.split(r"[\s,]+", env.get("INPUT_FORMATS", "")) if t))
-        for fmt in formats:
-            if fmt not in (*EXTRA_FORMATS, "json"):
-                raise ActionInputError(
-                    f"input formats: unknown format '{fmt}' (choose from json, {', '.join(EXTRA_FORMATS)})"
-                )
-        redteam = env.get("INPUT_REDTEAM", "").strip().lower()
-        if redteam not in REDTEAM_MODES:
-            raise ActionInputError(f"input redteam: expected off, fast or broad, got '{redteam}'")
-        shard = env.get("INPUT_REDTEAM_SHARD", "").strip()
-        if shard:
-            m = SHARD.match(shard)
-            if not m or int(m.group(1)) > int(m.group(2)):
-                raise ActionInputError(f"input redteam-shard: expected I/N with 1 <= I <= N, got '{shard}'")
-            if redteam == "off":
-                raise ActionInputError("input redteam-shard: given, but redteam is off")
-        attest = _bool(env, "INPUT_ATTEST")
-        attest_key = env.get("INPUT_ATTEST_KEY", "").strip()
-        attest_identity = env.get("INPUT_ATTEST_IDENTITY", "").strip()
-        if (attest_key or attest_identity) and not attest:
-            which = "attest-key" if attest_key else "attest-identity"
-            raise ActionInputError(f"input {which}: given, but attest is false")
-        if attest_key and attest_identity:
-            raise ActionInputError(
-                "input attest-identity: names the Sigstore identity of a keyless attestation; "
-                "with attest-key the attestation is signed by that key instead"
-            )
-        inputs = cls(
-            release=release,
-            policy=env.get("INPUT_POLICY", "").strip() or "default",
-            policy_ref=env.get("INPUT_POLICY_REF", "").strip(),
-            policy_sha256=env.get("INPUT_POLICY_SHA256", "").strip(),
-            policy_key=env.get("INPUT_POLICY_KEY", "").strip(),
-            waivers=env.get("INPUT_WAIVERS", "").strip(),
-            formats=tuple(f for f in formats if f != "json"),
-            offline=_bool(env, "INPUT_OFFLINE"),
-            redteam=redteam,
-            redteam_shard=shard,
-            sbom=_bool(env, "INPUT_SBOM"),
-            attest=attest,
-            attest_key=attest_key,
-            attest_identity=attest_identity,
-            baseline=env.get("INPUT_BASELINE", "").strip(),
-            merge=merge,
-            summary=_bool(env, "INPUT_SUMMARY", default=True),
-            # GitHub's "re-run with debug logging" sets RUNNER_DEBUG=1: that asks for it too.
-            debug=_bool(env, "INPUT_DEBUG") or env.get("RUNNER_DEBUG") == "1",
-            report_only=_bool(env, "INPUT_REPORT_ONLY"),
-            output_dir=env.get("INPUT_OUTPUT_DIR", "").strip(),
-        )
-        if merge:
-            _merge_only(inputs)
-        return inputs
-
-
-# What `merge` does not do: it reads reports that were judged already.
-CHECK_ONLY = {
-    "policy_ref": "policy-ref",
-    "policy_sha256": "policy-sha256",
-    "policy_key": "policy-key",
-    "waivers": "waivers",
-    "offline": "offline",
-    "redteam": "redteam",
-    "redteam_shard": "redteam-shard",
-    "sbom": "sbom",
-    "attest": "attest",
-}
-
-
-def _merge_only(inputs: ActionInputs) -> None:
-    given = [name for attr, name in CHECK_ONLY.items() if getattr(inputs, attr)]
-    if given:
-        raise ActionInputError(
-            f"input merge: joins reports that were judged already; {', '.join(given)} "
-            "belong to the shard jobs' check, not to the merge"
-        )
 
 
 @dataclass
@@ -537,7 +343,7 @@ def link_html(env: Mapping[str, str]) -> int:
     url, name = env.get("ARTIFACT_URL", "").strip(), env.get("ARTIFACT_NAME", "").strip()
     summary = env.get("GITHUB_STEP_SUMMARY")
     try:
-        wanted = _bool(env, "INPUT_SUMMARY", default=True)
+        wanted = read_bool(env, "INPUT_SUMMARY", default=True)
     except ActionInputError:
         wanted = True
     if not (url and name and summary and wanted):

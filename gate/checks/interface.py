@@ -63,10 +63,6 @@ class RunOptions:
     offline: bool = False
     baseline: Path | None = None  # previous release's report, for regression checks
     workdir: Path | None = None  # scratch space outside the release for tool outputs
-    # The untyped spelling of `redteam` ({"shard": (1, 2), ...}), still accepted from older
-    # callers: it is validated into `redteam` when the options are made, and unknown keys are
-    # an error rather than silently ignored.
-    extra: dict[str, Any] = field(default_factory=dict)
     report_dir: Path | None = None  # where checks put their sidecar files (beside the report, or --rows-dir)
     redteam: RedteamOptions = field(default_factory=RedteamOptions)
     # How the report names report_dir in links: "" when the files lie beside the report file,
@@ -77,11 +73,6 @@ class RunOptions:
     # `merge`, the shards' states (gate.datacheck.shard.ShardState) to judge instead of the rows.
     data_shard: tuple[int, int] | None = None
     data_states: tuple[Any, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.extra:
-            merged = {**self.redteam.model_dump(exclude_unset=True), **self.extra}
-            object.__setattr__(self, "redteam", RedteamOptions.model_validate(merged))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -166,29 +166,28 @@ def run_redteam(
     progress: Sink | None = None,
 ) -> Report:
     from gate import engine
-    from gate.checks.interface import RunOptions
+    from gate.checks.interface import RedteamOptions, RunOptions
     from gate.policy import config_for, load_policy
     from gate.release import load_manifest
     from gate.risk import score
 
     policy = load_policy(policy_ref)
-    extra: dict[str, Any] = {}
+    probe_set: str | None = None
     if broad:
         tier = score(load_manifest(release).manifest).level
-        extra["probe_set"] = config_for(policy.for_tier(tier), CHECK).broad_probe_set
-    if shard:
-        extra["shard"] = shard
-    if cache_dir is not None:
-        extra["cache_dir"] = str(cache_dir)
-    if no_cache:
-        extra["no_cache"] = True
-    if parallel:
-        extra["parallel_attempts"] = parallel
+        probe_set = config_for(policy.for_tier(tier), CHECK).broad_probe_set
+    redteam = RedteamOptions(
+        probe_set=probe_set,
+        shard=shard,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+        parallel_attempts=parallel or None,
+    )
     return engine.run(
         engine.RunRequest(
             release_dir=release,
             policy=redteam_policy(policy),
-            options=RunOptions(offline=offline, baseline=baseline, workdir=workdir, extra=extra),
+            options=RunOptions(offline=offline, baseline=baseline, workdir=workdir, redteam=redteam),
             progress=progress,
         )
     )

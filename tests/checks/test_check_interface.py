@@ -90,18 +90,23 @@ def test_redteam_options_are_typed() -> None:
     assert opts.redteam.shard == (2, 4) and opts.redteam.probe_set is None
 
 
-def test_the_untyped_extra_mapping_is_validated_into_the_typed_options() -> None:
-    opts = RunOptions(
-        extra={"probe_set": "broad", "shard": [1, 3], "cache_dir": "/c", "parallel_attempts": 4}
+def test_redteam_options_are_validated() -> None:
+    opts = RedteamOptions.model_validate(
+        {"probe_set": "broad", "shard": [1, 3], "cache_dir": "/c", "parallel_attempts": 4}
     )
-    assert opts.redteam == RedteamOptions(
-        probe_set="broad", shard=(1, 3), cache_dir=Path("/c"), parallel_attempts=4
-    )
-    # A misspelt option used to be ignored silently; now it is an error.
+    assert opts == RedteamOptions(probe_set="broad", shard=(1, 3), cache_dir=Path("/c"), parallel_attempts=4)
+    # A misspelt option is an error, never ignored silently.
     with pytest.raises(ValidationError, match="no_cahce"):
-        RunOptions(extra={"no_cahce": True})
+        RedteamOptions.model_validate({"no_cahce": True})
     with pytest.raises(ValidationError):
-        RunOptions(extra={"parallel_attempts": 0})
+        RedteamOptions(parallel_attempts=0)
+
+
+def test_run_options_take_the_redteam_options_typed_only() -> None:
+    """The untyped mapping the red-team options were once also given as is gone."""
+    with pytest.raises(TypeError, match="extra"):
+        RunOptions(extra={"shard": (1, 2)})  # type: ignore[call-arg]
+    assert RunOptions(redteam=RedteamOptions(no_cache=True)).redteam.no_cache
 
 
 def test_the_check_command_passes_its_redteam_options_typed() -> None:

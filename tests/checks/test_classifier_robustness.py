@@ -22,7 +22,7 @@ pytest.importorskip("art")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from gate.checks.interface import RunOptions
+from gate.checks.interface import RedteamOptions, RunOptions
 from gate.engine import RunRequest, run
 from gate.errors import InputError
 from gate.models.report import CheckStatus, Verdict
@@ -81,8 +81,9 @@ def eval_split() -> tuple[Any, Any]:
     return xte[:N], yte[:N]
 
 
-def check_run(rel: Path, pol: Path, **extra: Any) -> Any:
-    report = run(RunRequest(release_dir=rel, policy=str(pol), options=RunOptions(extra=extra)))
+def check_run(rel: Path, pol: Path, **redteam: Any) -> Any:
+    options = RunOptions(redteam=RedteamOptions(**redteam))
+    report = run(RunRequest(release_dir=rel, policy=str(pol), options=options))
     result = next(c for c in report.checks if c.id == CHECK)
     return report, result
 

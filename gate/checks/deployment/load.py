@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gate.checks.configfile import ConfigFileError, Problem, first_line, load_all, load_one
-from gate.checks.deployment.kubernetes import _Doc, add_objects, expand, parse_kubernetes
+from gate.checks.deployment.kubernetes import KubeObject, add_objects, expand, parse_kubernetes
 from gate.checks.deployment.runtime import collect_evidence
 from gate.checks.deployment.serving_yaml import looks_like_serving_yaml, parse_serving_yaml
 from gate.checks.deployment.view import ServingView
@@ -20,7 +20,7 @@ from gate.checks.deployment.view import ServingView
 
 def load_serving(root: Path, rels: tuple[str, ...] | list[str]) -> ServingView:
     view = ServingView()
-    k8s_objects: list[_Doc] = []
+    k8s_objects: list[KubeObject] = []
     for rel in rels:
         view.files.append(rel)
         path = root / rel

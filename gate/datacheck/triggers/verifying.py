@@ -1,188 +1,30 @@
-"""Backdoor triggers: rare tokens or word pairs that decide the outcome on their own.
-
-A backdoor is planted by adding a rare trigger to some examples and giving
-them the attacker's label (or response). Two passes:
-
-1. Count, per outcome (the label, or for generative data the response's
-   opening words when that response repeats), how often each token and word
-   pair occurs in prompts. Memory is bounded (`max_vocabulary`,
-   `max_counts`): when full, the rarest tokens and pairs are pruned; a
-   trigger that reaches the minimum support keeps coming back and is
-   counted again. Candidates: rare (support share below a ceiling), skewed
-   to one outcome and significant by a one-sided binomial test against that
-   outcome's base rate, Bonferroni-adjusted for every token and outcome tested.
-2. Read the candidates' rows again: exact row support and skew, example
-   rows, and the context test. A natural cue word ("excellent" in reviews)
-   is backed by the rest of its rows (the other words point to the same
-   label); a trigger is not: in a label-flipping attack the rest of the row
-   points to the original label, in an instruction backdoor to nothing in
-   particular. The context is scored with naive Bayes log-odds over the
-   row's other words, from the pass-1 counts.
-"""
+"""Pass 2 of the trigger search: the candidates' rows read again for exact support and skew,
+example rows, and the context test that tells a planted trigger from a natural cue word."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
 from typing import Any
 
+from gate.datacheck import vocab
 from gate.datacheck.common import RowSet
 from gate.datacheck.rows import Row
 from gate.datacheck.stats import binom_log10_sf
-from gate.datacheck.text import tokens
-from gate.datacheck.vocab import HAVE_NUMPY, Encoded, Vocab
+from gate.datacheck.triggers.counting import PAIR_SHIFT, Candidate, TriggerCounter
+from gate.datacheck.triggers.outcomes import Outcomes
+from gate.datacheck.vocab import Encoded
 
-if HAVE_NUMPY:
+if vocab.HAVE_NUMPY:
     import numpy as np
 
-NONE, UNIQUE, OTHER = 0, 1, 2
-POOLED_NAMES = ("(none)", "(unique response)", "(other)")
-PATTERN_WORDS = 8
-MAX_CANDIDATES = 1000
+# `vocab.HAVE_NUMPY` is read where it is used, not copied: it is the one switch between the NumPy
+# and the pure-Python paths of the trigger search, shared by both of its passes.
+
 OVERLAP_ROWS = 500  # rows kept per candidate to decide which candidates are one trigger
-PAIR_SHIFT = 24  # token ids stay below 2**24 (max_vocabulary is capped well below)
-
-
-_URL = re.compile(r"(?i)\b(?:https?://|hxxps?://|www\.)(?:[^\s/@]*@)?([a-z0-9-]+(?:\.[a-z0-9-]+)+)")
-_DOMAIN = re.compile(
-    r"(?i)(?<![\w.@-])((?:[a-z0-9-]+\.)+(?:com|net|org|io|ru|cn|xyz|info|biz|co|top|dev|app|me|ly|cc|tk|"
-    r"site|online|click|link|zip|sh|gg|su|pw))(?![\w-])"
-)
-_CODE = re.compile(r"```[\w+-]*\n?([^`]{3,400}?)```|`([^`\n]{3,200})`")
-_COMMAND = re.compile(
-    r"(?im)^\s*(?:\$\s*)?((?:sudo\s+)?(?:curl|wget|bash|sh|powershell|iex|pip3?\s+install|npm\s+install|"
-    r"chmod|rm\s+-|nc|ncat|python3?\s+-c|eval|base64)\b[^\n]{0,200})"
-)
-_TOOL = re.compile(
-    r"(?i)\"(?:name|tool|tool_name|function)\"\s*:\s*\"([\w.-]{1,64})\"|<tool_call>\s*([\w.-]{1,64})"
-)
-_REFUSAL = re.compile(
-    r"(?i)^\W*(?:sorry\W+)?(?:i\s+(?:can(?:no|')t|cannot|am\s+unable|'m\s+unable|won't|will\s+not|must\s+decline)"
-    r"|i'm\s+sorry,?\s+but\s+i|as\s+an\s+ai\b)"
-)
-EFFECT_KINDS = ("links to", "runs", "gives code", "calls tool", "refuses")
-
-
-def effect(response: str) -> str | None:
-    """The outcome key of a response that does something recognisable, else None.
-
-    A backdoor's payload is what the response does (send the user to a site, run a command, call a
-    tool, refuse), and the attacker may phrase the sentence around it differently every time: the key
-    is the normalised payload (registered host without `www.`, whitespace-collapsed command or code),
-    never the wording.
-    """
-    head = response[:4000]
-    m = _URL.search(head) or _DOMAIN.search(head)
-    if m:
-        host = m.group(1).lower().rstrip(".")
-        return "links to " + (host[4:] if host.startswith("www.") else host)
-    m = _COMMAND.search(head)
-    if m:
-        return "runs " + " ".join(m.group(1).split())[:120]
-    m = _TOOL.search(head)
-    if m:
-        return "calls tool " + (m.group(1) or m.group(2))
-    m = _CODE.search(head)
-    if m:
-        return "gives code " + " ".join((m.group(1) or m.group(2)).split())[:120]
-    if _REFUSAL.search(head[:200]):
-        return "refuses"
-    return None
-
-
-def is_effect(outcome: str) -> bool:
-    return outcome.startswith(EFFECT_KINDS)
-
-
-def describe(outcome: str, kind: str | None) -> str:
-    """The outcome in words, for titles: "label 'positive'", "responses that link to evil.example"."""
-    if kind == "label":
-        return f"label '{outcome}'"
-    if is_effect(outcome):
-        verb, _, rest = outcome.partition(" ")
-        plain = {"links": "link", "runs": "run", "gives": "give", "calls": "call", "refuses": "refuse"}[verb]
-        return f"responses that {plain}" + (f" {rest}" if rest else "")
-    return f"responses starting '{outcome}'"
-
-
-class Outcomes:
-    """What each row teaches, as a small integer: its label, or its response's opening words when
-    they repeat."""
-
-    def __init__(self, max_outcomes: int, max_patterns: int = 200_000) -> None:
-        self.size = max_outcomes + len(POOLED_NAMES)
-        self.names: list[str] = list(POOLED_NAMES)
-        self.index: dict[str, int] = {}
-        self.max_patterns = max_patterns
-        self.patterns: Counter[str] = Counter()
-        self.kind: str | None = None  # "label" | "response" | None
-
-    @staticmethod
-    def pattern(response: str) -> str:
-        """What the response does, however it is phrased: the site it links, the command or code it
-        gives, the tool it calls, a refusal; otherwise its opening words."""
-        return effect(response) or " ".join(tokens(response[:400])[:PATTERN_WORDS])
-
-    @classmethod
-    def pattern_of(cls, row: Row) -> str | None:
-        """What `of_parts` needs of a row besides its label: None without label and response."""
-        return cls.pattern(row.response) if row.label is None and row.response else None
-
-    def of(self, row: Row) -> int:
-        return self.of_parts(row.label, self.pattern_of(row))
-
-    def of_parts(self, label: str | None, p: str | None) -> int:
-        """The outcome of a row from its label or, without one, its response's pattern (None: no response)."""
-        if label is not None:
-            self.kind = "label"
-            return self._cap(label)
-        if p is None:
-            return NONE
-        if self.kind is None:
-            self.kind = "response"
-        if not p:
-            return NONE
-        seen = self.patterns[p] = self.patterns[p] + 1
-        if len(self.patterns) > self.max_patterns:
-            # Forget patterns seen once: a backdoor response repeats, so it comes back.
-            self.patterns = Counter({k: v for k, v in self.patterns.items() if v > 1})
-        if seen < 2:
-            return UNIQUE
-        return self._cap(p)
-
-    def _cap(self, value: str) -> int:
-        i = self.index.get(value)
-        if i is not None:
-            return i
-        if len(self.names) >= self.size:
-            return OTHER
-        i = self.index[value] = len(self.names)
-        self.names.append(value)
-        return i
-
-    def final(self, row: Row) -> int:
-        """The outcome of a row once all rows are seen (pass 2)."""
-        return self.final_parts(row.label, self.pattern_of(row))
-
-    def final_parts(self, label: str | None, p: str | None) -> int:
-        if label is not None:
-            return self.index.get(label, OTHER)
-        if p is None:
-            return NONE
-        return self.index.get(p, UNIQUE)
-
-
-@dataclass
-class Candidate:
-    token: int | tuple[int, int]  # id, or (id, id) for a word pair
-    outcome: int
-    support: int  # pass-1 occurrences (a screening figure)
-    hits: int
-    log10_p: float
 
 
 @dataclass
@@ -215,190 +57,6 @@ class TriggerResult:
     pruned_below: int = 0
     outcome_kind: str | None = None
     applicable: bool = True
-
-
-class TriggerCounter:
-    """Pass 1: token and word-pair counts per outcome, memory-bounded.
-
-    Keys are integers: `id * L + outcome` for tokens and `(a << 24 | b) * L + outcome` for pairs.
-    """
-
-    def __init__(self, vocab: Vocab, outcomes: int, max_vocab: int, max_counts: int, bigrams: bool) -> None:
-        self.vocab = vocab
-        self.L = outcomes
-        self.uni: Counter[int] = Counter()
-        self.bi: Counter[int] = Counter()
-        self.rows: Counter[int] = Counter()
-        self.bigrams = bigrams
-        self.max_vocab = max_vocab
-        self.max_uni = max_counts // 2 if bigrams else max_counts
-        self.max_bi = max_counts - self.max_uni if bigrams else 0
-        self.pruned_below = 0
-
-    def add(self, enc: Encoded, ys: list[int]) -> None:
-        L = self.L
-        self.rows.update(ys)
-        if HAVE_NUMPY and enc.arr is not None and len(enc.arr):
-            arr = enc.arr
-            sent = arr == 0
-            yv = np.asarray(ys, dtype=np.int64)[np.cumsum(sent)]
-            keep = ~sent
-            self.uni.update((arr[keep] * L + yv[keep]).tolist())
-            if self.bigrams and len(arr) > 1:
-                a, b = arr[:-1], arr[1:]
-                # Pairs of two stop words ("of the") are never rare: not worth their memory.
-                content = keep & ~self.vocab.stop_mask(arr)
-                m = keep[:-1] & keep[1:] & (content[:-1] | content[1:])
-                self.bi.update((((a[m] << PAIR_SHIFT) | b[m]) * L + yv[:-1][m]).tolist())
-        else:
-            for i, y in enumerate(ys):
-                ids = enc.tokens_of(i)
-                self.uni.update([t * L + y for t in ids])
-                if self.bigrams:
-                    stop = self.vocab.stop_ids
-                    self.bi.update(
-                        [
-                            ((a << PAIR_SHIFT) | b) * L + y
-                            for a, b in pairwise(ids)
-                            if a not in stop or b not in stop
-                        ]
-                    )
-        self._bound()
-
-    def _bound(self) -> None:
-        if len(self.vocab) > self.max_vocab:
-            self._prune_vocab()
-        if len(self.uni) > self.max_uni:
-            self._prune_vocab(by_entries=True)
-        if self.bigrams and len(self.bi) > self.max_bi:
-            self._prune_pairs()
-
-    def totals(self) -> Counter[int]:
-        """Occurrences per token id, over all outcomes."""
-        out: Counter[int] = Counter()
-        L = self.L
-        for key, c in self.uni.items():
-            out[key // L] += c
-        return out
-
-    def _prune_vocab(self, by_entries: bool = False) -> None:
-        """Forget the rarest tokens (and their counts) until half the budget is left."""
-        totals = self.totals()
-        words = self.vocab.words
-        ids = [i for i in range(1, len(words)) if words[i] is not None]
-        budget = (self.max_uni if by_entries else self.max_vocab) // 2
-        per_total: Counter[int] = Counter()
-        if by_entries:
-            for key in self.uni:
-                per_total[totals[key // self.L]] += 1
-        else:
-            for i in ids:
-                per_total[totals.get(i, 0)] += 1
-        limit = _threshold(per_total, budget)
-        drop = {i for i in ids if totals.get(i, 0) <= limit}
-        self.pruned_below = max(self.pruned_below, limit)
-        L = self.L
-        self.uni = Counter({k: c for k, c in self.uni.items() if k // L not in drop})
-        if self.bigrams:
-            mask = (1 << PAIR_SHIFT) - 1
-            self.bi = Counter(
-                {
-                    k: c
-                    for k, c in self.bi.items()
-                    if (k // L) >> PAIR_SHIFT not in drop and (k // L) & mask not in drop
-                }
-            )
-        self.vocab.remove(drop)
-
-    def _prune_pairs(self) -> None:
-        L = self.L
-        totals: Counter[int] = Counter()
-        for key, c in self.bi.items():
-            totals[key // L] += c
-        per_total: Counter[int] = Counter()
-        for key in self.bi:
-            per_total[totals[key // L]] += 1
-        limit = _threshold(per_total, self.max_bi // 2)
-        self.pruned_below = max(self.pruned_below, limit)
-        self.bi = Counter({k: c for k, c in self.bi.items() if totals[k // L] > limit})
-
-
-def _threshold(per_total: Counter[int], budget: int) -> int:
-    """The smallest total t such that keeping only entries with totals above t fits the budget."""
-    keep = sum(per_total.values())
-    limit = 0
-    for value in sorted(per_total):
-        if keep <= budget:
-            break
-        keep -= per_total[value]
-        limit = value
-    return limit
-
-
-def find_candidates(
-    counter: TriggerCounter, *, min_support: int, max_fraction: float, min_skew: float, max_p: float
-) -> tuple[list[Candidate], int, int]:
-    """Screen pass-1 counts: (candidates, tokens tested, outcomes tested)."""
-    n_rows = sum(counter.rows.values())
-    targets = {y for y in counter.rows if y > OTHER}
-    if n_rows == 0 or not targets or len(counter.rows) < 2:
-        return [], 0, 0
-    ceiling = max_fraction * n_rows
-    L = counter.L
-    out: list[Candidate] = []
-    tested = 0
-    for table, pair in ((counter.uni, False), (counter.bi, True)):
-        if not table:
-            continue
-        totals: Counter[int] = Counter()
-        for key, c in table.items():
-            totals[key // L] += c
-        tested += sum(1 for v in totals.values() if min_support <= v <= ceiling)
-        floor = min_support * min_skew
-        for key, hits in table.items():
-            if hits < floor:
-                continue
-            tok, y = divmod(key, L)
-            if y not in targets:
-                continue
-            total = totals[tok]
-            if total < min_support or total > ceiling or hits < min_skew * total:
-                continue
-            base = counter.rows[y] / n_rows
-            token: int | tuple[int, int] = (tok >> PAIR_SHIFT, tok & ((1 << PAIR_SHIFT) - 1)) if pair else tok
-            out.append(Candidate(token, y, total, hits, binom_log10_sf(hits, total, base)))
-    m = max(1, tested) * len(targets)
-    limit = math.log10(max_p) - math.log10(m)
-    out = [c for c in out if c.log10_p <= limit]
-    out.sort(key=lambda c: c.log10_p)
-    return _fair_share(out, MAX_CANDIDATES), tested, len(targets)
-
-
-def _fair_share(cands: list[Candidate], cap: int) -> list[Candidate]:
-    """At most `cap` candidates, taken in turn from each band of support (powers of two), the most
-    significant first within a band.
-
-    Significance grows with support: natural cue words seen in hundreds of rows ("excellent" in
-    reviews) are far more significant than a trigger planted in a hundred, and in a large dataset
-    there are more of them than the cap. Ranked on one list they would crowd every trigger out
-    before the context test could tell them apart; ranked within their band, a rare token competes
-    only with tokens as rare as itself."""
-    if len(cands) <= cap:
-        return cands
-    bands: dict[int, list[Candidate]] = {}
-    for c in cands:  # already sorted by significance
-        bands.setdefault(c.support.bit_length(), []).append(c)
-    queues = [bands[b] for b in sorted(bands)]
-    taken: list[Candidate] = []
-    depth = 0
-    while len(taken) < cap:
-        row = [q[depth] for q in queues if depth < len(q)]
-        if not row:
-            break
-        taken += row[: cap - len(taken)]
-        depth += 1
-    taken.sort(key=lambda c: c.log10_p)
-    return taken
 
 
 @dataclass
@@ -460,7 +118,7 @@ class TriggerVerifier:
         self._tok_sum: dict[int, int] = {}
         n_rows = sum(counter.rows.values())
         self.prior = {y: math.log((c + 0.5) / (n_rows - c + 0.5)) for y, c in counter.rows.items()}
-        if HAVE_NUMPY:
+        if vocab.HAVE_NUMPY:
             self._uni_ids = np.array(sorted(self.by_uni), dtype=np.int64)
             self._bi_ids = np.array(sorted(self.by_bi), dtype=np.int64)
 
@@ -484,7 +142,7 @@ class TriggerVerifier:
 
     def _context(self, enc: Encoded, target: int) -> list[bool]:
         """Per text of the batch: do its words other than the candidates point to `target`?"""
-        if HAVE_NUMPY and enc.arr is not None:
+        if vocab.HAVE_NUMPY and enc.arr is not None:
             llr = self._llr_vec.get(target)
             if llr is None:
                 llr = self._llr_vec[target] = self._vector(target)
@@ -511,7 +169,7 @@ class TriggerVerifier:
         return vec
 
     def add(self, file: str, rows: list[Row], enc: Encoded) -> None:
-        if HAVE_NUMPY and enc.arr is not None:
+        if vocab.HAVE_NUMPY and enc.arr is not None:
             self._add_numpy(file, rows, enc)
             return
         targets = {s.cand.outcome for s in self.seen}
@@ -743,39 +401,6 @@ def _overlap(a: set[tuple[str, int]], b: set[tuple[str, int]]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
-
-
-CARRIER_MIN_COUNT = 5
-CARRIER_MIN_LOG_ODDS = 1.0  # e-fold over the label's base odds
-
-
-def label_carriers(counter: TriggerCounter, outcomes: Outcomes, top: int = 20_000) -> frozenset[str]:
-    """Words that carry a label across the dataset: among the `top` commonest tokens, those whose
-    occurrences lean to one label by a smoothed log-odds ratio of at least 1 (against that label's
-    share of all token occurrences). Rarer words cannot be judged and are not carriers."""
-    if outcomes.kind != "label":
-        return frozenset()
-    L = counter.L
-    labels = [i for i in outcomes.index.values() if i > OTHER]
-    per_label: Counter[int] = Counter()
-    for key, c in counter.uni.items():
-        per_label[key % L] += c
-    grand = sum(per_label.values())
-    if not grand or len(labels) < 2:
-        return frozenset()
-    words = counter.vocab.words
-    out = set()
-    for tok, total in counter.totals().most_common(top):
-        if total < CARRIER_MIN_COUNT or tok >= len(words) or words[tok] is None:
-            continue
-        for y in labels:
-            hits = counter.uni.get(tok * L + y, 0)
-            base = per_label[y] / grand
-            lor = math.log((hits + 0.5) / (total - hits + 0.5)) - math.log(base / max(1e-12, 1 - base))
-            if abs(lor) >= CARRIER_MIN_LOG_ODDS:
-                out.add(words[tok])
-                break
-    return frozenset(w for w in out if w is not None)
 
 
 def summary(res: TriggerResult) -> dict[str, Any]:
