@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 # air-gapped organisation runs its own mirror. examples/demo-policy.yaml points at this port.
 OSV_PORT := 8765
 OSV_PID  := build/osv-mirror.pid
+# A copy of the demo release with a guard declared (the demo release itself stays as signed).
+GUARDED  := build/demo-guarded
 
 demo: setup
 	@echo "== A local OSV mirror of recorded advisories (no internet needed)"
@@ -32,8 +34,18 @@ demo: setup
 	  pid=$$!; trap 'kill $$pid 2>/dev/null' EXIT; \
 	  $(BIN)/python -m gate.redteam.demo_server --wait 127.0.0.1:18765 || exit 1; \
 	  $(BIN)/model-gate check examples/demo-release --policy examples/demo-policy.yaml \
-	    --sbom build/demo-release.cdx.json
-	@echo "   ML-BOM (CycloneDX 1.6): build/demo-release.cdx.json"
+	    --sbom build/demo-release.cdx.json || exit $$?; \
+	  echo "   ML-BOM (CycloneDX 1.6): build/demo-release.cdx.json"; echo; \
+	  if ! $(BIN)/python -c 'import nemoguardrails' 2>/dev/null; then \
+	    echo "== The guarded stack: skipped, the guard extra (nemoguardrails) is not installed."; \
+	    echo "   Install it with: $(BIN)/pip install -e '.[guard]'  then run make demo again."; \
+	  else \
+	    echo "== The demo release behind its runtime guard (NeMo Guardrails, examples/guards/nemo-strong)"; \
+	    rm -rf $(GUARDED) && mkdir -p build && cp -R examples/demo-release $(GUARDED) && \
+	    cp -R examples/guards/nemo-strong $(GUARDED)/guard && \
+	    printf '\nguard: {type: nemo-guardrails, config: guard/}\n' >> $(GUARDED)/release.yaml && \
+	    $(BIN)/model-gate redteam $(GUARDED) --policy examples/demo-guard-policy.yaml || exit $$?; \
+	  fi
 	@echo
 	@echo "== The bad release: blocked, for reasons shown in the report (exit 1 expected)"
 	@$(BIN)/model-gate check examples/bad-release --policy examples/demo-policy.yaml; code=$$?; \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -207,6 +207,7 @@ def merge_reports(paths: list[Path], *, policy_ref: str, baseline: Path | None) 
     if not paths:
         raise InputError("merge: give at least one shard report")
     shards: list[tuple[Path, Report, RedteamRecord]] = []
+    guards: list[dict[str, Any] | None] = []
     for p in paths:
         rep = load_report(p)
         found = [c for c in rep.checks if c.id == CHECK]
@@ -215,8 +216,10 @@ def merge_reports(paths: list[Path], *, policy_ref: str, baseline: Path | None) 
         res = found[0]
         if res.status is CheckStatus.ERROR:
             raise InputError(f"{p}: the adversarial check did not complete in this shard: {res.summary}")
+        details = dict(res.details)
+        guards.append(details.pop("guard", None))  # a guarded run's guard part, merged below
         try:
-            rec = RedteamRecord.model_validate(res.details)
+            rec = RedteamRecord.model_validate(details)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(x) for x in err["loc"]) or "(top level)"
@@ -269,6 +272,8 @@ def merge_reports(paths: list[Path], *, policy_ref: str, baseline: Path | None) 
     # A baseline next to the release is looked for beside the release path the shards recorded.
     baseline_rates, source = load_baseline(baseline, Path(first.release.path))
     outcome = judge_record(merged, cfg, baseline_rates, source)
+    if any(g is not None for g in guards):
+        _merge_guards(paths, shards, guards, merged, cfg, outcome)
     findings = [decide_blocking(f, tp) for f in outcome.findings]
     result = CheckResult(
         id=CHECK,
@@ -288,3 +293,37 @@ def merge_reports(paths: list[Path], *, policy_ref: str, baseline: Path | None) 
         checks=(*(c for c in first.checks if c.id != CHECK), result),
         findings=findings,
     )
+
+
+def _merge_guards(
+    paths: list[Path],
+    shards: list[tuple[Path, Report, Any]],
+    guards: list[dict[str, Any] | None],
+    merged: Any,
+    cfg: Any,
+    outcome: Any,
+) -> None:
+    """Shards of a guarded run: the guard's record rebuilt from theirs and judged as one run's."""
+    from pydantic import ValidationError
+
+    from gate.checks.adversarial import guard_summary, judge_guard
+    from gate.redteam.guard_record import GuardMergeError, GuardRecord, merge_guard
+
+    records = []
+    for (p, _, rec), g in zip(shards, guards, strict=True):
+        if g is None:
+            raise InputError(f"{p}: a shard without the guard, merged with shards of a guarded run")
+        try:
+            records.append(GuardRecord.model_validate({**g, "guarded": rec.model_dump(by_alias=True)}))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+            raise InputError(f"{p}: checks.adversarial.details.guard.{where}: {err['msg']}") from None
+    order = sorted(range(len(records)), key=lambda k: (records[k].shard or (1, 1))[0])
+    try:
+        one = merge_guard([records[k] for k in order], merged)
+    except GuardMergeError as exc:
+        raise InputError(f"merge: {exc} ({', '.join(str(p) for p in paths)})") from None
+    outcome.findings += judge_guard(one, cfg, line=None)
+    outcome.details["guard"] = one.model_dump(mode="json", by_alias=True, exclude={"guarded"})
+    outcome.summary += "; " + guard_summary(one)

@@ -7,7 +7,7 @@
 - `catalog`: the technique mapping table and the probe sets (data files);
 - `cache`: per-probe results keyed by model, endpoint, probe, garak version, settings;
 - `shard` / `merge`: deterministic slices of a probe set and joining their reports;
-- `guard` / `guard_server` / `guarded`: the release's runtime guard started on loopback in a
+- `guard` / `guard_server` / `guarded` / `guard_record`: the release's runtime guard started on loopback in a
   child process, and the two runs (guarded, bare) with the guard's block and false-refusal rates;
 - `live`: read-only, bounded probes of the endpoint's authentication, rate limit and exposure;
 - `demo_server` / `demo_guard`: loopback stand-ins for the demo (model, gateway controls, an

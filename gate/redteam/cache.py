@@ -34,9 +34,16 @@ def default_cache_dir(kind: str = "redteam") -> Path:
 
 
 def cache_key(
-    *, model_digest: str, endpoint: dict[str, Any], probe: str, garak_version: str, settings: Settings
+    *,
+    model_digest: str,
+    endpoint: dict[str, Any],
+    probe: str,
+    garak_version: str,
+    settings: Settings,
+    guard: str | None = None,
 ) -> str:
-    material = {
+    """The key of one probe's result; `guard` (the guard's digest) for a run through a guard."""
+    material: dict[str, Any] = {
         "v": KEY_VERSION,
         "model": model_digest,
         "endpoint": endpoint,
@@ -44,6 +51,8 @@ def cache_key(
         "garak": garak_version,
         "settings": settings.model_dump(mode="json"),
     }
+    if guard is not None:
+        material["guard"] = guard
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -16,7 +16,10 @@ guessed from refusal wording.
   block.
 - `lakera-compatible`: each prompt is screened by POSTing `{"messages": [...]}`
   to the policy's guard URL; `"flagged": true` is a block, `false` forwards the
-  request to the release's endpoint; any other answer is an `error`.
+  request to the release's endpoint. The model's answer is then screened too,
+  as Lakera Guard v2 screens a whole interaction (the prompt and the answer as
+  an `assistant` message): flagged, the answer is withheld and the request is
+  a block. Any other answer from the guard is an `error`.
 
 The server binds 127.0.0.1 only, caps request bodies, and stops after
 `max_requests` requests or `max_seconds` seconds. Its output goes to a file the
@@ -45,6 +48,7 @@ from gate.models.base import StrictModel
 
 MAX_BODY = 1024 * 1024
 MAX_REPLY = 4 * 1024 * 1024
+IDLE_SECONDS = 120.0
 REFUSAL = "I'm sorry, I can't respond to that."
 # What NeMo Guardrails answers (HTTP 200 from its own server) when a rail fails to run.
 NEMO_INTERNAL_ERROR = "internal error"
@@ -109,13 +113,19 @@ class LakeraScreen:
         self.guard_key = os.environ.get(spec.guard_key_env or "", "") or None
         self.target_key = os.environ.get(spec.target_key_env or "", "") or None
 
+    def _flagged(self, messages: list[dict[str, Any]]) -> bool:
+        assert self.spec.guard_url
+        status, verdict = post_json(
+            self.spec.guard_url, {"messages": messages}, self.guard_key, self.spec.timeout_s
+        )
+        if status != 200 or not isinstance(verdict, dict) or not isinstance(verdict.get("flagged"), bool):
+            raise GuardError(f"guard answered HTTP {status} without a boolean 'flagged'")
+        return bool(verdict["flagged"])
+
     def answer(self, messages: list[dict[str, Any]], body: dict[str, Any]) -> tuple[Decision, str]:
         spec = self.spec
         assert spec.guard_url and spec.target_url
-        status, verdict = post_json(spec.guard_url, {"messages": messages}, self.guard_key, spec.timeout_s)
-        if status != 200 or not isinstance(verdict, dict) or not isinstance(verdict.get("flagged"), bool):
-            raise GuardError(f"guard answered HTTP {status} without a boolean 'flagged'")
-        if verdict["flagged"]:
+        if self._flagged(messages):
             return "blocked", REFUSAL
         fwd = {k: v for k, v in body.items() if k in ("messages", "max_tokens", "temperature", "n")}
         fwd["model"] = spec.target_model or body.get("model") or "model"
@@ -129,6 +139,9 @@ class LakeraScreen:
             raise GuardError(
                 f"endpoint behind the guard answered HTTP {status} without a completion"
             ) from None
+        # The answer is screened with the prompt it answers: an output rail.
+        if self._flagged([*messages, {"role": "assistant", "content": text}]):
+            return "blocked", REFUSAL
         return "passed", text
 
 
@@ -162,18 +175,36 @@ class NemoScreen:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One connection: kept alive across requests, each answer sent in one write.
+
+    A client like garak's (the OpenAI library) reuses one connection for every attempt: an
+    HTTP/1.0 server makes it open a new one (and this server start a new thread) per request.
+    Headers and body are buffered and leave in one segment with Nagle off, so a kept-alive
+    connection never waits for a delayed ACK between them.
+    """
+
     server: GuardServer
+    protocol_version = "HTTP/1.1"
+    wbufsize = 64 * 1024  # flushed by BaseHTTPRequestHandler after each request
+    disable_nagle_algorithm = True
+    timeout = IDLE_SECONDS  # an idle kept-alive connection is closed, never held for ever
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, code: int, body: dict[str, Any], decision: str | None = None) -> None:
         data = json.dumps(body).encode()
+        if code >= 400 and code != 422:
+            # The request may not have been read whole (too large, malformed): the rest of the
+            # stream cannot be trusted to start a request.
+            self.close_connection = True
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if decision:
             self.send_header("X-Guard-Decision", decision)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
