@@ -163,6 +163,18 @@ def test_check_errors_when_a_file_cannot_be_analysed(tmp_path: Path, monkeypatch
         return real_import(name, *a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", no_onnx)
+    # The scanner loads onnx's generated message module on its own (gate.onnx_proto): the
+    # distribution is absent when it cannot be found, and nothing of it is loaded yet.
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def no_onnx_spec(name: str, *a: object, **k: object) -> object:
+        return None if name == "onnx" else real_find_spec(name, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_onnx_spec)
+    for loaded in ("onnx.onnx_ml_pb2", "gate._onnx_ml_pb2"):
+        monkeypatch.delitem(sys.modules, loaded, raising=False)
     code, report = run_json("check", str(rel))
     assert code == 3
     mf = next(c for c in report["checks"] if c["id"] == "model-files")
