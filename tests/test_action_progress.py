@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from gate import action as ga
-from gate.commands.progress import Heartbeat, is_progress_line
+from gate.commands.progress import is_progress_line
+from gate.commands.progress_draw import Heartbeat
 from gate.progress import CheckStarted, Redteam
 
 

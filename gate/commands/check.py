@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gate.commands.progress import progress_option, progress_sink
+from gate.commands.progress import progress_option
 from gate.commands.shared import (
     FORMATS,
     GateCommand,
@@ -205,6 +205,8 @@ def check(
     if not no_decision_log:
         log = decision_log.check_path(decision_log_path or decision_log.default_path(), release)
     signer = _attest_signer(attest_path, attest_key, offline, release)
+    from gate.commands.progress_draw import progress_sink
+
     if evidence_dir is not None:
         from gate.compliance.output import DIR_FORMATS, require_formats
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gate.commands.progress import progress_option, progress_sink
+from gate.commands.progress import progress_option
 from gate.commands.shared import (
     FORMATS,
     GateCommand,
@@ -69,6 +69,7 @@ def redteam(
     With --shard, the report holds one slice for `model-gate merge`; its exit code
     says only whether the slice ran (0) or not (3).
     """
+    from gate.commands.progress_draw import progress_sink
     from gate.redteam.shard import parse_shard
 
     plan = output_plan(formats, outputs)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gate.commands.progress import progress_option, progress_sink
+from gate.commands.progress import progress_option
 from gate.commands.shared import GateCommand, handle_errors
 from gate.errors import ExitCode, GateError
 from gate.pipes import echo
@@ -94,6 +94,8 @@ def run_scan(
     policy: Prepared | _FullPolicy = prepared(policy_ref) or _FullPolicy(policy_ref)
     files, links, errors = _files(tuple(paths))
     results = []
+    from gate.commands.progress_draw import progress_sink
+
     with progress_sink(progress) as sink:
         meter = _meter(sink, files)
         for path, display in files:

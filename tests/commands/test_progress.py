@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from gate.commands.progress import INTERVAL_ENV, Heartbeat, progress_sink
+from gate.commands.progress import INTERVAL_ENV
+from gate.commands.progress_draw import Heartbeat, progress_sink
 from gate.engine import LEFT_OUT_BY_ONLY, SKIPPED_ON_REQUEST
 from gate.progress import Bytes, CheckFinished, CheckStarted, Redteam, Steps
 from tests.support import DEMO, MINIMAL_MANIFEST, ROOT, write_release
