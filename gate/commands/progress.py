@@ -1,8 +1,9 @@
 """Progress on standard error: live bars on a terminal, a heartbeat line in CI logs, or nothing.
 
-The libraries report what they do as `gate.progress` events; this module only draws them. Reports
-go to standard output or files and are never touched: progress writes to standard error alone,
-and `--no-progress` writes nothing at all.
+The libraries report what they do as `gate.progress` events; `progress_draw` draws them, and this
+module holds what every command loads: the option, the heartbeat interval and the heartbeat
+line's shape. Reports go to standard output or files and are never touched: progress writes to
+standard error alone, and `--no-progress` writes nothing at all.
 
 - On a terminal (or with `--progress`): rich bars, hashing with bytes, rate and time left; each
   check as it starts, and one line as it ends with its status and time; the red-team run's probes
