@@ -18,25 +18,13 @@ from gate.datacheck import analyze as analyze_mod
 from gate.datacheck.analyze import DataFile, analyse
 from gate.datacheck.config import TrainingDataConfig
 from gate.datacheck.secrets import card_network, iban_ok, luhn_ok
-from tests.support import BAD, DEMO, ROOT, run_json
+from tests.support import BAD, DEMO, MINIMAL_MANIFEST, ROOT, run_json
 from tests.support.training_data_gen import chats, instructions, jsonl, reviews
 
 # These tests check the demo release, whose adversarial check attacks its served endpoint.
 pytestmark = pytest.mark.demo_endpoint
 
-MANIFEST = """\
-schema_version: 1
-name: tiny
-version: 1.0.0
-model:
-  path: model/
-  format: safetensors
-  task: text-classification
-deployment:
-  exposure: internal
-  data_sensitivity: none
-  autonomy: advisory
-"""
+MANIFEST = MINIMAL_MANIFEST
 
 
 def sha256(data: bytes) -> str:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from safetensors.numpy import save
 
-from tests.support import DATA, run_json
+from tests.support import DATA, MINIMAL_MANIFEST, run_json
 
 SIGSTORE = DATA / "sigstore"
 MT_SIG = SIGSTORE / "model-transparency-v1.1.0-sigstore"
@@ -30,19 +30,7 @@ BEACON = (
 )
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
-MANIFEST = """\
-schema_version: 1
-name: tiny
-version: 1.0.0
-model:
-  path: model/
-  format: safetensors
-  task: text-classification
-deployment:
-  exposure: internal
-  data_sensitivity: none
-  autonomy: advisory
-"""
+MANIFEST = MINIMAL_MANIFEST
 
 
 def weights(seed: int = 0) -> bytes:
