@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -54,6 +55,29 @@ def cache_key(
     if guard is not None:
         material["guard"] = guard
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def probe_keys(
+    probes: Iterable[str],
+    *,
+    model_digest: str,
+    endpoint: dict[str, Any],
+    garak_version: str,
+    settings: Settings,
+    guard: str | None = None,
+) -> dict[str, str]:
+    """Every probe's key for one run: bare, or through the guard whose digest is `guard`."""
+    return {
+        p: cache_key(
+            model_digest=model_digest,
+            endpoint=endpoint,
+            probe=p,
+            garak_version=garak_version,
+            settings=settings,
+            guard=guard,
+        )
+        for p in probes
+    }
 
 
 R = TypeVar("R", bound=BaseModel)

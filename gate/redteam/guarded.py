@@ -34,7 +34,7 @@ from typing import Any
 
 from gate.errors import CheckError
 from gate.models.manifest import Endpoint, EndpointType, Guard
-from gate.redteam.cache import ResultCache, cache_key
+from gate.redteam.cache import ResultCache, probe_keys
 from gate.redteam.catalog import load_catalog
 from gate.redteam.guard import (
     GUARD_KEY_VAR,
@@ -234,17 +234,14 @@ def _run(gp: GuardPlan, probes: list[str], bypass: list[str], scratch: Path) -> 
     mine = shard_of(probes, *base.shard) if base.shard else probes
     version = garak_version(garak_command(cfg.garak_command))
     endpoint_id = ep.model_dump(mode="json")
-    keys = {
-        p: cache_key(
-            model_digest=base.model_digest,
-            endpoint=endpoint_id,
-            probe=p,
-            garak_version=version,
-            settings=base.settings,
-            guard=digest,
-        )
-        for p in mine
-    }
+    keys = probe_keys(
+        mine,
+        model_digest=base.model_digest,
+        endpoint=endpoint_id,
+        garak_version=version,
+        settings=base.settings,
+        guard=digest,
+    )
     cache: ResultCache[GuardedProbe] = ResultCache(base.cache_dir, GuardedProbe)
     benign_cache: ResultCache[BenignScreening] = ResultCache(base.cache_dir, BenignScreening)
     benign_digest, benign = load_benign()

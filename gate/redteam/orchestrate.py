@@ -12,7 +12,7 @@ from typing import Any
 from gate.errors import CheckError
 from gate.models.manifest import Endpoint
 from gate.progress import Redteam, Sink
-from gate.redteam.cache import ResultCache, cache_key
+from gate.redteam.cache import ResultCache, probe_keys
 from gate.redteam.catalog import load_catalog
 from gate.redteam.models import ProbeResult, RedteamRecord, Settings
 from gate.redteam.report import (
@@ -86,17 +86,13 @@ def execute(plan: RunPlan) -> RedteamRecord:
     whole, mine, skipped = select_probes(plan)
     target = target_for(plan.endpoint, plan.release_root, plan.settings, keyed=plan.api_key is not None)
     cache: ResultCache[ProbeResult] = ResultCache(plan.cache_dir)
-    endpoint_id = plan.endpoint.model_dump(mode="json")
-    keys = {
-        p: cache_key(
-            model_digest=plan.model_digest,
-            endpoint=endpoint_id,
-            probe=p,
-            garak_version=version,
-            settings=plan.settings,
-        )
-        for p in mine
-    }
+    keys = probe_keys(
+        mine,
+        model_digest=plan.model_digest,
+        endpoint=plan.endpoint.model_dump(mode="json"),
+        garak_version=version,
+        settings=plan.settings,
+    )
     results: dict[str, ProbeResult] = {}
     for p in mine if plan.prompt_sink is None else ():
         hit = cache.get(keys[p])
