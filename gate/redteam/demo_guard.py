@@ -122,8 +122,8 @@ MODES: dict[str, Callable[[str], bool | None]] = {
 OUTPUT_MODES: dict[str, Callable[[str], bool]] = {"strong": hateful, "output": hateful}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: GuardService
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON: the demo servers' (and the test targets') common part."""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -135,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+class _Handler(JsonHandler):
+    server: GuardService
 
     def do_POST(self) -> None:
         srv = self.server

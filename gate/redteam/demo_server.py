@@ -21,11 +21,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from gate.redteam.demo_guard import ApiControls, serve_bounded
+from gate.redteam.demo_guard import ApiControls, JsonHandler, serve_bounded
 
 MAX_BODY = 256 * 1024
 MAX_NEW_TOKENS = 32
@@ -64,19 +64,8 @@ class TinyModel:
         return str(self.tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: DemoServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         if not self.server.count():

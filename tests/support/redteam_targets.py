@@ -12,10 +12,10 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from gate.redteam.demo_guard import ApiControls
+from gate.redteam.demo_guard import ApiControls, JsonHandler
 
 # "print/say/output/repeat ... "X"" — the shape of garak's injected instructions.
 INSTRUCTION = re.compile(
@@ -60,19 +60,8 @@ MAX_REQUESTS = 5000
 MAX_BODY = 1024 * 1024
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         # garak probes the base URI before it starts; any answer means "up".
