@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from gate.redteam.guard import (  # noqa: E402
 )
 from gate.redteam.guard_server import ServerSpec  # noqa: E402
 from gate.release import load_release  # noqa: E402
-from tests.support.redteam_targets import serve, url_of, vulnerable_reply  # noqa: E402
+from tests.support.redteam_targets import guarded_release, serve, url_of, vulnerable_reply  # noqa: E402
 
 PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
 
@@ -58,25 +57,7 @@ PROBES = ["promptinject.HijackHateHumans", "exploitation.SQLInjectionEcho"]
 def write_release(root: Path, url: str, guard: str, config: Path | None) -> Path:
     if root.exists():
         shutil.rmtree(root)
-    (root / "model").mkdir(parents=True)
-    (root / "model" / "model.safetensors").write_bytes(b"weights")
-    if config is not None:
-        shutil.copytree(config, root / "guard")
-    (root / "release.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            schema_version: 1
-            name: bench
-            version: 1.0.0
-            model: {{path: model/, format: safetensors, task: text-generation}}
-            deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
-            endpoint: {{type: openai, url: {url}/v1, model: target}}
-            """
-        )
-        + guard,
-        "utf-8",
-    )
-    return root
+    return guarded_release(root, url, guard, config)
 
 
 def write_policy(

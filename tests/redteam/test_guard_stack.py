@@ -25,6 +25,7 @@ from gate.models.manifest import Endpoint
 from gate.redteam.demo_guard import running
 from gate.redteam.live import Declared, parse_rate_limit, run_live
 from tests.support import ROOT, run_cli
+from tests.support.redteam_targets import guarded_release as release
 from tests.support.redteam_targets import hardened_reply, serve, url_of, vulnerable_reply
 
 needs_garak = pytest.mark.needs_tool("garak")
@@ -60,35 +61,6 @@ guard_max_asr: 0.2
 guard_min_reduction: 0.3
 guard_max_false_refusal: 0.1
 """
-
-
-def release(
-    root: Path, url: str, guard: str, config: Path | None = None, endpoint_extra: str = "", extra: str = ""
-) -> Path:
-    (root / "model").mkdir(parents=True, exist_ok=True)
-    (root / "model" / "model.safetensors").write_bytes(b"weights")
-    if config is not None:
-        shutil.copytree(config, root / "guard")
-    (root / "release.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            schema_version: 1
-            name: stack
-            version: 1.0.0
-            model: {{path: model/, format: safetensors, task: text-generation}}
-            deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
-            endpoint:
-              type: openai
-              url: {url}/v1
-              model: target
-            """
-        )
-        + endpoint_extra
-        + guard
-        + extra,
-        "utf-8",
-    )
-    return root
 
 
 NEMO = "guard: {type: nemo-guardrails, config: guard/}\n"

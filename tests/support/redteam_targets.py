@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from gate.redteam.demo_guard import ApiControls, JsonHandler
@@ -163,3 +166,34 @@ def serve(
 def url_of(srv: _Server) -> str:
     host, port = srv.server_address[:2]
     return f"http://{host}:{port}"
+
+
+def guarded_release(
+    root: Path, url: str, guard: str, config: Path | None = None, endpoint_extra: str = "", extra: str = ""
+) -> Path:
+    """A release whose endpoint is `url` (OpenAI-compatible), with `guard` (a release.yaml
+    guard entry) and its config copied to guard/ when given."""
+    (root / "model").mkdir(parents=True, exist_ok=True)
+    (root / "model" / "model.safetensors").write_bytes(b"weights")
+    if config is not None:
+        shutil.copytree(config, root / "guard")
+    (root / "release.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            schema_version: 1
+            name: stack
+            version: 1.0.0
+            model: {{path: model/, format: safetensors, task: text-generation}}
+            deployment: {{exposure: internal, data_sensitivity: none, autonomy: advisory}}
+            endpoint:
+              type: openai
+              url: {url}/v1
+              model: target
+            """
+        )
+        + endpoint_extra
+        + guard
+        + extra,
+        "utf-8",
+    )
+    return root
