@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gate.errors import InputError
-from gate.models.manifest import MANIFEST_NAME
+from gate.models.manifest import MANIFEST_NAME, release_path_problem
 from gate.safewrite import write_file
 from gate.scanner.identify import HEAD_LARGE, identify
 from gate.scanner.interface import Format
@@ -92,6 +92,8 @@ class Found:
     architecture: str | None = None
     task: str | None = None
     skipped: int = 0  # files not looked at (limits)
+    # Files whose names a release.yaml path cannot hold (" x.bin", "a\\b"): left out, listed.
+    unnameable: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,9 @@ def detect(root: Path) -> Found:
         found.skipped = 1
     for rel, st in files:
         if rel == MANIFEST_NAME:
+            continue
+        if release_path_problem(rel) is not None:
+            found.unnameable.append(rel)
             continue
         path = root / rel
         name = PurePosixPath(rel).name
@@ -485,6 +490,12 @@ def render(root: Path) -> str:
         out.append(f"  otel_collector: {q(found.otel_collector)}   # OpenTelemetry collector, found")
     if found.skipped:
         out.append(f"# The folder holds more than {MAX_FILES} files: only the first were looked at.")
+    if found.unnameable:
+        shown = ", ".join(repr(n) for n in found.unnameable[:5])
+        more = f" and {len(found.unnameable) - 5} more" if len(found.unnameable) > 5 else ""
+        out.append(
+            f"# Left out, their names cannot be release paths (rename them to list them): {shown}{more}"
+        )
     return "\n".join(out) + "\n"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gate.checks.release_integrity import RULES
@@ -179,6 +179,24 @@ def test_hostile_file_names_stay_data_in_the_yaml(tmp_path: Path) -> None:
     assert q("model/") == "model/" and q("true") == '"true"' and q("1.0") == '"1.0"'
 
 
+def test_names_a_release_path_cannot_hold_are_left_out_and_listed(tmp_path: Path) -> None:
+    """A file called ' .jsonl' or 'a\\b.jsonl' is a real file, but release.yaml refuses its name:
+    listing it would give a manifest that does not load. The sane twin beside it is listed."""
+    (tmp_path / " .jsonl").write_bytes(b"")
+    (tmp_path / "a\\b.jsonl").write_bytes(b"")
+    (tmp_path / "trail.bin ").write_bytes(SAFETENSORS)
+    (tmp_path / "good.jsonl").write_text('{"prompt": "a", "completion": "b"}\n', "utf-8")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.safetensors").write_bytes(SAFETENSORS)
+    text = render(tmp_path)
+    (tmp_path / "release.yaml").write_text(text, "utf-8")
+    got = load_manifest(tmp_path).manifest
+    assert [d.path for d in got.datasets] == ["good.jsonl"]
+    assert got.model.path == "model/"
+    assert "Left out, their names cannot be release paths" in text
+    assert "' .jsonl'" in text and "'trail.bin '" in text and "'a\\\\b.jsonl'" in text
+
+
 def test_fifos_and_links_out_are_never_opened(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "weights.bin")
     outside = tmp_path.parent / "outside.safetensors"
@@ -212,6 +230,7 @@ NAMES = st.text(
         max_size=8,
     )
 )
+@example(files=[("0", "", b"\x93NUMPY"), (" ", ".jsonl", b"")])  # once listed ' .jsonl'
 def test_any_folder_gives_a_manifest_that_loads_or_a_todo(
     tmp_path_factory: pytest.TempPathFactory, files: list[tuple[str, str, bytes]]
 ) -> None:

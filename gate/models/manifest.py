@@ -24,16 +24,24 @@ def is_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.search(value) or _PLACEHOLDER_WORD.match(value))
 
 
-def _relative_path(value: str) -> str:
-    """A path inside the release: relative, POSIX, no '..'. Symlinks are checked on disk."""
+def release_path_problem(value: str) -> str | None:
+    """Why a string cannot name a path inside the release (relative, POSIX, no '..'), or None.
+    Symlinks are checked on disk, not here."""
     if not value or value.strip() != value:
-        raise ValueError("path must be a non-empty string without surrounding spaces")
+        return "path must be a non-empty string without surrounding spaces"
     if "\x00" in value or "\\" in value:
-        raise ValueError("path must use '/' separators and contain no NUL or backslash")
+        return "path must use '/' separators and contain no NUL or backslash"
     if PurePosixPath(value).is_absolute() or PureWindowsPath(value).drive:
-        raise ValueError("path must be relative to the release directory")
+        return "path must be relative to the release directory"
     if ".." in PurePosixPath(value).parts:
-        raise ValueError("path must not contain '..' (it would leave the release directory)")
+        return "path must not contain '..' (it would leave the release directory)"
+    return None
+
+
+def _relative_path(value: str) -> str:
+    problem = release_path_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
