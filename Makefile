@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup tools demo test quick unit unit-without-tools lint typecheck schemas docs check-docs bench clean
+.PHONY: setup tools demo test quick fuzz unit unit-without-tools lint typecheck schemas docs check-docs bench clean
 
 setup: $(STAMP)
 
@@ -95,12 +95,12 @@ tools:
 	done
 
 unit: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --hypothesis-profile=fixed
 
 # Everything but the tests marked slow (real garak runs, large fixtures): the loop while editing.
 # `-m "not slow and not demo_endpoint"` also leaves out the one real red-team run of the demo.
 quick: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest --hypothesis-profile=fixed -m "not slow"
 
 # The tests whose outcome depends on optional tools, once more as a machine without any of them
 # (promtool, garak, chromium hidden): what needs one is skipped with the reason, the rest passes.
@@ -108,7 +108,17 @@ TOOL_SENSITIVE := tests/reporters/test_reporters.py tests/reporters/test_html_re
   tests/test_tooling.py tests/commands/test_partial_runs.py tests/commands/test_cli_basics.py \
   tests/checks/monitoring tests/checks/deployment tests/checks/test_adversarial.py
 unit-without-tools: setup
-	$(BIN)/python -m pytest --hide-tools=all $(TOOL_SENSITIVE)
+	$(BIN)/python -m pytest --hypothesis-profile=fixed --hide-tools=all $(TOOL_SENSITIVE)
+
+# The hypothesis properties with fresh draws, once per seed (`make fuzz SEEDS="1 2 3"`): a failure
+# prints the seed and a blob that reproduces it; add that example to the test with @example.
+SEEDS ?= $(shell date +%s)
+fuzz: setup
+	@for seed in $(SEEDS); do \
+	  echo "seed $$seed"; \
+	  $(BIN)/python -m pytest -q -m "not slow" --hypothesis-profile=explore --hypothesis-seed=$$seed \
+	    $$(grep -rl "from hypothesis import" tests --include="test_*.py") || exit 1; \
+	done
 
 test: tools lint check-docs unit unit-without-tools
 

@@ -15,6 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The hostile-input properties: `make test` (what CI runs) takes the "fixed" profile, the same
+# examples on every run, so a red run is a change's doing and not the draw; `make fuzz` draws
+# fresh examples with each seed it is given, to find what the fixed draw does not.
+settings.register_profile("fixed", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
 
 # Helpers live in tests.support: the fixtures below use some, and test modules written before
 # the move may still import them from here.
