@@ -32,6 +32,7 @@ from gate.errors import InputError
 from gate.models.finding import Finding, Severity
 from gate.models.policy import BaselinePolicy
 from gate.models.report import BaselineInfo, FixedFinding
+from gate.saferead import read_bounded
 from gate.timefmt import human_days, parse_rfc3339, rfc3339
 
 BASELINE_MAX_BYTES = 32 * 1024 * 1024
@@ -123,15 +124,7 @@ def _where(exc: ValidationError) -> str:
 
 
 def read(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > BASELINE_MAX_BYTES:
-            raise InputError(f"{path}: baseline is {size} bytes, over the {BASELINE_MAX_BYTES}-byte limit")
-        if not path.is_file():
-            raise InputError(f"{path}: baseline is not a file")
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the baseline: {exc.strerror or exc}") from None
+    return read_bounded(path, BASELINE_MAX_BYTES, "baseline")
 
 
 def kind_of(data: Any, source: str) -> Literal["envelope", "bundle", "report", "rates"]:

@@ -26,6 +26,7 @@ from gate.errors import InputError
 # of this module's interface too.
 from gate.models.yamlpath import YamlPath as YamlPath  # noqa: PLC0414
 from gate.models.yamlpath import format_path as format_path  # noqa: PLC0414
+from gate.saferead import read_bounded
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -115,15 +116,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _read_text(path: Path, max_bytes: int) -> str:
-    try:
-        if not path.is_file():
-            raise InputError(f"{path}: not a file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"{path}: {size} bytes is over the {max_bytes}-byte limit for YAML")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raw = read_bounded(path, max_bytes, "YAML file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -17,12 +17,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-# The hostile-input properties: `make test` (what CI runs) takes the "fixed" profile, the same
-# examples on every run, so a red run is a change's doing and not the draw; `make fuzz` draws
-# fresh examples with each seed it is given, to find what the fixed draw does not.
-settings.register_profile("fixed", derandomize=True, print_blob=True)
-settings.register_profile("explore", print_blob=True)
-
 # Helpers live in tests.support: the fixtures below use some, and test modules written before
 # the move may still import them from here.
 from tests.support import (  # noqa: F401
@@ -39,6 +33,12 @@ from tests.support import (  # noqa: F401
     write_release,
 )
 from tests.support.tooling import INSTALL_HINT, OPTIONAL_TOOLS, hidden_tools, parse_hidden, tool_available
+
+# The hostile-input properties: `make test` (what CI runs) takes the "fixed" profile, the same
+# examples on every run, so a red run is a change's doing and not the draw; `make fuzz` draws
+# fresh examples with each seed it is given, to find what the fixed draw does not.
+settings.register_profile("fixed", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
 
 
 @pytest.fixture(autouse=True)

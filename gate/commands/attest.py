@@ -13,6 +13,7 @@ from gate.commands.shared import (
 )
 from gate.errors import GateError
 from gate.pipes import echo
+from gate.saferead import read_bounded
 
 
 @click.command("verify-attestation", cls=GateCommand)
@@ -68,12 +69,7 @@ def verify_attestation_cmd(
                 raise GateError(f"{sigstore_trust_root}: cannot read: {exc}") from None
         keyless = KeylessSigner(identity=identity, issuer=issuer, trust_root=root, offline=offline)
     keys = public_keys_from([key]) if key is not None else []
-    try:
-        if attestation.stat().st_size > MAX_ATTESTATION_BYTES:
-            raise GateError(f"{attestation}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation")
-        raw = attestation.read_bytes()
-    except OSError as exc:
-        raise GateError(f"{attestation}: cannot read: {exc.strerror or exc}") from None
+    raw = read_bounded(attestation, MAX_ATTESTATION_BYTES, "attestation")
     subjects = load_release_subjects(release)
     digest = subjects.release
     result = verify_attestation(

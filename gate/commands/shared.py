@@ -16,6 +16,7 @@ import click
 
 from gate.errors import ExitCode, GateError, InputError
 from gate.pipes import echo, silence_stdout
+from gate.saferead import read_bounded
 
 if TYPE_CHECKING:
     from gate.models.report import Report
@@ -210,13 +211,9 @@ def load_report(path: Path) -> Report:
 
     from gate.models.report import Report
 
+    raw = read_bounded(path, REPORT_MAX_BYTES, "report")
     try:
-        size = path.stat().st_size
-        if size > REPORT_MAX_BYTES:
-            raise InputError(f"{path}: report is {size} bytes, over the {REPORT_MAX_BYTES}-byte limit")
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{path}: not a JSON report: {str(exc)[:80]}") from None
     try:

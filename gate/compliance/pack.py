@@ -25,6 +25,7 @@ from gate.errors import InputError
 from gate.models.base import StrictModel
 from gate.models.finding import Finding
 from gate.models.report import CheckStatus, Report
+from gate.saferead import read_bounded
 
 PACK_SCHEMA = "https://model-gate.dev/schemas/evidence-pack/v1"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
@@ -142,12 +143,7 @@ def _sha256_file(path: Path) -> str | None:
 
 def load_report(path: Path) -> tuple[Report, dict[str, Any], bytes]:
     """A JSON report as written by `check --format json`: the model, its raw JSON and its bytes."""
-    try:
-        if path.stat().st_size > MAX_REPORT_BYTES:
-            raise InputError(f"{path}: report larger than {MAX_REPORT_BYTES} bytes")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the report: {exc.strerror or exc}") from None
+    data = read_bounded(path, MAX_REPORT_BYTES, "report")
     try:
         raw = json.loads(data)
     except ValueError as exc:

@@ -26,6 +26,7 @@ from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, fiel
 from gate.errors import InputError
 from gate.models.base import StrictModel
 from gate.models.finding import RULE_CODE, Rule
+from gate.saferead import read_bounded
 from gate.signing.document import is_bundle
 from gate.signing.dsse import Statement, Verified
 
@@ -125,14 +126,7 @@ Kind = Literal["envelope", "bundle", "statement"]
 
 
 def read_waiver(path: Path) -> bytes:
-    try:
-        if not path.is_file():
-            raise InputError(f"{path}: not a file")
-        if path.stat().st_size > MAX_WAIVER_BYTES:
-            raise InputError(f"{path}: larger than {MAX_WAIVER_BYTES} bytes; not a waiver")
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return read_bounded(path, MAX_WAIVER_BYTES, "waiver")
 
 
 def kind_of(raw: bytes, source: str) -> Kind:

@@ -533,7 +533,7 @@ def test_truncated_envelope_is_rejected(tmp_path: Path, setup, keys: Keys) -> No
 def test_huge_waiver_file_is_bad_input(tmp_path: Path) -> None:
     wdir = tmp_path / "w"
     put(wdir, "big.json", b" " * (1024 * 1024 + 1))
-    with pytest.raises(InputError, match="larger than"):
+    with pytest.raises(InputError, match="over the 1048576-byte limit"):
         load_waiver_applier(wdir)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from gate.checks.adversarial.rules import CHECK
 from gate.errors import InputError
+from gate.saferead import read_bounded
 
 BASELINE_NAME = "adversarial-baseline.json"
 BASELINE_MAX_BYTES = 64 * 1024 * 1024
@@ -42,15 +44,11 @@ def load_baseline(given: Path | None, release_root: Path) -> tuple[dict[str, flo
     next to the release directory. Accepts a gate report (check or redteam, JSON) or its
     adversarial details. None when there is no baseline."""
     path = given if given is not None else release_root.parent / BASELINE_NAME
-    if given is None and not path.is_file():
-        return None, None
+    if given is None and not os.path.lexists(path):
+        return None, None  # something else there (a link to a device, a FIFO) is refused below
+    raw = read_bounded(path, BASELINE_MAX_BYTES, "baseline")
     try:
-        size = path.stat().st_size
-        if size > BASELINE_MAX_BYTES:
-            raise InputError(f"{path}: baseline is {size} bytes, over the {BASELINE_MAX_BYTES}-byte limit")
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the baseline: {exc.strerror or exc}") from None
+        data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{path}: baseline is not JSON: {str(exc)[:80]}") from None
     try:
