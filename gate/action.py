@@ -130,6 +130,7 @@ NEEDS = {
     "--attest-key": "input attest-key",
     "--probe-set": "input redteam (fast/broad)",
     "--shard": "input redteam-shard",
+    "--sarif-all-rules": "input sarif-all-rules",
 }
 
 
@@ -172,6 +173,8 @@ def plan_check(
         wanted.append(("--probe-set", inputs.redteam))
     if inputs.redteam_shard:
         wanted.append(("--shard", inputs.redteam_shard))
+    if inputs.sarif_all_rules and "--sarif-all-rules" not in opts:  # a flag: _format_args passes it
+        wanted.append(("--sarif-all-rules", ""))
     for opt, value in wanted:
         if opt not in opts:
             raise ActionInputError(
@@ -198,6 +201,8 @@ def _format_args(inputs: ActionInputs, outdir: Path, paths: dict[str, Path]) -> 
     for fmt in inputs.formats:
         paths[fmt] = outdir / SUFFIX[fmt]
         args += ["--format", fmt, "--output", str(paths[fmt])]
+    if inputs.sarif_all_rules and "sarif" in inputs.formats:
+        args.append("--sarif-all-rules")  # the whole rule catalogue in the SARIF file
     return [*args, "--format", "text"]  # the log gets the terminal report
 
 

@@ -42,6 +42,7 @@ class ActionInputs:
     policy_key: str = ""
     waivers: str = ""
     formats: tuple[str, ...] = ("sarif",)
+    sarif_all_rules: bool = False
     offline: bool = False
     redteam: str = ""
     redteam_shard: str = ""
@@ -82,6 +83,9 @@ class ActionInputs:
                 raise ActionInputError(f"input redteam-shard: expected I/N with 1 <= I <= N, got '{shard}'")
             if redteam == "off":
                 raise ActionInputError("input redteam-shard: given, but redteam is off")
+        sarif_all_rules = read_bool(env, "INPUT_SARIF_ALL_RULES")
+        if sarif_all_rules and "sarif" not in formats:
+            raise ActionInputError("input sarif-all-rules: given, but formats asks for no sarif report")
         attest = read_bool(env, "INPUT_ATTEST")
         attest_key = env.get("INPUT_ATTEST_KEY", "").strip()
         attest_identity = env.get("INPUT_ATTEST_IDENTITY", "").strip()
@@ -101,6 +105,7 @@ class ActionInputs:
             policy_key=env.get("INPUT_POLICY_KEY", "").strip(),
             waivers=env.get("INPUT_WAIVERS", "").strip(),
             formats=tuple(f for f in formats if f != "json"),
+            sarif_all_rules=sarif_all_rules,
             offline=read_bool(env, "INPUT_OFFLINE"),
             redteam=redteam,
             redteam_shard=shard,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -772,6 +773,47 @@ def test_input_rules() -> None:
         ga.ActionInputs.from_env({"INPUT_MERGE": "s/*.json", "INPUT_SBOM": "true", "INPUT_ATTEST": "true"})
     with pytest.raises(ga.ActionInputError, match="input release: the path"):
         ga.ActionInputs.from_env({"INPUT_MERGE": "  "})
+
+
+def test_sarif_all_rules_reaches_check_and_merge(workspace: Path, tmp_path: Path) -> None:
+    env = {"INPUT_RELEASE": "rel", "INPUT_FORMATS": "sarif html", "INPUT_SARIF_ALL_RULES": "true"}
+    i = ga.ActionInputs.from_env(env)
+    assert i.sarif_all_rules is True
+    args = ga.plan_check(i, tmp_path, options={"--sarif-all-rules"}, checks=set()).args
+    assert args.count("--sarif-all-rules") == 1
+    with pytest.raises(ga.ActionInputError, match="input sarif-all-rules: this version of model-gate has no"):
+        ga.plan_check(i, tmp_path, options=set(), checks=set())
+    (workspace / "s").mkdir()
+    (workspace / "s" / "report.json").write_text("{}", "utf-8")
+    merged = dataclasses.replace(i, release="", merge="s/report.json")
+    assert "--sarif-all-rules" in ga.plan_merge(merged, tmp_path, workspace).args
+    # The benign twin: left at its default, the trimmed SARIF file (only rules with results).
+    plain = ga.ActionInputs.from_env({**env, "INPUT_SARIF_ALL_RULES": "false"})
+    assert "--sarif-all-rules" not in ga.plan_check(plain, tmp_path, options=set(), checks=set()).args
+    with pytest.raises(
+        ga.ActionInputError, match="input sarif-all-rules: given, but formats asks for no sarif"
+    ):
+        ga.ActionInputs.from_env({**env, "INPUT_FORMATS": "junit"})
+    assert "--sarif-all-rules" in ga.check_options()  # the installed gate has it
+
+
+def test_the_docs_list_every_input_with_its_default() -> None:
+    """docs/github-action.md's input table is written by hand: held against action.yml here."""
+    import yaml
+
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text("utf-8"))["inputs"]
+    text = (ROOT / "docs" / "github-action.md").read_text("utf-8")
+    table = text.split("| Input | Default | Meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        m = re.match(r"^\| `([a-z0-9-]+)` \|([^|]*)\|", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip()
+    assert set(inputs) <= set(rows), f"inputs missing from the docs: {sorted(set(inputs) - set(rows))}"
+    for name, spec in inputs.items():
+        default = str(spec.get("default", ""))
+        if default and not default.startswith("${{"):
+            assert rows[name] == f"`{default}`", (name, rows[name], default)
 
 
 def test_debug_reaches_the_gate(tmp_path: Path) -> None:
