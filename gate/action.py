@@ -173,14 +173,10 @@ def plan_check(
         wanted.append(("--probe-set", inputs.redteam))
     if inputs.redteam_shard:
         wanted.append(("--shard", inputs.redteam_shard))
-    if inputs.sarif_all_rules and "--sarif-all-rules" not in opts:  # a flag: _format_args passes it
-        wanted.append(("--sarif-all-rules", ""))
+    if inputs.sarif_all_rules:
+        _require("--sarif-all-rules", opts)  # a flag, passed by _format_args
     for opt, value in wanted:
-        if opt not in opts:
-            raise ActionInputError(
-                f"{NEEDS.get(opt, opt)}: this version of model-gate has no 'check {opt}' option; "
-                "use a release of the action that provides it, or leave the input empty"
-            )
+        _require(opt, opts)
         args += [opt, value]
     if inputs.redteam == "off":
         known = set(checks if checks is not None else known_checks())
@@ -194,6 +190,14 @@ def plan_check(
         paths["decision-log"] = outdir / "decisions.jsonl"
         args += ["--decision-log", str(paths["decision-log"])]
     return Plan(args=args, paths=paths, verify=verify)
+
+
+def _require(opt: str, opts: set[str]) -> None:
+    if opt not in opts:
+        raise ActionInputError(
+            f"{NEEDS.get(opt, opt)}: this version of model-gate has no 'check {opt}' option; "
+            "use a release of the action that provides it, or leave the input empty"
+        )
 
 
 def _format_args(inputs: ActionInputs, outdir: Path, paths: dict[str, Path]) -> list[str]:
