@@ -243,13 +243,12 @@ def traced(url: str, tmp: Path, runs: int, probes: list[str], cap: int) -> dict[
         "own": med(x["own"] - y["own"] for x, y in zip(g_, b_, strict=True)),
         "decisions": med(x["decisions"] for x in g_),
         "front": med(x["service"] - x["decisions"] - y["service"] for x, y in zip(g_, b_, strict=True)),
-        "bare_service": med(y["service"] for y in b_),
     }
 
 
 def median_interval(diffs: list[float]) -> tuple[float, float, float]:
-    """The sample median and a distribution-free interval for the true median of paired
-    differences (order statistics of the sign test), with its coverage."""
+    """A distribution-free interval for the true median of paired differences (order statistics
+    of the sign test): (low, high, coverage)."""
     xs = sorted(diffs)
     n = len(xs)
     cdf = 0.0
