@@ -26,6 +26,8 @@ def read_bounded(path: Path, limit: int, what: str = "file") -> bytes:
         fd = os.open(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL in the name: no file can have it
+        raise InputError(f"{path!r}: cannot read the {what}: the name holds a NUL byte") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -57,6 +57,8 @@ def test_a_directory_and_a_missing_file_are_one_line_reasons(tmp_path: Path) -> 
         read_bounded(tmp_path, 1024, "waiver")
     with pytest.raises(InputError, match="cannot read the waiver: No such file"):
         read_bounded(tmp_path / "nope", 1024, "waiver")
+    with pytest.raises(InputError, match="the name holds a NUL byte"):
+        read_bounded(tmp_path / "a\x00b", 1024, "waiver")
 
 
 def test_a_baseline_next_to_the_release_linked_to_a_device_is_bad_input_at_once(tmp_path: Path) -> None:
